@@ -1,0 +1,63 @@
+"""The one small error hierarchy of the exporter: config mistakes and API failures."""
+
+from __future__ import annotations
+
+
+class ExporterError(Exception):
+    """Base of every error the exporter raises on purpose."""
+
+
+class ConfigError(ExporterError):
+    """A config file or flag is wrong; ``path`` names the field (``targets[1].region``)."""
+
+    def __init__(self, path: str, message: str) -> None:
+        self.path = path
+        self.message = message
+        super().__init__(f"{path}: {message}" if path else message)
+
+
+# Reasons a poll of a target fails, as exported in drs_poll_errors_total{reason}.
+REASONS = ("auth", "throttled", "http_4xx", "http_5xx", "timeout", "network", "decode")
+
+
+class ApiError(ExporterError):
+    """A DRS or IAM request failed.
+
+    ``reason`` is one of REASONS; ``status`` the HTTP status (0 when no answer came);
+    ``code`` the DRS/APIG error code; ``request_id`` the ``X-Request-Id`` response header.
+    The text never contains credentials: callers pass only what the server said.
+    """
+
+    def __init__(
+        self,
+        reason: str,
+        message: str,
+        *,
+        status: int = 0,
+        code: str = "",
+        request_id: str = "",
+        retry_after: float | None = None,
+    ) -> None:
+        self.reason = reason
+        self.message = message
+        self.status = status
+        self.code = code
+        self.request_id = request_id
+        self.retry_after = retry_after
+        super().__init__(self._text())
+
+    def _text(self) -> str:
+        parts = [f"{self.reason}:"]
+        if self.status:
+            parts.append(f"HTTP {self.status}")
+        if self.code:
+            parts.append(self.code)
+        parts.append(self.message)
+        if self.request_id:
+            parts.append(f"(request id {self.request_id})")
+        return " ".join(parts)
+
+    @property
+    def retryable(self) -> bool:
+        """429, 5xx and network-level failures are worth another try; other 4xx are not."""
+        return self.reason in ("throttled", "http_5xx", "timeout", "network")

@@ -1,0 +1,155 @@
+"""What a DRS job is, to the exporter: the documented vocabulary and a defensive parser."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+JOB_TYPES: tuple[str, ...] = ("migration", "sync", "cloudDataGuard")
+
+# The 22 statuses of the DRS "Querying Tasks" API, in its order.
+STATUSES: tuple[str, ...] = (
+    "CREATING",
+    "CREATE_FAILED",
+    "CONFIGURATION",
+    "STARTJOBING",
+    "WAITING_FOR_START",
+    "START_JOB_FAILED",
+    "FULL_TRANSFER_STARTED",
+    "FULL_TRANSFER_FAILED",
+    "FULL_TRANSFER_COMPLETE",
+    "INCRE_TRANSFER_STARTED",
+    "INCRE_TRANSFER_FAILED",
+    "RELEASE_RESOURCE_STARTED",
+    "RELEASE_RESOURCE_FAILED",
+    "RELEASE_RESOURCE_COMPLETE",
+    "CHANGE_JOB_STARTED",
+    "CHANGE_JOB_FAILED",
+    "CHILD_TRANSFER_STARTING",
+    "CHILD_TRANSFER_STARTED",
+    "CHILD_TRANSFER_COMPLETE",
+    "CHILD_TRANSFER_FAILED",
+    "RELEASE_CHILD_TRANSFER_STARTED",
+    "RELEASE_CHILD_TRANSFER_COMPLETE",
+)
+KNOWN_STATUSES = frozenset(STATUSES)
+
+# Label values longer than this are cut: a hostile or broken API must not blow up a scrape.
+MAX_LABEL_LENGTH = 256
+
+
+def is_failed(status: str) -> bool:
+    """DRS calls a job failed when its status ends in ``_FAILED``."""
+    return status.endswith("_FAILED")
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """One DRS job or subtask, reduced to what the metrics need.
+
+    Every text field is a string ("" when the API left it out or sent null);
+    ``parent_id`` is "" for a top-level job and the parent's id for a subtask.
+    """
+
+    id: str
+    name: str
+    status: str
+    engine_type: str
+    net_type: str
+    job_direction: str
+    task_type: str
+    job_mode: str
+    job_mode_role: str
+    charging_mode: str
+    enterprise_project_id: str
+    created: float | None  # Unix seconds from create_time, None when absent or unparsable
+    parent_id: str = ""
+
+    @property
+    def failed(self) -> bool:
+        return is_failed(self.status)
+
+
+def text(value: Any) -> str:
+    """A label value from whatever JSON gave us: null is "", numbers and bools as text."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        s = "true" if value else "false"
+    elif isinstance(value, (str, int, float)):
+        s = str(value)
+    else:
+        return ""  # objects and lists are not label values
+    return s if len(s) <= MAX_LABEL_LENGTH else s[:MAX_LABEL_LENGTH]
+
+
+def parse_create_time(value: Any) -> float | None:
+    """Parse ``2022-11-07T16:15:18Z`` or ``2020-12-21 10:57:49`` (UTC) to Unix seconds.
+
+    Epoch milliseconds and seconds are accepted too; anything else gives None, never raises.
+    """
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, (int, float)):
+        seconds = value / 1000.0 if value > 1e11 else float(value)
+        return seconds if math.isfinite(seconds) and seconds >= 0 else None
+    if not isinstance(value, str) or not value.strip():
+        return None
+    s = value.strip()
+    if s.endswith(("Z", "z")):
+        s = s[:-1] + "+00:00"
+    try:
+        when = dt.datetime.fromisoformat(s.replace(" ", "T", 1))
+    except ValueError:
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.timezone.utc)
+    return when.timestamp()
+
+
+def _job(raw: Mapping[str, Any], parent_id: str) -> Job | None:
+    job_id = text(raw.get("id"))
+    if not job_id:
+        return None  # a job without an id can be neither counted twice nor told apart
+    return Job(
+        id=job_id,
+        name=text(raw.get("name")),
+        status=text(raw.get("status")),
+        engine_type=text(raw.get("engine_type")),
+        net_type=text(raw.get("net_type")),
+        job_direction=text(raw.get("job_direction")),
+        task_type=text(raw.get("task_type")),
+        job_mode=text(raw.get("job_mode")),
+        job_mode_role=text(raw.get("job_mode_role")),
+        charging_mode=text(raw.get("charging_mode")),
+        enterprise_project_id=text(raw.get("enterprise_project_id")),
+        created=parse_create_time(raw.get("create_time")),
+        parent_id=parent_id,
+    )
+
+
+def parse_jobs(items: Iterable[Any]) -> list[Job]:
+    """Flatten API job objects and their ``children`` into Jobs, skipping what is not a job.
+
+    Parents come before their children. Entries that are not objects or lack an id are
+    dropped; duplicates are the caller's to remove (they span pages).
+    """
+    jobs: list[Job] = []
+    for raw in items:
+        if not isinstance(raw, Mapping):
+            continue
+        job = _job(raw, "")
+        if job is None:
+            continue
+        jobs.append(job)
+        children = raw.get("children")
+        if isinstance(children, list):
+            for child_raw in children:
+                if isinstance(child_raw, Mapping):
+                    child = _job(child_raw, job.id)
+                    if child is not None:
+                        jobs.append(child)
+    return jobs

@@ -1,0 +1,66 @@
+"""The immutable result of a poll cycle: the only thing the exposition reads."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+from .model import Job
+
+_EMPTY: Mapping[str, float] = MappingProxyType({})
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class TargetKey:
+    """One (project, region, job type): the unit that is polled and reported on."""
+
+    project_id: str
+    region: str
+    job_type: str
+
+
+@dataclass(frozen=True, slots=True)
+class TargetState:
+    """What the exporter knows of one target after a cycle.
+
+    ``jobs`` are the last good poll's jobs and subtasks (kept while the target fails, until
+    ``stale_after``, then emptied); ``status_since`` maps a job id to the Unix time the
+    exporter first saw it in its current status.
+    """
+
+    key: TargetKey
+    polled: bool = False  # a poll has finished, successfully or not
+    up: bool = False  # the last poll succeeded
+    jobs: tuple[Job, ...] = ()
+    status_since: Mapping[str, float] = _EMPTY
+    last_poll_duration: float | None = None  # seconds
+    last_success: float | None = None  # Unix seconds
+    # ``jobs`` holds a successful poll's result (possibly an empty one) that is not yet stale;
+    # False before the first success and after stale_after, when the job series go.
+    has_data: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ReloadState:
+    """The outcome of the last config (re)load."""
+
+    success: bool = True
+    timestamp: float | None = None  # Unix seconds of the last successful load
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """Everything /metrics shows, as of the end of one poll cycle."""
+
+    targets: tuple[TargetState, ...] = ()
+    # (region, code) -> requests sent so far; code is the HTTP status or timeout/network.
+    api_requests: Mapping[tuple[str, str], int] = field(default_factory=dict)
+    # (target, reason) -> failed polls so far.
+    poll_errors: Mapping[tuple[TargetKey, str], int] = field(default_factory=dict)
+    reload: ReloadState = ReloadState()
+
+    @property
+    def ready(self) -> bool:
+        """True once every target has finished its first poll."""
+        return all(t.polled for t in self.targets)
