@@ -33,7 +33,7 @@ class TargetState:
     polled: bool = False  # a poll has finished, successfully or not
     up: bool = False  # the last poll succeeded
     jobs: tuple[Job, ...] = ()
-    status_since: Mapping[str, float] = _EMPTY
+    status_since: Mapping[str, float] = field(default_factory=lambda: _EMPTY)
     last_poll_duration: float | None = None  # seconds
     last_success: float | None = None  # Unix seconds
     # ``jobs`` holds a successful poll's result (possibly an empty one) that is not yet stale;

@@ -1,0 +1,447 @@
+"""The /metrics body: every metric of the contract, both formats, hostile input, promtool."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import shutil
+import subprocess
+from collections.abc import Iterable
+
+import pytest
+from prometheus_client.metrics_core import Metric
+from prometheus_client.openmetrics.parser import (
+    text_string_to_metric_families as parse_openmetrics,
+)
+from prometheus_client.parser import text_string_to_metric_families as parse_text
+
+from drs_exporter.exposition import (
+    OPENMETRICS_CONTENT_TYPE,
+    TEXT_CONTENT_TYPE,
+    Exposition,
+    ExpositionOptions,
+    render,
+)
+from drs_exporter.model import STATUSES, Job
+from drs_exporter.snapshot import ReloadState, Snapshot, TargetKey, TargetState
+
+MIGRATION = TargetKey("proj-a", "ap-southeast-1", "migration")
+SYNC = TargetKey("proj-a", "ap-southeast-1", "sync")
+DOWN = TargetKey("proj-b", "eu-west-101", "cloudDataGuard")
+NEVER = TargetKey("proj-c", "cn-north-4", "migration")
+
+
+def job(job_id: str, status: str = "INCRE_TRANSFER_STARTED", **fields: object) -> Job:
+    values: dict[str, object] = {
+        "id": job_id,
+        "name": f"name-{job_id}",
+        "status": status,
+        "engine_type": "mysql-to-mysql",
+        "net_type": "eip",
+        "job_direction": "up",
+        "task_type": "FULL_INCR_TRANS",
+        "job_mode": "single",
+        "job_mode_role": "",
+        "charging_mode": "on_demand",
+        "enterprise_project_id": "0",
+        "created": 1_667_837_718.0,
+        "parent_id": "",
+    }
+    values.update(fields)
+    return Job(**values)  # type: ignore[arg-type]
+
+
+def sample_snapshot() -> Snapshot:
+    """Two healthy targets with data, one failing without data, one never polled."""
+    migration_jobs = (
+        job("m1"),
+        job("m2", "FULL_TRANSFER_FAILED", net_type="vpc"),
+        job("m3", "SOMETHING_NEW", created=None),
+        job("m1-c1", "CHILD_TRANSFER_STARTED", parent_id="m1", job_mode_role="child"),
+        job("m1-c2", "CHILD_TRANSFER_FAILED", parent_id="m1", job_mode_role="child"),
+        job("m4"),
+    )
+    return Snapshot(
+        targets=(
+            TargetState(
+                MIGRATION,
+                polled=True,
+                up=True,
+                jobs=migration_jobs,
+                status_since={"m1": 1_700_000_000.0, "m1-c2": 1_700_000_100.5},
+                last_poll_duration=0.25,
+                last_success=1_700_000_200.0,
+                has_data=True,
+            ),
+            TargetState(
+                SYNC,
+                polled=True,
+                up=True,
+                last_poll_duration=0.125,
+                last_success=1_700_000_200.0,
+                has_data=True,
+            ),
+            TargetState(DOWN, polled=True, up=False, last_poll_duration=10.0),
+            TargetState(NEVER),
+        ),
+        api_requests={("ap-southeast-1", "200"): 7, ("eu-west-101", "timeout"): 3},
+        poll_errors={(DOWN, "timeout"): 3},
+        reload=ReloadState(success=True, timestamp=1_699_999_000.0),
+    )
+
+
+def families(exposition: Exposition, *, openmetrics: bool = False) -> dict[str, Metric]:
+    body = exposition.body(openmetrics=openmetrics, gzip=False).decode("utf-8")
+    parse = parse_openmetrics if openmetrics else parse_text
+    return {family.name: family for family in parse(body)}
+
+
+def values(family: Metric, *label_names: str) -> dict[tuple[str, ...], float]:
+    """Samples of a family keyed by the given label values."""
+    return {tuple(s.labels[n] for n in label_names): s.value for s in family.samples}
+
+
+def target_labels(key: TargetKey) -> tuple[str, str, str]:
+    return (key.project_id, key.region, key.job_type)
+
+
+TARGET = ("project_id", "region", "job_type")
+
+
+def test_job_counts_group_top_level_jobs_and_subtasks_separately() -> None:
+    got = families(render(sample_snapshot(), ExpositionOptions(), "1.2.3"))
+    labels = (*TARGET, "engine_type", "net_type", "status")
+    base = target_labels(MIGRATION)
+    assert values(got["drs_jobs"], *labels) == {
+        (*base, "mysql-to-mysql", "eip", "INCRE_TRANSFER_STARTED"): 2,
+        (*base, "mysql-to-mysql", "vpc", "FULL_TRANSFER_FAILED"): 1,
+        (*base, "mysql-to-mysql", "eip", "SOMETHING_NEW"): 1,
+    }
+    assert values(got["drs_subtasks"], *labels) == {
+        (*base, "mysql-to-mysql", "eip", "CHILD_TRANSFER_STARTED"): 1,
+        (*base, "mysql-to-mysql", "eip", "CHILD_TRANSFER_FAILED"): 1,
+    }
+    assert got["drs_jobs"].type == "gauge"
+
+
+def test_failed_jobs_count_top_level_only_and_are_zero_for_every_target_with_data() -> None:
+    got = families(render(sample_snapshot(), ExpositionOptions(), "1.2.3"))
+    assert values(got["drs_jobs_failed"], *TARGET) == {
+        target_labels(MIGRATION): 1,  # the failed subtask does not count
+        target_labels(SYNC): 0,
+    }
+
+
+def test_per_job_series_cover_jobs_and_subtasks() -> None:
+    got = families(render(sample_snapshot(), ExpositionOptions(), "1.2.3"))
+    info = {s.labels["job_id"]: s for s in got["drs_job_info"].samples}
+    assert sorted(info) == ["m1", "m1-c1", "m1-c2", "m2", "m3", "m4"]
+    assert info["m1-c1"].value == 1
+    assert info["m1-c1"].labels == {
+        "project_id": "proj-a",
+        "region": "ap-southeast-1",
+        "job_type": "migration",
+        "job_id": "m1-c1",
+        "name": "name-m1-c1",
+        "engine_type": "mysql-to-mysql",
+        "net_type": "eip",
+        "job_direction": "up",
+        "task_type": "FULL_INCR_TRANS",
+        "job_mode": "single",
+        "job_mode_role": "child",
+        "charging_mode": "on_demand",
+        "enterprise_project_id": "0",
+        "parent_job_id": "m1",
+    }
+    assert info["m1"].labels["parent_job_id"] == ""
+
+    status = values(got["drs_job_status"], "job_id", "status")
+    assert status == {
+        ("m1", "INCRE_TRANSFER_STARTED"): 1,
+        ("m2", "FULL_TRANSFER_FAILED"): 1,
+        ("m3", "SOMETHING_NEW"): 1,  # unknown statuses are exported as they came
+        ("m1-c1", "CHILD_TRANSFER_STARTED"): 1,
+        ("m1-c2", "CHILD_TRANSFER_FAILED"): 1,
+        ("m4", "INCRE_TRANSFER_STARTED"): 1,
+    }
+    created = values(got["drs_job_created_timestamp_seconds"], "job_id")
+    assert ("m3",) not in created  # no create_time, no series
+    assert created[("m1",)] == 1_667_837_718.0
+    assert values(got["drs_job_status_since_timestamp_seconds"], "job_id") == {
+        ("m1",): 1_700_000_000.0,
+        ("m1-c2",): 1_700_000_100.5,
+    }
+
+
+def test_dense_status_carries_every_known_status() -> None:
+    got = families(render(sample_snapshot(), ExpositionOptions(dense_status=True), "1.2.3"))
+    status = values(got["drs_job_status"], "job_id", "status")
+    m1 = {s: v for (j, s), v in status.items() if j == "m1"}
+    assert set(m1) == set(STATUSES)
+    assert [s for s, v in m1.items() if v == 1] == ["INCRE_TRANSFER_STARTED"]
+    m3 = {s: v for (j, s), v in status.items() if j == "m3"}
+    assert set(m3) == {*STATUSES, "SOMETHING_NEW"}
+    assert [s for s, v in m3.items() if v == 1] == ["SOMETHING_NEW"]
+
+
+def test_per_job_off_drops_every_job_series_but_keeps_the_counts() -> None:
+    got = families(render(sample_snapshot(), ExpositionOptions(per_job=False), "1.2.3"))
+    assert not [name for name in got if name.startswith("drs_job_")]
+    assert got["drs_jobs"].samples
+
+
+def test_target_health_for_polled_targets_only() -> None:
+    got = families(render(sample_snapshot(), ExpositionOptions(), "1.2.3"))
+    assert values(got["drs_up"], *TARGET) == {
+        target_labels(MIGRATION): 1,
+        target_labels(SYNC): 1,
+        target_labels(DOWN): 0,
+    }
+    assert values(got["drs_last_poll_duration_seconds"], *TARGET) == {
+        target_labels(MIGRATION): 0.25,
+        target_labels(SYNC): 0.125,
+        target_labels(DOWN): 10.0,
+    }
+    assert values(got["drs_last_poll_success_timestamp_seconds"], *TARGET) == {
+        target_labels(MIGRATION): 1_700_000_200.0,
+        target_labels(SYNC): 1_700_000_200.0,
+    }
+    # A target without data has no job series at all, not even drs_jobs_failed 0.
+    for name in ("drs_jobs", "drs_jobs_failed", "drs_job_info"):
+        assert {s.labels["project_id"] for s in got[name].samples} == {"proj-a"}
+
+
+def test_counters_build_info_and_reload_state() -> None:
+    text = families(render(sample_snapshot(), ExpositionOptions(), "1.2.3"))
+    openmetrics = families(
+        render(sample_snapshot(), ExpositionOptions(), "1.2.3"), openmetrics=True
+    )
+    for got in (text, openmetrics):
+        requests = got["drs_api_requests"]
+        assert requests.type == "counter"
+        assert {s.name for s in requests.samples} == {"drs_api_requests_total"}
+        assert values(requests, "region", "code") == {
+            ("ap-southeast-1", "200"): 7,
+            ("eu-west-101", "timeout"): 3,
+        }
+        assert values(got["drs_poll_errors"], *TARGET, "reason") == {
+            (*target_labels(DOWN), "timeout"): 3
+        }
+        build = got["drs_exporter_build_info"].samples
+        assert len(build) == 1 and build[0].value == 1
+        assert build[0].labels["version"] == "1.2.3"
+        assert build[0].labels["python_version"].count(".") == 2
+        assert got["drs_exporter_config_last_reload_successful"].samples[0].value == 1
+        reload_ts = got["drs_exporter_config_last_reload_success_timestamp_seconds"]
+        assert reload_ts.samples[0].value == 1_699_999_000.0
+
+
+def test_empty_snapshot_still_shows_the_exporter_itself() -> None:
+    got = families(render(Snapshot(), ExpositionOptions(), "1.2.3"))
+    with_samples = {name for name, family in got.items() if family.samples}
+    assert with_samples == {
+        "drs_exporter_build_info",
+        "drs_exporter_config_last_reload_successful",
+    }
+    assert "drs_jobs" in got  # HELP and TYPE even without samples, for discoverability
+
+
+def test_failed_reload_is_visible() -> None:
+    snapshot = Snapshot(reload=ReloadState(success=False, timestamp=5.0))
+    got = families(render(snapshot, ExpositionOptions(), "1.2.3"))
+    assert got["drs_exporter_config_last_reload_successful"].samples[0].value == 0
+
+
+def sample_lines(body: bytes) -> list[str]:
+    return [line for line in body.decode("utf-8").split("\n") if line and line[0] != "#"]
+
+
+def test_formats_share_samples_and_differ_in_counter_headers_and_eof() -> None:
+    exposition = render(sample_snapshot(), ExpositionOptions(), "1.2.3")
+    text = exposition.body(openmetrics=False, gzip=False)
+    openmetrics = exposition.body(openmetrics=True, gzip=False)
+    assert sample_lines(text) == sample_lines(openmetrics)
+    assert b"# TYPE drs_api_requests_total counter\n" in text
+    assert b"# TYPE drs_api_requests counter\n" in openmetrics
+    assert openmetrics.endswith(b"\n# EOF\n")
+    assert b"# EOF" not in text
+    assert TEXT_CONTENT_TYPE.startswith("text/plain; version=0.0.4")
+    assert OPENMETRICS_CONTENT_TYPE.startswith("application/openmetrics-text; version=1.0.0")
+
+
+def test_samples_carry_no_timestamps() -> None:
+    body = render(sample_snapshot(), ExpositionOptions(dense_status=True), "1.2.3").body(
+        openmetrics=False, gzip=False
+    )
+    for line in sample_lines(body):
+        after_labels = line.rsplit("}", 1)[-1] if "}" in line else line.split(" ", 1)[1]
+        assert len(after_labels.split()) == 1, line
+
+
+def test_gzip_bodies_decompress_to_the_plain_ones() -> None:
+    exposition = render(sample_snapshot(), ExpositionOptions(), "1.2.3")
+    for openmetrics in (False, True):
+        plain = exposition.body(openmetrics=openmetrics, gzip=False)
+        packed = exposition.body(openmetrics=openmetrics, gzip=True)
+        assert gzip.decompress(packed) == plain
+        assert exposition.body(openmetrics=openmetrics, gzip=True) is packed  # computed once
+
+
+HOSTILE = [
+    'say "hi"',
+    "C:\\path\\",
+    "two\nlines",
+    "trailing backslash \\",
+    "x" * 10_000,
+    "lone \ud800 surrogate",
+    "carriage\rreturn",
+    "\u2028line separator",
+    "nul\x00byte",
+    '"} 1\n# EOF\n',
+    "名前 ümlaut",
+    "",
+]
+
+
+def hostile_snapshot() -> Snapshot:
+    key = TargetKey('proj "x"\n', "region\\", "migration")
+    jobs = tuple(
+        job(
+            f"id-{i}-{value}",
+            value,
+            name=value,
+            engine_type=value,
+            enterprise_project_id=value,
+        )
+        for i, value in enumerate(HOSTILE)
+    )
+    return Snapshot(
+        targets=(
+            TargetState(
+                key,
+                polled=True,
+                up=True,
+                jobs=jobs,
+                has_data=True,
+                status_since={j.id: 1.0 for j in jobs},
+            ),
+        ),
+        api_requests={("region\\", 'co"de'): 1},
+        poll_errors={(key, "x\ny"): 1},
+    )
+
+
+def expected(value: str) -> str:
+    """What survives the trip: everything, except that lone surrogates become '?'."""
+    return value.encode("utf-8", "replace").decode("utf-8")
+
+
+@pytest.mark.parametrize("openmetrics", [False, True])
+def test_hostile_label_values_round_trip(openmetrics: bool) -> None:
+    exposition = render(hostile_snapshot(), ExpositionOptions(dense_status=True), 'v"\n')
+    got = families(exposition, openmetrics=openmetrics)
+    names = [s.labels["name"] for s in got["drs_job_info"].samples]
+    assert names == [expected(v) for v in HOSTILE]
+    statuses = {s.labels["status"] for s in got["drs_job_status"].samples if s.value == 1}
+    assert statuses == {expected(v) for v in HOSTILE}
+    up = got["drs_up"].samples[0].labels
+    assert (up["project_id"], up["region"]) == ('proj "x"\n', "region\\")
+    assert got["drs_exporter_build_info"].samples[0].labels["version"] == 'v"\n'
+
+
+def promtool_or_skip() -> str:
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("promtool is required in CI")
+        pytest.skip("promtool is not installed")
+    return promtool
+
+
+def promtool_check(body: bytes) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        [promtool_or_skip(), "check", "metrics"],
+        input=body,
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize(
+    ("snapshot", "options"),
+    [
+        (sample_snapshot(), ExpositionOptions()),
+        (sample_snapshot(), ExpositionOptions(dense_status=True)),
+        (sample_snapshot(), ExpositionOptions(per_job=False)),
+        (hostile_snapshot(), ExpositionOptions(dense_status=True)),
+        (Snapshot(), ExpositionOptions()),
+    ],
+    ids=["sparse", "dense", "counts-only", "hostile", "empty"],
+)
+def test_promtool_accepts_the_text_format(snapshot: Snapshot, options: ExpositionOptions) -> None:
+    result = promtool_check(render(snapshot, options, "1.2.3").body(openmetrics=False, gzip=False))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.strip() == b"" and result.stderr.strip() == b""
+
+
+def test_promtool_notices_a_broken_body() -> None:
+    """The promtool check above is able to fail."""
+    body = render(sample_snapshot(), ExpositionOptions(), "1.2.3").body(
+        openmetrics=False, gzip=False
+    )
+    result = promtool_check(body + body.split(b"\n# HELP")[0] + b"\n")
+    assert result.returncode != 0
+
+
+def many_jobs(targets: int, per_target: int) -> Iterable[TargetState]:
+    for t in range(targets):
+        jobs: list[Job] = []
+        for i in range(per_target):
+            parent = f"{t}-{i}"
+            jobs.append(job(parent, "INCRE_TRANSFER_FAILED" if i % 9 == 0 else "CONFIGURATION"))
+            if i % 10 == 0:
+                jobs.append(job(f"{parent}-child", "CHILD_TRANSFER_STARTED", parent_id=parent))
+        key = TargetKey(f"project-{t}", "ap-southeast-1", "migration")
+        since = {j.id: 1_700_000_000.0 for j in jobs}
+        yield TargetState(
+            key, polled=True, up=True, jobs=tuple(jobs), status_since=since, has_data=True
+        )
+
+
+def count_samples(body: bytes, name: str) -> int:
+    return body.count(b"\n" + name.encode() + b"{")
+
+
+def sum_samples(body: bytes, name: str) -> float:
+    prefix = name + "{"
+    lines = body.decode("utf-8").split("\n")
+    return sum(float(line.rsplit(" ", 1)[1]) for line in lines if line.startswith(prefix))
+
+
+def test_ten_thousand_jobs_with_subtasks_render_completely() -> None:
+    snapshot = Snapshot(targets=tuple(many_jobs(10, 1000)))
+    dense = render(snapshot, ExpositionOptions(dense_status=True), "1.2.3")
+    body = dense.body(openmetrics=False, gzip=False)
+    assert count_samples(body, "drs_job_info") == 11_000
+    assert count_samples(body, "drs_job_status") == 11_000 * len(STATUSES)
+    assert count_samples(body, "drs_job_status_since_timestamp_seconds") == 11_000
+
+    sparse = render(snapshot, ExpositionOptions(), "1.2.3").body(openmetrics=False, gzip=False)
+    assert sum_samples(sparse, "drs_jobs") == 10_000
+    assert sum_samples(sparse, "drs_jobs_failed") == 10 * 112
+    assert count_samples(sparse, "drs_subtasks") == 10  # one group per target
+    assert count_samples(sparse, "drs_job_status") == 11_000
+    result = promtool_check(sparse)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_a_repeated_job_id_is_exported_once() -> None:
+    target = TargetState(
+        MIGRATION, polled=True, up=True, jobs=(job("dup"), job("dup", "CREATING")), has_data=True
+    )
+    got = families(render(Snapshot(targets=(target,)), ExpositionOptions(), "1.2.3"))
+    assert values(got["drs_job_status"], "job_id", "status") == {
+        ("dup", "INCRE_TRANSFER_STARTED"): 1
+    }
+    assert len(got["drs_job_info"].samples) == 1
