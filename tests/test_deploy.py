@@ -1,0 +1,538 @@
+"""The files under deploy/, checked with the real tools and against the metric contract.
+
+Alert rules go through ``promtool check rules`` and their unit tests through ``promtool test
+rules``; the Kubernetes manifests through ``kubectl kustomize``; every PromQL expression of
+the rules and the dashboard may only use metrics the exporter exports.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from drs_exporter.config import parse_config
+from drs_exporter.simulator import SimulatorOptions, start
+
+REPO = Path(__file__).resolve().parents[1]
+DEPLOY = REPO / "deploy"
+ALERTS_FILE = DEPLOY / "prometheus" / "drs-alerts.yml"
+ALERT_TESTS_FILE = DEPLOY / "prometheus" / "drs-alerts.test.yml"
+DASHBOARD_FILE = DEPLOY / "grafana" / "drs-dashboard.json"
+K8S = DEPLOY / "kubernetes"
+
+ALERTS = (
+    "DRSJobFailed",
+    "DRSFailedJobsInProject",
+    "DRSTargetDown",
+    "DRSDataStale",
+    "DRSAPIThrottled",
+    "DRSExporterDown",
+    "DRSConfigReloadFailed",
+)
+
+# SPEC section 6, plus the reload metric; `up` is Prometheus' own.
+METRICS = frozenset(
+    {
+        "drs_jobs",
+        "drs_subtasks",
+        "drs_jobs_failed",
+        "drs_job_info",
+        "drs_job_status",
+        "drs_job_created_timestamp_seconds",
+        "drs_job_status_since_timestamp_seconds",
+        "drs_up",
+        "drs_last_poll_duration_seconds",
+        "drs_last_poll_success_timestamp_seconds",
+        "drs_api_requests_total",
+        "drs_poll_errors_total",
+        "drs_exporter_build_info",
+        "drs_exporter_config_last_reload_successful",
+        "up",
+    }
+)
+
+
+# --- helpers shared with test_prometheus_integration.py ----------------------------------
+
+
+def tool(name: str, *, required_in_ci: bool = True) -> str:
+    """Path of a tool; skip without it, but fail in CI (CI=true) if CI must provide it.
+
+    CI installs prometheus and promtool; amtool and kubectl are checked only where present.
+    """
+    path = shutil.which(name) or (f"/usr/bin/{name}" if Path(f"/usr/bin/{name}").exists() else None)
+    if path is None:
+        message = f"{name} is not installed"
+        if required_in_ci and os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
+def run(*argv: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
+    """Run a tool, capturing its output; a hung tool fails the test instead of blocking it."""
+    return subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=60, check=False)
+
+
+def alert_rules() -> list[dict[str, Any]]:
+    """Every alerting rule of deploy/prometheus/drs-alerts.yml."""
+    data = yaml.safe_load(ALERTS_FILE.read_text())
+    return [rule for group in data["groups"] for rule in group["rules"] if "alert" in rule]
+
+
+def _panels(panels: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    for panel in panels:
+        yield panel
+        yield from _panels(panel.get("panels", []))  # panels inside collapsed rows
+
+
+def dashboard() -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(DASHBOARD_FILE.read_text())
+    return data
+
+
+def dashboard_queries() -> list[tuple[str, str]]:
+    """(panel title, PromQL) of every query of every panel, with Grafana variables in."""
+    return [
+        (panel["title"], target["expr"])
+        for panel in _panels(dashboard()["panels"])
+        for target in panel.get("targets", [])
+        if target.get("expr")
+    ]
+
+
+_LABEL_VALUES = re.compile(r"^label_values\((?P<selector>.+),\s*(?P<label>\w+)\)$")
+
+
+def variable_queries() -> list[tuple[str, str]]:
+    """(variable name, PromQL) for each query variable: label_values(S, L) as a PromQL query."""
+    queries = []
+    for var in dashboard()["templating"]["list"]:
+        if var["type"] != "query":
+            continue
+        match = _LABEL_VALUES.match(var["query"].strip())
+        assert match, f"variable {var['name']}: not a label_values() query"
+        queries.append((var["name"], f"count by ({match['label']}) ({match['selector']})"))
+    return queries
+
+
+def substitute_variables(expr: str) -> str:
+    """The PromQL Grafana would send with every variable at "All" and a 1m rate interval."""
+    for name in ("$__rate_interval", "$__interval", "$__range"):
+        expr = expr.replace(name, "1m")
+    return re.sub(r"\$\{?(project_id|region|job_type)\}?", ".*", expr)
+
+
+_KEYWORDS = frozenset(
+    {
+        *("and", "or", "unless", "bool", "offset", "inf", "nan"),
+        *("by", "without", "on", "ignoring", "group_left", "group_right"),
+        *("sum", "min", "max", "avg", "count", "group", "stddev", "stdvar"),
+        *("topk", "bottomk", "quantile", "count_values"),
+    }
+)
+
+
+def metric_names(expr: str) -> set[str]:
+    """The metric names a PromQL expression selects (not functions, labels or keywords)."""
+    s = re.sub(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'', '""', expr)  # string literals
+    s = re.sub(r"\{[^}]*\}", " ", s)  # label matchers
+    s = re.sub(r"\[[^\]]*\]", " ", s)  # range and subquery durations
+    s = re.sub(r"\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", " ", s)
+    s = re.sub(r"\boffset\s+-?\w+", " ", s)
+    names = set()
+    for match in re.finditer(r"(?<![\w.$])[A-Za-z_:][\w:]*", s):
+        if s[match.end() :].lstrip().startswith("("):
+            continue  # a function or an aggregation
+        if match.group() not in _KEYWORDS:
+            names.add(match.group())
+    return names
+
+
+# --- alert rules ---------------------------------------------------------------------------
+
+
+def test_metric_names_finds_only_metric_names() -> None:
+    expr = (
+        'sum by (a) (rate(x_total{b="c}", d=~"$e"}[5m])) * on(f) group_left(g) y offset 15m '
+        "> bool 1e3 or absent(up{job=~'.*drs.*'}) and time() - z"
+    )
+    assert metric_names(expr) == {"x_total", "y", "up", "z"}
+
+
+def test_alert_rules_pass_promtool_check() -> None:
+    result = run(tool("promtool"), "check", "rules", str(ALERTS_FILE))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"SUCCESS: {len(ALERTS)} rules found" in result.stdout
+
+
+def test_alert_unit_tests_pass() -> None:
+    result = run(tool("promtool"), "test", "rules", ALERT_TESTS_FILE.name, cwd=ALERTS_FILE.parent)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SUCCESS" in result.stdout
+
+
+def test_the_alerts_are_the_documented_ones() -> None:
+    assert [rule["alert"] for rule in alert_rules()] == list(ALERTS)
+
+
+def test_every_alert_is_unit_tested_firing_and_quiet() -> None:
+    data = yaml.safe_load(ALERT_TESTS_FILE.read_text())
+    assert data["rule_files"] == [ALERTS_FILE.name]
+    firing: set[str] = set()
+    quiet: set[str] = set()
+    for case in data["tests"]:
+        for check in case.get("alert_rule_test", []):
+            (firing if check.get("exp_alerts") else quiet).add(check["alertname"])
+    assert firing == set(ALERTS)
+    assert quiet == set(ALERTS)
+
+
+def test_every_alert_has_severity_summary_description_and_runbook() -> None:
+    readme = (REPO / "README.md").read_text()
+    anchors = {_anchor(line) for line in readme.splitlines() if line.startswith("#")}
+    for rule in alert_rules():
+        name = rule["alert"]
+        assert rule["labels"]["severity"] in ("critical", "warning", "info"), name
+        annotations = rule["annotations"]
+        assert annotations["summary"].strip() and annotations["description"].strip(), name
+        assert annotations["runbook_url"] == f"README.md#runbook-{name.lower()}", name
+        assert f"runbook-{name.lower()}" in anchors, f"{name}: no runbook section"
+
+
+def _anchor(heading: str) -> str:
+    """The id GitHub gives a markdown heading."""
+    text = heading.lstrip("#").strip().lower()
+    return re.sub(r"[^\w\- ]", "", text).replace(" ", "-")
+
+
+def test_alerts_use_only_exported_metrics() -> None:
+    for rule in alert_rules():
+        names = metric_names(rule["expr"])
+        assert names, rule["alert"]
+        assert names <= METRICS, f"{rule['alert']}: unknown metrics {names - METRICS}"
+
+
+def test_prometheus_rule_carries_the_same_rules() -> None:
+    manifest = yaml.safe_load((K8S / "prometheusrule.yaml").read_text())
+    assert manifest["apiVersion"] == "monitoring.coreos.com/v1"
+    assert manifest["kind"] == "PrometheusRule"
+    assert manifest["spec"]["groups"] == yaml.safe_load(ALERTS_FILE.read_text())["groups"]
+
+
+def test_compose_prometheus_config_passes_promtool() -> None:
+    # Also checks the rule file it names, which sits beside it as in the compose stack.
+    result = run(tool("promtool"), "check", "config", str(DEPLOY / "prometheus/prometheus.yml"))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_alertmanager_config_passes_amtool() -> None:
+    result = run(
+        tool("amtool", required_in_ci=False),
+        "check-config",
+        str(DEPLOY / "alertmanager/alertmanager.yml"),
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+# --- dashboard -----------------------------------------------------------------------------
+
+
+def test_dashboard_covers_what_operators_look_for() -> None:
+    exprs = " ".join(expr for _, expr in dashboard_queries())
+    assert "sum by (status) (drs_jobs" in exprs
+    assert "group_left(name" in exprs and "drs_job_info" in exprs  # failed jobs by name
+    assert "sum by (project_id, region) (drs_jobs" in exprs
+    assert "sum by (engine_type) (drs_jobs" in exprs
+    assert "drs_up{" in exprs
+    assert "sum by (region, code) (rate(drs_api_requests_total" in exprs
+    assert "sum by (reason) (rate(drs_poll_errors_total" in exprs
+    assert "drs_last_poll_duration_seconds" in exprs
+    assert [name for name, _ in variable_queries()] == ["project_id", "region", "job_type"]
+
+
+def test_dashboard_queries_use_only_exported_metrics() -> None:
+    queries = dashboard_queries() + variable_queries()
+    assert len(queries) >= 15
+    for title, expr in queries:
+        names = metric_names(expr)
+        assert names, title
+        assert names <= METRICS, f"{title}: unknown metrics {names - METRICS}"
+
+
+def test_dashboard_panels_use_the_data_source_variable() -> None:
+    data = dashboard()
+    variables = {var["name"]: var for var in data["templating"]["list"]}
+    assert variables["DS_PROMETHEUS"]["type"] == "datasource"
+    assert variables["DS_PROMETHEUS"]["query"] == "prometheus"
+    source = {"type": "prometheus", "uid": "${DS_PROMETHEUS}"}
+    for var in variables.values():
+        if var["type"] == "query":
+            assert var["datasource"] == source, var["name"]
+            assert var["includeAll"] and var["allValue"] == ".*", var["name"]
+    ids = []
+    for panel in _panels(data["panels"]):
+        ids.append(panel["id"])
+        grid = panel["gridPos"]
+        assert grid["x"] + grid["w"] <= 24, panel["title"]
+        if panel["type"] == "row":
+            continue
+        assert panel["datasource"] == source, panel["title"]
+        for target in panel["targets"]:
+            assert target["datasource"] == source, panel["title"]
+    assert len(ids) == len(set(ids)), "panel ids must be unique"
+
+
+def test_grafana_provisioning_matches_the_compose_stack() -> None:
+    compose = yaml.safe_load((DEPLOY / "docker-compose.yml").read_text())
+    volumes = dict(v.rsplit(":", 2)[:2] for v in compose["services"]["grafana"]["volumes"])
+    sources = yaml.safe_load(
+        (DEPLOY / "grafana/provisioning/datasources/prometheus.yml").read_text()
+    )["datasources"]
+    assert [(s["type"], s["url"], s["isDefault"]) for s in sources] == [
+        ("prometheus", "http://prometheus:9090", True)
+    ]
+    (provider,) = yaml.safe_load((DEPLOY / "grafana/provisioning/dashboards/drs.yml").read_text())[
+        "providers"
+    ]
+    mounted = Path(volumes["./grafana/drs-dashboard.json"])
+    assert str(mounted.parent) == provider["options"]["path"]
+    assert volumes["./grafana/provisioning"] == "/etc/grafana/provisioning"
+
+
+# --- Kubernetes ----------------------------------------------------------------------------
+
+
+def _manifest(name: str) -> dict[str, Any]:
+    data: dict[str, Any] = yaml.safe_load((K8S / name).read_text())
+    return data
+
+
+def test_every_yaml_file_parses() -> None:
+    files = sorted([*DEPLOY.rglob("*.yml"), *DEPLOY.rglob("*.yaml")])
+    assert len(files) >= 14
+    for path in files:
+        documents = list(yaml.safe_load_all(path.read_text()))
+        assert documents and all(isinstance(d, dict) for d in documents), path
+
+
+def test_manifests_are_namespace_agnostic_and_all_in_the_kustomization() -> None:
+    kustomization = _manifest("kustomization.yaml")
+    assert "namespace" not in kustomization
+    listed = set(kustomization["resources"])
+    files = {p.name for p in K8S.glob("*.yaml")} - {"kustomization.yaml"}
+    # The example Secret stays out, so applying never overwrites real credentials.
+    assert listed == files - {"secret.example.yaml"}
+    for name in files:
+        assert "namespace" not in _manifest(name)["metadata"], name
+
+
+def test_deployment_runs_locked_down() -> None:
+    pod = _manifest("deployment.yaml")["spec"]["template"]["spec"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["runAsUser"] == 65532
+    assert pod["automountServiceAccountToken"] is False
+    (container,) = pod["containers"]
+    security = container["securityContext"]
+    assert security["readOnlyRootFilesystem"] is True
+    assert security["allowPrivilegeEscalation"] is False
+    assert security["runAsNonRoot"] is True
+    assert security["capabilities"]["drop"] == ["ALL"]
+    assert "add" not in security["capabilities"]
+    resources = container["resources"]
+    assert {"cpu", "memory"} <= resources["requests"].keys()
+    assert "memory" in resources["limits"]
+
+
+def test_deployment_probes_and_service_port() -> None:
+    deployment = _manifest("deployment.yaml")
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    assert container["ports"] == [
+        {"name": "http-metrics", "containerPort": 9877, "protocol": "TCP"}
+    ]
+    assert container["livenessProbe"]["httpGet"] == {"path": "/-/healthy", "port": "http-metrics"}
+    assert container["readinessProbe"]["httpGet"] == {"path": "/-/ready", "port": "http-metrics"}
+
+    service = _manifest("service.yaml")
+    assert [(p["name"], p["port"], p["targetPort"]) for p in service["spec"]["ports"]] == [
+        ("http-metrics", 9877, "http-metrics")
+    ]
+    pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
+    assert service["spec"]["selector"].items() <= pod_labels.items()
+    assert deployment["spec"]["selector"]["matchLabels"].items() <= pod_labels.items()
+
+    monitor = _manifest("servicemonitor.yaml")
+    assert monitor["apiVersion"] == "monitoring.coreos.com/v1"
+    assert (
+        monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
+    )
+    assert [e["port"] for e in monitor["spec"]["endpoints"]] == ["http-metrics"]
+
+
+def test_configmap_config_is_valid_and_reads_the_mounted_secret(tmp_path: Path) -> None:
+    """The ConfigMap's config loads, and its *_file keys are the Secret's mounted keys."""
+    pod = _manifest("deployment.yaml")["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    mounts = {m["name"]: m for m in container["volumeMounts"]}
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    configmap = _manifest("configmap.yaml")
+    secret = _manifest("secret.example.yaml")
+
+    config_mount = mounts["config"]
+    assert volumes["config"]["configMap"]["name"] == configmap["metadata"]["name"]
+    assert f"--config.file={config_mount['mountPath']}" in container["args"]
+    assert config_mount["subPath"] in configmap["data"]
+
+    assert volumes["credentials"]["secret"]["secretName"] == secret["metadata"]["name"]
+    secret_dir = mounts["credentials"]["mountPath"]
+    data = yaml.safe_load(configmap["data"][config_mount["subPath"]])
+    credentials = data["credentials"]
+    files = {k: v for k, v in credentials.items() if k.endswith("_file")}
+    assert sorted(files.values()) == sorted(f"{secret_dir}/{k}" for k in secret["stringData"])
+
+    # Stand the mounted secret up in tmp_path and load the config against it.
+    for key, value in secret["stringData"].items():
+        (tmp_path / key).write_text(value + "\n")
+    for key, path in files.items():
+        credentials[key] = str(tmp_path / Path(path).name)
+    config = parse_config(data, base_dir=str(tmp_path), environ={})
+    assert config.targets[0].credentials.access_key == secret["stringData"]["access_key"]
+    assert config.targets[0].credentials.secret_key == secret["stringData"]["secret_key"]
+    assert config.web.listen_address.endswith(":9877")
+
+
+def test_kustomize_builds_the_manifests() -> None:
+    result = run(tool("kubectl", required_in_ci=False), "kustomize", str(K8S))
+    assert result.returncode == 0, result.stderr
+    documents = list(yaml.safe_load_all(result.stdout))
+    assert sorted(d["kind"] for d in documents) == sorted(
+        ["ConfigMap", "Deployment", "PrometheusRule", "Service", "ServiceMonitor"]
+    )
+    for document in documents:
+        assert "namespace" not in document["metadata"], document["kind"]
+        assert document["metadata"]["labels"]["app.kubernetes.io/name"] == "drs-exporter"
+    (deployment,) = (d for d in documents if d["kind"] == "Deployment")
+    image = deployment["spec"]["template"]["spec"]["containers"][0]["image"]
+    assert ":" in image and not image.endswith(":latest")
+
+
+# --- Dockerfile ----------------------------------------------------------------------------
+
+
+def dockerfile_instructions() -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) of deploy/Dockerfile, continuation lines joined."""
+    text = re.sub(r"\\\n", " ", (DEPLOY / "Dockerfile").read_text())
+    instructions = []
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            keyword, _, rest = line.partition(" ")
+            instructions.append((keyword.upper(), " ".join(rest.split())))
+    return instructions
+
+
+def healthcheck_command() -> list[str]:
+    """The exec-form command of the Dockerfile's HEALTHCHECK."""
+    (arguments,) = (args for keyword, args in dockerfile_instructions() if keyword == "HEALTHCHECK")
+    command: list[str] = json.loads(arguments.split(" CMD ", 1)[1])
+    return command
+
+
+def test_dockerfile_builds_small_and_runs_as_non_root() -> None:
+    instructions = dockerfile_instructions()
+    stages = [args for keyword, args in instructions if keyword == "FROM"]
+    assert stages == ["python:3.12-slim AS build", "python:3.12-slim"]
+    final = instructions[max(i for i, (k, _) in enumerate(instructions) if k == "FROM") :]
+    keywords = dict(final)  # the last of each instruction in the final stage
+    assert keywords["USER"] == "65532:65532"
+    assert keywords["EXPOSE"] == "9877"
+    assert json.loads(keywords["ENTRYPOINT"]) == ["drs-exporter"]
+    assert json.loads(keywords["CMD"]) == ["--config.file=/etc/drs-exporter/config.yaml"]
+    assert "ADD" not in keywords and "COPY" not in keywords  # only the build stage's wheels
+    command = healthcheck_command()
+    assert command[0] == "python" and "http://127.0.0.1:9877/-/healthy" in command[-1]
+
+
+def test_dockerfile_copies_only_the_package_sources() -> None:
+    """No config or secret is baked in, and every source it copies is in the repository."""
+    sources = []
+    for keyword, args in dockerfile_instructions():
+        if keyword == "COPY" and "--from" not in args:
+            sources += shlex.split(args)[:-1]
+    assert sorted(sources) == ["README.md", "drs_exporter", "pyproject.toml"]
+    for source in sources:
+        assert (REPO / source).exists(), f"{source} is missing from the build context"
+
+
+# --- docker-compose ------------------------------------------------------------------------
+
+
+def _compose() -> dict[str, Any]:
+    data: dict[str, Any] = yaml.safe_load((DEPLOY / "docker-compose.yml").read_text())
+    return data
+
+
+def _flags(command: list[str]) -> dict[str, str]:
+    return dict(arg.split("=", 1) for arg in command if arg.startswith("--") and "=" in arg)
+
+
+def test_compose_stack_has_every_service_and_its_files() -> None:
+    services = _compose()["services"]
+    assert set(services) == {"simulator", "exporter", "prometheus", "alertmanager", "grafana"}
+    for name, service in services.items():
+        for volume in service.get("volumes", []):
+            source = volume.split(":", 1)[0]
+            if source.startswith("."):
+                assert (DEPLOY / source).exists(), f"{name}: {source} does not exist"
+    assert services["simulator"]["command"][0] == "simulate"
+    flags = _flags(services["simulator"]["command"])
+    assert flags["--web.listen-address"] == "0.0.0.0:8080"
+
+
+def test_compose_exporter_config_matches_the_simulator() -> None:
+    services = _compose()["services"]
+    sim_flags = _flags(services["simulator"]["command"])
+    (mount,) = services["exporter"]["volumes"]
+    source, target = mount.split(":")[:2]
+    assert f"--config.file={target}" in services["exporter"]["command"]
+    data = yaml.safe_load((DEPLOY / source).read_text())
+    config = parse_config(data, base_dir=str(DEPLOY / "compose"), environ={})
+    assert config.targets
+    for target_config in config.targets:
+        assert target_config.endpoint == "http://simulator:8080"
+        assert target_config.credentials.token == sim_flags["--token"]
+    prometheus = yaml.safe_load((DEPLOY / "prometheus/prometheus.yml").read_text())
+    scraped = {
+        t
+        for job in prometheus["scrape_configs"]
+        for c in job.get("static_configs", [])
+        for t in c["targets"]
+    }
+    assert f"exporter:{config.web.listen_address.rsplit(':', 1)[1]}" in scraped
+
+
+async def test_compose_config_lists_the_simulators_projects() -> None:
+    """The simulator's seed and project count fix its project ids; the config must follow."""
+    sim_flags = _flags(_compose()["services"]["simulator"]["command"])
+    options = SimulatorOptions(
+        seed=int(sim_flags["--seed"]),
+        projects=int(sim_flags["--projects"]),
+        jobs=int(sim_flags["--jobs"]),
+    )
+    simulator = await start(options, host="127.0.0.1", port=0)
+    try:
+        expected = sorted(simulator.project_ids)
+    finally:
+        await simulator.close()
+    data = yaml.safe_load((DEPLOY / "compose/config.yaml").read_text())
+    assert sorted(t["project_id"] for t in data["targets"]) == expected
