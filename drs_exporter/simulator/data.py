@@ -1,0 +1,642 @@
+"""The simulated job world: which jobs exist, what they look like, what status they are in.
+
+Everything is determined by the seed and the clock. A job is generated once as a compact
+record of what listings filter and sort on; its JSON object is built only when it is
+listed, the fields nobody filters on taken from a hash of the job's key. Its status is read
+off its Timeline at the world's elapsed whole seconds, so all requests within one second
+agree and listings can be cached per second. Test hooks (pin a status, delete or add a
+job, move the clock) bump a version that invalidates those caches.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import random
+import uuid
+from collections.abc import Callable, Mapping
+from typing import Any, NamedTuple
+
+from ..model import JOB_TYPES, parse_create_time, text
+from .lifecycle import CHAINS, START, Timeline, Weighted, hash64
+from .options import SimulatorOptions
+from .query import JobFilter, JobQuery
+
+_MISSING: Any = object()  # a job whose JSON has no status at all
+
+ENGINE_TYPES: Mapping[str, Weighted] = {
+    # The documented three, and undocumented ones the exporter must take as they come.
+    "migration": Weighted.of(
+        {
+            "redis-to-gaussredis": 3,
+            "rediscluster-to-gaussredis": 2,
+            "mysql-to-mysql": 3,
+            "mongodb-to-dds": 1,
+            "postgresql-to-postgresql": 1,
+        }
+    ),
+    "sync": Weighted.of(
+        {
+            "oracle-to-gaussdbv5": 4,
+            "mysql-to-mysql": 3,
+            "mysql-to-kafka": 1,
+            "postgresql-to-gaussdbv5": 1,
+        }
+    ),
+    "cloudDataGuard": Weighted.of(
+        {"mysql-to-mysql": 4, "redis-to-gaussredis": 1, "mysql-to-taurus": 1}
+    ),
+}
+NET_TYPES: Mapping[str, Weighted] = {
+    "migration": Weighted.of({"eip": 3, "vpc": 5, "vpn": 2}),
+    "sync": Weighted.of({"eip": 3, "vpc": 5, "vpn": 2}),
+    "cloudDataGuard": Weighted.of({"eip": 3, "vpn": 2}),  # DR cannot use a VPC network
+}
+TASK_TYPES: Mapping[str, Weighted] = {
+    "migration": Weighted.of({"FULL_INCR_TRANS": 6, "FULL_TRANS": 3, "INCR_TRANS": 1}),
+    "sync": Weighted.of({"FULL_INCR_TRANS": 6, "FULL_TRANS": 1, "INCR_TRANS": 3}),
+    "cloudDataGuard": Weighted.of({"FULL_INCR_TRANS": 9, "INCR_TRANS": 1}),
+}
+DIRECTIONS = Weighted.of({"up": 6, "down": 2.5, "non-dbs": 1.5})
+DESCRIPTIONS = ("", "nightly replication", "迁移到云", "owner: dba-team", 'tag "blue"')
+# Names that have broken exporters before: quotes, backslashes, unicode, braces, newlines.
+ODD_NAMES = (
+    'quote"d-{n}',
+    "back\\slash-{n}",
+    "迁移任务-{n}",
+    "émoji-🚀-{n}",
+    "with space {n}",
+    "apostrophe's-{n}",
+    'brace{{x="1"}}-{n}',
+    "trailing-newline-{n}\n",
+)
+ACTIONS = (
+    "CHANGE", "CLONE", "DELETE", "FREE_RESOURCE", "MODIFY_CONFIGURATION", "PAUSE",
+    "PRE_CHECK", "QUERY_PRE_CHECK", "RESET", "RETRY", "START", "STOP_JOB", "SWITCH_OVER",
+)  # fmt: skip
+# Optional fields that a job may lack, or carry as null.
+OPTIONAL = (
+    "description", "create_time", "engine_type", "net_type", "charging_mode", "billing_tag",
+    "job_direction", "task_type", "enterprise_project_id", "job_mode", "job_mode_role",
+    "is_multi_az", "node_role", "node_new_framework", "job_action",
+)  # fmt: skip
+ISO_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+SPACE_FORMAT = "%Y-%m-%d %H:%M:%S"
+# How a job without subtasks shows it: "children": [], "children": null, or no key.
+CHILDREN_LIST, CHILDREN_NULL, CHILDREN_ABSENT = 0, 1, 2
+
+
+class SimJob(NamedTuple):
+    """One job or subtask: what listings filter and sort on, and how to build its JSON.
+
+    A NamedTuple rather than a frozen dataclass: a world builds tens of thousands of
+    these at start, and a tuple is several times cheaper to construct.
+
+    A blanked field (absent from the JSON, or null) reads "" here. A job added by a test
+    carries its JSON in ``raw`` and its status in ``fixed_status`` (no timeline).
+    """
+
+    key: int  # unique in the world; seeds the job's timeline and its rendered extras
+    id: str
+    project_id: str
+    job_type: str
+    timeline: Timeline | None
+    children: tuple[SimJob, ...] = ()
+    name: str = ""
+    created: float = 0.0  # Unix seconds; 0 when unknown
+    iso_time: bool = True  # create_time as 2022-11-07T16:15:18Z, else 2020-12-21 10:57:49
+    engine_type: str = ""
+    net_type: str = ""
+    charging_mode: str = ""
+    job_direction: str = ""
+    task_type: str = ""
+    enterprise_project_id: str = ""
+    job_mode: str = ""
+    job_mode_role: str = ""
+    source: tuple[str, str] = ("", "")  # source database instance (id, ip)
+    target: tuple[str, str] = ("", "")
+    absent: frozenset[str] = frozenset()
+    nulled: frozenset[str] = frozenset()
+    children_form: int = CHILDREN_LIST
+    raw: Mapping[str, Any] | None = None
+    fixed_status: Any = _MISSING
+
+    def selected_by_instance(self, ids: frozenset[str], ip: str | None) -> bool:
+        if ids and self.source[0] not in ids and self.target[0] not in ids:
+            return False
+        return ip is None or ip in (self.source[1], self.target[1])
+
+
+def _modes(record: dict[str, Any], mode: str, role: str) -> dict[str, Any]:
+    blank = record["absent"] | record["nulled"]
+    record["job_mode"] = "" if "job_mode" in blank else mode
+    record["job_mode_role"] = "" if "job_mode_role" in blank else role
+    return record
+
+
+class _Generator:
+    """Builds the initial jobs from one seeded random.Random, in a fixed order."""
+
+    def __init__(self, options: SimulatorOptions, start: float) -> None:
+        self.options = options
+        self.start = start
+        self.rng = random.Random(options.seed)
+        self.key = 0
+        self.ids: set[str] = set()
+        self.enterprise_projects = ("0", "0", "0", self._uuid(), self._uuid())
+
+    def hex(self, n: int) -> str:
+        return f"{self.rng.getrandbits(4 * n):0{n}x}"
+
+    def _uuid(self) -> str:
+        h = self.hex(32)
+        return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+    def job_id(self) -> str:
+        # DRS ids look like c7debc9c-8e09-4a5d-8dd6-cc44f78jb20r.
+        while True:
+            job_id = f"{self._uuid()[:-5]}jb20{'r12'[int(self.rng.random() * 3)]}"
+            if job_id not in self.ids:
+                self.ids.add(job_id)
+                return job_id
+
+    def instance(self) -> tuple[str, str]:
+        ip = self.rng.getrandbits(16)
+        return self.hex(32) + "in01", f"192.168.{ip >> 8}.{(ip & 0xFF) or 1}"
+
+    def name(self, n: int) -> str:
+        r = self.rng.random()
+        if r < 0.08:
+            return ODD_NAMES[int(r / 0.01)].format(n=n)
+        if r < 0.085:
+            return "long-name-" + "x" * 300  # beyond any sane label length
+        if r < 0.7:
+            return f"DRS-{n}"
+        return f"{('mysql', 'redis', 'ora')[int(r * 1000) % 3]}-{n}"
+
+    def blanks(self) -> tuple[frozenset[str], frozenset[str]]:
+        """Which optional fields this job lacks, and which it sends as null."""
+        r = self.rng.random
+        if r() >= 0.1:
+            return frozenset(), frozenset()
+        absent: set[str] = set()
+        nulled: set[str] = set()
+        for _ in range(1 + int(r() * 2)):
+            field = OPTIONAL[int(r() * len(OPTIONAL))]
+            (absent if r() < 0.5 else nulled).add(field)
+        return frozenset(absent), frozenset(nulled - absent)
+
+    def next_key(self) -> int:
+        self.key += 1
+        return self.key - 1
+
+    def record(
+        self, n: int, project_id: str, job_type: str, task_type: str, created: float
+    ) -> dict[str, Any]:
+        """The filterable fields of one job, blanks applied."""
+        r = self.rng.random
+        absent, nulled = self.blanks()
+        blank = absent | nulled
+        values = {
+            "engine_type": ENGINE_TYPES[job_type].pick(r()),
+            "net_type": NET_TYPES[job_type].pick(r()),
+            "charging_mode": "period" if r() < 0.2 else "on_demand",
+            "job_direction": DIRECTIONS.pick(r()),
+            "task_type": task_type,
+            "enterprise_project_id": self.enterprise_projects[int(r() * 5)],
+        }
+        for name in blank.intersection(values):
+            values[name] = ""
+        return {
+            "id": self.job_id(),
+            "project_id": project_id,
+            "job_type": job_type,
+            "name": self.name(n),
+            "created": 0.0 if "create_time" in blank else created,
+            "iso_time": r() < 0.5,
+            "source": self.instance(),
+            "target": self.instance(),
+            "absent": absent,
+            "nulled": nulled,
+            **values,
+        }
+
+    def job(self, n: int, project_id: str, job_type: str) -> SimJob:
+        r = self.rng.random
+        task_type = TASK_TYPES[job_type].pick(r())
+        # Only many-to-one migrations and syncs have subtasks; DR pairs a master and a slave.
+        with_children = r() < self.options.children_ratio and job_type != "cloudDataGuard"
+        if job_type == "cloudDataGuard":
+            mode, role = "single", ("master", "slave")[int(r() * 2)]
+        elif with_children:
+            mode, role = "multi_to_single", "parent"
+        else:
+            mode, role = "single", ("parent", "parent", "")[int(r() * 3)]
+        created = float(math.floor(self.start - 60 - r() * 90 * 86400))
+        record = self.record(n, project_id, job_type, task_type, created)
+        key = self.next_key()
+        # The first job starts failed, so a demo shows a failed job at once.
+        start = "START_JOB_FAILED" if n == 0 else START[task_type].pick(r())
+        children: tuple[SimJob, ...] = ()
+        form = CHILDREN_LIST
+        if with_children:
+            children = tuple(
+                self.child(n, i, project_id, job_type, task_type, created, record["name"])
+                for i in range(1 + int(r() * 4))
+            )
+        else:
+            u = r()
+            form = CHILDREN_LIST if u < 0.6 else CHILDREN_NULL if u < 0.8 else CHILDREN_ABSENT
+        return SimJob(
+            key=key,
+            timeline=self.timeline(key, task_type, start),
+            children=children,
+            children_form=form,
+            **_modes(record, mode, role),
+        )
+
+    def child(
+        self,
+        n: int,
+        i: int,
+        project_id: str,
+        job_type: str,
+        task_type: str,
+        parent_created: float,
+        parent_name: str,
+    ) -> SimJob:
+        created = parent_created + math.floor(self.rng.random() * 3600)
+        record = self.record(n, project_id, job_type, task_type, created)
+        record["name"] = f"{parent_name or 'DRS'}-sub{i}"
+        key = self.next_key()
+        start = START["child"].pick(self.rng.random())
+        return SimJob(
+            key=key,
+            timeline=self.timeline(key, "child", start),
+            children_form=CHILDREN_ABSENT,  # subtasks have no subtasks of their own
+            **_modes(record, "multi_to_single", "child"),
+        )
+
+    def timeline(self, key: int, chain: str, start: str) -> Timeline:
+        return Timeline(self.options.seed, key, CHAINS[chain], start, self.options.status_period)
+
+
+def generate(options: SimulatorOptions, start: float) -> tuple[list[str], list[SimJob]]:
+    """The projects and top-level jobs of a fresh world, spread evenly over them."""
+    gen = _Generator(options, start)
+    projects = [gen.hex(32) for _ in range(options.projects)]
+    buckets = [(p, t) for p in projects for t in JOB_TYPES]
+    base, extra = divmod(options.jobs, len(buckets))
+    jobs: list[SimJob] = []
+    for i, (project_id, job_type) in enumerate(buckets):
+        for _ in range(base + (1 if i < extra else 0)):
+            jobs.append(gen.job(len(jobs), project_id, job_type))
+    return projects, jobs
+
+
+def _job_action(rng: random.Random) -> dict[str, Any]:
+    available = sorted(rng.sample(ACTIONS, rng.randrange(1, 5)))
+    return {
+        "available_actions": available,
+        "unavailable_actions": [a for a in ACTIONS if a not in available],
+        "current_action": rng.choice((None, None, "START", "CHANGE")),
+    }
+
+
+def _job_actions() -> tuple[dict[str, Any], ...]:
+    rng = random.Random(0)
+    return tuple(_job_action(rng) for _ in range(16))
+
+
+# A few job_action objects to share: building one per listed job would dominate listing.
+JOB_ACTIONS = _job_actions()
+
+
+def render(job: SimJob, seed: int, status: Any) -> dict[str, Any]:
+    """The JSON object of a generated job (children aside), as DRS would send it."""
+    # Fields nobody filters on come from bits of one hash of the job: the same every time.
+    bits = hash64(seed, job.key)
+    created = dt.datetime.fromtimestamp(job.created, dt.timezone.utc)
+    obj: dict[str, Any] = {
+        "id": job.id,
+        "name": job.name,
+        "status": status,
+        "description": DESCRIPTIONS[(bits & 0xFF) % len(DESCRIPTIONS)],
+        "create_time": created.strftime(ISO_FORMAT if job.iso_time else SPACE_FORMAT),
+        "engine_type": job.engine_type,
+        "net_type": job.net_type,
+        "charging_mode": job.charging_mode,
+        "billing_tag": bool(bits >> 8 & 1),
+        "job_direction": job.job_direction,
+        "job_type": job.job_type,
+        "task_type": job.task_type,
+        "enterprise_project_id": job.enterprise_project_id,
+        "job_mode": job.job_mode,
+        "job_mode_role": job.job_mode_role or None,
+        "is_multi_az": (bits >> 9 & 7) == 0,
+        "node_role": ("master", "slave", "", "master")[bits >> 12 & 3],
+        "node_new_framework": (bits >> 14 & 3) != 0,
+        "job_action": JOB_ACTIONS[bits >> 16 & 15],
+        # Not in the documented schema: real answers carry extra fields like these.
+        "instance_info": {
+            "source": {"id": job.source[0], "ip": job.source[1]},
+            "target": {"id": job.target[0], "ip": job.target[1]},
+        },
+        "db_use_type": job.job_type,
+    }
+    for name in job.absent:
+        del obj[name]
+    for name in job.nulled:
+        obj[name] = None
+    if status is _MISSING:
+        del obj["status"]
+    if job.children or job.children_form == CHILDREN_LIST:
+        obj["children"] = []
+    elif job.children_form == CHILDREN_NULL:
+        obj["children"] = None
+    return obj
+
+
+def _raw_instance(raw: Mapping[str, Any], side: str) -> tuple[str, str]:
+    info = raw.get("instance_info")
+    part = info.get(side) if isinstance(info, Mapping) else None
+    if not isinstance(part, Mapping):
+        return "", ""
+    return text(part.get("id")), text(part.get("ip"))
+
+
+def raw_job(
+    key: int, project_id: str, job_type: str, raw: Mapping[str, Any], children: tuple[SimJob, ...]
+) -> SimJob:
+    """A job given as JSON by a test: listed as given, its status fixed unless pinned."""
+    fields = dict(raw)
+    if not text(fields.get("id")):
+        fields["id"] = str(uuid.uuid4())
+    if isinstance(fields.get("children"), list):
+        fields["children"] = []  # the subtasks are listed from ``children``
+    return SimJob(
+        key=key,
+        id=text(fields["id"]),
+        project_id=project_id,
+        job_type=job_type,
+        timeline=None,
+        children=children,
+        name=text(fields.get("name")),
+        created=parse_create_time(fields.get("create_time")) or 0.0,
+        engine_type=text(fields.get("engine_type")),
+        net_type=text(fields.get("net_type")),
+        charging_mode=text(fields.get("charging_mode")),
+        job_direction=text(fields.get("job_direction")),
+        task_type=text(fields.get("task_type")),
+        enterprise_project_id=text(fields.get("enterprise_project_id")),
+        job_mode=text(fields.get("job_mode")),
+        job_mode_role=text(fields.get("job_mode_role")),
+        source=_raw_instance(fields, "source"),
+        target=_raw_instance(fields, "target"),
+        raw=fields,
+        fixed_status=fields.get("status", _MISSING),
+    )
+
+
+def _sort_value(job: SimJob, status: str, sort_key: str) -> Any:
+    if sort_key == "create_time":
+        return job.created
+    if sort_key == "status":
+        return status
+    if sort_key == "pay_mode":
+        return job.charging_mode
+    value: str = getattr(job, sort_key)
+    return value
+
+
+def _selects(f: JobFilter, job: SimJob, status: str) -> bool:
+    # One value may also be (part of) a name; several values are ids only.
+    if f.names and job.id not in f.names and (len(f.names) > 1 or f.names[0] not in job.name):
+        return False
+    if f.statuses and status not in f.statuses:
+        return False
+    if f.engine_type is not None and job.engine_type != f.engine_type:
+        return False
+    if f.net_type is not None and job.net_type != f.net_type:
+        return False
+    if f.enterprise_project_id is not None and job.enterprise_project_id != (
+        f.enterprise_project_id
+    ):
+        return False
+    return job.selected_by_instance(f.instance_ids, f.instance_ip)
+
+
+class World:
+    """The jobs of every project, and the simulated clock they live by."""
+
+    def __init__(self, options: SimulatorOptions, clock: Callable[[], float]) -> None:
+        self._seed = options.seed
+        self._clock = clock
+        self._start = clock()
+        self._offset = 0.0
+        self._version = 0
+        projects, jobs = generate(options, self._start)
+        self._projects = projects
+        self._next_key = sum(1 + len(j.children) for j in jobs)
+        self._buckets: dict[tuple[str, str], list[str]] = {
+            (p, t): [] for p in projects for t in JOB_TYPES
+        }
+        self._jobs: dict[str, SimJob] = {}
+        self._parent: dict[str, str] = {}  # subtask id -> parent id
+        for job in jobs:
+            self._insert(job)
+        self._pins: dict[str, str] = {}
+        self._status_cache: dict[tuple[str, str], tuple[tuple[int, int], dict[str, str]]] = {}
+        self._match_cache: dict[tuple[str, str, JobFilter], list[SimJob]] = {}
+        self._match_stamp = (-1, -1)
+
+    # --- time ---
+
+    def now(self) -> float:
+        """Simulated Unix time: the clock plus every advance so far."""
+        return self._clock() + self._offset
+
+    def elapsed(self) -> int:
+        """Whole seconds since the world started: the instant all statuses are read at."""
+        return math.floor(self.now() - self._start)
+
+    def advance(self, seconds: float) -> None:
+        """Move simulated time forward (job statuses and issued token lifetimes)."""
+        if not math.isfinite(seconds) or seconds < 0:
+            raise ValueError("seconds must be a non-negative number")
+        self._offset += seconds
+
+    # --- reading ---
+
+    @property
+    def project_ids(self) -> list[str]:
+        return list(self._projects)
+
+    def list_jobs(
+        self, project_id: str, query: JobQuery, page_cap: int = 0
+    ) -> tuple[int, list[dict[str, Any]]]:
+        """(total_count, the page of job objects) for one listing request."""
+        elapsed = self.elapsed()
+        matched = self._matched(project_id, query.job_type, query.filter, elapsed)
+        limit = min(query.limit, page_cap) if page_cap > 0 else query.limit
+        page = matched[query.offset : query.offset + limit]
+        return len(matched), [self._render(job, elapsed) for job in page]
+
+    def jobs(self, project_id: str, job_type: str) -> list[dict[str, Any]]:
+        """Every top-level job object of one project and type, in creation order."""
+        elapsed = self.elapsed()
+        ids = self._buckets.get((project_id, job_type), [])
+        return [self._render(self._jobs[i], elapsed) for i in ids]
+
+    def find(self, job_id: str) -> dict[str, Any] | None:
+        """The job or subtask object with this id as listed now, or None."""
+        job = self._lookup(job_id)
+        return None if job is None else self._render(job, self.elapsed())
+
+    def summary(self) -> dict[str, Any]:
+        """Counts by project, job type and status, of jobs and of subtasks, as of now."""
+        elapsed = self.elapsed()
+        counts: dict[str, dict[str, dict[str, int]]] = {}
+        subtasks: dict[str, dict[str, dict[str, int]]] = {}
+        for (project_id, job_type), ids in self._buckets.items():
+            jobs_here = counts.setdefault(project_id, {}).setdefault(job_type, {})
+            subs_here = subtasks.setdefault(project_id, {}).setdefault(job_type, {})
+            for job_id in ids:
+                job = self._jobs[job_id]
+                status = self._status_text(job, elapsed)
+                jobs_here[status] = jobs_here.get(status, 0) + 1
+                for child in job.children:
+                    status = self._status_text(child, elapsed)
+                    subs_here[status] = subs_here.get(status, 0) + 1
+        return {"projects": self.project_ids, "counts": counts, "subtasks": subtasks}
+
+    # --- test hooks ---
+
+    def set_status(self, job_id: str, status: str | None) -> bool:
+        """Pin a job's or subtask's status (None: let it move again); False if unknown."""
+        if self._lookup(job_id) is None:
+            return False
+        if status is None:
+            self._pins.pop(job_id, None)
+        else:
+            self._pins[job_id] = status
+        self._version += 1
+        return True
+
+    def delete(self, job_id: str) -> bool:
+        """Remove a job (with its subtasks) or a subtask; False if unknown."""
+        if job_id in self._jobs:
+            job = self._jobs.pop(job_id)
+            self._buckets[(job.project_id, job.job_type)].remove(job_id)
+            for child in job.children:
+                del self._parent[child.id]
+                self._pins.pop(child.id, None)
+        elif job_id in self._parent:
+            parent = self._jobs[self._parent.pop(job_id)]
+            children = tuple(c for c in parent.children if c.id != job_id)
+            self._jobs[parent.id] = parent._replace(children=children)
+        else:
+            return False
+        self._pins.pop(job_id, None)
+        self._version += 1
+        return True
+
+    def add_job(self, project_id: str, job_type: str, raw: Mapping[str, Any]) -> str:
+        """Add a top-level job listed exactly as given (status included); return its id.
+
+        A missing id is generated; ValueError when the id or a subtask id is taken.
+        """
+        if job_type not in JOB_TYPES:
+            raise ValueError(f"job_type must be one of {', '.join(JOB_TYPES)}")
+        raw_children = raw.get("children")
+        children = tuple(
+            raw_job(self._take_key(), project_id, job_type, c, ())
+            for c in (raw_children if isinstance(raw_children, list) else ())
+            if isinstance(c, Mapping)
+        )
+        job = raw_job(self._take_key(), project_id, job_type, raw, children)
+        ids = [j.id for j in (job, *children)]
+        if len(set(ids)) != len(ids) or any(self._lookup(i) is not None for i in ids):
+            raise ValueError("a job with this id exists already")
+        if project_id not in self._projects:
+            self._projects.append(project_id)
+            for t in JOB_TYPES:
+                self._buckets[(project_id, t)] = []
+        self._insert(job)
+        self._version += 1
+        return job.id
+
+    # --- internals ---
+
+    def _take_key(self) -> int:
+        self._next_key += 1
+        return self._next_key - 1
+
+    def _insert(self, job: SimJob) -> None:
+        self._jobs[job.id] = job
+        self._buckets[(job.project_id, job.job_type)].append(job.id)
+        for child in job.children:
+            self._parent[child.id] = job.id
+
+    def _lookup(self, job_id: str) -> SimJob | None:
+        if job_id in self._jobs:
+            return self._jobs[job_id]
+        parent_id = self._parent.get(job_id)
+        if parent_id is None:
+            return None
+        return next(c for c in self._jobs[parent_id].children if c.id == job_id)
+
+    def _status(self, job: SimJob, elapsed: int) -> Any:
+        pinned = self._pins.get(job.id)
+        if pinned is not None:
+            return pinned
+        if job.timeline is not None:
+            return job.timeline.status_at(elapsed)
+        return job.fixed_status
+
+    def _status_text(self, job: SimJob, elapsed: int) -> str:
+        status = self._status(job, elapsed)
+        return "" if status is _MISSING else text(status)
+
+    def _render(self, job: SimJob, elapsed: int) -> dict[str, Any]:
+        status = self._status(job, elapsed)
+        if job.raw is not None:
+            obj = dict(job.raw)
+            if status is not _MISSING:
+                obj["status"] = status
+        else:
+            obj = render(job, self._seed, status)
+        if job.children:
+            obj["children"] = [self._render(child, elapsed) for child in job.children]
+        return obj
+
+    def _bucket_statuses(self, project_id: str, job_type: str, elapsed: int) -> dict[str, str]:
+        stamp = (elapsed, self._version)
+        cached = self._status_cache.get((project_id, job_type))
+        if cached is not None and cached[0] == stamp:
+            return cached[1]
+        ids = self._buckets.get((project_id, job_type), [])
+        statuses = {i: self._status_text(self._jobs[i], elapsed) for i in ids}
+        self._status_cache[(project_id, job_type)] = (stamp, statuses)
+        return statuses
+
+    def _matched(self, project_id: str, job_type: str, f: JobFilter, elapsed: int) -> list[SimJob]:
+        stamp = (elapsed, self._version)
+        if stamp != self._match_stamp:
+            self._match_cache.clear()
+            self._match_stamp = stamp
+        key = (project_id, job_type, f)
+        cached = self._match_cache.get(key)
+        if cached is not None:
+            return cached
+        statuses = self._bucket_statuses(project_id, job_type, elapsed)
+        selected = [
+            (self._jobs[i], s) for i, s in statuses.items() if _selects(f, self._jobs[i], s)
+        ]
+        selected.sort(
+            key=lambda js: (_sort_value(js[0], js[1], f.sort_key), js[0].id),
+            reverse=f.sort_dir == "desc",
+        )
+        matched = [job for job, _ in selected]
+        self._match_cache[key] = matched
+        return matched

@@ -1,0 +1,256 @@
+"""What the simulator is told: its world, its credentials and its faults, plus their flags."""
+
+from __future__ import annotations
+
+import argparse
+import math
+from dataclasses import dataclass, field, fields
+
+from ..errors import ConfigError
+
+RATE_FIELDS = ("error_rate", "throttle_rate", "hang_rate", "malformed_rate")
+# Options that POST /_sim/faults may change while the simulator runs.
+FAULT_FIELDS = (*RATE_FIELDS, "latency", "retry_after", "hang")
+
+
+@dataclass(frozen=True)
+class SimulatorOptions:
+    """Everything the simulator can be asked for; defaults give a small, healthy world."""
+
+    seed: int = 1
+    projects: int = 3
+    jobs: int = 60  # top-level jobs, spread evenly over projects x the three job types
+    children_ratio: float = 0.1  # share of migration and sync jobs that have subtasks
+    page_cap: int = 0  # 0: no cap; else at most this many jobs per page, whatever limit says
+    latency: float = 0.0  # seconds added to every API request
+    access_key: str | None = field(default=None, repr=False)
+    secret_key: str | None = field(default=None, repr=False)
+    token: str | None = field(default=None, repr=False)
+    iam_domain: str | None = None
+    iam_user: str | None = None
+    iam_password: str | None = field(default=None, repr=False)
+    token_ttl: float = 86400.0  # seconds an issued IAM token lives
+    status_period: float = 30.0  # mean seconds in a transient status; 0 freezes statuses
+    error_rate: float = 0.0
+    throttle_rate: float = 0.0
+    hang_rate: float = 0.0
+    malformed_rate: float = 0.0
+    retry_after: float | None = 1.0  # Retry-After on 429, seconds; None: no header
+    hang: float = 60.0  # seconds a hanging request waits before it answers
+
+    def __post_init__(self) -> None:
+        check_options(self)
+
+    @property
+    def aksk(self) -> bool:
+        return self.access_key is not None
+
+    @property
+    def iam(self) -> bool:
+        return self.iam_domain is not None
+
+    @property
+    def needs_auth(self) -> bool:
+        """With no credential option at all, the simulator accepts every request."""
+        return self.aksk or self.iam or self.token is not None
+
+
+def check_options(o: SimulatorOptions) -> None:
+    """Raise ConfigError naming the flag of the first bad option; never quotes a secret."""
+    if o.projects < 1:
+        raise ConfigError("--projects", "must be at least 1")
+    if o.jobs < 0:
+        raise ConfigError("--jobs", "must not be negative")
+    if o.page_cap < 0:
+        raise ConfigError("--page-cap", "must not be negative")
+    if not 0.0 <= o.children_ratio <= 1.0:
+        raise ConfigError("--children-ratio", "must be between 0 and 1")
+    for name in RATE_FIELDS:
+        if not 0.0 <= getattr(o, name) <= 1.0:
+            raise ConfigError(_flag(name), "must be between 0 and 1")
+    for name in ("latency", "hang", "status_period"):
+        if not _finite_non_negative(getattr(o, name)):
+            raise ConfigError(_flag(name), "must be a non-negative number of seconds")
+    if not _finite_non_negative(o.token_ttl) or o.token_ttl == 0:
+        raise ConfigError("--token-ttl", "must be a positive number of seconds")
+    if o.retry_after is not None and not _finite_non_negative(o.retry_after):
+        raise ConfigError("--retry-after", "must be a non-negative number of seconds or 'none'")
+    if (o.access_key is None) != (o.secret_key is None):
+        raise ConfigError("--access-key", "--access-key and --secret-key go together")
+    iam = (o.iam_domain, o.iam_user, o.iam_password)
+    if any(v is not None for v in iam) and not all(v is not None for v in iam):
+        raise ConfigError("--iam-domain", "--iam-domain, --iam-user and --iam-password go together")
+    for name in ("access_key", "secret_key", "token", "iam_domain", "iam_user", "iam_password"):
+        if getattr(o, name) == "":
+            raise ConfigError(_flag(name), "must not be empty")
+
+
+def _finite_non_negative(value: float) -> bool:
+    return math.isfinite(value) and value >= 0
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not _finite_non_negative(value):
+        raise argparse.ArgumentTypeError(f"must be a non-negative number: {text!r}")
+    return value
+
+
+def _rate(text: str) -> float:
+    value = _non_negative_float(text)
+    if value > 1:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1: {text!r}")
+    return value
+
+
+def _retry_after(text: str) -> float | None:
+    return None if text.strip().lower() == "none" else _non_negative_float(text)
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must not be negative: {text!r}")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    value = _non_negative_int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1: {text!r}")
+    return value
+
+
+def _secret(text: str) -> str:
+    # The error never quotes the value: it is a credential.
+    if not text:
+        raise argparse.ArgumentTypeError("must not be empty")
+    return text
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add every simulator flag to ``parser``; the defaults are SimulatorOptions'."""
+    d = SimulatorOptions()
+    world = parser.add_argument_group("simulated world")
+    world.add_argument(
+        "--seed", metavar="N", type=int, default=d.seed, help="world seed (default %(default)s)"
+    )
+    world.add_argument(
+        "--projects",
+        metavar="N",
+        type=_positive_int,
+        default=d.projects,
+        help="projects (default %(default)s)",
+    )
+    world.add_argument(
+        "--jobs",
+        metavar="N",
+        type=_non_negative_int,
+        default=d.jobs,
+        help="top-level jobs over all projects and job types (default %(default)s)",
+    )
+    world.add_argument(
+        "--children-ratio",
+        metavar="RATIO",
+        type=_rate,
+        default=d.children_ratio,
+        help="share of migration and sync jobs with subtasks (default %(default)s)",
+    )
+    world.add_argument(
+        "--status-period",
+        metavar="SECONDS",
+        type=_non_negative_float,
+        default=d.status_period,
+        help="mean seconds a job spends in a transient status; 0 freezes statuses "
+        "(default %(default)s)",
+    )
+    world.add_argument(
+        "--page-cap",
+        metavar="N",
+        type=_non_negative_int,
+        default=d.page_cap,
+        help="most jobs per page whatever the limit asked; 0 = no cap (default %(default)s)",
+    )
+
+    auth = parser.add_argument_group(
+        "authentication (none given: every request is accepted)",
+        "Credential values are never printed.",
+    )
+    auth.add_argument("--access-key", type=_secret, metavar="AK", help="verify AK/SK signatures")
+    auth.add_argument(
+        "--secret-key", type=_secret, metavar="SK", help="secret key for --access-key"
+    )
+    auth.add_argument("--token", type=_secret, metavar="TOKEN", help="accept this X-Auth-Token")
+    auth.add_argument("--iam-domain", type=_secret, metavar="NAME", help="IAM account name")
+    auth.add_argument("--iam-user", type=_secret, metavar="NAME", help="IAM user name")
+    auth.add_argument("--iam-password", type=_secret, metavar="PASSWORD", help="IAM password")
+    auth.add_argument(
+        "--token-ttl",
+        metavar="SECONDS",
+        type=_non_negative_float,
+        default=d.token_ttl,
+        help="seconds an issued token lives (default %(default)s)",
+    )
+
+    faults = parser.add_argument_group("faults (rates are per request, 0 to 1)")
+    faults.add_argument(
+        "--latency",
+        metavar="SECONDS",
+        type=_non_negative_float,
+        default=d.latency,
+        help="seconds added to every request (default %(default)s)",
+    )
+    faults.add_argument(
+        "--error-rate", metavar="RATE", type=_rate, default=d.error_rate, help="answer 500/502/503"
+    )
+    faults.add_argument(
+        "--throttle-rate",
+        metavar="RATE",
+        type=_rate,
+        default=d.throttle_rate,
+        help="answer 429 APIG.0308",
+    )
+    faults.add_argument(
+        "--retry-after",
+        metavar="SECONDS",
+        type=_retry_after,
+        default=d.retry_after,
+        help="Retry-After seconds on 429, or 'none' (default %(default)s)",
+    )
+    faults.add_argument(
+        "--hang-rate",
+        metavar="RATE",
+        type=_rate,
+        default=d.hang_rate,
+        help="wait --hang seconds, then answer",
+    )
+    faults.add_argument(
+        "--hang",
+        metavar="SECONDS",
+        type=_non_negative_float,
+        default=d.hang,
+        help="seconds a hanging request waits (default %(default)s)",
+    )
+    faults.add_argument(
+        "--malformed-rate",
+        metavar="RATE",
+        type=_rate,
+        default=d.malformed_rate,
+        help="answer with truncated JSON or an HTML page",
+    )
+
+
+def options_from_args(ns: argparse.Namespace) -> SimulatorOptions:
+    """Build SimulatorOptions from parsed flags; raise ConfigError naming a bad flag."""
+    names = {f.name for f in fields(SimulatorOptions)}
+    return SimulatorOptions(**{k: v for k, v in vars(ns).items() if k in names})

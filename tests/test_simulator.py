@@ -1,0 +1,788 @@
+"""The DRS API simulator, spoken to over real sockets as the exporter would."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from typing import Any
+
+import aiohttp
+import pytest
+from yarl import URL
+
+from drs_exporter import signer, simulator
+from drs_exporter.errors import ConfigError
+from drs_exporter.model import STATUSES, is_failed, parse_create_time
+from drs_exporter.simulator.lifecycle import CHAINS
+
+T0 = 1_700_000_000.0
+TASK_TYPES = ("FULL_TRANS", "FULL_INCR_TRANS", "INCR_TRANS")
+AK = "SIMACCESSKEY0001"
+SK = "sim-secret-key-value-9"
+IAM = {"iam_domain": "acme", "iam_user": "ops", "iam_password": "pa55-W0rd"}
+
+
+def fixed(at: float = T0) -> Callable[[], float]:
+    return lambda: at
+
+
+Start = Callable[..., Awaitable[simulator.RunningSimulator]]
+
+
+@pytest.fixture
+async def start() -> AsyncIterator[Start]:
+    """Start simulators on loopback ports (frozen clock unless given); close them after."""
+    running: list[simulator.RunningSimulator] = []
+
+    async def run(
+        clock: Callable[[], float] | None = None, **options: Any
+    ) -> simulator.RunningSimulator:
+        sim = await simulator.start(simulator.SimulatorOptions(**options), clock=clock or fixed())
+        running.append(sim)
+        return sim
+
+    yield run
+    for sim in running:
+        await sim.close()
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as session:
+        yield session
+
+
+class Answer:
+    def __init__(self, status: int, headers: Any, body: bytes) -> None:
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+async def call(
+    http: aiohttp.ClientSession,
+    method: str,
+    url: str | URL,
+    *,
+    headers: dict[str, str] | None = None,
+    body: Any = None,
+    timeout: float | None = None,
+) -> Answer:
+    data = None if body is None else json.dumps(body).encode()
+    client_timeout = aiohttp.ClientTimeout(total=timeout)
+    async with http.request(
+        method, url, headers=headers, data=data, timeout=client_timeout
+    ) as resp:
+        return Answer(resp.status, resp.headers, await resp.read())
+
+
+async def list_jobs(
+    http: aiohttp.ClientSession,
+    sim: simulator.RunningSimulator,
+    pairs: Iterable[tuple[str, str]],
+    project: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> Answer:
+    """GET the listing with exactly these query pairs (encoded as the signer does)."""
+    project = project or sim.project_ids[0]
+    url = URL(f"{sim.url}/v5/{project}/jobs?{signer.canonical_query(pairs)}", encoded=True)
+    return await call(http, "GET", url, headers=headers)
+
+
+async def all_jobs(
+    http: aiohttp.ClientSession,
+    sim: simulator.RunningSimulator,
+    job_type: str,
+    project: str | None = None,
+    extra: Iterable[tuple[str, str]] = (),
+) -> list[dict[str, Any]]:
+    """Every job of one listing, in one page."""
+    pairs = [("job_type", job_type), ("limit", "100000"), *extra]
+    answer = await list_jobs(http, sim, pairs, project)
+    assert answer.status == 200, answer.body
+    body = answer.json()
+    assert body["total_count"] == len(body["jobs"])
+    jobs: list[dict[str, Any]] = body["jobs"]
+    return jobs
+
+
+def ids(jobs: Iterable[dict[str, Any]]) -> list[str]:
+    return [j["id"] for j in jobs]
+
+
+async def hook(
+    http: aiohttp.ClientSession, sim: simulator.RunningSimulator, method: str, path: str,
+    body: Any = None,
+) -> Any:  # fmt: skip
+    answer = await call(http, method, sim.url + path, body=body)
+    assert answer.status < 300, answer.body
+    return answer.json() if answer.body else None
+
+
+# --- AK/SK signatures ---
+
+
+def signed_get(
+    sim: simulator.RunningSimulator,
+    pairs: list[tuple[str, str]],
+    *,
+    ak: str = AK,
+    sk: str = SK,
+    now: dt.datetime | None = None,
+) -> tuple[URL, dict[str, str]]:
+    url = URL(sim.url)
+    host = f"{url.host}:{url.port}"
+    path = f"/v5/{sim.project_ids[0]}/jobs"
+    base = {"Content-Type": "application/json", "X-Project-Id": sim.project_ids[0]}
+    when = now or dt.datetime.fromtimestamp(T0, dt.timezone.utc)
+    headers = signer.sign("GET", host, path, pairs, base, b"", ak, sk, when)
+    full = URL(f"{sim.url}{path}?{signer.canonical_query(pairs)}", encoded=True)
+    return full, headers
+
+
+ODD_QUERY = [
+    ("job_type", "sync"),
+    ("limit", "5"),
+    ("name", ""),
+    ("instance_ids", "b"),
+    ("instance_ids", "a"),
+    ("instance_ip", "10.0.0.1 (x)"),
+]
+
+
+async def test_a_signed_request_is_accepted(start: Start, http: aiohttp.ClientSession) -> None:
+    sim = await start(access_key=AK, secret_key=SK, jobs=9, projects=1)
+    for pairs in ([("job_type", "sync"), ("limit", "5")], ODD_QUERY):
+        url, headers = signed_get(sim, pairs)
+        answer = await call(http, "GET", url, headers=headers)
+        assert answer.status == 200, answer.body
+    # A date 14 minutes off is still within the gateway's tolerance.
+    late = dt.datetime.fromtimestamp(T0 + 14 * 60, dt.timezone.utc)
+    url, headers = signed_get(sim, [("job_type", "sync")], now=late)
+    assert (await call(http, "GET", url, headers=headers)).status == 200
+
+
+def _tampered_query(sim: simulator.RunningSimulator) -> tuple[URL, dict[str, str]]:
+    url, headers = signed_get(sim, [("job_type", "sync"), ("limit", "10")])
+    return URL(str(url).replace("limit=10", "limit=11"), encoded=True), headers
+
+
+def _tampered_header(sim: simulator.RunningSimulator) -> tuple[URL, dict[str, str]]:
+    url, headers = signed_get(sim, [("job_type", "sync")])
+    return url, {**headers, "X-Project-Id": "0" * 32}
+
+
+def _without(name: str) -> Callable[[simulator.RunningSimulator], tuple[URL, dict[str, str]]]:
+    def make(sim: simulator.RunningSimulator) -> tuple[URL, dict[str, str]]:
+        url, headers = signed_get(sim, [("job_type", "sync")])
+        return url, {k: v for k, v in headers.items() if k != name}
+
+    return make
+
+
+def _garbled(sim: simulator.RunningSimulator) -> tuple[URL, dict[str, str]]:
+    url, headers = signed_get(sim, [("job_type", "sync")])
+    return url, {**headers, "Authorization": headers["Authorization"].replace(", ", " ")}
+
+
+def _unsigned_date(sim: simulator.RunningSimulator) -> tuple[URL, dict[str, str]]:
+    url, headers = signed_get(sim, [("job_type", "sync")])
+    auth = headers["Authorization"].replace(";x-sdk-date", "")
+    return url, {**headers, "Authorization": auth}
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        pytest.param(_tampered_query, id="changed-query"),
+        pytest.param(_tampered_header, id="changed-signed-header"),
+        pytest.param(lambda s: signed_get(s, [("job_type", "sync")], sk=SK + "x"), id="wrong-sk"),
+        pytest.param(lambda s: signed_get(s, [("job_type", "sync")], ak="OTHERAK"), id="wrong-ak"),
+        pytest.param(
+            lambda s: signed_get(
+                s,
+                [("job_type", "sync")],
+                now=dt.datetime.fromtimestamp(T0 - 16 * 60, dt.timezone.utc),
+            ),
+            id="stale-date",
+        ),
+        pytest.param(_without("X-Sdk-Date"), id="missing-date"),
+        pytest.param(_without("Authorization"), id="missing-authorization"),
+        pytest.param(_garbled, id="malformed-authorization"),
+        pytest.param(_unsigned_date, id="date-not-signed"),
+    ],
+)
+async def test_a_tampered_or_stale_signature_is_refused(
+    start: Start,
+    http: aiohttp.ClientSession,
+    make: Callable[[simulator.RunningSimulator], tuple[URL, dict[str, str]]],
+) -> None:
+    sim = await start(access_key=AK, secret_key=SK, jobs=9, projects=1)
+    url, headers = make(sim)
+    answer = await call(http, "GET", url, headers=headers)
+    assert answer.status == 401
+    body = answer.json()
+    assert body["error_code"] == "APIGW.0301"
+    assert body["error_msg"].startswith("Incorrect IAM authentication information")
+    assert answer.headers["X-Request-Id"]
+    for secret in (AK, SK):
+        assert secret not in answer.body.decode()
+
+
+# --- tokens and IAM ---
+
+
+async def test_a_static_token_is_checked(start: Start, http: aiohttp.ClientSession) -> None:
+    sim = await start(token="static-t0ken", jobs=9, projects=1)
+    good = await list_jobs(
+        http, sim, [("job_type", "sync")], headers={"X-Auth-Token": "static-t0ken"}
+    )
+    assert good.status == 200
+    for headers in ({"X-Auth-Token": "static-t0ken-not"}, {}):
+        bad = await list_jobs(http, sim, [("job_type", "sync")], headers=headers)
+        assert bad.status == 401
+        assert bad.json()["error_code"] == "APIGW.0301"
+        assert "static-t0ken" not in bad.body.decode()
+
+
+def login_body(project: str, password: str = IAM["iam_password"]) -> dict[str, Any]:
+    user = {"domain": {"name": IAM["iam_domain"]}, "name": IAM["iam_user"], "password": password}
+    return {
+        "auth": {
+            "identity": {"methods": ["password"], "password": {"user": user}},
+            "scope": {"project": {"id": project}},
+        }
+    }
+
+
+async def login(http: aiohttp.ClientSession, sim: simulator.RunningSimulator, body: Any) -> Answer:
+    return await call(http, "POST", f"{sim.url}/v3/auth/tokens?nocatalog=true", body=body)
+
+
+async def test_iam_issues_project_scoped_tokens_that_expire(
+    start: Start, http: aiohttp.ClientSession
+) -> None:
+    sim = await start(token_ttl=3600, jobs=9, projects=2, **IAM)
+    first, second = sim.project_ids
+    issued = await login(http, sim, login_body(first))
+    assert issued.status == 201
+    token = issued.headers["X-Subject-Token"]
+    assert issued.headers["X-Request-Id"]
+    body = issued.json()["token"]
+    assert body["project"]["id"] == first
+    assert body["expires_at"] == "2023-11-14T23:13:20.000000Z"  # T0 + 3600 s
+    assert body["issued_at"] == "2023-11-14T22:13:20.000000Z"
+    assert token not in issued.body.decode()
+
+    use = {"X-Auth-Token": token}
+    assert (await list_jobs(http, sim, [("job_type", "sync")], first, use)).status == 200
+    # Scoped to the first project: refused for the second.
+    assert (await list_jobs(http, sim, [("job_type", "sync")], second, use)).status == 401
+
+    await hook(http, sim, "POST", "/_sim/advance", {"seconds": 3599})
+    assert (await list_jobs(http, sim, [("job_type", "sync")], first, use)).status == 200
+    await hook(http, sim, "POST", "/_sim/advance", {"seconds": 1})
+    expired = await list_jobs(http, sim, [("job_type", "sync")], first, use)
+    assert expired.status == 401
+    assert "expired" in expired.json()["error_msg"]
+
+    renewed = await login(http, sim, login_body(first))
+    fresh = {"X-Auth-Token": renewed.headers["X-Subject-Token"]}
+    assert (await list_jobs(http, sim, [("job_type", "sync")], first, fresh)).status == 200
+
+
+async def test_iam_refuses_bad_logins(start: Start, http: aiohttp.ClientSession) -> None:
+    sim = await start(jobs=0, projects=1, **IAM)
+    project = sim.project_ids[0]
+    wrong_password = await login(http, sim, login_body(project, password="guess"))
+    assert wrong_password.status == 401
+    assert "X-Subject-Token" not in wrong_password.headers
+    assert "guess" not in wrong_password.body.decode()
+    wrong_user = login_body(project)
+    wrong_user["auth"]["identity"]["password"]["user"]["name"] = "intruder"
+    assert (await login(http, sim, wrong_user)).status == 401
+    malformed: list[Any] = [{"auth": {}}, [], "x", login_body("")]
+    for bad in malformed:
+        assert (await login(http, sim, bad)).status == 400
+    assert (await list_jobs(http, sim, [("job_type", "sync")], headers={})).status == 401
+
+
+async def test_without_auth_options_anything_goes_and_iam_is_absent(
+    start: Start, http: aiohttp.ClientSession
+) -> None:
+    sim = await start(jobs=9, projects=1)
+    answer = await list_jobs(http, sim, [("job_type", "sync")], headers={"X-Auth-Token": "x"})
+    assert answer.status == 200
+    assert (await login(http, sim, login_body(sim.project_ids[0]))).status == 404
+
+
+# --- listing ---
+
+
+async def test_paging_under_a_page_cap_returns_every_job_once(
+    start: Start, http: aiohttp.ClientSession
+) -> None:
+    sim = await start(jobs=90, projects=1, page_cap=7)
+    seen: list[str] = []
+    offset, total = 0, None
+    while total is None or offset < total:
+        pairs = [("job_type", "migration"), ("offset", str(offset)), ("limit", "10")]
+        body = (await list_jobs(http, sim, pairs)).json()
+        assert len(body["jobs"]) <= 7
+        total = body["total_count"]
+        seen += ids(body["jobs"])
+        offset += len(body["jobs"])
+    assert total == 30
+    assert len(seen) == len(set(seen)) == 30
+    assert sorted(seen) == sorted(ids(sim.world.jobs(sim.project_ids[0], "migration")))
+    beyond = (await list_jobs(http, sim, [("job_type", "migration"), ("offset", "30")])).json()
+    assert beyond == {"total_count": 30, "jobs": []}
+
+
+async def test_defaults_sort_by_create_time_descending(
+    start: Start, http: aiohttp.ClientSession
+) -> None:
+    sim = await start(jobs=60, projects=1)
+    jobs = await all_jobs(http, sim, "sync")
+    times = [parse_create_time(j.get("create_time")) or 0.0 for j in jobs]
+    assert times == sorted(times, reverse=True)
+    default_page = (await list_jobs(http, sim, [("job_type", "sync")])).json()
+    assert ids(default_page["jobs"]) == ids(jobs)[:10]  # limit defaults to 10
+
+
+@pytest.mark.parametrize("sort_key", ["name", "status", "net_type", "job_direction", "pay_mode"])
+async def test_every_sort_key_sorts_both_ways(
+    start: Start, http: aiohttp.ClientSession, sort_key: str
+) -> None:
+    sim = await start(jobs=60, projects=1)
+    field = "charging_mode" if sort_key == "pay_mode" else sort_key
+    for direction in ("asc", "desc"):
+        extra = [("sort_key", sort_key), ("sort_dir", direction)]
+        jobs = await all_jobs(http, sim, "sync", extra=extra)
+        values = [j.get(field) or "" for j in jobs]
+        assert values == sorted(values, reverse=direction == "desc")
+        assert len(set(values)) > 1
+
+
+async def test_each_filter_selects_what_it_says(start: Start, http: aiohttp.ClientSession) -> None:
+    sim = await start(jobs=300, projects=1, status_period=0)
+    everything = await all_jobs(http, sim, "migration")
+    assert len(everything) == 100
+
+    async def only(*pairs: tuple[str, str]) -> list[str]:
+        return sorted(ids(await all_jobs(http, sim, "migration", extra=pairs)))
+
+    def where(test: Callable[[dict[str, Any]], bool]) -> list[str]:
+        return sorted(j["id"] for j in everything if test(j))
+
+    a, b, c = everything[0], everything[1], everything[2]
+    assert await only(("name", f"{a['id']},{b['id']}")) == sorted([a["id"], b["id"]])
+    assert await only(("name", "DRS-1")) == where(lambda j: "DRS-1" in (j.get("name") or ""))
+    assert await only(("status", c["status"])) == where(lambda j: j.get("status") == c["status"])
+    failed = ",".join(s for s in STATUSES if is_failed(s))
+    assert await only(("status", failed)) == where(lambda j: is_failed(j.get("status") or "x"))
+    for key in ("engine_type", "net_type", "enterprise_project_id"):
+        values = {str(j[key]) for j in everything if j.get(key)}
+        assert len(values) > 1, key
+        for value in values:
+            expected = sorted(j["id"] for j in everything if j.get(key) == value)
+            assert await only((key, value)) == expected
+    assert await only(("enterprise_project_id", "")) == sorted(ids(everything))
+    assert await only(("engine_type", "no-such-engine")) == []
+
+    def instance(job: dict[str, Any], side: str, part: str) -> str:
+        return str(job["instance_info"][side][part])
+
+    two = [instance(a, "source", "id"), instance(b, "target", "id")]
+    expected = sorted([a["id"], b["id"]])
+    assert await only(("instance_ids", two[0]), ("instance_ids", two[1])) == expected
+    assert await only(("instance_ids", ",".join(two))) == expected
+    assert await only(("instance_ip", instance(c, "target", "ip"))) == where(
+        lambda j: (
+            instance(c, "target", "ip")
+            in (instance(j, "source", "ip"), instance(j, "target", "ip"))
+        )
+    )
+    # Empty parameters, as in DRS's own examples, filter nothing.
+    blanks = [(k, "") for k in ("name", "status", "engine_type", "net_type", "instance_ip")]
+    assert await only(*blanks) == sorted(ids(everything))
+
+
+@pytest.mark.parametrize(
+    "pairs",
+    [
+        [],
+        [("job_type", "")],
+        [("job_type", "backup")],
+        [("job_type", "sync"), ("offset", "-1")],
+        [("job_type", "sync"), ("offset", "x")],
+        [("job_type", "sync"), ("limit", "0")],
+        [("job_type", "sync"), ("limit", "1.5")],
+        [("job_type", "sync"), ("sort_key", "id")],
+        [("job_type", "sync"), ("sort_dir", "up")],
+        [("job_type", "sync"), ("status", "CREATING,CREATE_FAILED")],
+        [("job_type", "sync"), ("name", ",".join(f"id{i}" for i in range(11)))],
+        [("job_type", "sync"), *[("instance_ids", f"i{i}") for i in range(11)]],
+    ],
+)
+async def test_bad_parameters_get_a_drs_400(
+    start: Start, http: aiohttp.ClientSession, pairs: list[tuple[str, str]]
+) -> None:
+    sim = await start(jobs=9, projects=1)
+    answer = await list_jobs(http, sim, pairs)
+    assert answer.status == 400
+    body = answer.json()
+    assert len(body["error_code"]) == 12 and body["error_code"].startswith("DRS.")
+    assert 1 <= len(body["error_msg"]) <= 512
+    assert answer.headers["X-Request-Id"]
+
+
+async def test_unknown_projects_and_paths(start: Start, http: aiohttp.ClientSession) -> None:
+    sim = await start(jobs=9, projects=1)
+    empty = await list_jobs(http, sim, [("job_type", "sync")], project="f" * 32)
+    assert (empty.status, empty.json()) == (200, {"total_count": 0, "jobs": []})
+    missing = await call(http, "GET", f"{sim.url}/v5/{sim.project_ids[0]}/nothing")
+    assert missing.status == 404
+    assert missing.json()["error_code"] == "APIGW.0101"
+    assert missing.headers["X-Request-Id"]
+
+
+# --- the world ---
+
+
+async def test_a_seed_and_a_clock_give_the_same_world(
+    start: Start, http: aiohttp.ClientSession
+) -> None:
+    one = await start(seed=5, jobs=40, projects=2, children_ratio=0.5)
+    two = await start(seed=5, jobs=40, projects=2, children_ratio=0.5)
+    other = await start(seed=6, jobs=40, projects=2, children_ratio=0.5)
+    assert one.project_ids == two.project_ids != other.project_ids
+    for a, b in zip(one.project_ids, two.project_ids, strict=True):
+        for job_type in ("migration", "sync", "cloudDataGuard"):
+            assert await all_jobs(http, one, job_type, a) == await all_jobs(http, two, job_type, b)
+    summaries = [await hook(http, s, "GET", "/_sim/summary") for s in (one, two)]
+    assert summaries[0] == summaries[1]
+    assert summaries[0]["projects"] == one.project_ids
+
+
+async def test_jobs_are_spread_evenly_with_subtasks(
+    start: Start, http: aiohttp.ClientSession
+) -> None:
+    sim = await start(jobs=20, projects=2, children_ratio=1.0)
+    summary = await hook(http, sim, "GET", "/_sim/summary")
+    sizes = [
+        sum(summary["counts"][p][t].values())
+        for p in sim.project_ids
+        for t in ("migration", "sync", "cloudDataGuard")
+    ]
+    assert sum(sizes) == 20 and max(sizes) - min(sizes) <= 1
+    subtask_statuses = {s for p in summary["subtasks"].values() for t in p.values() for s in t}
+    assert subtask_statuses and all(
+        s.startswith(("CHILD_", "RELEASE_CHILD_")) for s in subtask_statuses
+    )
+    jobs = await all_jobs(http, sim, "sync")
+    parents = [j for j in jobs if j.get("children")]
+    assert parents
+    for parent in parents:
+        for child in parent["children"]:
+            assert "children" not in child
+            assert child["job_mode_role"] == "child"
+
+
+async def test_the_world_looks_like_real_drs_answers(
+    start: Start, http: aiohttp.ClientSession
+) -> None:
+    sim = await start(jobs=900, projects=1, children_ratio=0.3)
+    jobs = [
+        j for t in ("migration", "sync", "cloudDataGuard") for j in await all_jobs(http, sim, t)
+    ]
+    statuses = {j.get("status") for j in jobs}
+    assert statuses - set(STATUSES), "an undocumented status"
+    assert any(is_failed(s or "") for s in statuses)
+    times = [j["create_time"] for j in jobs if j.get("create_time")]
+    assert any(t.endswith("Z") for t in times) and any(" " in t for t in times)
+    assert all(parse_create_time(t) is not None for t in times)
+    engines = {j.get("engine_type") for j in jobs}
+    assert {"oracle-to-gaussdbv5", "redis-to-gaussredis", "mysql-to-mysql"} <= engines
+    assert {j.get("net_type") for j in jobs} >= {"eip", "vpc", "vpn"}
+    names = "".join(j.get("name") or "" for j in jobs)
+    assert '"' in names and "\\" in names and "迁" in names
+    documented = {"id", "name", "status", "description", "create_time", "engine_type",
+                  "net_type", "charging_mode", "billing_tag", "job_direction", "job_type",
+                  "task_type", "enterprise_project_id", "job_mode", "job_mode_role",
+                  "is_multi_az", "node_role", "node_new_framework", "job_action", "children"}  # fmt: skip
+    assert any(set(j) - documented for j in jobs), "unknown extra fields"
+    assert any(documented - {"children"} - set(j) for j in jobs), "missing fields"
+    assert any(None in j.values() for j in jobs), "null fields"
+    assert {type(j.get("children")) for j in jobs} >= {list, type(None)}
+    assert all(j.get("id") for j in jobs)
+    assert len(set(ids(jobs))) == len(jobs)
+
+
+async def test_statuses_move_along_the_life_cycle(
+    start: Start, http: aiohttp.ClientSession
+) -> None:
+    sim = await start(jobs=60, projects=1, status_period=2)
+    before = await hook(http, sim, "GET", "/_sim/summary")
+    history: dict[str, list[str]] = {}
+    task_type: dict[str, str] = {}
+    for _ in range(60):
+        for job in await all_jobs(http, sim, "migration"):
+            task_type[job["id"]] = job.get("task_type") or ""
+            seen = history.setdefault(job["id"], [])
+            if not seen or seen[-1] != job["status"]:
+                seen.append(job["status"])
+        await hook(http, sim, "POST", "/_sim/advance", {"seconds": 1})
+    moves = [(h[i], h[i + 1], task_type[j]) for j, h in history.items() for i in range(len(h) - 1)]
+    assert len(moves) > 10
+    for old, new, task in moves:
+        # A job whose task_type the API left out may follow any of the three chains.
+        chains = [CHAINS[task]] if task in CHAINS else [CHAINS[t] for t in TASK_TYPES]
+        allowed = {to for chain in chains for _, to in chain[old].moves}
+        assert new in allowed, (old, new, task)
+    after = await hook(http, sim, "GET", "/_sim/summary")
+    assert after["counts"] != before["counts"]
+
+
+async def test_frozen_statuses_do_not_move(start: Start, http: aiohttp.ClientSession) -> None:
+    sim = await start(jobs=30, projects=1, status_period=0)
+    before = await all_jobs(http, sim, "sync")
+    await hook(http, sim, "POST", "/_sim/advance", {"seconds": 86400})
+    assert await all_jobs(http, sim, "sync") == before
+
+
+async def test_the_clock_moves_statuses_by_itself(
+    start: Start, http: aiohttp.ClientSession
+) -> None:
+    now = [T0]
+    sim = await start(clock=lambda: now[0], jobs=60, projects=1, status_period=2)
+    before = await all_jobs(http, sim, "sync")
+    now[0] += 600
+    after = await all_jobs(http, sim, "sync")
+    assert [j["status"] for j in before] != [j["status"] for j in after]
+
+
+# --- test hooks ---
+
+
+async def test_hooks_pin_delete_and_add_jobs(start: Start, http: aiohttp.ClientSession) -> None:
+    sim = await start(jobs=30, projects=1, children_ratio=1.0)
+    project = sim.project_ids[0]
+    jobs = await all_jobs(http, sim, "sync")
+    victim, pinned = jobs[0]["id"], jobs[1]["id"]
+
+    await hook(http, sim, "POST", f"/_sim/jobs/{pinned}/status", {"status": "CHANGE_JOB_FAILED"})
+    await hook(http, sim, "POST", "/_sim/advance", {"seconds": 10_000})
+    assert sim.world.find(pinned)["status"] == "CHANGE_JOB_FAILED"  # type: ignore[index]
+    await hook(http, sim, "POST", f"/_sim/jobs/{pinned}/status", {"status": None})
+
+    parent = next(j for j in jobs if j["id"] not in (victim, pinned) and j.get("children"))
+    child = parent["children"][0]["id"]
+    await hook(http, sim, "DELETE", f"/_sim/jobs/{child}")
+    await hook(http, sim, "DELETE", f"/_sim/jobs/{victim}")
+    left = await all_jobs(http, sim, "sync")
+    assert victim not in ids(left) and len(left) == len(jobs) - 1
+    assert child not in ids(next(j for j in left if j["id"] == parent["id"])["children"])
+    gone = await call(http, "DELETE", f"{sim.url}/_sim/jobs/{victim}")
+    assert gone.status == 404
+
+    job = {"id": "added-1", "name": "x", "status": "ODD_STATUS", "create_time": "2020-12-21 10:57:49",
+           "children": [{"id": "added-1-c", "status": "CHILD_TRANSFER_FAILED"}]}  # fmt: skip
+    new_project = "a" * 32
+    added = await hook(
+        http, sim, "POST", "/_sim/jobs", {"project_id": new_project, "job_type": "sync", "job": job}
+    )
+    assert added == {"id": "added-1"}
+    assert await all_jobs(http, sim, "sync", new_project) == [job]
+    summary = await hook(http, sim, "GET", "/_sim/summary")
+    assert summary["projects"] == [project, new_project]
+    assert summary["counts"][new_project]["sync"] == {"ODD_STATUS": 1}
+    assert summary["subtasks"][new_project]["sync"] == {"CHILD_TRANSFER_FAILED": 1}
+    await hook(
+        http, sim, "POST", "/_sim/jobs/added-1-c/status", {"status": "CHILD_TRANSFER_COMPLETE"}
+    )
+    listed = await all_jobs(http, sim, "sync", new_project)
+    assert listed[0]["children"][0]["status"] == "CHILD_TRANSFER_COMPLETE"
+
+    again = await call(
+        http,
+        "POST",
+        f"{sim.url}/_sim/jobs",
+        body={"project_id": project, "job_type": "sync", "job": job},
+    )
+    assert again.status == 400
+    bad_status = await call(
+        http, "POST", f"{sim.url}/_sim/jobs/{pinned}/status", body={"status": 3}
+    )
+    assert bad_status.status == 400
+    unknown = await call(http, "POST", f"{sim.url}/_sim/jobs/nope/status", body={"status": "X"})
+    assert unknown.status == 404
+    for bad_advance in ({"seconds": -1}, {"seconds": "1"}, {}):
+        assert (await call(http, "POST", f"{sim.url}/_sim/advance", body=bad_advance)).status == 400
+
+
+# --- faults ---
+
+
+async def set_faults(
+    http: aiohttp.ClientSession, sim: simulator.RunningSimulator, **faults: Any
+) -> Any:
+    return await hook(http, sim, "POST", "/_sim/faults", faults)
+
+
+async def test_error_rate_answers_server_errors_in_every_shape(
+    start: Start, http: aiohttp.ClientSession
+) -> None:
+    sim = await start(jobs=9, projects=1, error_rate=1.0)
+    seen: dict[int, dict[str, Any]] = {}
+    for _ in range(40):
+        answer = await list_jobs(http, sim, [("job_type", "sync")])
+        seen[answer.status] = answer.json()
+        assert answer.headers["X-Request-Id"]
+    assert set(seen) == {500, 502, 503}
+    assert {"error_code", "error_msg"} <= set(seen[500])
+    assert {"errorCode", "errorMsg"} <= set(seen[502])
+    assert {"code", "message"} <= set(seen[503])
+    await set_faults(http, sim, error_rate=0)
+    assert (await list_jobs(http, sim, [("job_type", "sync")])).status == 200
+
+
+async def test_throttling_answers_429_with_retry_after(
+    start: Start, http: aiohttp.ClientSession
+) -> None:
+    sim = await start(jobs=9, projects=1, throttle_rate=1.0, retry_after=2)
+    codes = set()
+    for _ in range(20):
+        answer = await list_jobs(http, sim, [("job_type", "sync")])
+        assert answer.status == 429
+        assert answer.headers["Retry-After"] == "2"
+        assert answer.json()["error_msg"] == "The request is throttled."
+        codes.add(answer.json()["error_code"])
+    assert codes == {"APIG.0308", "APIGW.0308"}
+    await set_faults(http, sim, retry_after=None)
+    answer = await list_jobs(http, sim, [("job_type", "sync")])
+    assert answer.status == 429 and "Retry-After" not in answer.headers
+
+
+async def test_malformed_answers_are_not_json(start: Start, http: aiohttp.ClientSession) -> None:
+    sim = await start(jobs=9, projects=1, malformed_rate=1.0)
+    kinds = set()
+    for _ in range(20):
+        answer = await list_jobs(http, sim, [("job_type", "sync")])
+        assert answer.status == 200
+        with pytest.raises(ValueError):
+            answer.json()
+        kinds.add(answer.headers["Content-Type"].split(";")[0])
+    assert kinds == {"application/json", "text/html"}
+
+
+async def test_a_hanging_or_slow_server_times_the_client_out(
+    start: Start, http: aiohttp.ClientSession
+) -> None:
+    sim = await start(jobs=9, projects=1, hang_rate=1.0, hang=60)
+    with pytest.raises(asyncio.TimeoutError):
+        await list_jobs_with_timeout(http, sim, 0.3)
+    await set_faults(http, sim, hang_rate=0, latency=60)
+    with pytest.raises(asyncio.TimeoutError):
+        await list_jobs_with_timeout(http, sim, 0.3)
+    await set_faults(http, sim, latency=0)
+    assert (await list_jobs_with_timeout(http, sim, 30)).status == 200
+    # close() (in the fixture) must not wait out the sleeping requests.
+
+
+async def list_jobs_with_timeout(
+    http: aiohttp.ClientSession, sim: simulator.RunningSimulator, timeout: float
+) -> Answer:
+    url = f"{sim.url}/v5/{sim.project_ids[0]}/jobs?job_type=sync"
+    return await call(http, "GET", url, timeout=timeout)
+
+
+async def test_faults_follow_the_seed(start: Start, http: aiohttp.ClientSession) -> None:
+    runs = []
+    for _ in range(2):
+        sim = await start(seed=3, jobs=9, projects=1, error_rate=0.3, throttle_rate=0.3)
+        runs.append(
+            [(await list_jobs(http, sim, [("job_type", "sync")])).status for _ in range(30)]
+        )
+    assert runs[0] == runs[1]
+    assert {200, 429} <= set(runs[0]) and set(runs[0]) & {500, 502, 503}
+
+
+async def test_fault_changes_are_checked(start: Start, http: aiohttp.ClientSession) -> None:
+    sim = await start(jobs=0, projects=1)
+    now = await set_faults(http, sim, error_rate=0.5)
+    assert now["error_rate"] == 0.5 and now["retry_after"] == 1.0
+    for bad in (
+        {"error_rate": 2},
+        {"latency": -1},
+        {"nonsense": 1},
+        {"hang": "x"},
+        {"error_rate": True},
+    ):
+        answer = await call(http, "POST", f"{sim.url}/_sim/faults", body=bad)
+        assert answer.status == 400
+        assert "error" in answer.json()
+    assert (await call(http, "POST", f"{sim.url}/_sim/faults", body=[1])).status == 400
+
+
+# --- options and flags ---
+
+
+def parse(*argv: str) -> simulator.SimulatorOptions:
+    parser = argparse.ArgumentParser()
+    simulator.add_arguments(parser)
+    return simulator.options_from_args(parser.parse_args(argv))
+
+
+def test_flags_build_options() -> None:
+    assert parse() == simulator.SimulatorOptions()
+    o = parse(
+        "--seed", "4", "--projects", "2", "--jobs", "7", "--children-ratio", "0.5",
+        "--page-cap", "3", "--latency", "0.1", "--access-key", "a", "--secret-key", "SK-S3CRET",
+        "--token", "TOKEN-S3CRET", "--iam-domain", "d", "--iam-user", "u", "--iam-password",
+        "PW-S3CRET",
+        "--token-ttl", "60", "--status-period", "0", "--error-rate", "0.1",
+        "--throttle-rate", "0.2", "--retry-after", "none", "--hang-rate", "0.3",
+        "--hang", "5", "--malformed-rate", "0.4",
+    )  # fmt: skip
+    assert o == simulator.SimulatorOptions(
+        seed=4, projects=2, jobs=7, children_ratio=0.5, page_cap=3, latency=0.1,
+        access_key="a", secret_key="SK-S3CRET", token="TOKEN-S3CRET", iam_domain="d",
+        iam_user="u", iam_password="PW-S3CRET", token_ttl=60, status_period=0, error_rate=0.1, throttle_rate=0.2,
+        retry_after=None, hang_rate=0.3, hang=5, malformed_rate=0.4,
+    )  # fmt: skip
+    assert "S3CRET" not in repr(o)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["--jobs", "-1"], ["--error-rate", "1.5"], ["--latency", "x"], ["--projects", "0"],
+     ["--retry-after", "-2"], ["--secret-key", ""]],
+)  # fmt: skip
+def test_bad_flags_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        parse(*argv)
+    assert info.value.code == 2
+
+
+def test_credentials_that_come_in_pairs(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse(
+            "--access-key",
+            "AK-VISIBLE",
+        )
+    assert "--secret-key" in str(info.value) and "AK-VISIBLE" not in str(info.value)
+    with pytest.raises(ConfigError):
+        parse("--iam-domain", "d", "--iam-user", "u")
+
+
+def test_help_shows_no_secret(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        parse("--secret-key", "SK-HIDDEN-1", "--help")
+    assert "SK-HIDDEN-1" not in capsys.readouterr().out
