@@ -61,3 +61,12 @@ class ApiError(ExporterError):
     def retryable(self) -> bool:
         """429, 5xx and network-level failures are worth another try; other 4xx are not."""
         return self.reason in ("throttled", "http_5xx", "timeout", "network")
+
+
+def reason_for_status(status: int, code: str = "") -> str:
+    """Classify a failed HTTP answer into one of REASONS."""
+    if status == 429 or code in ("APIG.0308", "APIGW.0308"):
+        return "throttled"
+    if status in (401, 403):
+        return "auth"
+    return "http_5xx" if status >= 500 else "http_4xx"

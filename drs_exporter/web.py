@@ -237,7 +237,6 @@ async def start_server(
 ) -> web.AppRunner:
     """Serve ``app`` (over TLS when ``security`` says so); stop it with ``runner.cleanup()``."""
     host, port = parse_listen_address(listen_address)
-    host = host or None  # "" means every interface
     try:
         ssl_context = security.ssl_context() if security is not None else None
     except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
@@ -245,7 +244,7 @@ async def start_server(
     # No access log: a line per scrape is noise, and 401s are logged at DEBUG instead.
     runner = web.AppRunner(app, access_log=None, logger=_server_logger())
     await runner.setup()
-    site = web.TCPSite(runner, host, port, ssl_context=ssl_context)
+    site = web.TCPSite(runner, host or None, port, ssl_context=ssl_context)  # "": all
     try:
         await site.start()
     except OSError as exc:

@@ -1,0 +1,270 @@
+"""The ``drs-exporter`` command: serve (default), check, once, simulate, demo."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+import time
+from collections.abc import Sequence
+from typing import NoReturn
+
+from . import __version__, simulator
+from .config import (
+    Config,
+    Credentials,
+    PollConfig,
+    Target,
+    WebConfig,
+    load_config,
+    parse_listen_address,
+)
+from .errors import ApiError, ConfigError
+from .logs import FORMATS, LEVELS, SecretFilter, setup
+from .service import Exporter
+from .web import make_app, start_server
+from .webconfig import WebSecurity, load_web_config
+
+log = logging.getLogger("drs_exporter")
+
+COMMANDS = ("serve", "check", "once", "simulate", "demo")
+EXIT_USAGE = 2
+LISTEN_FLAG = "--web.listen-address"
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a bad flag in one line, Prometheus style."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _add_logging(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--log.level",
+        dest="log_level",
+        choices=LEVELS,
+        default="info",
+        help="only log messages of this severity or above (default: info)",
+    )
+    p.add_argument(
+        "--log.format",
+        dest="log_format",
+        choices=FORMATS,
+        default="logfmt",
+        help="log line format (default: logfmt)",
+    )
+
+
+def _add_config(p: argparse.ArgumentParser, required: bool = True) -> None:
+    p.add_argument(
+        "--config.file",
+        dest="config_file",
+        required=required,
+        metavar="FILE",
+        help="path to the YAML config file",
+    )
+
+
+def _add_listen(p: argparse.ArgumentParser, default: str | None, what: str) -> None:
+    p.add_argument(
+        LISTEN_FLAG,
+        dest="listen_address",
+        default=default,
+        metavar="HOST:PORT",
+        help=f"address to listen on for {what}"
+        + (f" (default: {default})" if default else " (default: from the config)"),
+    )
+
+
+def build_parsers() -> dict[str, argparse.ArgumentParser]:
+    """One parser per command."""
+    prog = "drs-exporter"
+    serve = _Parser(
+        prog=prog,
+        description="Prometheus exporter for Huawei Cloud DRS job state. "
+        f"Commands: {', '.join(COMMANDS)} (default: serve).",
+    )
+    serve.add_argument("--version", action="version", version=f"drs-exporter {__version__}")
+    _add_config(serve)
+    _add_listen(serve, None, "/metrics and the other endpoints")
+    _add_logging(serve)
+
+    check = _Parser(
+        prog=f"{prog} check",
+        description="Validate the config, then make one request per target and "
+        "print a table of results; exit non-zero on any failure.",
+    )
+    _add_config(check)
+    _add_logging(check)
+
+    once = _Parser(
+        prog=f"{prog} once",
+        description="Poll every target once, print the exposition to stdout, exit.",
+    )
+    _add_config(once)
+    _add_logging(once)
+
+    sim = _Parser(
+        prog=f"{prog} simulate",
+        description="Run the built-in DRS API simulator (for demos and tests).",
+    )
+    _add_listen(sim, "127.0.0.1:8080", "the simulated DRS and IAM API")
+    simulator.add_arguments(sim)
+    _add_logging(sim)
+
+    demo = _Parser(
+        prog=f"{prog} demo",
+        description="Run the simulator and the exporter together, with no config.",
+    )
+    _add_listen(demo, "127.0.0.1:9877", "the exporter")
+    _add_logging(demo)
+    return {"serve": serve, "check": check, "once": once, "simulate": sim, "demo": demo}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    command = args.pop(0) if args and args[0] in COMMANDS else "serve"
+    ns = build_parsers()[command].parse_args(args)
+    secret_filter = setup(ns.log_level, ns.log_format)
+    try:
+        if getattr(ns, "listen_address", None) is not None:
+            parse_listen_address(ns.listen_address, LISTEN_FLAG)  # a bad flag fails at once
+        if command == "simulate":
+            return asyncio.run(_simulate(ns))
+        if command == "demo":
+            return asyncio.run(_demo(ns, secret_filter))
+        config = load_config(ns.config_file)
+        if command == "check":
+            return asyncio.run(_check(config, secret_filter))
+        if command == "once":
+            return asyncio.run(_once(config, secret_filter))
+        security = load_web_config(config.web.config_file) if config.web.config_file else None
+        listen = ns.listen_address or config.web.listen_address
+        return asyncio.run(_serve(config, ns.config_file, listen, security, secret_filter))
+    except ConfigError as exc:
+        print(f"drs-exporter: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except OSError as exc:  # e.g. the listen address is taken
+        print(f"drs-exporter: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 0
+
+
+async def _until_stopped(exporter: Exporter | None = None) -> None:
+    """Wait for SIGTERM/SIGINT; SIGHUP reloads the exporter's config."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    if exporter is not None:
+        loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(exporter.reload()))
+    await stop.wait()
+    log.info("shutting down")
+
+
+async def _serve(
+    config: Config,
+    config_path: str | None,
+    listen: str,
+    security: WebSecurity | None,
+    secret_filter: SecretFilter | None,
+) -> int:
+    async with Exporter(config, config_path=config_path, secret_filter=secret_filter) as exp:
+        app = make_app(
+            exp, telemetry_path=config.web.telemetry_path, version=__version__, security=security
+        )
+        runner = await start_server(app, listen, security)
+        try:
+            exp.start()
+            log.info(
+                "drs-exporter %s listening on %s with %d targets",
+                __version__,
+                listen,
+                len(config.targets),
+            )
+            await _until_stopped(exp)
+        finally:
+            await exp.stop()
+            await runner.cleanup()
+    return 0
+
+
+async def _once(config: Config, secret_filter: SecretFilter) -> int:
+    async with Exporter(config, secret_filter=secret_filter) as exp:
+        snapshot = await exp.poll_once()
+        sys.stdout.buffer.write(exp.exposition().body(openmetrics=False, gzip=False))
+        sys.stdout.flush()
+    return 0 if all(t.up for t in snapshot.targets) else 1
+
+
+async def _check(config: Config, secret_filter: SecretFilter) -> int:
+    rows: list[tuple[str, ...]] = [("PROJECT", "REGION", "JOB TYPE", "RESULT", "JOBS", "TIME")]
+    ok = True
+    async with Exporter(config, secret_filter=secret_filter) as exp:
+        for key, probe in exp.probes():
+            started = time.monotonic()
+            try:
+                total = await probe()
+                result, jobs = "ok", str(total)
+            except ApiError as exc:
+                ok = False
+                result, jobs = str(exc), "-"
+            elapsed = f"{time.monotonic() - started:.2f}s"
+            rows.append((key.project_id, key.region, key.job_type, result, jobs, elapsed))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
+    for row in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=False)) + "  " + row[-1])
+    print("all targets answered" if ok else "some targets failed", file=sys.stderr)
+    return 0 if ok else 1
+
+
+async def _simulate(ns: argparse.Namespace) -> int:
+    host, port = parse_listen_address(ns.listen_address, LISTEN_FLAG)
+    sim = await simulator.start(simulator.options_from_args(ns), host=host, port=port)
+    try:
+        print(f"DRS simulator listening on {sim.url}", flush=True)
+        print(f"projects: {' '.join(sim.project_ids)}", flush=True)
+        await _until_stopped()
+    finally:
+        await sim.close()
+    return 0
+
+
+DEMO_TOKEN = "demo-token-not-a-secret"
+
+
+async def _demo(ns: argparse.Namespace, secret_filter: SecretFilter) -> int:
+    options = simulator.SimulatorOptions(token=DEMO_TOKEN)
+    sim = await simulator.start(options, host="127.0.0.1", port=0)
+    try:
+        config = Config(
+            targets=tuple(
+                Target(
+                    project_id=project_id,
+                    region="ap-southeast-1",
+                    endpoint=sim.url,
+                    credentials=Credentials(token=DEMO_TOKEN),
+                )
+                for project_id in sim.project_ids
+            ),
+            poll=PollConfig(interval=5.0),
+            web=WebConfig(listen_address=ns.listen_address),
+        )
+        url = f"http://{ns.listen_address.replace('0.0.0.0', '127.0.0.1')}"
+        print(f"simulated DRS API: {sim.url} ({len(sim.project_ids)} projects)", flush=True)
+        print(f"exporter:          {url}/", flush=True)
+        print(f"metrics:           {url}/metrics   (Ctrl-C to stop)", flush=True)
+        return await _serve(config, None, ns.listen_address, None, secret_filter)
+    finally:
+        await sim.close()
+
+
+if __name__ == "__main__":
+    with contextlib.suppress(KeyboardInterrupt):
+        sys.exit(main())

@@ -1,0 +1,103 @@
+"""Log output in logfmt or JSON, with a last line of defence against leaked secrets."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import sys
+from collections.abc import Iterable
+
+LEVELS = ("debug", "info", "warn", "error")
+FORMATS = ("logfmt", "json")
+REDACTED = "<secret>"
+
+
+class SecretFilter(logging.Filter):
+    """Replaces any known secret value in a record's text by ``<secret>``.
+
+    The code never logs a secret on purpose; this catches what a library might echo.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._secrets: tuple[str, ...] = ()
+
+    def set_secrets(self, secrets: Iterable[str | None]) -> None:
+        # Very short values would redact ordinary words; no real credential is that short.
+        self._secrets = tuple(sorted({s for s in secrets if s and len(s) >= 6}, key=len)[::-1])
+
+    def redact(self, text: str) -> str:
+        for secret in self._secrets:
+            if secret in text:
+                text = text.replace(secret, REDACTED)
+        return text
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self._secrets:
+            message = self.redact(record.getMessage())
+            record.msg, record.args = message, None
+            if record.exc_info:
+                record.exc_text = self.redact(logging.Formatter().formatException(record.exc_info))
+                record.exc_info = None
+        return True
+
+
+def _timestamp(record: logging.LogRecord) -> str:
+    when = dt.datetime.fromtimestamp(record.created, dt.timezone.utc)
+    return when.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _level(record: logging.LogRecord) -> str:
+    return "warn" if record.levelno == logging.WARNING else record.levelname.lower()
+
+
+class _Formatter(logging.Formatter):
+    def fields(self, record: logging.LogRecord) -> dict[str, str]:
+        fields = {
+            "ts": _timestamp(record),
+            "level": _level(record),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        if record.exc_info:
+            fields["exc"] = self.formatException(record.exc_info)
+        elif record.exc_text:
+            fields["exc"] = record.exc_text
+        return fields
+
+
+class LogfmtFormatter(_Formatter):
+    """``ts=… level=info logger=drs_exporter.poller msg="…"`` on one line."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return " ".join(f"{k}={_logfmt_value(v)}" for k, v in self.fields(record).items())
+
+
+def _logfmt_value(value: str) -> str:
+    if value and value.isprintable() and not any(c in value for c in ' "=\\'):
+        return value
+    return json.dumps(value, ensure_ascii=False)
+
+
+class JsonFormatter(_Formatter):
+    """One JSON object per line."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return json.dumps(self.fields(record), ensure_ascii=False)
+
+
+def setup(level: str = "info", fmt: str = "logfmt") -> SecretFilter:
+    """Send the exporter's logs to stderr in ``fmt`` at ``level``; return the secret filter."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter() if fmt == "json" else LogfmtFormatter())
+    secret_filter = SecretFilter()
+    handler.addFilter(secret_filter)
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(logging.WARNING if level == "warn" else getattr(logging, level.upper()))
+    # aiohttp's access log would print every scrape at info level.
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    return secret_filter

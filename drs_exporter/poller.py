@@ -1,0 +1,244 @@
+"""The background poll cycle: list every target's jobs and publish immutable snapshots.
+
+A cycle polls all targets concurrently (the shared Limiter bounds the requests). Each target's
+result replaces its TargetState; snapshots are published as targets finish (at most once a
+second, so a hanging target never hides the others beyond that) and once when the cycle ends.
+Cycles never overlap: the next starts ``interval`` after the previous one started, or at once
+if it ran longer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from types import MappingProxyType
+
+from .api import DrsClient, Telemetry
+from .auth import Authenticator
+from .config import PollConfig, Target
+from .errors import ApiError
+from .model import KNOWN_STATUSES, Job
+from .snapshot import ReloadState, Snapshot, TargetKey, TargetState
+
+log = logging.getLogger(__name__)
+
+PUBLISH_EVERY = 1.0  # seconds between progress snapshots within a cycle
+MAX_UNKNOWN_STATUSES_LOGGED = 100  # bounds the memory of which unknown statuses were logged
+
+
+@dataclass(frozen=True, slots=True)
+class Clock:
+    """Wall time for what is exported, monotonic time for intervals and staleness."""
+
+    wall: Callable[[], float] = time.time
+    monotonic: Callable[[], float] = time.monotonic
+
+
+@dataclass(frozen=True, slots=True)
+class PollTarget:
+    key: TargetKey
+    target: Target
+    auth: Authenticator
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """What to poll and how: everything the poller takes from a config."""
+
+    targets: tuple[PollTarget, ...]
+    client: DrsClient
+    poll: PollConfig
+
+
+class StatusHistory:
+    """When the exporter first saw each job in its current status."""
+
+    def __init__(self) -> None:
+        self._seen: dict[TargetKey, dict[str, tuple[str, float]]] = {}
+
+    def update(self, key: TargetKey, jobs: Sequence[Job], now: float) -> Mapping[str, float]:
+        """Record a successful listing; return job id -> since, forgetting vanished jobs."""
+        before = self._seen.get(key, {})
+        after: dict[str, tuple[str, float]] = {}
+        for job in jobs:
+            prev = before.get(job.id)
+            after[job.id] = (
+                prev if prev is not None and prev[0] == job.status else (job.status, now)
+            )
+        self._seen[key] = after
+        return MappingProxyType({job_id: since for job_id, (_, since) in after.items()})
+
+    def retain(self, keys: set[TargetKey]) -> None:
+        """Forget targets that are no longer configured."""
+        for key in set(self._seen) - keys:
+            del self._seen[key]
+
+
+class Poller:
+    """Owns the per-target state across cycles and config reloads."""
+
+    def __init__(
+        self,
+        plan: Plan,
+        telemetry: Telemetry,
+        publish: Callable[[Snapshot], None],
+        clock: Clock | None = None,
+    ) -> None:
+        self._plan = plan
+        self._telemetry = telemetry
+        self._publish_cb = publish
+        self._clock = clock or Clock()
+        self._history = StatusHistory()
+        self._states: dict[TargetKey, TargetState] = {}
+        self._success_at: dict[TargetKey, float] = {}  # monotonic time of last success
+        self._reload = ReloadState(success=True, timestamp=self._clock.wall())
+        self._unknown_logged: set[str] = set()
+        self._last_publish = float("-inf")
+        self._pending: asyncio.TimerHandle | None = None
+        self.replace_plan(plan)
+
+    @property
+    def plan(self) -> Plan:
+        return self._plan
+
+    def replace_plan(self, plan: Plan) -> None:
+        """Poll these targets from now on, keeping what is known of those that remain."""
+        self._plan = plan
+        keys = [pt.key for pt in plan.targets]
+        self._states = {k: self._states.get(k) or TargetState(key=k) for k in keys}
+        self._success_at = {k: v for k, v in self._success_at.items() if k in self._states}
+        self._history.retain(set(keys))
+        self.publish()
+
+    def set_reload(self, reload: ReloadState) -> None:
+        """Record the outcome of a config reload, for the exposition."""
+        self._reload = reload
+        self.publish()
+
+    def snapshot(self) -> Snapshot:
+        """The current state as an immutable snapshot."""
+        return Snapshot(
+            targets=tuple(self._states.values()),
+            api_requests=MappingProxyType(dict(self._telemetry.api_requests)),
+            poll_errors=MappingProxyType(dict(self._telemetry.poll_errors)),
+            reload=self._reload,
+        )
+
+    def publish(self) -> None:
+        """Hand the current snapshot to the exposition now."""
+        if self._pending is not None:
+            self._pending.cancel()
+            self._pending = None
+        self._last_publish = self._clock.monotonic()
+        self._publish_cb(self.snapshot())
+
+    def _publish_soon(self) -> None:
+        """Publish progress within a cycle, at most once every PUBLISH_EVERY seconds."""
+        if self._pending is not None:
+            return
+        wait = self._last_publish + PUBLISH_EVERY - self._clock.monotonic()
+        if wait <= 0:
+            self.publish()
+        else:
+            self._pending = asyncio.get_running_loop().call_later(wait, self.publish)
+
+    async def run(self) -> None:
+        """Poll forever: the first cycle at once, then one every ``interval``."""
+        while True:
+            started = self._clock.monotonic()
+            await self.cycle()
+            interval = self._plan.poll.interval
+            await asyncio.sleep(max(0.0, started + interval - self._clock.monotonic()))
+
+    async def cycle(self) -> None:
+        """Poll every target once, concurrently, and publish the result."""
+        plan = self._plan
+        try:
+            await asyncio.gather(*(self._poll(plan, pt) for pt in plan.targets))
+        finally:
+            self.publish()
+
+    async def _poll(self, plan: Plan, pt: PollTarget) -> None:
+        key = pt.key
+        started = self._clock.monotonic()
+        jobs: list[Job] | None = None
+        try:
+            jobs = await plan.client.list_jobs(pt.target, pt.auth, key.job_type)
+        except ApiError as exc:
+            self._telemetry.poll_errors[(key, exc.reason)] += 1
+            log.warning(
+                "poll failed project_id=%s region=%s job_type=%s: %s",
+                key.project_id,
+                key.region,
+                key.job_type,
+                exc,
+            )
+        except Exception as exc:  # a bug must not stop the other targets or later cycles
+            self._telemetry.poll_errors[(key, "decode")] += 1
+            log.error(
+                "poll failed project_id=%s region=%s job_type=%s: unexpected %s",
+                key.project_id,
+                key.region,
+                key.job_type,
+                type(exc).__name__,
+                exc_info=log.isEnabledFor(logging.DEBUG),
+            )
+        duration = self._clock.monotonic() - started
+        if key not in self._states:  # dropped by a reload while we polled
+            return
+        if jobs is not None:
+            self._note_unknown_statuses(jobs)
+            now = self._clock.wall()
+            self._success_at[key] = self._clock.monotonic()
+            state = TargetState(
+                key=key,
+                polled=True,
+                up=True,
+                jobs=tuple(jobs),
+                status_since=self._history.update(key, jobs, now),
+                last_poll_duration=duration,
+                last_success=now,
+                has_data=True,
+            )
+        else:
+            state = self._failed_state(self._states[key], duration, plan.poll.stale_after)
+        self._states[key] = state
+        self._publish_soon()
+
+    def _failed_state(self, prev: TargetState, duration: float, stale_after: float) -> TargetState:
+        success_at = self._success_at.get(prev.key)
+        fresh = success_at is not None and self._clock.monotonic() - success_at < stale_after
+        if fresh:
+            return dataclasses.replace(prev, polled=True, up=False, last_poll_duration=duration)
+        if prev.has_data:
+            log.warning(
+                "dropping the job series of project_id=%s region=%s job_type=%s: "
+                "no successful poll for %gs (stale_after)",
+                prev.key.project_id,
+                prev.key.region,
+                prev.key.job_type,
+                stale_after,
+            )
+        return dataclasses.replace(
+            prev,
+            polled=True,
+            up=False,
+            last_poll_duration=duration,
+            jobs=(),
+            status_since=MappingProxyType({}),
+            has_data=False,
+        )
+
+    def _note_unknown_statuses(self, jobs: Sequence[Job]) -> None:
+        for job in jobs:
+            status = job.status
+            if status in KNOWN_STATUSES or status in self._unknown_logged:
+                continue
+            if len(self._unknown_logged) >= MAX_UNKNOWN_STATUSES_LOGGED:
+                return
+            self._unknown_logged.add(status)
+            log.warning("job %s has a status the DRS API does not document: %r", job.id, status)

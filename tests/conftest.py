@@ -1,0 +1,82 @@
+"""Shared fixtures: a real simulator on a loopback port, and exporter configs pointing at it."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from typing import Any
+
+import aiohttp
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from drs_exporter import simulator
+from drs_exporter.config import Config, Credentials, PollConfig, Target
+
+StartSim = Callable[..., Awaitable[simulator.RunningSimulator]]
+
+
+@pytest.fixture
+async def start_sim() -> AsyncIterator[StartSim]:
+    """Start simulators with the given options; all are closed after the test."""
+    running: list[simulator.RunningSimulator] = []
+
+    async def start(
+        clock: Callable[[], float] | None = None, **options: Any
+    ) -> simulator.RunningSimulator:
+        kwargs: dict[str, Any] = {} if clock is None else {"clock": clock}
+        sim = await simulator.start(simulator.SimulatorOptions(**options), **kwargs)
+        running.append(sim)
+        return sim
+
+    yield start
+    for sim in running:
+        await sim.close()
+
+
+def sim_config(
+    sim: simulator.RunningSimulator,
+    credentials: Credentials | None = None,
+    projects: Iterable[str] | None = None,
+    **poll: Any,
+) -> Config:
+    """An exporter config with one target per simulator project, polling fast."""
+    creds = credentials or Credentials(token="test-token")
+    return Config(
+        targets=tuple(
+            Target(project_id=p, region="ap-southeast-1", endpoint=sim.url, credentials=creds)
+            for p in (sim.project_ids if projects is None else projects)
+        ),
+        poll=dataclasses.replace(PollConfig(interval=1.0, timeout=5.0, retries=0), **poll),
+    )
+
+
+async def sim_call(
+    sim: simulator.RunningSimulator, method: str, path: str, body: Any = None
+) -> Any:
+    """Call one of the simulator's /_sim/ control endpoints."""
+    async with (
+        aiohttp.ClientSession() as session,
+        session.request(method, sim.url + path, json=body) as resp,
+    ):
+        assert resp.status < 300, await resp.text()
+        return await resp.json() if resp.content_type == "application/json" else None
+
+
+Sample = tuple[str, dict[str, str], float]
+
+
+def samples(exposition: bytes | str) -> list[Sample]:
+    """Every sample of a text exposition as (name, labels, value), parsed by prometheus_client."""
+    text = exposition.decode() if isinstance(exposition, bytes) else exposition
+    return [
+        (s.name, dict(s.labels), s.value)
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    ]
+
+
+def select(all_samples: list[Sample], name: str, **labels: str) -> list[Sample]:
+    return [
+        s for s in all_samples if s[0] == name and all(s[1].get(k) == v for k, v in labels.items())
+    ]

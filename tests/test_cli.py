@@ -1,0 +1,233 @@
+"""The command line as an operator uses it: real processes, real sockets."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import sys
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from .conftest import StartSim, samples, select, sim_call
+
+EXE = str(Path(sys.executable).parent / "drs-exporter")
+
+
+async def run(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 60
+) -> tuple[int, str, str]:
+    proc = await asyncio.create_subprocess_exec(
+        EXE,
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, **(env or {})},
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), timeout)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def write_config(
+    tmp_path: Path, sim_url: str, projects: list[str], token: str = "cli-token", extra: str = ""
+) -> Path:
+    targets = "\n".join(
+        f"  - project_id: {p}\n    region: ap-southeast-1\n    endpoint: {sim_url}"
+        for p in projects
+    )
+    path = tmp_path / "config.yaml"
+    path.write_text(
+        f"credentials:\n  token: {token}\ntargets:\n{targets}\n"
+        "poll:\n  interval: 2s\n  timeout: 5s\n  retries: 0\n" + extra
+    )
+    return path
+
+
+BAD_CONFIGS = [
+    (
+        "targets:\n  - project_id: p1\n    region: xx-nowhere-1\ncredentials: {token: t}\n",
+        "targets[0].region: unknown region 'xx-nowhere-1'",
+    ),
+    (
+        "targets:\n  - project_id: p1\n    region: cn-north-4\ncredentials: {token: t}\npoll: {intervall: 5s}\n",
+        "poll.intervall",
+    ),
+    (
+        "targets:\n  - project_id: p1\n    region: cn-north-4\ncredentials: {token: t}\npoll: {interval: soon}\n",
+        "poll.interval",
+    ),
+    (
+        "targets:\n  - project_id: p1\n    region: cn-north-4\n    job_types: [migrate]\ncredentials: {token: t}\n",
+        "targets[0].job_types",
+    ),
+    ("targets:\n  - region: cn-north-4\ncredentials: {token: t}\n", "targets[0].project_id"),
+    ("targets: [\n", "config.yaml"),
+    ("", "targets"),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), BAD_CONFIGS)
+async def test_a_bad_config_exits_2_with_one_line_naming_the_field(
+    tmp_path: Path, text: str, expected: str
+) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text(text)
+    for args in (
+        ["--config.file", str(path)],
+        ["check", "--config.file", str(path)],
+        ["once", "--config.file", str(path)],
+    ):
+        code, _, err = await run(*args)
+        assert code == 2, (args, err)
+        assert len(err.strip().splitlines()) == 1, err
+        assert expected in err and "Traceback" not in err
+
+
+async def test_a_missing_config_file_and_bad_flags_exit_2_in_one_line(tmp_path: Path) -> None:
+    for args in (
+        ["--config.file", str(tmp_path / "nope.yaml")],
+        ["--no-such-flag"],
+        [],
+        ["--log.level", "loud", "--config.file", "x"],
+        ["simulate", "--jobs", "many"],
+    ):
+        code, _, err = await run(*args)
+        assert code == 2, (args, err)
+        assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, (args, err)
+
+
+async def test_help_names_every_command_and_flag_and_no_secret() -> None:
+    code, out, _ = await run("--help", env={"HUAWEICLOUD_SDK_SK": "sk-from-env-123456"})
+    assert code == 0
+    for word in (
+        "--config.file",
+        "--web.listen-address",
+        "--log.level",
+        "--log.format",
+        "check",
+        "once",
+        "simulate",
+        "demo",
+    ):
+        assert word in out
+    assert "sk-from-env-123456" not in out
+
+
+async def test_once_prints_an_exposition_matching_the_simulator(
+    start_sim: StartSim, tmp_path: Path
+) -> None:
+    sim = await start_sim(
+        seed=9, projects=2, jobs=45, page_cap=10, token="cli-token", status_period=0
+    )
+    config = write_config(tmp_path, sim.url, sim.project_ids)
+    code, out, err = await run("once", "--config.file", str(config))
+    assert code == 0, err
+    found = samples(out)
+    summary = await sim_call(sim, "GET", "/_sim/summary")
+    for project, by_type in summary["counts"].items():
+        for job_type, by_status in by_type.items():
+            for status, n in by_status.items():
+                got = select(
+                    found, "drs_jobs", project_id=project, job_type=job_type, status=status
+                )
+                assert sum(v for _, _, v in got) == n
+    assert sum(v for _, _, v in select(found, "drs_jobs")) == 45
+
+
+async def test_check_prints_a_table_and_fails_on_a_refused_target(
+    start_sim: StartSim, tmp_path: Path
+) -> None:
+    sim = await start_sim(seed=9, projects=1, jobs=9, token="cli-token")
+    good = write_config(tmp_path, sim.url, sim.project_ids)
+    code, out, _ = await run("check", "--config.file", str(good))
+    assert code == 0
+    assert out.count("ok") == 3 and sim.project_ids[0] in out
+    bad = write_config(tmp_path, sim.url, sim.project_ids, token="not-the-token")
+    code, out, _ = await run("check", "--config.file", str(bad))
+    assert code == 1
+    assert "auth" in out and "HTTP 401" in out and "not-the-token" not in out
+
+
+async def test_serve_answers_probes_scrapes_and_stops_cleanly_on_sigterm(
+    start_sim: StartSim, tmp_path: Path
+) -> None:
+    sim = await start_sim(seed=9, projects=1, jobs=9, token="cli-token")
+    port = free_port()
+    config = write_config(tmp_path, sim.url, sim.project_ids)
+    proc = await asyncio.create_subprocess_exec(
+        EXE,
+        "--config.file",
+        str(config),
+        "--web.listen-address",
+        f"127.0.0.1:{port}",
+        "--log.format",
+        "json",
+        stderr=asyncio.subprocess.PIPE,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        async with aiohttp.ClientSession() as session:
+            for _ in range(200):
+                try:
+                    async with session.get(base + "/-/ready") as resp:
+                        if resp.status == 200:
+                            break
+                except aiohttp.ClientConnectionError:
+                    pass
+                await asyncio.sleep(0.05)
+            else:
+                pytest.fail("never ready")
+            async with session.get(base + "/-/healthy") as resp:
+                assert resp.status == 200
+            async with session.get(base + "/metrics") as resp:
+                found = samples(await resp.text())
+            assert sum(v for _, _, v in select(found, "drs_jobs")) == 9
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = await asyncio.wait_for(proc.communicate(), 20)
+    assert proc.returncode == 0, err.decode()
+    assert b"Traceback" not in err
+
+
+async def test_demo_shows_jobs_in_several_statuses_including_a_failed_one() -> None:
+    port = free_port()
+    proc = await asyncio.create_subprocess_exec(
+        EXE,
+        "demo",
+        "--web.listen-address",
+        f"127.0.0.1:{port}",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        async with aiohttp.ClientSession() as session:
+            for _ in range(300):
+                try:
+                    async with session.get(f"http://127.0.0.1:{port}/-/ready") as resp:
+                        if resp.status == 200:
+                            break
+                except aiohttp.ClientConnectionError:
+                    pass
+                await asyncio.sleep(0.05)
+            else:
+                pytest.fail("the demo never became ready")
+            async with session.get(f"http://127.0.0.1:{port}/metrics") as resp:
+                found = samples(await resp.text())
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, err = await asyncio.wait_for(proc.communicate(), 20)
+    statuses = {labels["status"] for _, labels, v in select(found, "drs_jobs") if v > 0}
+    assert len(statuses) >= 3, statuses
+    assert any(s.endswith("_FAILED") for s in statuses), statuses
+    assert f"http://127.0.0.1:{port}/metrics" in out.decode()
+    assert proc.returncode == 0 and b"Traceback" not in err
