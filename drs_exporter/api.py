@@ -142,8 +142,12 @@ def parse_page(body: bytes) -> Page:
     if total is not None and (isinstance(total, bool) or not isinstance(total, int) or total < 0):
         raise ApiError("decode", "total_count is not a non-negative integer")
     jobs = data.get("jobs")
+    if jobs is None and total is None:
+        # Some other JSON object (a proxy's status page, say): taking it for an empty
+        # listing would make every job vanish with drs_up still 1.
+        raise ApiError("decode", "answer has neither jobs nor total_count")
     if jobs is None:
-        if total not in (None, 0):
+        if total != 0:
             raise ApiError("decode", "answer has no jobs list")
         jobs = []
     if not isinstance(jobs, list):
@@ -200,9 +204,13 @@ class DrsClient:
                     allow_redirects=False,
                     timeout=aiohttp.ClientTimeout(total=self._poll.timeout),
                 ) as resp:
-                    data = await _read_capped(resp)
                     status = resp.status
                     resp_headers: Mapping[str, str] = resp.headers
+                    try:
+                        data = await _read_capped(resp)
+                    except ApiError:
+                        counts[(region, str(status))] += 1  # answered, if too long: count it
+                        raise
             except (asyncio.TimeoutError, TimeoutError):
                 counts[(region, "timeout")] += 1
                 raise ApiError("timeout", f"no answer within {self._poll.timeout:g}s") from None
@@ -287,24 +295,27 @@ class DrsClient:
 
         Pages on what the server actually returned, never assuming a full page: after the
         first page shows the server's page size and total_count, the rest are fetched
-        concurrently, then any gap left by short pages is filled.
+        concurrently, then any gap left by short pages is filled. A listing that changed
+        while it was paged is fetched once more.
         """
         for attempt in (1, 2):
             pages = await self._pages(target, auth, job_type)
             items = [item for _, page in sorted(pages.items()) for item in page.jobs]
             jobs = _dedupe(parse_jobs(items))
             listed = sum(1 for job in jobs if not job.parent_id)
-            totals = [p.total for p in pages.values() if p.total is not None]
-            if attempt == 2 or not totals or listed >= min(totals):
+            totals = {p.total for p in pages.values() if p.total is not None}
+            if attempt == 2 or not totals or (len(totals) == 1 and listed >= min(totals)):
                 break
-            # Fewer distinct jobs than the server counts: jobs were deleted while we paged
-            # and the rest shifted under our offsets. One fresh pass usually settles it.
+            # total_count changed between pages, or fewer distinct jobs came than it says:
+            # jobs were created or deleted while we paged and the rest shifted under our
+            # offsets, so one job may be missed while a deleted one is kept, at the same
+            # count. One fresh pass usually settles it.
             log.debug(
-                "%s %s: listed %d of %d jobs, listing again",
+                "%s %s: listed %d jobs, total_count said %s; listing again",
                 target.project_id,
                 job_type,
                 listed,
-                min(totals),
+                "/".join(str(t) for t in sorted(totals)),
             )
         return jobs
 
@@ -379,5 +390,8 @@ async def _read_capped(resp: aiohttp.ClientResponse) -> bytes:
 
 def _describe(exc: aiohttp.ClientError, url: str) -> str:
     """A network error's kind and host, never its text (which may quote a proxy's password)."""
-    host = URL(url, encoded=True).host or "?"
-    return f"{type(exc).__name__} talking to {host}"
+    parsed = URL(url, encoded=True)
+    where = f"{parsed.host}:{parsed.port}"
+    if isinstance(exc, aiohttp.ClientConnectorError) and exc.os_error.strerror:
+        return f"cannot connect to {where}: {exc.os_error.strerror}"
+    return f"{type(exc).__name__} talking to {where}"

@@ -1,0 +1,1085 @@
+"""Reliability: faults, throttling, limits, staleness, paging drift, bad input, reload, shutdown.
+
+Everything talks over real loopback sockets: to the simulator and its fault injection, and,
+for answers the simulator cannot give (wrong JSON types, 403, oversized or cut bodies, a
+count of requests in flight), to ``FakeDrs``, a small scripted stand-in for the DRS API.
+No assertion depends on how fast the machine is: waits are bounded loops on an observable
+condition, and the one assertion on time is a lower bound that slowness cannot break.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+from prometheus_client.openmetrics.parser import (
+    text_string_to_metric_families as openmetrics_families,
+)
+from yarl import URL
+
+from drs_exporter import __version__
+from drs_exporter.api import MAX_BODY_BYTES, DrsClient, Limiter, Telemetry
+from drs_exporter.auth import StaticToken
+from drs_exporter.config import Config, Credentials, PollConfig, Target
+from drs_exporter.errors import ApiError
+from drs_exporter.poller import Clock
+from drs_exporter.service import Exporter
+from drs_exporter.web import bound_port, make_app, start_server
+
+from .conftest import Sample, StartSim, samples, select, sim_call, sim_config
+
+EXE = str(Path(sys.executable).parent / "drs-exporter")
+TOKEN = "reliability-token"
+REGION = "ap-southeast-1"
+FAST = 1000.0  # max_requests_per_second where the rate limit is not what is tested
+
+# --- A scripted DRS endpoint ----------------------------------------------------------------
+
+
+class InFlight:
+    """Requests in flight at one or more fake servers, and the most seen at once."""
+
+    def __init__(self) -> None:
+        self.now = 0
+        self.most = 0
+        self.seen = 0
+        self.changed = asyncio.Condition()
+
+    async def enter(self) -> None:
+        async with self.changed:
+            self.now += 1
+            self.seen += 1
+            self.most = max(self.most, self.now)
+            self.changed.notify_all()
+
+    async def leave(self) -> None:
+        async with self.changed:
+            self.now -= 1
+            self.changed.notify_all()
+
+
+Answer = Callable[["FakeDrs", web.Request], Awaitable[web.StreamResponse]]
+
+
+class FakeDrs:
+    """``GET /v5/{project_id}/jobs`` answered from a script: the n-th request gets the n-th
+    answer, the last one repeating. Records arrival times and requests in flight."""
+
+    def __init__(self, answers: Sequence[Answer], in_flight: InFlight) -> None:
+        self.answers = list(answers)
+        self.in_flight = in_flight
+        self.arrivals: list[float] = []  # time.monotonic() of each request
+        self.arrived = asyncio.Event()
+        self.closing = asyncio.Event()
+        self.url = ""
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        n = len(self.arrivals)
+        self.arrivals.append(time.monotonic())
+        self.arrived.set()
+        await self.in_flight.enter()
+        try:
+            return await self.answers[min(n, len(self.answers) - 1)](self, request)
+        finally:
+            await self.in_flight.leave()
+
+
+StartFake = Callable[..., Awaitable[FakeDrs]]
+
+
+@pytest.fixture
+async def start_fake() -> AsyncIterator[StartFake]:
+    """Start FakeDrs servers on loopback ports; all are closed after the test."""
+    running: list[tuple[FakeDrs, web.AppRunner]] = []
+
+    async def start(*answers: Answer, in_flight: InFlight | None = None) -> FakeDrs:
+        fake = FakeDrs(answers or (listing([]),), in_flight or InFlight())
+        app = web.Application()
+        app.router.add_get("/v5/{project_id}/jobs", fake.handle)
+        runner = web.AppRunner(app, shutdown_timeout=1.0)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        fake.url = f"http://127.0.0.1:{runner.addresses[0][1]}"
+        running.append((fake, runner))
+        return fake
+
+    yield start
+    for fake, runner in running:
+        fake.closing.set()
+        await runner.cleanup()
+
+
+def listing(jobs: Sequence[Any], *, with_total: bool = True) -> Answer:
+    """A 200 listing that honours offset and limit, as DRS pages."""
+
+    async def answer(fake: FakeDrs, request: web.Request) -> web.StreamResponse:
+        offset = int(request.query.get("offset", "0"))
+        limit = int(request.query.get("limit", "10"))
+        body: dict[str, Any] = {"jobs": list(jobs[offset : offset + limit])}
+        if with_total:
+            body["total_count"] = len(jobs)
+        return web.json_response(body)
+
+    return answer
+
+
+def reply(
+    status: int, body: bytes | str, headers: Mapping[str, str] | None = None, ctype: str = ""
+) -> Answer:
+    """A fixed answer."""
+
+    async def answer(fake: FakeDrs, request: web.Request) -> web.StreamResponse:
+        data = body.encode() if isinstance(body, str) else body
+        return web.Response(
+            status=status,
+            body=data,
+            headers={"Content-Type": ctype or "application/json", **(headers or {})},
+        )
+
+    return answer
+
+
+def drs_error(status: int, code: str, headers: Mapping[str, str] | None = None) -> Answer:
+    return reply(status, f'{{"error_code": "{code}", "error_msg": "refused"}}', headers)
+
+
+async def hang(fake: FakeDrs, request: web.Request) -> web.StreamResponse:
+    """Answer only when the fake shuts down."""
+    await fake.closing.wait()
+    return web.Response(status=503)
+
+
+async def cut_mid_body(fake: FakeDrs, request: web.Request) -> web.StreamResponse:
+    """Promise 1000 bytes, send a few, drop the connection."""
+    resp = web.StreamResponse(headers={"Content-Type": "application/json"})
+    resp.content_length = 1000
+    await resp.prepare(request)
+    await resp.write(b'{"total_count": 3, "jo')
+    assert request.transport is not None
+    request.transport.close()
+    return resp
+
+
+def oversized(*, announced: bool) -> Answer:
+    """More than the body cap: announced in Content-Length, or streamed chunk by chunk."""
+
+    async def answer(fake: FakeDrs, request: web.Request) -> web.StreamResponse:
+        chunk = b" " * (1 << 20)
+        chunks = MAX_BODY_BYTES // len(chunk) + 2
+        if announced:
+            return web.Response(body=b"{" + chunk * chunks + b"}", content_type="application/json")
+        resp = web.StreamResponse(headers={"Content-Type": "application/json"})
+        await resp.prepare(request)  # no length: chunked transfer encoding
+        try:
+            for _ in range(chunks):
+                await resp.write(chunk)
+        except ConnectionError:
+            pass  # the client hung up at the cap, as it should
+        return resp
+
+    return answer
+
+
+def held(limit: int, expected: int) -> Answer:
+    """A one-job listing, held until ``limit`` requests are in flight at once (or all
+    ``expected`` requests have arrived): what a client's concurrency limit allows shows."""
+
+    async def answer(fake: FakeDrs, request: web.Request) -> web.StreamResponse:
+        flight = fake.in_flight
+        # The cap only stops a broken limiter from hanging the test; it then fails on `most`.
+        with contextlib.suppress(TimeoutError):
+            async with flight.changed:
+                await asyncio.wait_for(
+                    flight.changed.wait_for(lambda: flight.now >= limit or flight.seen >= expected),
+                    10,
+                )
+        return await listing([job("held")])(fake, request)
+
+    return answer
+
+
+def job(job_id: str, status: str = "INCRE_TRANSFER_STARTED", **fields: Any) -> dict[str, Any]:
+    return {
+        "id": job_id,
+        "name": f"job {job_id}",
+        "status": status,
+        "engine_type": "mysql-to-mysql",
+        "net_type": "vpc",
+        "create_time": "2024-01-02T03:04:05Z",
+        **fields,
+    }
+
+
+# --- Configs and metrics --------------------------------------------------------------------
+
+
+def target(url: str, project: str = "p1", job_types: Sequence[str] = ("sync",)) -> Target:
+    return Target(
+        project_id=project,
+        region=REGION,
+        endpoint=url,
+        credentials=Credentials(token=TOKEN),
+        job_types=tuple(job_types),
+    )
+
+
+def config(*targets: Target, **poll: Any) -> Config:
+    base = PollConfig(interval=1.0, timeout=5.0, retries=0, max_requests_per_second=FAST)
+    return Config(targets=targets, poll=dataclasses.replace(base, **poll))
+
+
+def one_type(cfg: Config, job_type: str = "sync") -> Config:
+    """The config with every target polling only one job type."""
+    targets = tuple(dataclasses.replace(t, job_types=(job_type,)) for t in cfg.targets)
+    return dataclasses.replace(cfg, targets=targets)
+
+
+def body_of(exporter: Exporter) -> bytes:
+    return exporter.exposition().body(openmetrics=False, gzip=False)
+
+
+async def poll(exporter: Exporter) -> list[Sample]:
+    await exporter.poll_once()
+    return samples(body_of(exporter))
+
+
+def value(found: list[Sample], name: str, **labels: str) -> float:
+    """The value of exactly one sample."""
+    matching = select(found, name, **labels)
+    assert len(matching) == 1, (name, labels, matching)
+    return matching[0][2]
+
+
+def requests_by_code(found: list[Sample]) -> dict[str, float]:
+    return {labels["code"]: v for _, labels, v in select(found, "drs_api_requests_total")}
+
+
+def errors_by_reason(found: list[Sample]) -> dict[str, float]:
+    counts: Counter[str] = Counter()
+    for _, labels, v in select(found, "drs_poll_errors_total"):
+        counts[labels["reason"]] += int(v)
+    return dict(counts)
+
+
+def job_ids(found: list[Sample], **labels: str) -> Counter[str]:
+    """How many drs_job_info series each job id has."""
+    return Counter(lbl["job_id"] for _, lbl, _ in select(found, "drs_job_info", **labels))
+
+
+class RecordingRandom(random.Random):
+    """Records the bounds of each jitter draw and draws 0, so retries do not wait."""
+
+    def __init__(self) -> None:
+        super().__init__(0)
+        self.bounds: list[tuple[float, float]] = []
+
+    def uniform(self, a: float, b: float) -> float:
+        self.bounds.append((a, b))
+        return 0.0
+
+
+# --- Retries: what is retried, how long it waits, how failures are counted ------------------
+
+
+async def fetch_with(
+    sim_url: str, project: str, poll_cfg: PollConfig, rng: random.Random
+) -> tuple[ApiError | None, Telemetry]:
+    """One listing through a DrsClient of its own; the error it ended with, if any."""
+    telemetry = Telemetry()
+    async with aiohttp.ClientSession() as session:
+        client = DrsClient(session, Limiter(8, FAST), telemetry, poll_cfg, rng=rng)
+        try:
+            await client.list_jobs(target(sim_url, project), StaticToken(TOKEN), "sync")
+        except ApiError as exc:
+            return exc, telemetry
+    return None, telemetry
+
+
+async def test_5xx_is_retried_with_exponential_backoff_and_full_jitter(
+    start_sim: StartSim,
+) -> None:
+    sim = await start_sim(seed=1, projects=1, jobs=3, error_rate=1.0)
+    rng = RecordingRandom()
+    poll_cfg = PollConfig(retries=3, timeout=5.0)
+    error, telemetry = await fetch_with(sim.url, sim.project_ids[0], poll_cfg, rng)
+    assert error is not None and error.reason == "http_5xx"
+    # Full jitter: each wait is drawn from [0, base * 2^attempt].
+    assert rng.bounds == [(0.0, 1.0), (0.0, 2.0), (0.0, 4.0)]
+    sent = sum(n for (_, code), n in telemetry.api_requests.items() if code.startswith("5"))
+    assert sent == 4
+
+
+@pytest.mark.parametrize(
+    ("retry_after", "expected_log", "jitter_draws"),
+    [(0.05, "in 0.05s", 0), (None, "in 0.00s", 2)],
+    ids=["retry-after", "no-retry-after"],
+)
+async def test_429_waits_as_retry_after_says_or_backs_off_without_it(
+    start_sim: StartSim,
+    caplog: pytest.LogCaptureFixture,
+    retry_after: float | None,
+    expected_log: str,
+    jitter_draws: int,
+) -> None:
+    sim = await start_sim(seed=1, projects=1, jobs=3, throttle_rate=1.0, retry_after=retry_after)
+    caplog.set_level(logging.DEBUG, logger="drs_exporter.api")
+    rng = RecordingRandom()
+    error, telemetry = await fetch_with(sim.url, sim.project_ids[0], PollConfig(retries=2), rng)
+    assert error is not None and error.reason == "throttled" and error.status == 429
+    assert telemetry.api_requests[(REGION, "429")] == 3
+    assert len(rng.bounds) == jitter_draws
+    retries = [r.getMessage() for r in caplog.records if r.getMessage().startswith("retry ")]
+    assert len(retries) == 2 and all(expected_log in m for m in retries), retries
+
+
+async def test_throttled_polls_are_counted_as_throttled(start_sim: StartSim) -> None:
+    sim = await start_sim(seed=1, projects=1, jobs=3, throttle_rate=1.0, retry_after=0)
+    async with Exporter(one_type(sim_config(sim, retries=2))) as exporter:
+        found = await poll(exporter)
+    assert requests_by_code(found) == {"429": 3}
+    assert errors_by_reason(found) == {"throttled": 1}
+    assert value(found, "drs_up") == 0
+
+
+@pytest.mark.parametrize("code", ["APIG.0308", "APIGW.0308"])
+async def test_both_spellings_of_the_gateways_throttling_code_count_as_throttled(
+    start_fake: StartFake, code: str
+) -> None:
+    fake = await start_fake(drs_error(429, code, {"Retry-After": "0"}))
+    async with Exporter(config(target(fake.url), retries=1)) as exporter:
+        found = await poll(exporter)
+    assert requests_by_code(found) == {"429": 2}
+    assert errors_by_reason(found) == {"throttled": 1}
+
+
+@pytest.mark.parametrize("code", ["APIG.0308", "APIGW.0308"])
+async def test_a_throttled_request_is_retried_and_the_poll_then_succeeds(
+    start_fake: StartFake, code: str
+) -> None:
+    fake = await start_fake(
+        drs_error(500, "DRS.10000001"),
+        drs_error(429, code, {"Retry-After": "0"}),
+        listing([job("a"), job("b")]),
+    )
+    # The 500 has no Retry-After: one backoff draw from [0, 1s], real but short.
+    async with Exporter(config(target(fake.url), retries=3)) as exporter:
+        found = await poll(exporter)
+    assert requests_by_code(found) == {"500": 1, "429": 1, "200": 1}
+    assert errors_by_reason(found) == {}
+    assert value(found, "drs_up") == 1
+    assert sum(job_ids(found).values()) == 2
+
+
+async def test_5xx_polls_are_counted_as_http_5xx_after_their_retries(
+    start_sim: StartSim,
+) -> None:
+    sim = await start_sim(seed=1, projects=1, jobs=3, error_rate=1.0)
+    async with Exporter(one_type(sim_config(sim, retries=1))) as exporter:
+        found = await poll(exporter)
+    codes = requests_by_code(found)
+    assert set(codes) <= {"500", "502", "503"} and sum(codes.values()) == 2
+    assert errors_by_reason(found) == {"http_5xx": 1}
+    assert value(found, "drs_up") == 0
+
+
+async def test_a_request_hanging_past_the_timeout_is_counted_as_timeout(
+    start_sim: StartSim,
+) -> None:
+    sim = await start_sim(seed=1, projects=1, jobs=3, hang_rate=1.0, hang=5.0)
+    async with Exporter(one_type(sim_config(sim, timeout=0.3, retries=1))) as exporter:
+        found = await poll(exporter)
+    assert requests_by_code(found) == {"timeout": 2}
+    assert errors_by_reason(found) == {"timeout": 1}
+    assert value(found, "drs_up") == 0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def test_a_refused_connection_is_retried_and_counted_as_network() -> None:
+    url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    async with Exporter(config(target(url), retries=1)) as exporter:
+        found = await poll(exporter)
+    assert requests_by_code(found) == {"network": 2}
+    assert errors_by_reason(found) == {"network": 1}
+    assert value(found, "drs_up") == 0
+
+
+async def test_a_connection_cut_mid_answer_is_retried_and_counted_as_network(
+    start_fake: StartFake,
+) -> None:
+    fake = await start_fake(cut_mid_body, listing([job("a")]))
+    async with Exporter(config(target(fake.url), retries=1)) as exporter:
+        found = await poll(exporter)
+    assert requests_by_code(found) == {"network": 1, "200": 1}
+    assert value(found, "drs_up") == 1
+
+
+async def test_a_static_token_refused_with_401_is_not_retried(start_sim: StartSim) -> None:
+    sim = await start_sim(seed=1, projects=1, jobs=3, token="the-right-token")
+    cfg = one_type(sim_config(sim, Credentials(token="a-wrong-token"), retries=3))
+    async with Exporter(cfg) as exporter:
+        found = await poll(exporter)
+        found = await poll(exporter)
+    assert requests_by_code(found) == {"401": 2}  # one per poll: no retry loop
+    assert errors_by_reason(found) == {"auth": 2}
+    assert value(found, "drs_up") == 0
+
+
+@pytest.mark.parametrize(
+    ("answer", "reason"),
+    [(drs_error(403, "APIGW.0302"), "auth"), (drs_error(404, "APIGW.0101"), "http_4xx")],
+    ids=["403", "404"],
+)
+async def test_other_4xx_answers_are_not_retried(
+    start_fake: StartFake, answer: Answer, reason: str
+) -> None:
+    fake = await start_fake(answer, listing([job("never-reached")]))
+    async with Exporter(config(target(fake.url), retries=3)) as exporter:
+        found = await poll(exporter)
+    assert len(fake.arrivals) == 1
+    assert errors_by_reason(found) == {reason: 1}
+    assert value(found, "drs_up") == 0
+
+
+async def test_a_400_for_the_request_is_not_retried(start_sim: StartSim) -> None:
+    sim = await start_sim(seed=1, projects=1, jobs=3)
+    # DRS refuses several statuses at once unless all are *_FAILED ones.
+    bad = dataclasses.replace(
+        target(sim.url, sim.project_ids[0]), filters=(("status", "CREATING,CONFIGURATION"),)
+    )
+    async with Exporter(config(bad, retries=3)) as exporter:
+        found = await poll(exporter)
+    assert requests_by_code(found) == {"400": 1}
+    assert errors_by_reason(found) == {"http_4xx": 1}
+
+
+# --- Bad bodies -----------------------------------------------------------------------------
+
+NOT_A_LISTING = {
+    "truncated-json": reply(200, '{"total_count": 3, "jobs": [{"id": "a"'),
+    "html": reply(200, "<html><body>502 Bad Gateway</body></html>", ctype="text/html"),
+    "empty": reply(200, b""),
+    "null": reply(200, "null"),
+    "array": reply(200, "[]"),
+    "not-utf8": reply(200, b'{"total_count": 1, "jobs": [{"id": "\xff\xfe"}]}'),
+    "total-as-string": reply(200, '{"total_count": "3", "jobs": []}'),
+    "total-negative": reply(200, '{"total_count": -1, "jobs": []}'),
+    "total-as-bool": reply(200, '{"total_count": true, "jobs": []}'),
+    "total-as-float": reply(200, '{"total_count": 2.5, "jobs": []}'),
+    "jobs-as-object": reply(200, '{"total_count": 1, "jobs": {"id": "a"}}'),
+    "jobs-as-string": reply(200, '{"total_count": 1, "jobs": "a"}'),
+    "jobs-missing": reply(200, '{"total_count": 2}'),
+    "neither-field": reply(200, '{"status": "ok"}'),
+    "oversized-announced": oversized(announced=True),
+    "oversized-streamed": oversized(announced=False),
+}
+
+
+@pytest.mark.parametrize("name", list(NOT_A_LISTING))
+async def test_an_answer_that_is_not_a_listing_fails_the_poll_as_decode(
+    start_fake: StartFake, name: str
+) -> None:
+    fake = await start_fake(listing([job("a"), job("b")]), NOT_A_LISTING[name])
+    async with Exporter(config(target(fake.url), retries=3)) as exporter:
+        first = await poll(exporter)
+        found = await poll(exporter)  # the same target, now answered badly
+    assert value(first, "drs_up") == 1
+    assert len(fake.arrivals) == 2  # a bad body is not retried
+    assert requests_by_code(found) == {"200": 2}
+    assert errors_by_reason(found) == {"decode": 1}
+    assert value(found, "drs_up") == 0
+    # The last good jobs stay (stale_after is 10 minutes) in a body that still parses.
+    assert job_ids(found) == Counter({"a": 1, "b": 1})
+
+
+async def test_the_simulators_malformed_answers_fail_as_decode(start_sim: StartSim) -> None:
+    sim = await start_sim(seed=3, projects=2, jobs=12, malformed_rate=1.0)
+    async with Exporter(sim_config(sim, retries=2)) as exporter:
+        found = await poll(exporter)
+    assert len(select(found, "drs_up")) == 6
+    assert all(v == 0 for _, _, v in select(found, "drs_up"))
+    assert errors_by_reason(found) == {"decode": 6}
+    assert requests_by_code(found) == {"200": 6}
+
+
+async def test_odd_but_readable_listings_are_taken_as_they_come(start_fake: StartFake) -> None:
+    jobs: list[Any] = [
+        "not an object",
+        17,
+        None,
+        {"name": "no id"},
+        job("plain"),
+        {"id": 42, "name": {"nested": True}, "status": 7, "create_time": [1], "children": "x"},
+        job("with-kids", children=[1, {"id": "kid", "status": "CHILD_TRANSFER_STARTED"}, {}]),
+        {"id": "nulls", "name": None, "status": None, "engine_type": None, "children": None},
+        job("plain"),  # listed twice: counted once
+    ]
+    # No total_count: pages until an empty page says the listing is over.
+    fake = await start_fake(listing(jobs, with_total=False))
+    async with Exporter(config(target(fake.url), page_size=2)) as exporter:
+        found = await poll(exporter)
+    assert value(found, "drs_up") == 1
+    assert job_ids(found, parent_job_id="") == Counter(
+        {"plain": 1, "42": 1, "with-kids": 1, "nulls": 1}
+    )
+    assert job_ids(found, parent_job_id="with-kids") == Counter({"kid": 1})
+    assert sum(v for _, _, v in select(found, "drs_jobs")) == 4
+    assert value(found, "drs_job_info", job_id="42")  # a number as an id is its text
+    (info,) = select(found, "drs_job_info", job_id="nulls")
+    assert info[1]["name"] == "" and info[1]["engine_type"] == ""
+
+
+HOSTILE_NAMES = [
+    'quote"d',
+    "back\\slash",
+    "new\nline",
+    "x" * 10_000,
+    '} 1\ndrs_up{project_id="evil",region="r",job_type="sync"} 1\n#',
+    "迁移任务-🚀",
+    "",
+]
+
+
+def promtool_check(body: bytes) -> subprocess.CompletedProcess[bytes]:
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("promtool is required in CI")
+        pytest.skip("promtool is not installed")
+    return subprocess.run(
+        [promtool, "check", "metrics"], input=body, capture_output=True, timeout=60, check=False
+    )
+
+
+async def test_hostile_label_values_never_corrupt_the_exposition(start_sim: StartSim) -> None:
+    sim = await start_sim(seed=2, projects=1, jobs=0, status_period=0)
+    project = sim.project_ids[0]
+    for i, name in enumerate(HOSTILE_NAMES):
+        hostile = {
+            "id": f'id-{i}-"q"\\',
+            "name": name,
+            "status": f'ODD"STATUS\n{i}',
+            "engine_type": name[:50],
+            "net_type": "vpc\n",
+            "create_time": "not a time",
+        }
+        await sim_call(
+            sim, "POST", "/_sim/jobs", {"project_id": project, "job_type": "sync", "job": hostile}
+        )
+    async with Exporter(one_type(sim_config(sim))) as exporter:
+        found = await poll(exporter)
+        body = body_of(exporter)
+        openmetrics = exporter.exposition().body(openmetrics=True, gzip=False)
+
+    assert value(found, "drs_up", project_id=project) == 1
+    assert not select(found, "drs_up", project_id="evil")
+    names = {labels["job_id"]: labels["name"] for _, labels, _ in select(found, "drs_job_info")}
+    assert names == {f'id-{i}-"q"\\': name[:256] for i, name in enumerate(HOSTILE_NAMES)}
+    statuses = {labels["status"] for _, labels, _ in select(found, "drs_jobs")}
+    assert statuses == {f'ODD"STATUS\n{i}' for i in range(len(HOSTILE_NAMES))}
+    assert max(len(line) for line in body.splitlines()) < 4096  # long names are cut
+    om_names = {
+        s.labels["name"]
+        for family in openmetrics_families(openmetrics.decode())  # type: ignore[no-untyped-call]
+        for s in family.samples
+        if s.name == "drs_job_info"
+    }
+    assert om_names == set(names.values())
+    result = promtool_check(body)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+async def test_a_lone_surrogate_in_the_json_does_not_break_the_exposition(
+    start_fake: StartFake,
+) -> None:
+    raw = b'{"total_count": 1, "jobs": [{"id": "s1", "name": "half \\ud800 pair"}]}'
+    fake = await start_fake(reply(200, raw))
+    async with Exporter(config(target(fake.url))) as exporter:
+        found = await poll(exporter)
+    assert value(found, "drs_up") == 1
+    (info,) = select(found, "drs_job_info", job_id="s1")
+    assert info[1]["name"].startswith("half ") and info[1]["name"].endswith(" pair")
+
+
+# --- The global limits ----------------------------------------------------------------------
+
+
+async def test_requests_in_flight_never_exceed_max_concurrency_across_targets(
+    start_fake: StartFake,
+) -> None:
+    limit = 3
+    flight = InFlight()
+    answer = held(limit, expected=6)
+    one = await start_fake(answer, in_flight=flight)
+    two = await start_fake(answer, in_flight=flight)
+    types = ("migration", "sync", "cloudDataGuard")
+    cfg = config(target(one.url, "p1", types), target(two.url, "p2", types), max_concurrency=limit)
+    async with Exporter(cfg) as exporter:
+        found = await poll(exporter)
+    assert flight.seen == 6
+    # Each request was held until `limit` were in flight: more would show, and so would less.
+    assert flight.most == limit
+    assert all(v == 1 for _, _, v in select(found, "drs_up"))
+
+
+async def test_request_starts_are_spaced_by_max_requests_per_second(
+    start_fake: StartFake,
+) -> None:
+    rate = 20.0
+    jobs = [job("a"), job("b"), job("c")]
+    one = await start_fake(listing(jobs))
+    two = await start_fake(listing(jobs))
+    types = ("migration", "sync", "cloudDataGuard")
+    cfg = config(
+        target(one.url, "p1", types),
+        target(two.url, "p2", types),
+        page_size=2,
+        max_requests_per_second=rate,
+        max_concurrency=8,
+    )
+    async with Exporter(cfg) as exporter:
+        started = time.monotonic()
+        found = await poll(exporter)
+    arrivals = sorted(one.arrivals + two.arrivals)
+    assert len(arrivals) == 12  # six targets, two pages each
+    # The limiter lets the k-th request (of both servers together) start no sooner than
+    # k/rate after the first: a lower bound, which a slow machine only widens.
+    for k, at in enumerate(arrivals):
+        assert at - started >= k / rate - 0.01, (k, at - started)
+    assert all(v == 1 for _, _, v in select(found, "drs_up"))
+
+
+# --- Isolation ------------------------------------------------------------------------------
+
+
+async def scrape(session: aiohttp.ClientSession, url: str) -> list[Sample]:
+    async with session.get(url) as resp:
+        assert resp.status == 200
+        return samples(await resp.text())
+
+
+async def test_a_hanging_target_never_hides_the_healthy_ones(start_sim: StartSim) -> None:
+    good = await start_sim(seed=4, projects=1, jobs=9)
+    bad = await start_sim(seed=5, projects=1, jobs=9, hang_rate=1.0, hang=60.0)
+    cfg = config(*sim_config(good).targets, *sim_config(bad).targets, timeout=30.0)
+    (good_project,) = good.project_ids
+    (bad_project,) = bad.project_ids
+    async with Exporter(cfg) as exporter:
+        runner = await start_server(
+            make_app(exporter, version=__version__), "127.0.0.1:0", security=None
+        )
+        base = f"http://127.0.0.1:{bound_port(runner)}"
+        try:
+            exporter.start()
+            async with aiohttp.ClientSession() as session:
+                for _ in range(400):
+                    found = await scrape(session, base + "/metrics")
+                    if len(select(found, "drs_up", project_id=good_project)) == 3:
+                        break
+                    await asyncio.sleep(0.05)
+                else:
+                    pytest.fail("the healthy target's series never appeared")
+                async with session.get(base + "/-/ready") as resp:
+                    ready = resp.status
+        finally:
+            await exporter.stop()
+            await runner.cleanup()
+    assert all(v == 1 for _, _, v in select(found, "drs_up", project_id=good_project))
+    assert sum(v for _, _, v in select(found, "drs_jobs", project_id=good_project)) == 9
+    # The bad target's requests are still hanging: it has not finished its first poll.
+    assert not select(found, "drs_up", project_id=bad_project)
+    assert ready == 503
+
+
+@pytest.mark.parametrize(
+    ("fault", "reason"),
+    [
+        ({"error_rate": 1.0}, "http_5xx"),
+        ({"malformed_rate": 1.0}, "decode"),
+        ({"throttle_rate": 1.0, "retry_after": 0}, "throttled"),
+        ({"hang_rate": 1.0, "hang": 5.0}, "timeout"),
+    ],
+    ids=["errors", "malformed", "throttled", "hangs"],
+)
+async def test_a_failing_target_never_hides_the_healthy_ones(
+    start_sim: StartSim, fault: dict[str, Any], reason: str
+) -> None:
+    good = await start_sim(seed=4, projects=1, jobs=9)
+    bad = await start_sim(seed=5, projects=1, jobs=9, **fault)
+    cfg = config(*sim_config(good).targets, *sim_config(bad).targets, timeout=0.5, retries=1)
+    (good_project,) = good.project_ids
+    (bad_project,) = bad.project_ids
+    async with Exporter(cfg) as exporter:
+        found = await poll(exporter)
+    summary = await sim_call(good, "GET", "/_sim/summary")
+    expected = sum(
+        n for by_type in summary["counts"][good_project].values() for n in by_type.values()
+    )
+    assert all(v == 1 for _, _, v in select(found, "drs_up", project_id=good_project))
+    assert sum(v for _, _, v in select(found, "drs_jobs", project_id=good_project)) == expected
+    assert [v for _, _, v in select(found, "drs_up", project_id=bad_project)] == [0, 0, 0]
+    bad_errors = {
+        labels["reason"]
+        for _, labels, _ in select(found, "drs_poll_errors_total", project_id=bad_project)
+    }
+    assert bad_errors == {reason}
+    assert not select(found, "drs_poll_errors_total", project_id=good_project)
+
+
+# --- Staleness ------------------------------------------------------------------------------
+
+
+async def test_a_failing_target_keeps_its_series_until_stale_after_then_they_go(
+    start_sim: StartSim,
+) -> None:
+    wall = [1_700_000_000.0]
+    skew = [0.0]  # moves the exporter's monotonic clock forward
+    clock = Clock(wall=lambda: wall[0], monotonic=lambda: time.monotonic() + skew[0])
+    sim = await start_sim(seed=6, projects=1, jobs=5, status_period=0)
+    cfg = one_type(sim_config(sim, stale_after=60.0), "migration")
+    async with Exporter(cfg, clock=clock) as exporter:
+        first = await poll(exporter)
+        ids = job_ids(first)
+        victim = next(iter(job_ids(first, parent_job_id="")))
+        await sim_call(sim, "DELETE", f"/_sim/jobs/{victim}")
+        wall[0] += 10
+        skew[0] += 10
+        second = await poll(exporter)  # a job that vanishes goes at once
+
+        await sim_call(sim, "POST", "/_sim/faults", {"error_rate": 1.0})
+        wall[0] += 30
+        skew[0] += 30
+        failing = await poll(exporter)  # 30s after the last success: kept
+
+        wall[0] += 25
+        skew[0] += 25
+        still = await poll(exporter)  # 55s: kept
+
+        wall[0] += 10
+        skew[0] += 10
+        stale = await poll(exporter)  # 65s > stale_after: gone
+
+        await sim_call(sim, "POST", "/_sim/faults", {"error_rate": 0.0})
+        wall[0] += 5
+        skew[0] += 5
+        back = await poll(exporter)
+
+    assert len(ids) >= 2
+    assert victim not in job_ids(second)
+    assert job_ids(second) and set(job_ids(second)) < set(ids)
+    for found in (failing, still):
+        assert value(found, "drs_up") == 0
+        assert job_ids(found) == job_ids(second)
+        assert select(found, "drs_jobs") == select(second, "drs_jobs")
+        assert value(found, "drs_last_poll_success_timestamp_seconds") == 1_700_000_010.0
+    assert errors_by_reason(still) == {"http_5xx": 2}
+    assert value(stale, "drs_up") == 0
+    for name in ("drs_jobs", "drs_jobs_failed", "drs_job_info", "drs_job_status"):
+        assert not select(stale, name), name
+    assert value(stale, "drs_last_poll_success_timestamp_seconds") == 1_700_000_010.0
+    assert value(back, "drs_up") == 1
+    assert job_ids(back) == job_ids(second)
+
+
+async def test_polling_runs_on_the_monotonic_clock_whatever_the_wall_clock_does(
+    start_sim: StartSim,
+) -> None:
+    t0 = time.monotonic()
+    # A wall clock running backwards an hour per second: intervals must not follow it.
+    clock = Clock(wall=lambda: 1_700_000_000.0 - (time.monotonic() - t0) * 3600)
+    sim = await start_sim(seed=1, projects=1, jobs=3)
+    cfg = one_type(sim_config(sim, interval=0.1))
+    async with Exporter(cfg, clock=clock) as exporter:
+        exporter.start()
+        for _ in range(400):
+            found = samples(body_of(exporter))
+            if requests_by_code(found).get("200", 0) >= 3:
+                break
+            await asyncio.sleep(0.05)
+        else:
+            pytest.fail("polling stalled")
+    assert value(found, "drs_up") == 1
+
+
+# --- Paging drift ---------------------------------------------------------------------------
+
+
+class DriftingProxy:
+    """Forwards listings to a simulator; the first time a page past the first is asked for,
+    it changes the simulator's jobs (once) before forwarding anything further."""
+
+    def __init__(self, upstream: str, drift: Callable[[], Awaitable[None]]) -> None:
+        self.upstream = upstream
+        self.drift = drift
+        self.drifted = False
+        self.lock = asyncio.Lock()
+        self.requests = 0
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        self.requests += 1
+        if int(request.query.get("offset", "0")) > 0:
+            async with self.lock:  # later pages wait until the world has changed
+                if not self.drifted:
+                    await self.drift()
+                    self.drifted = True
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(URL(self.upstream + request.raw_path, encoded=True)) as resp,
+        ):
+            body = await resp.read()
+            return web.Response(status=resp.status, body=body, content_type="application/json")
+
+
+async def listed_ids(sim_url: str, project: str) -> list[str]:
+    """The simulator's sync jobs, oldest first, as one big page."""
+    url = f"{sim_url}/v5/{project}/jobs?job_type=sync&sort_dir=asc&limit=1000"
+    async with aiohttp.ClientSession() as session, session.get(url) as resp:
+        data = await resp.json()
+    return [j["id"] for j in data["jobs"]]
+
+
+@pytest.mark.parametrize("change", ["delete-first", "insert-first", "append"])
+async def test_jobs_changing_between_pages_are_neither_lost_nor_counted_twice(
+    start_sim: StartSim, change: str
+) -> None:
+    sim = await start_sim(seed=8, projects=1, jobs=60, status_period=0, children_ratio=0)
+    (project,) = sim.project_ids
+    before = await listed_ids(sim.url, project)
+    assert len(before) == 20
+
+    async def drift() -> None:
+        if change == "delete-first":
+            await sim_call(sim, "DELETE", f"/_sim/jobs/{before[0]}")
+            return
+        when = "2001-01-01T00:00:00Z" if change == "insert-first" else "2099-01-01T00:00:00Z"
+        new = job(f"new-{change}", create_time=when)
+        await sim_call(
+            sim, "POST", "/_sim/jobs", {"project_id": project, "job_type": "sync", "job": new}
+        )
+
+    proxy = DriftingProxy(sim.url, drift)
+    app = web.Application()
+    app.router.add_get("/v5/{project_id}/jobs", proxy.handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    try:
+        url = f"http://127.0.0.1:{runner.addresses[0][1]}"
+        cfg = config(target(url, project), page_size=5)
+        async with Exporter(cfg) as exporter:
+            found = await poll(exporter)
+    finally:
+        await runner.cleanup()
+    after = await listed_ids(sim.url, project)
+
+    assert proxy.drifted
+    exported = job_ids(found, parent_job_id="")
+    assert all(n == 1 for n in exported.values()), "a job was counted twice"
+    assert set(exported) == set(after), set(exported) ^ set(after)
+    assert sum(v for _, _, v in select(found, "drs_jobs")) == len(after)
+
+
+# --- The real process: reload, shutdown, time zones -----------------------------------------
+
+
+def write_config(
+    path: Path, sim_url: str, targets: Sequence[tuple[str, Sequence[str]]], timeout: str = "5s"
+) -> None:
+    lines = [f"credentials:\n  token: {TOKEN}\ntargets:"]
+    for project, types in targets:
+        lines.append(
+            f"  - project_id: {project}\n    region: {REGION}\n    endpoint: {sim_url}\n"
+            f"    job_types: [{', '.join(types)}]"
+        )
+    lines.append(f"poll:\n  interval: 500ms\n  timeout: {timeout}\n  retries: 0")
+    path.write_text("\n".join(lines) + "\n")
+
+
+async def start_serving(config_path: Path, *args: str) -> tuple[asyncio.subprocess.Process, str]:
+    port = free_port()
+    proc = await asyncio.create_subprocess_exec(
+        EXE,
+        "--config.file",
+        str(config_path),
+        "--web.listen-address",
+        f"127.0.0.1:{port}",
+        *args,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    return proc, f"http://127.0.0.1:{port}"
+
+
+async def wait_for(
+    session: aiohttp.ClientSession,
+    base: str,
+    condition: Callable[[list[Sample]], bool],
+    what: str,
+) -> list[Sample]:
+    """Scrape until the condition holds (bounded: a stuck exporter fails the test)."""
+    for _ in range(400):
+        try:
+            found = await scrape(session, base + "/metrics")
+        except aiohttp.ClientConnectionError:
+            found = []
+        if found and condition(found):
+            return found
+        await asyncio.sleep(0.05)
+    pytest.fail(f"timed out waiting for {what}")
+
+
+def since_by_job(found: list[Sample]) -> dict[str, float]:
+    return {
+        labels["job_id"]: v
+        for _, labels, v in select(found, "drs_job_status_since_timestamp_seconds")
+    }
+
+
+def polled_targets(found: list[Sample]) -> set[tuple[str, str]]:
+    return {(lbl["project_id"], lbl["job_type"]) for _, lbl, _ in select(found, "drs_up")}
+
+
+async def test_reload_applies_a_good_config_and_rejects_a_bad_one(
+    start_sim: StartSim, tmp_path: Path
+) -> None:
+    sim = await start_sim(seed=10, projects=2, jobs=18, status_period=0, token=TOKEN)
+    p0, p1 = sim.project_ids
+    path = tmp_path / "config.yaml"
+    write_config(path, sim.url, [(p0, ["sync", "migration"])])
+    proc, base = await start_serving(path)
+    try:
+        async with aiohttp.ClientSession() as session:
+            first = await wait_for(
+                session, base, lambda f: len(polled_targets(f)) == 2, "the first poll"
+            )
+            since = since_by_job(first)
+            assert since
+
+            # A valid new config, on SIGHUP: a new project and job type, same process.
+            write_config(
+                path, sim.url, [(p0, ["sync", "migration", "cloudDataGuard"]), (p1, ["sync"])]
+            )
+            proc.send_signal(signal.SIGHUP)
+            reloaded = await wait_for(
+                session, base, lambda f: len(polled_targets(f)) == 4, "the reloaded targets"
+            )
+            assert polled_targets(reloaded) == {
+                (p0, "sync"),
+                (p0, "migration"),
+                (p0, "cloudDataGuard"),
+                (p1, "sync"),
+            }
+            assert value(reloaded, "drs_exporter_config_last_reload_successful") == 1
+            kept = since_by_job(reloaded)
+            assert {k: kept[k] for k in since} == since  # status_since survived the reload
+
+            # An invalid one, by POST /-/reload: refused, and the old config keeps running.
+            path.write_text(path.read_text().replace("interval:", "intervall:"))
+            async with session.post(base + "/-/reload") as resp:
+                status, text = resp.status, await resp.text()
+            assert status == 500 and "poll.intervall" in text
+            requests_then = requests_by_code(reloaded)["200"]
+            rejected = await wait_for(
+                session,
+                base,
+                lambda f: requests_by_code(f)["200"] > requests_then + 8,
+                "polling to go on after a rejected reload",
+            )
+            assert value(rejected, "drs_exporter_config_last_reload_successful") == 0
+            assert polled_targets(rejected) == polled_targets(reloaded)
+            assert all(v == 1 for _, _, v in select(rejected, "drs_up"))
+
+            # SIGHUP with the same bad file: rejected too, the process lives on.
+            proc.send_signal(signal.SIGHUP)
+            await asyncio.sleep(0.3)
+            async with session.get(base + "/-/healthy") as resp:
+                assert resp.status == 200
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = await asyncio.wait_for(proc.communicate(), 20)
+    log = err.decode()
+    assert proc.returncode == 0, log
+    assert "Traceback" not in log
+    assert log.count("config reload rejected") == 2, log
+    assert "config reloaded" in log
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+async def test_a_signal_during_a_hanging_poll_stops_the_process_cleanly(
+    start_fake: StartFake, tmp_path: Path, sig: signal.Signals
+) -> None:
+    fake = await start_fake(hang)
+    path = tmp_path / "config.yaml"
+    write_config(path, fake.url, [("p1", ["sync", "migration"])], timeout="60s")
+    proc, _ = await start_serving(path)
+    try:
+        await asyncio.wait_for(fake.arrived.wait(), 20)  # a poll is in flight, hanging
+    finally:
+        proc.send_signal(sig)
+        _, err = await asyncio.wait_for(proc.communicate(), 20)
+    assert proc.returncode == 0, err.decode()
+    assert b"Traceback" not in err
+    assert b"shutting down" in err
+
+
+@pytest.mark.parametrize("tz", ["Pacific/Kiritimati", "Pacific/Pago_Pago"])
+async def test_signing_uses_utc_whatever_the_local_time_zone(
+    start_sim: StartSim, tmp_path: Path, tz: str
+) -> None:
+    env = {**os.environ, "TZ": tz}
+    offset = subprocess.run(
+        [sys.executable, "-c", "import time; print(time.strftime('%z'))"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    if offset in ("+0000", "-0000"):
+        pytest.skip(f"the time zone database does not know {tz}")
+    assert abs(int(offset)) >= 1100  # at least eleven hours from UTC
+
+    ak, sk = "TZTESTACCESSKEY01", "tz-test-secret-key-value"
+    sim = await start_sim(seed=1, projects=1, jobs=6, access_key=ak, secret_key=sk)
+    path = tmp_path / "config.yaml"
+    (project,) = sim.project_ids
+    path.write_text(
+        f"credentials:\n  access_key: {ak}\n  secret_key: {sk}\ntargets:\n"
+        f"  - project_id: {project}\n    region: {REGION}\n    endpoint: {sim.url}\n"
+        "poll:\n  timeout: 5s\n  retries: 0\n"
+    )
+    proc = await asyncio.create_subprocess_exec(
+        EXE,
+        "once",
+        "--config.file",
+        str(path),
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode == 0, err.decode()
+    found = samples(out)
+    assert [v for _, _, v in select(found, "drs_up")] == [1, 1, 1]
+    assert not select(found, "drs_api_requests_total", code="401")
