@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import signal
 import sys
@@ -162,8 +163,16 @@ async def _until_stopped(exporter: Exporter | None = None) -> None:
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    reloads: set[asyncio.Task[str | None]] = set()  # the loop keeps only weak references
+
+    def reload() -> None:
+        assert exporter is not None
+        task = asyncio.create_task(exporter.reload())
+        reloads.add(task)
+        task.add_done_callback(reloads.discard)
+
     if exporter is not None:
-        loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(exporter.reload()))
+        loop.add_signal_handler(signal.SIGHUP, reload)
     await stop.wait()
     log.info("shutting down")
 
@@ -206,6 +215,8 @@ async def _once(config: Config, secret_filter: SecretFilter) -> int:
 async def _check(config: Config, secret_filter: SecretFilter) -> int:
     rows: list[tuple[str, ...]] = [("PROJECT", "REGION", "JOB TYPE", "RESULT", "JOBS", "TIME")]
     ok = True
+    # One request per target, as the command promises: no retries.
+    config = dataclasses.replace(config, poll=dataclasses.replace(config.poll, retries=0))
     async with Exporter(config, secret_filter=secret_filter) as exp:
         for key, probe in exp.probes():
             started = time.monotonic()

@@ -131,6 +131,10 @@ class Exporter:
                 log.error("config reload rejected, keeping the running config: %s", exc)
                 self._poller.set_reload(ReloadState(False, self._snapshot.reload.timestamp))
                 return str(exc)
+            if config == self.config:  # nothing to do: let the cycle in progress finish
+                self._poller.set_reload(ReloadState(True, self._clock.wall()))
+                log.info("config reloaded: unchanged")
+                return None
             if config.web != self.config.web:
                 log.warning("web settings changed; they take effect after a restart")
             running = self._task is not None
