@@ -180,7 +180,7 @@ _UNIT_SECONDS = {
 
 def load_config(path: str, environ: Mapping[str, str] | None = None) -> Config:
     """Read and validate the YAML config at ``path``; raise ConfigError naming the field."""
-    data = _read_yaml(path)
+    data = read_yaml(path)
     base_dir = os.path.dirname(os.path.abspath(path))
     return parse_config(data, base_dir=base_dir, environ=os.environ if environ is None else environ)
 
@@ -218,22 +218,26 @@ class _Loader(yaml.SafeLoader):
         return super().construct_mapping(node, deep)
 
 
-def _read_yaml(path: str) -> Any:
+def read_yaml(path: str, field: str = "", what: str = "config file") -> Any:
+    """Parse the YAML file at ``path``; ConfigError(field) with a one-line reason if it fails.
+
+    Duplicate keys are refused, and no message quotes the file, which may hold secrets.
+    """
     try:
         with open(path, encoding="utf-8") as f:
             text = f.read()
     except OSError as exc:
-        raise ConfigError("", f"{path}: cannot read the config file: {exc.strerror}") from None
+        raise ConfigError(field, f"{path}: cannot read the {what}: {exc.strerror}") from None
     except UnicodeDecodeError:
-        raise ConfigError("", f"{path}: the config file is not UTF-8 text") from None
+        raise ConfigError(field, f"{path}: the {what} is not UTF-8 text") from None
     try:
         return yaml.load(text, Loader=_Loader)  # _Loader is a SafeLoader
     except yaml.MarkedYAMLError as exc:
-        raise ConfigError("", _yaml_error_text(path, exc)) from None
+        raise ConfigError(field, _yaml_error_text(path, exc)) from None
     except yaml.YAMLError:
-        raise ConfigError("", f"{path}: invalid YAML") from None
+        raise ConfigError(field, f"{path}: invalid YAML") from None
     except RecursionError:
-        raise ConfigError("", f"{path}: invalid YAML: nested too deeply") from None
+        raise ConfigError(field, f"{path}: invalid YAML: nested too deeply") from None
 
 
 def _yaml_error_text(path: str, exc: yaml.MarkedYAMLError) -> str:

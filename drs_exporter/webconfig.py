@@ -22,8 +22,8 @@ from types import MappingProxyType
 from typing import Any
 
 import bcrypt
-import yaml
 
+from .config import read_yaml
 from .errors import ConfigError
 
 _FIELD = "web.config_file"
@@ -323,17 +323,7 @@ def _parse_users(raw: Any) -> Mapping[str, str]:
 
 def load_web_config(path: str) -> WebSecurity:
     """Read and validate the web-config file at ``path``; raise ConfigError on any mistake."""
-    try:
-        with open(path, encoding="utf-8") as handle:
-            text = handle.read()
-    except OSError as exc:
-        raise _error("", f"cannot read {path}: {exc.strerror}") from None
-    except UnicodeDecodeError:
-        raise _error("", f"{path}: not UTF-8 text") from None
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise _error("", f"{path}: invalid YAML{_yaml_where(exc)}") from None
+    raw = read_yaml(path, _FIELD, "web config file")
     if raw is None:
         return WebSecurity()  # an empty file asks for nothing, as in exporter-toolkit
     top = _mapping(raw, "")
@@ -344,14 +334,6 @@ def load_web_config(path: str) -> WebSecurity:
         basic_auth_users=_parse_users(top.get("basic_auth_users")),
         headers=_parse_headers(top.get("http_server_config")),
     )
-
-
-def _yaml_where(exc: yaml.YAMLError) -> str:
-    """Line and problem only: the YAML's own context would quote the file, hashes and all."""
-    if isinstance(exc, yaml.MarkedYAMLError) and exc.problem_mark is not None:
-        mark = exc.problem_mark
-        return f" at line {mark.line + 1}, column {mark.column + 1}: {exc.problem}"
-    return ""
 
 
 def _credentials(authorization: str | None) -> tuple[str, bytes] | None:
