@@ -1,8 +1,8 @@
 """Reliability: faults, throttling, limits, staleness, paging drift, bad input, reload, shutdown.
 
-Everything talks over real loopback sockets: to the simulator and its fault injection, and,
-for answers the simulator cannot give (wrong JSON types, 403, oversized or cut bodies, a
-count of requests in flight), to ``FakeDrs``, a small scripted stand-in for the DRS API.
+Everything talks over real loopback sockets to the simulator: its fault injection, its
+scripted answers (wrong JSON types, 403, oversized or cut bodies, held requests), its drift
+between pages, and its request statistics (requests in flight, listing arrival times).
 No assertion depends on how fast the machine is: waits are bounded loops on an observable
 condition, and the one assertion on time is a lower bound that slowness cannot break.
 """
@@ -10,7 +10,7 @@ condition, and the one assertion on time is a lower bound that slowness cannot b
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import base64
 import dataclasses
 import logging
 import os
@@ -22,17 +22,15 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp import web
 from prometheus_client.openmetrics.parser import (
     text_string_to_metric_families as openmetrics_families,
 )
-from yarl import URL
 
 from drs_exporter import __version__
 from drs_exporter.api import MAX_BODY_BYTES, DrsClient, Limiter, Telemetry
@@ -41,6 +39,7 @@ from drs_exporter.config import Config, Credentials, PollConfig, Target
 from drs_exporter.errors import ApiError
 from drs_exporter.poller import Clock
 from drs_exporter.service import Exporter
+from drs_exporter.simulator import RunningSimulator
 from drs_exporter.web import bound_port, make_app, start_server
 
 from .conftest import Sample, StartSim, samples, select, sim_call, sim_config
@@ -50,170 +49,33 @@ TOKEN = "reliability-token"
 REGION = "ap-southeast-1"
 FAST = 1000.0  # max_requests_per_second where the rate limit is not what is tested
 
-# --- A scripted DRS endpoint ----------------------------------------------------------------
+# --- Scripting the simulator ----------------------------------------------------------------
 
 
-class InFlight:
-    """Requests in flight at one or more fake servers, and the most seen at once."""
-
-    def __init__(self) -> None:
-        self.now = 0
-        self.most = 0
-        self.seen = 0
-        self.changed = asyncio.Condition()
-
-    async def enter(self) -> None:
-        async with self.changed:
-            self.now += 1
-            self.seen += 1
-            self.most = max(self.most, self.now)
-            self.changed.notify_all()
-
-    async def leave(self) -> None:
-        async with self.changed:
-            self.now -= 1
-            self.changed.notify_all()
+async def set_script(sim: RunningSimulator, answers: Sequence[Mapping[str, Any]]) -> None:
+    """The answers the simulator gives to its next listing requests, in order."""
+    await sim_call(sim, "POST", "/_sim/script", {"answers": list(answers)})
 
 
-Answer = Callable[["FakeDrs", web.Request], Awaitable[web.StreamResponse]]
+async def sim_stats(sim: RunningSimulator) -> dict[str, Any]:
+    """Requests in flight now and at most, and every listing request's arrival."""
+    stats: dict[str, Any] = await sim_call(sim, "GET", "/_sim/stats")
+    return stats
 
 
-class FakeDrs:
-    """``GET /v5/{project_id}/jobs`` answered from a script: the n-th request gets the n-th
-    answer, the last one repeating. Records arrival times and requests in flight."""
-
-    def __init__(self, answers: Sequence[Answer], in_flight: InFlight) -> None:
-        self.answers = list(answers)
-        self.in_flight = in_flight
-        self.arrivals: list[float] = []  # time.monotonic() of each request
-        self.arrived = asyncio.Event()
-        self.closing = asyncio.Event()
-        self.url = ""
-
-    async def handle(self, request: web.Request) -> web.StreamResponse:
-        n = len(self.arrivals)
-        self.arrivals.append(time.monotonic())
-        self.arrived.set()
-        await self.in_flight.enter()
-        try:
-            return await self.answers[min(n, len(self.answers) - 1)](self, request)
-        finally:
-            await self.in_flight.leave()
+async def wait_in_flight(sim: RunningSimulator) -> None:
+    """Until a request is being answered (bounded: a stuck exporter fails the test)."""
+    for _ in range(400):
+        if (await sim_stats(sim))["in_flight"] > 0:
+            return
+        await asyncio.sleep(0.05)
+    pytest.fail("no request arrived")
 
 
-StartFake = Callable[..., Awaitable[FakeDrs]]
-
-
-@pytest.fixture
-async def start_fake() -> AsyncIterator[StartFake]:
-    """Start FakeDrs servers on loopback ports; all are closed after the test."""
-    running: list[tuple[FakeDrs, web.AppRunner]] = []
-
-    async def start(*answers: Answer, in_flight: InFlight | None = None) -> FakeDrs:
-        fake = FakeDrs(answers or (listing([]),), in_flight or InFlight())
-        app = web.Application()
-        app.router.add_get("/v5/{project_id}/jobs", fake.handle)
-        runner = web.AppRunner(app, shutdown_timeout=1.0)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        fake.url = f"http://127.0.0.1:{runner.addresses[0][1]}"
-        running.append((fake, runner))
-        return fake
-
-    yield start
-    for fake, runner in running:
-        fake.closing.set()
-        await runner.cleanup()
-
-
-def listing(jobs: Sequence[Any], *, with_total: bool = True) -> Answer:
-    """A 200 listing that honours offset and limit, as DRS pages."""
-
-    async def answer(fake: FakeDrs, request: web.Request) -> web.StreamResponse:
-        offset = int(request.query.get("offset", "0"))
-        limit = int(request.query.get("limit", "10"))
-        body: dict[str, Any] = {"jobs": list(jobs[offset : offset + limit])}
-        if with_total:
-            body["total_count"] = len(jobs)
-        return web.json_response(body)
-
-    return answer
-
-
-def reply(
-    status: int, body: bytes | str, headers: Mapping[str, str] | None = None, ctype: str = ""
-) -> Answer:
-    """A fixed answer."""
-
-    async def answer(fake: FakeDrs, request: web.Request) -> web.StreamResponse:
-        data = body.encode() if isinstance(body, str) else body
-        return web.Response(
-            status=status,
-            body=data,
-            headers={"Content-Type": ctype or "application/json", **(headers or {})},
-        )
-
-    return answer
-
-
-def drs_error(status: int, code: str, headers: Mapping[str, str] | None = None) -> Answer:
-    return reply(status, f'{{"error_code": "{code}", "error_msg": "refused"}}', headers)
-
-
-async def hang(fake: FakeDrs, request: web.Request) -> web.StreamResponse:
-    """Answer only when the fake shuts down."""
-    await fake.closing.wait()
-    return web.Response(status=503)
-
-
-async def cut_mid_body(fake: FakeDrs, request: web.Request) -> web.StreamResponse:
-    """Promise 1000 bytes, send a few, drop the connection."""
-    resp = web.StreamResponse(headers={"Content-Type": "application/json"})
-    resp.content_length = 1000
-    await resp.prepare(request)
-    await resp.write(b'{"total_count": 3, "jo')
-    assert request.transport is not None
-    request.transport.close()
-    return resp
-
-
-def oversized(*, announced: bool) -> Answer:
-    """More than the body cap: announced in Content-Length, or streamed chunk by chunk."""
-
-    async def answer(fake: FakeDrs, request: web.Request) -> web.StreamResponse:
-        chunk = b" " * (1 << 20)
-        chunks = MAX_BODY_BYTES // len(chunk) + 2
-        if announced:
-            return web.Response(body=b"{" + chunk * chunks + b"}", content_type="application/json")
-        resp = web.StreamResponse(headers={"Content-Type": "application/json"})
-        await resp.prepare(request)  # no length: chunked transfer encoding
-        try:
-            for _ in range(chunks):
-                await resp.write(chunk)
-        except ConnectionError:
-            pass  # the client hung up at the cap, as it should
-        return resp
-
-    return answer
-
-
-def held(limit: int, expected: int) -> Answer:
-    """A one-job listing, held until ``limit`` requests are in flight at once (or all
-    ``expected`` requests have arrived): what a client's concurrency limit allows shows."""
-
-    async def answer(fake: FakeDrs, request: web.Request) -> web.StreamResponse:
-        flight = fake.in_flight
-        # The cap only stops a broken limiter from hanging the test; it then fails on `most`.
-        with contextlib.suppress(TimeoutError):
-            async with flight.changed:
-                await asyncio.wait_for(
-                    flight.changed.wait_for(lambda: flight.now >= limit or flight.seen >= expected),
-                    10,
-                )
-        return await listing([job("held")])(fake, request)
-
-    return answer
+def drs_error(status: int, code: str, headers: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """A scripted DRS-style error answer."""
+    body = {"error_code": code, "error_msg": "refused"}
+    return {"status": status, "body": body, "headers": dict(headers or {})}
 
 
 def job(job_id: str, status: str = "INCRE_TRANSFER_STARTED", **fields: Any) -> dict[str, Any]:
@@ -361,10 +223,11 @@ async def test_throttled_polls_are_counted_as_throttled(start_sim: StartSim) -> 
 
 @pytest.mark.parametrize("code", ["APIG.0308", "APIGW.0308"])
 async def test_both_spellings_of_the_gateways_throttling_code_count_as_throttled(
-    start_fake: StartFake, code: str
+    start_sim: StartSim, code: str
 ) -> None:
-    fake = await start_fake(drs_error(429, code, {"Retry-After": "0"}))
-    async with Exporter(config(target(fake.url), retries=1)) as exporter:
+    sim = await start_sim(seed=1, projects=1, jobs=3)
+    await set_script(sim, [drs_error(429, code, {"Retry-After": "0"})] * 2)
+    async with Exporter(config(target(sim.url, sim.project_ids[0]), retries=1)) as exporter:
         found = await poll(exporter)
     assert requests_by_code(found) == {"429": 2}
     assert errors_by_reason(found) == {"throttled": 1}
@@ -372,20 +235,22 @@ async def test_both_spellings_of_the_gateways_throttling_code_count_as_throttled
 
 @pytest.mark.parametrize("code", ["APIG.0308", "APIGW.0308"])
 async def test_a_throttled_request_is_retried_and_the_poll_then_succeeds(
-    start_fake: StartFake, code: str
+    start_sim: StartSim, code: str
 ) -> None:
-    fake = await start_fake(
-        drs_error(500, "DRS.10000001"),
-        drs_error(429, code, {"Retry-After": "0"}),
-        listing([job("a"), job("b")]),
+    sim = await start_sim(seed=1, projects=1, jobs=6, children_ratio=0, status_period=0)
+    (project,) = sim.project_ids
+    await set_script(
+        sim, [drs_error(500, "DRS.10000001"), drs_error(429, code, {"Retry-After": "0"})]
     )
     # The 500 has no Retry-After: one backoff draw from [0, 1s], real but short.
-    async with Exporter(config(target(fake.url), retries=3)) as exporter:
+    async with Exporter(config(target(sim.url, project), retries=3)) as exporter:
         found = await poll(exporter)
     assert requests_by_code(found) == {"500": 1, "429": 1, "200": 1}
     assert errors_by_reason(found) == {}
     assert value(found, "drs_up") == 1
-    assert sum(job_ids(found).values()) == 2
+    listed = await listed_ids(sim.url, project)
+    assert len(listed) == 2
+    assert job_ids(found) == Counter(listed)
 
 
 async def test_5xx_polls_are_counted_as_http_5xx_after_their_retries(
@@ -427,10 +292,11 @@ async def test_a_refused_connection_is_retried_and_counted_as_network() -> None:
 
 
 async def test_a_connection_cut_mid_answer_is_retried_and_counted_as_network(
-    start_fake: StartFake,
+    start_sim: StartSim,
 ) -> None:
-    fake = await start_fake(cut_mid_body, listing([job("a")]))
-    async with Exporter(config(target(fake.url), retries=1)) as exporter:
+    sim = await start_sim(seed=1, projects=1, jobs=3)
+    await set_script(sim, [{"cut": True}])  # half the listing, then the connection drops
+    async with Exporter(config(target(sim.url, sim.project_ids[0]), retries=1)) as exporter:
         found = await poll(exporter)
     assert requests_by_code(found) == {"network": 1, "200": 1}
     assert value(found, "drs_up") == 1
@@ -453,12 +319,13 @@ async def test_a_static_token_refused_with_401_is_not_retried(start_sim: StartSi
     ids=["403", "404"],
 )
 async def test_other_4xx_answers_are_not_retried(
-    start_fake: StartFake, answer: Answer, reason: str
+    start_sim: StartSim, answer: dict[str, Any], reason: str
 ) -> None:
-    fake = await start_fake(answer, listing([job("never-reached")]))
-    async with Exporter(config(target(fake.url), retries=3)) as exporter:
+    sim = await start_sim(seed=1, projects=1, jobs=3)
+    await set_script(sim, [answer])  # then normal answers: a retry would succeed
+    async with Exporter(config(target(sim.url, sim.project_ids[0]), retries=3)) as exporter:
         found = await poll(exporter)
-    assert len(fake.arrivals) == 1
+    assert len((await sim_stats(sim))["listings"]) == 1
     assert errors_by_reason(found) == {reason: 1}
     assert value(found, "drs_up") == 0
 
@@ -477,41 +344,51 @@ async def test_a_400_for_the_request_is_not_retried(start_sim: StartSim) -> None
 
 # --- Bad bodies -----------------------------------------------------------------------------
 
-NOT_A_LISTING = {
-    "truncated-json": reply(200, '{"total_count": 3, "jobs": [{"id": "a"'),
-    "html": reply(200, "<html><body>502 Bad Gateway</body></html>", ctype="text/html"),
-    "empty": reply(200, b""),
-    "null": reply(200, "null"),
-    "array": reply(200, "[]"),
-    "not-utf8": reply(200, b'{"total_count": 1, "jobs": [{"id": "\xff\xfe"}]}'),
-    "total-as-string": reply(200, '{"total_count": "3", "jobs": []}'),
-    "total-negative": reply(200, '{"total_count": -1, "jobs": []}'),
-    "total-as-bool": reply(200, '{"total_count": true, "jobs": []}'),
-    "total-as-float": reply(200, '{"total_count": 2.5, "jobs": []}'),
-    "jobs-as-object": reply(200, '{"total_count": 1, "jobs": {"id": "a"}}'),
-    "jobs-as-string": reply(200, '{"total_count": 1, "jobs": "a"}'),
-    "jobs-missing": reply(200, '{"total_count": 2}'),
-    "neither-field": reply(200, '{"status": "ok"}'),
-    "oversized-announced": oversized(announced=True),
-    "oversized-streamed": oversized(announced=False),
+NOT_A_LISTING: dict[str, dict[str, Any]] = {
+    "truncated-json": {"body": '{"total_count": 3, "jobs": [{"id": "a"'},
+    "html": {
+        "body": "<html><body>502 Bad Gateway</body></html>",
+        "headers": {"Content-Type": "text/html"},
+    },
+    "empty": {"body": ""},
+    "null": {"body": "null"},
+    "array": {"body": "[]"},
+    "not-utf8": {
+        "body_base64": base64.b64encode(
+            b'{"total_count": 1, "jobs": [{"id": "\xff\xfe"}]}'
+        ).decode()
+    },
+    "total-as-string": {"body": {"total_count": "3", "jobs": []}},
+    "total-negative": {"body": {"total_count": -1, "jobs": []}},
+    "total-as-bool": {"body": {"total_count": True, "jobs": []}},
+    "total-as-float": {"body": {"total_count": 2.5, "jobs": []}},
+    "jobs-as-object": {"body": {"total_count": 1, "jobs": {"id": "a"}}},
+    "jobs-as-string": {"body": {"total_count": 1, "jobs": "a"}},
+    "jobs-missing": {"body": {"total_count": 2}},
+    "neither-field": {"body": {"status": "ok"}},
+    # More than the body cap: announced in Content-Length, or streamed chunk by chunk.
+    "oversized-announced": {"body": " ", "repeat": MAX_BODY_BYTES + 1},
+    "oversized-streamed": {"body": " ", "repeat": MAX_BODY_BYTES + 1, "chunked": True},
 }
 
 
 @pytest.mark.parametrize("name", list(NOT_A_LISTING))
 async def test_an_answer_that_is_not_a_listing_fails_the_poll_as_decode(
-    start_fake: StartFake, name: str
+    start_sim: StartSim, name: str
 ) -> None:
-    fake = await start_fake(listing([job("a"), job("b")]), NOT_A_LISTING[name])
-    async with Exporter(config(target(fake.url), retries=3)) as exporter:
+    sim = await start_sim(seed=1, projects=1, jobs=6, children_ratio=0, status_period=0)
+    async with Exporter(config(target(sim.url, sim.project_ids[0]), retries=3)) as exporter:
         first = await poll(exporter)
+        await set_script(sim, [NOT_A_LISTING[name]])  # then normal answers: a retry would pass
         found = await poll(exporter)  # the same target, now answered badly
     assert value(first, "drs_up") == 1
-    assert len(fake.arrivals) == 2  # a bad body is not retried
+    assert len((await sim_stats(sim))["listings"]) == 2  # a bad body is not retried
     assert requests_by_code(found) == {"200": 2}
     assert errors_by_reason(found) == {"decode": 1}
     assert value(found, "drs_up") == 0
     # The last good jobs stay (stale_after is 10 minutes) in a body that still parses.
-    assert job_ids(found) == Counter({"a": 1, "b": 1})
+    assert len(job_ids(first)) == 2
+    assert job_ids(found) == job_ids(first)
 
 
 async def test_the_simulators_malformed_answers_fail_as_decode(start_sim: StartSim) -> None:
@@ -524,7 +401,7 @@ async def test_the_simulators_malformed_answers_fail_as_decode(start_sim: StartS
     assert requests_by_code(found) == {"200": 6}
 
 
-async def test_odd_but_readable_listings_are_taken_as_they_come(start_fake: StartFake) -> None:
+async def test_odd_but_readable_listings_are_taken_as_they_come(start_sim: StartSim) -> None:
     jobs: list[Any] = [
         "not an object",
         17,
@@ -536,10 +413,16 @@ async def test_odd_but_readable_listings_are_taken_as_they_come(start_fake: Star
         {"id": "nulls", "name": None, "status": None, "engine_type": None, "children": None},
         job("plain"),  # listed twice: counted once
     ]
+    sim = await start_sim(seed=1, projects=1, jobs=0)
     # No total_count: pages until an empty page says the listing is over.
-    fake = await start_fake(listing(jobs, with_total=False))
-    async with Exporter(config(target(fake.url), page_size=2)) as exporter:
+    pages = [{"body": {"jobs": jobs[o : o + 2]}} for o in range(0, len(jobs), 2)]
+    await set_script(sim, [*pages, {"body": {"jobs": []}}])
+    async with Exporter(config(target(sim.url, sim.project_ids[0]), page_size=2)) as exporter:
         found = await poll(exporter)
+    stats = await sim_stats(sim)
+    # Each page is asked for where the jobs that came back so far end.
+    assert [a["offset"] for a in stats["listings"]] == [0, 2, 4, 6, 8, 9]
+    assert stats["script_left"] == 0
     assert value(found, "drs_up") == 1
     assert job_ids(found, parent_job_id="") == Counter(
         {"plain": 1, "42": 1, "with-kids": 1, "nulls": 1}
@@ -612,11 +495,12 @@ async def test_hostile_label_values_never_corrupt_the_exposition(start_sim: Star
 
 
 async def test_a_lone_surrogate_in_the_json_does_not_break_the_exposition(
-    start_fake: StartFake,
+    start_sim: StartSim,
 ) -> None:
-    raw = b'{"total_count": 1, "jobs": [{"id": "s1", "name": "half \\ud800 pair"}]}'
-    fake = await start_fake(reply(200, raw))
-    async with Exporter(config(target(fake.url))) as exporter:
+    sim = await start_sim(seed=1, projects=1, jobs=0)
+    raw = '{"total_count": 1, "jobs": [{"id": "s1", "name": "half \\ud800 pair"}]}'
+    await set_script(sim, [{"body": raw}])
+    async with Exporter(config(target(sim.url, sim.project_ids[0]))) as exporter:
         found = await poll(exporter)
     assert value(found, "drs_up") == 1
     (info,) = select(found, "drs_job_info", job_id="s1")
@@ -627,45 +511,45 @@ async def test_a_lone_surrogate_in_the_json_does_not_break_the_exposition(
 
 
 async def test_requests_in_flight_never_exceed_max_concurrency_across_targets(
-    start_fake: StartFake,
+    start_sim: StartSim,
 ) -> None:
     limit = 3
-    flight = InFlight()
-    answer = held(limit, expected=6)
-    one = await start_fake(answer, in_flight=flight)
-    two = await start_fake(answer, in_flight=flight)
+    sim = await start_sim(seed=1, projects=2, jobs=6)  # one job per target: one page each
+    # Each request is held until `limit` are in flight (at most 10 s, so that a broken
+    # limiter fails on `most_in_flight` rather than hanging): more would show, as would less.
+    await set_script(sim, [{"hang": 10, "until_in_flight": limit}] * 6)
+    p1, p2 = sim.project_ids
     types = ("migration", "sync", "cloudDataGuard")
-    cfg = config(target(one.url, "p1", types), target(two.url, "p2", types), max_concurrency=limit)
+    cfg = config(target(sim.url, p1, types), target(sim.url, p2, types), max_concurrency=limit)
     async with Exporter(cfg) as exporter:
         found = await poll(exporter)
-    assert flight.seen == 6
-    # Each request was held until `limit` were in flight: more would show, and so would less.
-    assert flight.most == limit
+    stats = await sim_stats(sim)
+    assert len(stats["listings"]) == 6
+    assert stats["most_in_flight"] == limit
     assert all(v == 1 for _, _, v in select(found, "drs_up"))
 
 
 async def test_request_starts_are_spaced_by_max_requests_per_second(
-    start_fake: StartFake,
+    start_sim: StartSim,
 ) -> None:
     rate = 20.0
-    jobs = [job("a"), job("b"), job("c")]
-    one = await start_fake(listing(jobs))
-    two = await start_fake(listing(jobs))
+    sim = await start_sim(seed=1, projects=2, jobs=18)  # three jobs per target
+    p1, p2 = sim.project_ids
     types = ("migration", "sync", "cloudDataGuard")
     cfg = config(
-        target(one.url, "p1", types),
-        target(two.url, "p2", types),
+        target(sim.url, p1, types),
+        target(sim.url, p2, types),
         page_size=2,
         max_requests_per_second=rate,
         max_concurrency=8,
     )
     async with Exporter(cfg) as exporter:
-        started = time.monotonic()
+        started = time.monotonic()  # the simulator runs in this process, on this clock
         found = await poll(exporter)
-    arrivals = sorted(one.arrivals + two.arrivals)
+    arrivals = sorted(a["at"] for a in (await sim_stats(sim))["listings"])
     assert len(arrivals) == 12  # six targets, two pages each
-    # The limiter lets the k-th request (of both servers together) start no sooner than
-    # k/rate after the first: a lower bound, which a slow machine only widens.
+    # The limiter lets the k-th request start no sooner than k/rate after the first: a
+    # lower bound, which a slow machine only widens.
     for k, at in enumerate(arrivals):
         assert at - started >= k / rate - 0.01, (k, at - started)
     assert all(v == 1 for _, _, v in select(found, "drs_up"))
@@ -826,32 +710,6 @@ async def test_polling_runs_on_the_monotonic_clock_whatever_the_wall_clock_does(
 # --- Paging drift ---------------------------------------------------------------------------
 
 
-class DriftingProxy:
-    """Forwards listings to a simulator; the first time a page past the first is asked for,
-    it changes the simulator's jobs (once) before forwarding anything further."""
-
-    def __init__(self, upstream: str, drift: Callable[[], Awaitable[None]]) -> None:
-        self.upstream = upstream
-        self.drift = drift
-        self.drifted = False
-        self.lock = asyncio.Lock()
-        self.requests = 0
-
-    async def handle(self, request: web.Request) -> web.StreamResponse:
-        self.requests += 1
-        if int(request.query.get("offset", "0")) > 0:
-            async with self.lock:  # later pages wait until the world has changed
-                if not self.drifted:
-                    await self.drift()
-                    self.drifted = True
-        async with (
-            aiohttp.ClientSession() as session,
-            session.get(URL(self.upstream + request.raw_path, encoded=True)) as resp,
-        ):
-            body = await resp.read()
-            return web.Response(status=resp.status, body=body, content_type="application/json")
-
-
 async def listed_ids(sim_url: str, project: str) -> list[str]:
     """The simulator's sync jobs, oldest first, as one big page."""
     url = f"{sim_url}/v5/{project}/jobs?job_type=sync&sort_dir=asc&limit=1000"
@@ -869,32 +727,20 @@ async def test_jobs_changing_between_pages_are_neither_lost_nor_counted_twice(
     before = await listed_ids(sim.url, project)
     assert len(before) == 20
 
-    async def drift() -> None:
-        if change == "delete-first":
-            await sim_call(sim, "DELETE", f"/_sim/jobs/{before[0]}")
-            return
+    # The change lands just before the first page past the first is answered.
+    drift: dict[str, Any] = {"project_id": project, "job_type": "sync"}
+    if change == "delete-first":
+        drift["delete"] = [before[0]]
+    else:
         when = "2001-01-01T00:00:00Z" if change == "insert-first" else "2099-01-01T00:00:00Z"
-        new = job(f"new-{change}", create_time=when)
-        await sim_call(
-            sim, "POST", "/_sim/jobs", {"project_id": project, "job_type": "sync", "job": new}
-        )
-
-    proxy = DriftingProxy(sim.url, drift)
-    app = web.Application()
-    app.router.add_get("/v5/{project_id}/jobs", proxy.handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    try:
-        url = f"http://127.0.0.1:{runner.addresses[0][1]}"
-        cfg = config(target(url, project), page_size=5)
-        async with Exporter(cfg) as exporter:
-            found = await poll(exporter)
-    finally:
-        await runner.cleanup()
+        drift["add"] = [job(f"new-{change}", create_time=when)]
+    await sim_call(sim, "POST", "/_sim/drift", drift)
+    async with Exporter(config(target(sim.url, project), page_size=5)) as exporter:
+        found = await poll(exporter)
     after = await listed_ids(sim.url, project)
 
-    assert proxy.drifted
+    assert (await sim_stats(sim))["drifts_left"] == 0
+    assert after != before
     exported = job_ids(found, parent_job_id="")
     assert all(n == 1 for n in exported.values()), "a job was counted twice"
     assert set(exported) == set(after), set(exported) ^ set(after)
@@ -1028,14 +874,14 @@ async def test_reload_applies_a_good_config_and_rejects_a_bad_one(
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 async def test_a_signal_during_a_hanging_poll_stops_the_process_cleanly(
-    start_fake: StartFake, tmp_path: Path, sig: signal.Signals
+    start_sim: StartSim, tmp_path: Path, sig: signal.Signals
 ) -> None:
-    fake = await start_fake(hang)
+    sim = await start_sim(seed=1, projects=1, jobs=6, hang_rate=1.0, hang=60.0)
     path = tmp_path / "config.yaml"
-    write_config(path, fake.url, [("p1", ["sync", "migration"])], timeout="60s")
+    write_config(path, sim.url, [(sim.project_ids[0], ["sync", "migration"])], timeout="60s")
     proc, _ = await start_serving(path)
     try:
-        await asyncio.wait_for(fake.arrived.wait(), 20)  # a poll is in flight, hanging
+        await wait_in_flight(sim)  # a poll is in flight, hanging
     finally:
         proc.send_signal(sig)
         _, err = await asyncio.wait_for(proc.communicate(), 20)

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
+import contextlib
 import datetime as dt
 import json
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any
 
@@ -17,6 +20,7 @@ from drs_exporter import signer, simulator
 from drs_exporter.errors import ConfigError
 from drs_exporter.model import STATUSES, is_failed, parse_create_time
 from drs_exporter.simulator.lifecycle import CHAINS
+from drs_exporter.simulator.query import parse_job_query
 
 T0 = 1_700_000_000.0
 TASK_TYPES = ("FULL_TRANS", "FULL_INCR_TRANS", "INCR_TRANS")
@@ -729,6 +733,257 @@ async def test_fault_changes_are_checked(start: Start, http: aiohttp.ClientSessi
         assert answer.status == 400
         assert "error" in answer.json()
     assert (await call(http, "POST", f"{sim.url}/_sim/faults", body=[1])).status == 400
+
+
+# --- scripted answers, request statistics and drift between pages ---
+
+
+async def script(
+    http: aiohttp.ClientSession,
+    sim: simulator.RunningSimulator,
+    answers: list[Any],
+    project: str | None = None,
+) -> Any:
+    body: dict[str, Any] = {"answers": answers}
+    if project is not None:
+        body["project_id"] = project
+    return await hook(http, sim, "POST", "/_sim/script", body)
+
+
+async def stats(http: aiohttp.ClientSession, sim: simulator.RunningSimulator) -> Any:
+    return await hook(http, sim, "GET", "/_sim/stats")
+
+
+async def test_scripted_answers_come_in_order_after_auth_then_normal_ones_resume(
+    start: Start, http: aiohttp.ClientSession
+) -> None:
+    sim = await start(jobs=9, projects=1, token="t0k", error_rate=1.0)
+    auth = {"X-Auth-Token": "t0k"}
+    sync = [("job_type", "sync")]
+    raw = b'{"total_count": 1, "jobs": [{"id": "\xff\xfe"}]}'
+    left = await script(
+        http,
+        sim,
+        [
+            {"status": 403, "body": {"error_code": "APIGW.0302"}, "headers": {"Retry-After": "7"}},
+            {"body": "<html>502</html>", "headers": {"content-type": "text/html"}},
+            {"body_base64": base64.b64encode(raw).decode()},
+            {"body": {"total_count": "3", "jobs": {}}},
+            {"status": 502},
+            {"headers": {"X-Extra": "yes"}},
+        ],
+    )
+    assert left == {"script_left": 6}
+    refused = await list_jobs(http, sim, sync)  # no token: refused, and no answer used up
+    assert refused.status == 401
+
+    answers = [await list_jobs(http, sim, sync, headers=auth) for _ in range(7)]
+    assert (answers[0].status, answers[0].json()) == (403, {"error_code": "APIGW.0302"})
+    assert answers[0].headers["Retry-After"] == "7"
+    assert answers[0].headers["Content-Type"] == "application/json"
+    assert answers[1].body == b"<html>502</html>"
+    assert answers[1].headers["Content-Type"] == "text/html"
+    assert answers[2].body == raw
+    assert answers[3].json() == {"total_count": "3", "jobs": {}}
+    assert (answers[4].status, answers[4].body) == (502, b"")
+    # No status and no body: the normal listing, free of the error_rate fault.
+    assert answers[5].status == 200 and answers[5].headers["X-Extra"] == "yes"
+    total, jobs = sim.world.list_jobs(sim.project_ids[0], parse_job_query(sync))
+    assert answers[5].json() == {"total_count": total, "jobs": jobs}
+    assert answers[6].status in (500, 502, 503)  # the script is used up: faults are back
+    assert all(a.headers["X-Request-Id"] for a in answers)
+    assert (await stats(http, sim))["script_left"] == 0
+
+
+async def test_a_script_for_one_project_leaves_the_others_alone(
+    start: Start, http: aiohttp.ClientSession
+) -> None:
+    sim = await start(jobs=18, projects=2)
+    one, two = sim.project_ids
+    await script(http, sim, [{"status": 503}])
+    await script(http, sim, [{"status": 418}, {"status": 429}], project=two)
+    sync = [("job_type", "sync")]
+    assert (await list_jobs(http, sim, sync, project=two)).status == 418
+    assert (await list_jobs(http, sim, sync, project=one)).status == 503
+    assert (await list_jobs(http, sim, sync, project=one)).status == 200
+    assert (await list_jobs(http, sim, sync, project=two)).status == 429
+    assert (await list_jobs(http, sim, sync, project=two)).status == 200
+    # Posting again replaces what was left; an empty list clears it.
+    await script(http, sim, [{"status": 500}, {"status": 500}])
+    assert await script(http, sim, []) == {"script_left": 0}
+    assert (await list_jobs(http, sim, sync, project=one)).status == 200
+
+
+async def test_scripted_bodies_can_be_cut_chunked_or_oversized(
+    start: Start, http: aiohttp.ClientSession
+) -> None:
+    sim = await start(jobs=9, projects=1)
+    url = f"{sim.url}/v5/{sim.project_ids[0]}/jobs?job_type=sync"
+    normal = await call(http, "GET", url)
+    await script(
+        http,
+        sim,
+        [
+            {"cut": True},
+            {"body": '{"total_count": 3, "jobs": []}', "cut": True, "chunked": True},
+            {"body": "ab", "repeat": 100_000},
+            {"body": "xyz", "repeat": 50_000, "chunked": True},
+        ],
+    )
+    for _ in range(2):
+        with pytest.raises(aiohttp.ClientPayloadError):
+            await call(http, "GET", url)
+    announced = await call(http, "GET", url)
+    assert announced.headers["Content-Length"] == "200000"
+    assert announced.body == b"ab" * 100_000
+    streamed = await call(http, "GET", url)
+    assert "Content-Length" not in streamed.headers
+    assert streamed.headers["Transfer-Encoding"] == "chunked"
+    assert streamed.body == b"xyz" * 50_000
+    again = await call(http, "GET", url)  # the cut connections left nothing behind
+    assert (again.status, again.body) == (200, normal.body)
+
+
+async def wait_for_stats(
+    http: aiohttp.ClientSession, sim: simulator.RunningSimulator, key: str, n: int
+) -> None:
+    for _ in range(400):
+        if (await stats(http, sim))[key] == n:
+            return
+        await asyncio.sleep(0.02)
+    pytest.fail(f"{key} never reached {n}")
+
+
+async def test_a_scripted_hang_ends_early_once_enough_requests_are_in_flight(
+    start: Start, http: aiohttp.ClientSession
+) -> None:
+    sim = await start(jobs=9, projects=1)
+    url = f"{sim.url}/v5/{sim.project_ids[0]}/jobs?job_type=sync"
+    await script(http, sim, [{"hang": 60, "until_in_flight": 3}] * 3 + [{"hang": 60}])
+    first = [asyncio.ensure_future(call(http, "GET", url)) for _ in range(2)]
+    await wait_for_stats(http, sim, "in_flight", 2)
+    assert not any(task.done() for task in first)  # two in flight: both still held
+    third = await call(http, "GET", url, timeout=30)
+    answers = [third, *await asyncio.gather(*first)]
+    assert [a.status for a in answers] == [200, 200, 200]
+    after = await stats(http, sim)
+    assert (after["in_flight"], after["most_in_flight"]) == (0, 3)
+    with pytest.raises(asyncio.TimeoutError):  # a plain hang waits it out
+        await call(http, "GET", url, timeout=0.3)
+
+
+async def test_stats_show_requests_in_flight_and_each_listings_arrival(
+    start: Start, http: aiohttp.ClientSession
+) -> None:
+    sim = await start(jobs=9, projects=1, token="t0k")
+    project = sim.project_ids[0]
+    auth = {"X-Auth-Token": "t0k"}
+    before = time.monotonic()
+    queries = [
+        [("job_type", "sync")],
+        [("job_type", "migration"), ("offset", "20"), ("limit", "5")],
+        [("offset", "x"), ("limit", "")],
+    ]
+    for pairs in queries:
+        await list_jobs(http, sim, pairs, headers=auth)
+    await list_jobs(http, sim, [("job_type", "sync"), ("offset", "3")])  # refused: still seen
+    await hook(http, sim, "GET", "/_sim/summary")  # hooks are not API requests
+    after = time.monotonic()
+    seen = await stats(http, sim)
+    listings = seen["listings"]
+    assert [(a["job_type"], a["offset"], a["limit"]) for a in listings] == [
+        ("sync", 0, 10),
+        ("migration", 20, 5),
+        (None, None, 10),
+        ("sync", 3, 10),
+    ]
+    assert {(a["path"], a["project_id"]) for a in listings} == {(f"/v5/{project}/jobs", project)}
+    times = [a["at"] for a in listings]
+    assert before <= times[0] and times == sorted(times) and times[-1] <= after
+    assert (seen["in_flight"], seen["most_in_flight"]) == (0, 1)
+
+    await script(http, sim, [{"hang": 60}])
+    hanging = asyncio.ensure_future(list_jobs(http, sim, [("job_type", "sync")], headers=auth))
+    await wait_for_stats(http, sim, "in_flight", 1)
+    reset = await hook(http, sim, "POST", "/_sim/stats/reset")
+    assert (reset["in_flight"], reset["most_in_flight"], reset["listings"]) == (1, 1, [])
+    hanging.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await hanging
+
+
+async def test_a_drift_changes_the_jobs_before_the_first_page_past_the_first(
+    start: Start, http: aiohttp.ClientSession
+) -> None:
+    sim = await start(jobs=60, projects=1, status_period=0, children_ratio=0)
+    project = sim.project_ids[0]
+    before = await all_jobs(http, sim, "sync")
+    new = {"id": "drifted-in", "status": "CREATING", "create_time": "2099-01-01T00:00:00Z"}
+    drift = {"project_id": project, "job_type": "sync", "delete": [before[0]["id"]]}
+    assert await hook(http, sim, "POST", "/_sim/drift", drift) == {"drifts_left": 1}
+    second = {"project_id": project, "job_type": "sync", "add": [new]}
+    assert await hook(http, sim, "POST", "/_sim/drift", second) == {"drifts_left": 2}
+
+    def page(offset: int, job_type: str = "sync") -> list[tuple[str, str]]:
+        return [("job_type", job_type), ("offset", str(offset)), ("limit", "5")]
+
+    first_page = (await list_jobs(http, sim, page(0))).json()
+    assert first_page["total_count"] == len(before) == 20
+    assert (await list_jobs(http, sim, page(5, "migration"))).status == 200  # another type
+    assert (await stats(http, sim))["drifts_left"] == 2
+
+    second_page = (await list_jobs(http, sim, page(5))).json()
+    assert second_page["total_count"] == 19  # deleted just before this page
+    assert ids(second_page["jobs"]) == ids(before[6:11])  # the rest shifted up by one
+    third_page = (await list_jobs(http, sim, page(10))).json()
+    assert third_page["total_count"] == 20  # the next drift, before the next page
+    assert ids(await all_jobs(http, sim, "sync")) == ["drifted-in", *ids(before[1:])]
+    assert (await stats(http, sim))["drifts_left"] == 0
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/_sim/script", {"answers": {"status": 500}}),
+        ("/_sim/script", {"answers": [{"status": 99}]}),
+        ("/_sim/script", {"answers": [{"status": True}]}),
+        ("/_sim/script", {"answers": [{"stauts": 500}]}),
+        ("/_sim/script", {"answers": [{"body": "", "body_base64": ""}]}),
+        ("/_sim/script", {"answers": [{"body_base64": "not base64!"}]}),
+        ("/_sim/script", {"answers": [{"body": "x", "repeat": 0}]}),
+        ("/_sim/script", {"answers": [{"repeat": 3}]}),
+        ("/_sim/script", {"answers": [{"body": "x", "repeat": 2**40}]}),
+        ("/_sim/script", {"answers": [{"headers": {"X": 1}}]}),
+        ("/_sim/script", {"answers": [{"headers": {"Content-Length": "9"}}]}),
+        ("/_sim/script", {"answers": [{"headers": {"X": "a\r\nY: b"}}]}),
+        ("/_sim/script", {"answers": [{"cut": "yes"}]}),
+        ("/_sim/script", {"answers": [{"hang": -1}]}),
+        ("/_sim/script", {"answers": [{"until_in_flight": 2}]}),
+        ("/_sim/script", {"answers": [{"hang": 1, "until_in_flight": 0}]}),
+        ("/_sim/script", {"answers": [], "project_id": 7}),
+        ("/_sim/script", {"answers": [], "projects": "p"}),
+        ("/_sim/script", [{"status": 500}]),
+        ("/_sim/drift", {"job_type": "sync", "delete": ["x"]}),
+        ("/_sim/drift", {"project_id": "p", "job_type": "nope", "add": [{}]}),
+        ("/_sim/drift", {"project_id": "p", "job_type": "sync"}),
+        ("/_sim/drift", {"project_id": "p", "job_type": "sync", "add": ["x"]}),
+        ("/_sim/drift", {"project_id": "p", "job_type": "sync", "delete": "x"}),
+        ("/_sim/drift", {"project_id": "p", "job_type": "sync", "delete": ["no-such-job"]}),
+        ("/_sim/drift", {"project_id": "p", "job_type": "sync", "add": [{"id": "taken"}]}),
+        ("/_sim/drift", {"project_id": "p", "job_type": "sync", "add": [{}], "when": 1}),
+    ],
+)
+async def test_script_and_drift_mistakes_are_refused(
+    start: Start, http: aiohttp.ClientSession, path: str, body: Any
+) -> None:
+    sim = await start(jobs=0, projects=1)
+    await hook(http, sim, "POST", "/_sim/jobs", {"project_id": "p", "job_type": "sync",
+                                                 "job": {"id": "taken"}})  # fmt: skip
+    answer = await call(http, "POST", sim.url + path, body=body)
+    assert answer.status == 400
+    assert answer.json()["error"]
+    seen = await stats(http, sim)
+    assert (seen["script_left"], seen["drifts_left"]) == (0, 0)
 
 
 # --- options and flags ---

@@ -1,0 +1,233 @@
+"""What tests script for the next listing requests: set answers, and jobs changing between pages.
+
+Scripts are checked whole when they are posted (``ScriptError`` says what is wrong), so a
+listing request only ever takes a well-formed answer or drift off the front of a queue.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import math
+from collections import deque
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ..model import JOB_TYPES
+
+MAX_SCRIPTED_BYTES = 1 << 30  # a body times its repeat: large enough to pass any cap
+ANSWER_KEYS = frozenset(
+    {
+        "status",
+        "headers",
+        "body",
+        "body_base64",
+        "repeat",
+        "chunked",
+        "cut",
+        "hang",
+        "until_in_flight",
+    }
+)
+# Framing is the simulator's business: use "cut", "chunked" and "repeat" to break it.
+FRAMING_HEADERS = frozenset({"content-length", "transfer-encoding"})
+DRIFT_KEYS = frozenset({"project_id", "job_type", "add", "delete"})
+
+
+class ScriptError(ValueError):
+    """A script or drift that cannot be run, and why."""
+
+
+@dataclass(frozen=True)
+class ScriptedAnswer:
+    """One set answer to a listing request.
+
+    With neither ``status`` nor a body, the answer is the normal listing (no fault draws),
+    after any ``hang`` and with any ``headers``, ``cut`` or ``chunked`` framing.
+    """
+
+    status: int | None = None
+    headers: tuple[tuple[str, str], ...] = ()
+    body: bytes | None = None
+    repeat: int = 1
+    chunked: bool = False
+    cut: bool = False
+    hang: float = 0.0
+    until_in_flight: int | None = None
+
+    @property
+    def listing(self) -> bool:
+        """True when the normal listing is the answer's body."""
+        return self.status is None and self.body is None
+
+    @property
+    def streamed(self) -> bool:
+        """True when the answer must be written piece by piece rather than in one go."""
+        return self.cut or self.chunked or self.repeat > 1
+
+
+def _whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _seconds(value: Any) -> bool:
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    return number and math.isfinite(value) and value >= 0
+
+
+def _body(obj: Mapping[str, Any], where: str) -> bytes | None:
+    if "body" in obj and "body_base64" in obj:
+        raise ScriptError(f"{where}: give body or body_base64, not both")
+    if "body_base64" in obj:
+        encoded = obj["body_base64"]
+        if not isinstance(encoded, str):
+            raise ScriptError(f"{where}.body_base64: must be a string")
+        try:
+            return base64.b64decode(encoded, validate=True)
+        except (binascii.Error, ValueError):
+            raise ScriptError(f"{where}.body_base64: not valid base64") from None
+    if "body" in obj:
+        body = obj["body"]
+        # A string is sent as it is; anything else is sent as its JSON text.
+        text = body if isinstance(body, str) else json.dumps(body, ensure_ascii=False)
+        return text.encode("utf-8", "surrogatepass")
+    return None
+
+
+def _headers(value: Any, where: str) -> tuple[tuple[str, str], ...]:
+    if not isinstance(value, Mapping) or not all(
+        isinstance(k, str) and k and isinstance(v, str) for k, v in value.items()
+    ):
+        raise ScriptError(f"{where}.headers: must map header names to strings")
+    framing = sorted(k for k in value if k.lower() in FRAMING_HEADERS)
+    if framing:
+        raise ScriptError(f"{where}.headers: {framing[0]} is set by the simulator")
+    if any("\r" in s or "\n" in s for item in value.items() for s in item):
+        raise ScriptError(f"{where}.headers: no line breaks in headers")
+    return tuple(value.items())
+
+
+def parse_answer(obj: Any, where: str = "answer") -> ScriptedAnswer:
+    """Check one scripted answer given as JSON; raise ScriptError naming the bad field."""
+    if not isinstance(obj, Mapping):
+        raise ScriptError(f"{where}: must be an object")
+    unknown = sorted(set(obj) - ANSWER_KEYS)
+    if unknown:
+        raise ScriptError(f"{where}: unknown key(s): {', '.join(unknown)}")
+    status = obj.get("status")
+    if status is not None and not (_whole(status) and 200 <= status <= 599):
+        raise ScriptError(f"{where}.status: must be an HTTP status from 200 to 599")
+    body = _body(obj, where)
+    repeat = obj.get("repeat", 1)
+    if not _whole(repeat) or repeat < 1:
+        raise ScriptError(f"{where}.repeat: must be a whole number, at least 1")
+    if repeat > 1 and not body:
+        raise ScriptError(f"{where}.repeat: needs a non-empty body to repeat")
+    if body is not None and len(body) * repeat > MAX_SCRIPTED_BYTES:
+        raise ScriptError(f"{where}.repeat: the body would exceed {MAX_SCRIPTED_BYTES} bytes")
+    flags = {name: obj.get(name, False) for name in ("chunked", "cut")}
+    for name, flag in flags.items():
+        if not isinstance(flag, bool):
+            raise ScriptError(f"{where}.{name}: must be true or false")
+    hang = obj.get("hang", 0.0)
+    if not _seconds(hang):
+        raise ScriptError(f"{where}.hang: must be a non-negative number of seconds")
+    until = obj.get("until_in_flight")
+    if until is not None and not (_whole(until) and until >= 1):
+        raise ScriptError(f"{where}.until_in_flight: must be a whole number, at least 1")
+    if until is not None and "hang" not in obj:
+        raise ScriptError(f"{where}.until_in_flight: needs hang, the longest to wait")
+    return ScriptedAnswer(
+        status=status,
+        headers=_headers(obj.get("headers", {}), where),
+        body=body,
+        repeat=repeat,
+        chunked=flags["chunked"],
+        cut=flags["cut"],
+        hang=float(hang),
+        until_in_flight=until,
+    )
+
+
+def parse_answers(obj: Any) -> list[ScriptedAnswer]:
+    """Check a list of scripted answers; raise ScriptError naming the first bad one."""
+    if not isinstance(obj, list):
+        raise ScriptError("answers: must be a list")
+    return [parse_answer(item, f"answers[{i}]") for i, item in enumerate(obj)]
+
+
+class Script:
+    """Queues of set answers, per project id ("" for any project)."""
+
+    def __init__(self) -> None:
+        self._queues: dict[str, deque[ScriptedAnswer]] = {}
+
+    def replace(self, project_id: str, answers: Sequence[ScriptedAnswer]) -> None:
+        """The answers the next listings (of this project, if one is given) get, in order."""
+        self._queues[project_id] = deque(answers)
+
+    def take(self, project_id: str) -> ScriptedAnswer | None:
+        """The next set answer for a listing of this project, or None: answer normally."""
+        for scope in (project_id, ""):
+            queue = self._queues.get(scope)
+            if queue:
+                return queue.popleft()
+        return None
+
+    def left(self) -> int:
+        """Set answers not yet given, over all projects."""
+        return sum(len(q) for q in self._queues.values())
+
+
+@dataclass(frozen=True)
+class Drift:
+    """Jobs to delete and add just before a listing asks for a page past the first."""
+
+    project_id: str
+    job_type: str
+    add: tuple[Mapping[str, Any], ...] = ()
+    delete: tuple[str, ...] = ()
+
+
+def parse_drift(obj: Mapping[str, Any]) -> Drift:
+    """Check a drift given as JSON; raise ScriptError naming the bad field."""
+    unknown = sorted(set(obj) - DRIFT_KEYS)
+    if unknown:
+        raise ScriptError(f"unknown key(s): {', '.join(unknown)}")
+    project_id, job_type = obj.get("project_id"), obj.get("job_type")
+    if not isinstance(project_id, str) or not project_id:
+        raise ScriptError("project_id: must be a non-empty string")
+    if job_type not in JOB_TYPES:
+        raise ScriptError(f"job_type: must be one of {', '.join(JOB_TYPES)}")
+    add, delete = obj.get("add", []), obj.get("delete", [])
+    if not isinstance(add, list) or not all(isinstance(j, Mapping) for j in add):
+        raise ScriptError("add: must be a list of job objects")
+    if not isinstance(delete, list) or not all(isinstance(i, str) and i for i in delete):
+        raise ScriptError("delete: must be a list of job ids")
+    if not add and not delete:
+        raise ScriptError("a drift must add or delete at least one job")
+    return Drift(project_id, job_type, tuple(add), tuple(delete))
+
+
+class Drifts:
+    """Drifts waiting for their listing, in order, per (project id, job type)."""
+
+    def __init__(self) -> None:
+        self._queues: dict[tuple[str, str], deque[Drift]] = {}
+
+    def add(self, drift: Drift) -> None:
+        """Queue a drift behind any others of its project and job type."""
+        self._queues.setdefault((drift.project_id, drift.job_type), deque()).append(drift)
+
+    def take(self, project_id: str, job_type: str | None, offset: int | None) -> Drift | None:
+        """The drift due before this listing request: one per request past the first page."""
+        if job_type is None or offset is None or offset <= 0:
+            return None
+        queue = self._queues.get((project_id, job_type))
+        return queue.popleft() if queue else None
+
+    def left(self) -> int:
+        """Drifts not yet applied."""
+        return sum(len(q) for q in self._queues.values())
