@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import socket
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -14,6 +18,29 @@ from drs_exporter import simulator
 from drs_exporter.config import Config, Credentials, PollConfig, Target
 
 StartSim = Callable[..., Awaitable[simulator.RunningSimulator]]
+
+# The console script installed beside this Python, as an operator would run it.
+EXE = str(Path(sys.executable).parent / "drs-exporter")
+
+
+def free_port() -> int:
+    """A loopback TCP port that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def wait_ready(session: aiohttp.ClientSession, base: str, tries: int = 400) -> None:
+    """Poll ``base``/-/ready until it answers 200 (bounded: a stuck process fails the test)."""
+    for _ in range(tries):
+        try:
+            async with session.get(base + "/-/ready") as resp:
+                if resp.status == 200:
+                    return
+        except aiohttp.ClientConnectionError:
+            pass
+        await asyncio.sleep(0.05)
+    pytest.fail(f"{base} never became ready")
 
 
 @pytest.fixture

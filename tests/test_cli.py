@@ -5,16 +5,12 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
-import sys
 from pathlib import Path
 
 import aiohttp
 import pytest
 
-from .conftest import StartSim, samples, select, sim_call
-
-EXE = str(Path(sys.executable).parent / "drs-exporter")
+from .conftest import EXE, StartSim, free_port, samples, select, sim_call, wait_ready
 
 
 async def run(
@@ -30,12 +26,6 @@ async def run(
     out, err = await asyncio.wait_for(proc.communicate(), timeout)
     assert proc.returncode is not None
     return proc.returncode, out.decode(), err.decode()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def write_config(
@@ -177,16 +167,7 @@ async def test_serve_answers_probes_scrapes_and_stops_cleanly_on_sigterm(
     base = f"http://127.0.0.1:{port}"
     try:
         async with aiohttp.ClientSession() as session:
-            for _ in range(200):
-                try:
-                    async with session.get(base + "/-/ready") as resp:
-                        if resp.status == 200:
-                            break
-                except aiohttp.ClientConnectionError:
-                    pass
-                await asyncio.sleep(0.05)
-            else:
-                pytest.fail("never ready")
+            await wait_ready(session, base)
             async with session.get(base + "/-/healthy") as resp:
                 assert resp.status == 200
             async with session.get(base + "/metrics") as resp:
@@ -211,16 +192,7 @@ async def test_demo_shows_jobs_in_several_statuses_including_a_failed_one() -> N
     )
     try:
         async with aiohttp.ClientSession() as session:
-            for _ in range(300):
-                try:
-                    async with session.get(f"http://127.0.0.1:{port}/-/ready") as resp:
-                        if resp.status == 200:
-                            break
-                except aiohttp.ClientConnectionError:
-                    pass
-                await asyncio.sleep(0.05)
-            else:
-                pytest.fail("the demo never became ready")
+            await wait_ready(session, f"http://127.0.0.1:{port}")
             async with session.get(f"http://127.0.0.1:{port}/metrics") as resp:
                 found = samples(await resp.text())
     finally:

@@ -9,8 +9,6 @@ durations are cut to 0s. Every wait is bounded by a deadline.
 from __future__ import annotations
 
 import json
-import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -26,7 +24,8 @@ from typing import Any, TypeVar
 import pytest
 import yaml
 
-from tests.test_deploy import (
+from .conftest import EXE, free_port
+from .test_deploy import (
     ALERTS_FILE,
     dashboard_queries,
     healthcheck_command,
@@ -41,13 +40,6 @@ DEADLINE = 60.0  # seconds; generous, as the machines are shared
 TOKEN = "integration-test-token"
 REGION = "ap-southeast-1"
 T = TypeVar("T")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def http(method: str, url: str, body: Any = None, timeout: float = 10.0) -> tuple[int, bytes]:
@@ -128,15 +120,6 @@ def _stop(stack: Stack) -> None:
             process.wait(timeout=10)
 
 
-def _command() -> str:
-    """The drs-exporter console script of the running interpreter's environment."""
-    beside = Path(sys.executable).parent / "drs-exporter"
-    found = str(beside) if beside.exists() else shutil.which("drs-exporter")
-    if found is None:
-        pytest.fail("the drs-exporter command is not installed")
-    return found
-
-
 def _fast_rules(path: Path) -> None:
     """Write the alert rules with every `for:` cut to 0s, so alerts fire within seconds."""
     rules = yaml.safe_load(ALERTS_FILE.read_text())
@@ -150,7 +133,7 @@ def _fast_rules(path: Path) -> None:
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     prometheus_bin = tool("prometheus")
-    command = _command()
+    command = EXE
     tmp = tmp_path_factory.mktemp("stack")
     sim_port, exporter_port, prom_port = free_port(), free_port(), free_port()
     stack = Stack(

@@ -17,7 +17,6 @@ import os
 import random
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -42,9 +41,8 @@ from drs_exporter.service import Exporter
 from drs_exporter.simulator import RunningSimulator
 from drs_exporter.web import bound_port, make_app, start_server
 
-from .conftest import Sample, StartSim, samples, select, sim_call, sim_config
+from .conftest import EXE, Sample, StartSim, free_port, samples, select, sim_call, sim_config
 
-EXE = str(Path(sys.executable).parent / "drs-exporter")
 TOKEN = "reliability-token"
 REGION = "ap-southeast-1"
 FAST = 1000.0  # max_requests_per_second where the rate limit is not what is tested
@@ -274,12 +272,6 @@ async def test_a_request_hanging_past_the_timeout_is_counted_as_timeout(
     assert requests_by_code(found) == {"timeout": 2}
     assert errors_by_reason(found) == {"timeout": 1}
     assert value(found, "drs_up") == 0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def test_a_refused_connection_is_retried_and_counted_as_network() -> None:
