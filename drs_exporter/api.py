@@ -75,8 +75,11 @@ class Limiter:
 
 @dataclass(frozen=True, slots=True)
 class Page:
+    """One answer of the job listing, parsed as soon as it arrives."""
+
     total: int | None  # total_count as the server said it, None when it left it out
-    jobs: list[Any]  # raw job objects
+    count: int  # entries in the page's jobs list, whatever they held: paging counts these
+    jobs: list[Job]  # the jobs and their subtasks
 
 
 def api_error(status: int, headers: Mapping[str, str], body: bytes) -> ApiError:
@@ -152,7 +155,7 @@ def parse_page(body: bytes) -> Page:
         jobs = []
     if not isinstance(jobs, list):
         raise ApiError("decode", "jobs is not a list")
-    return Page(total, jobs)
+    return Page(total, len(jobs), parse_jobs(jobs))
 
 
 async def _all_or_nothing(aws: Iterable[Awaitable[T]]) -> list[T]:
@@ -300,8 +303,7 @@ class DrsClient:
         """
         for attempt in (1, 2):
             pages = await self._pages(target, auth, job_type)
-            items = [item for _, page in sorted(pages.items()) for item in page.jobs]
-            jobs = _dedupe(parse_jobs(items))
+            jobs = _dedupe([job for _, page in sorted(pages.items()) for job in page.jobs])
             listed = sum(1 for job in jobs if not job.parent_id)
             totals = {p.total for p in pages.values() if p.total is not None}
             if attempt == 2 or not totals or (len(totals) == 1 and listed >= min(totals)):
@@ -325,7 +327,7 @@ class DrsClient:
 
         first = await fetch(0)
         pages = {0: first}
-        step = len(first.jobs) or self._poll.page_size
+        step = first.count or self._poll.page_size
         # Without total_count, page until an empty page says the listing is over.
         total: int | None = first.total
         while True:
@@ -350,7 +352,7 @@ def _missing_offsets(pages: Mapping[int, Page], total: int | None, step: int) ->
     for offset in sorted(pages):
         if offset > cursor:
             missing.extend(range(cursor, offset, step))
-        count = len(pages[offset].jobs)
+        count = pages[offset].count
         if count == 0:
             # Nothing at this offset: the listing ends here, whatever total_count said.
             end = offset if end is None else min(end, offset)

@@ -75,6 +75,8 @@ class Job:
 
 def text(value: Any) -> str:
     """A label value from whatever JSON gave us: null is "", numbers and bools as text."""
+    if type(value) is str:  # by far the common case: one check, no conversion
+        return value if len(value) <= MAX_LABEL_LENGTH else value[:MAX_LABEL_LENGTH]
     if value is None:
         return ""
     if isinstance(value, bool):

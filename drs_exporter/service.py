@@ -156,7 +156,9 @@ class Exporter:
 
     def _render(self, snapshot: Snapshot) -> Exposition:
         m = self.config.metrics
-        return render(snapshot, ExpositionOptions(m.per_job, m.dense_status), __version__)
+        options = ExpositionOptions(m.per_job, m.dense_status)
+        # Reuse the lines of targets whose state did not change since the last render.
+        return render(snapshot, options, __version__, previous=self._exposition)
 
     def _note_secrets(self, config: Config) -> None:
         if self._secret_filter is not None:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import os
 import shutil
 import subprocess
+import zlib
 from collections.abc import Iterable
 
 import pytest
@@ -445,3 +447,76 @@ def test_a_repeated_job_id_is_exported_once() -> None:
         ("dup", "INCRE_TRANSFER_STARTED"): 1
     }
     assert len(got["drs_job_info"].samples) == 1
+
+
+ALL_BODIES = [(False, False), (False, True), (True, False), (True, True)]
+
+
+def bodies(exposition: Exposition) -> dict[tuple[bool, bool], bytes]:
+    return {(om, gz): exposition.body(openmetrics=om, gzip=gz) for om, gz in ALL_BODIES}
+
+
+def test_gzip_bodies_are_one_gzip_member_for_any_client() -> None:
+    for snapshot in (sample_snapshot(), hostile_snapshot(), Snapshot()):
+        exposition = render(snapshot, ExpositionOptions(dense_status=True), "1.2.3")
+        for openmetrics in (False, True):
+            packed = exposition.body(openmetrics=openmetrics, gzip=True)
+            reader = zlib.decompressobj(wbits=31)  # gzip framing, exactly one member
+            plain = reader.decompress(packed)
+            assert reader.eof and reader.unused_data == b""
+            assert plain == exposition.body(openmetrics=openmetrics, gzip=False)
+
+
+def test_render_with_the_previous_exposition_equals_a_fresh_render() -> None:
+    before = sample_snapshot()
+    migration, sync, down, never = before.targets
+    changed_jobs = tuple(
+        dataclasses.replace(j, status="INCRE_TRANSFER_STARTED") if j.id == "m2" else j
+        for j in migration.jobs
+        if j.id != "m4"
+    )
+    after = Snapshot(
+        targets=(
+            dataclasses.replace(migration, jobs=changed_jobs, last_success=1_700_000_300.0),
+            sync,  # the same object: its lines are taken over
+            dataclasses.replace(down, up=True, has_data=True, jobs=(job("d1"),)),
+            never,
+            TargetState(TargetKey("proj-new", "cn-north-4", "sync"), polled=True, up=True),
+        ),
+        api_requests={("ap-southeast-1", "200"): 12},
+        reload=before.reload,
+    )
+    options = ExpositionOptions()
+    reused = render(after, options, "1.2.3", previous=render(before, options, "1.2.3"))
+    assert bodies(reused) == bodies(render(after, options, "1.2.3"))
+
+    got = families(reused)
+    status = values(got["drs_job_status"], "project_id", "job_id", "status")
+    assert status[("proj-a", "m2", "INCRE_TRANSFER_STARTED")] == 1
+    assert not [key for key in status if key[1] == "m4"]  # gone with its job
+    assert ("proj-b", "d1", "INCRE_TRANSFER_STARTED") in status
+    assert values(got["drs_up"], "project_id", "job_type")[("proj-new", "sync")] == 1
+    assert values(got["drs_api_requests"], "code") == {("200",): 12}
+
+
+def test_previous_rendered_with_other_options_is_not_reused() -> None:
+    snapshot = sample_snapshot()
+    sparse = render(snapshot, ExpositionOptions(), "1.2.3")
+    for options in (ExpositionOptions(dense_status=True), ExpositionOptions(per_job=False)):
+        reused = render(snapshot, options, "1.2.3", previous=sparse)
+        assert bodies(reused) == bodies(render(snapshot, options, "1.2.3"))
+
+
+def test_a_target_state_that_is_the_same_object_is_not_rendered_again() -> None:
+    """Reuse goes by identity: a changed target must come as a new TargetState.
+
+    The poller never changes a TargetState in place; here one is changed behind render's
+    back, and the next render still shows what the object held when it was first rendered.
+    """
+    snapshot = sample_snapshot()
+    first = render(snapshot, ExpositionOptions(), "1.2.3")
+    object.__setattr__(snapshot.targets[0], "jobs", (job("sneaked-in"),))
+    again = render(snapshot, ExpositionOptions(), "1.2.3", previous=first)
+    assert bodies(again) == bodies(first)
+    fresh = render(snapshot, ExpositionOptions(), "1.2.3")
+    assert {s.labels["job_id"] for s in families(fresh)["drs_job_info"].samples} == {"sneaked-in"}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import gzip
 import logging
 import socket
@@ -225,6 +226,32 @@ async def test_head_on_metrics_sends_headers_only() -> None:
         assert resp.status == 200
         assert resp.headers["Content-Type"].startswith("text/plain")
         assert await resp.read() == b""
+
+
+def large_snapshot(jobs: int = 4000) -> Snapshot:
+    """Enough jobs that every body variant is several slices long."""
+    (target,) = snapshot().targets
+    (job,) = target.jobs
+    many = tuple(dataclasses.replace(job, id=f"job-{i}", name=f"orders {i}") for i in range(jobs))
+    return Snapshot(targets=(dataclasses.replace(target, jobs=many),))
+
+
+@pytest.mark.parametrize(("openmetrics", "use_gzip"), [(False, False), (True, True), (False, True)])
+async def test_a_large_body_arrives_whole(openmetrics: bool, use_gzip: bool) -> None:
+    source = FakeSource(current=render(large_snapshot(), ExpositionOptions(), VERSION))
+    expected = source.current.body(openmetrics=openmetrics, gzip=use_gzip)
+    assert len(expected) > 3 * 256 * 1024 or use_gzip
+    headers = {
+        "Accept": PROMETHEUS_ACCEPT if openmetrics else "text/plain",
+        "Accept-Encoding": "gzip" if use_gzip else "identity",
+    }
+    async with serving(source) as url, client() as http:
+        async with http.get(f"{url}/metrics", headers=headers) as resp:
+            assert resp.status == 200
+            assert int(resp.headers["Content-Length"]) == len(expected)
+            assert await resp.read() == expected
+        async with http.head(f"{url}/metrics", headers=headers) as resp:
+            assert resp.status == 200 and await resp.read() == b""
 
 
 async def test_a_new_snapshot_is_served_on_the_next_scrape() -> None:
