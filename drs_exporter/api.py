@@ -378,8 +378,10 @@ def _dedupe(jobs: list[Job]) -> list[Job]:
 
 async def _read_capped(resp: aiohttp.ClientResponse) -> bytes:
     length = resp.content_length
-    if length is not None and length > MAX_BODY_BYTES:
-        raise ApiError("decode", f"answer of {length} bytes exceeds {MAX_BODY_BYTES}")
+    if length is not None:
+        if length > MAX_BODY_BYTES:
+            raise ApiError("decode", f"answer of {length} bytes exceeds {MAX_BODY_BYTES}")
+        return await resp.read()  # the size is known and bounded: read it in one go
     chunks: list[bytes] = []
     size = 0
     async for chunk in resp.content.iter_chunked(1 << 16):

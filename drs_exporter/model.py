@@ -104,7 +104,7 @@ def parse_create_time(value: Any) -> float | None:
     if s.endswith(("Z", "z")):
         s = s[:-1] + "+00:00"
     try:
-        when = dt.datetime.fromisoformat(s.replace(" ", "T", 1))
+        when = dt.datetime.fromisoformat(s)  # any one character may separate date and time
     except ValueError:
         return None
     if when.tzinfo is None:

@@ -788,8 +788,8 @@ async def test_scripted_answers_come_in_order_after_auth_then_normal_ones_resume
     assert (answers[4].status, answers[4].body) == (502, b"")
     # No status and no body: the normal listing, free of the error_rate fault.
     assert answers[5].status == 200 and answers[5].headers["X-Extra"] == "yes"
-    total, jobs = sim.world.list_jobs(sim.project_ids[0], parse_job_query(sync))
-    assert answers[5].json() == {"total_count": total, "jobs": jobs}
+    expected = json.loads(sim.world.list_jobs(sim.project_ids[0], parse_job_query(sync)))
+    assert answers[5].json() == expected
     assert answers[6].status in (500, 502, 503)  # the script is used up: faults are back
     assert all(a.headers["X-Request-Id"] for a in answers)
     assert (await stats(http, sim))["script_left"] == 0

@@ -11,6 +11,7 @@ job, move the clock) bump a version that invalidates those caches.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 import random
 import uuid
@@ -449,6 +450,8 @@ class World:
         self._status_cache: dict[tuple[str, str], tuple[tuple[int, int], dict[str, str]]] = {}
         self._match_cache: dict[tuple[str, str, JobFilter], list[SimJob]] = {}
         self._match_stamp = (-1, -1)
+        self._json_cache: dict[str, tuple[tuple[Any, ...], str]] = {}
+        self._json_version = 0
 
     # --- time ---
 
@@ -472,15 +475,14 @@ class World:
     def project_ids(self) -> list[str]:
         return list(self._projects)
 
-    def list_jobs(
-        self, project_id: str, query: JobQuery, page_cap: int = 0
-    ) -> tuple[int, list[dict[str, Any]]]:
-        """(total_count, the page of job objects) for one listing request."""
+    def list_jobs(self, project_id: str, query: JobQuery, page_cap: int = 0) -> str:
+        """The JSON body answering one listing request: total_count and the page's jobs."""
         elapsed = self.elapsed()
         matched = self._matched(project_id, query.job_type, query.filter, elapsed)
         limit = min(query.limit, page_cap) if page_cap > 0 else query.limit
         page = matched[query.offset : query.offset + limit]
-        return len(matched), [self._render(job, elapsed) for job in page]
+        jobs = ",".join(self._json(job, elapsed) for job in page)
+        return f'{{"total_count": {len(matched)}, "jobs": [{jobs}]}}'
 
     def jobs(self, project_id: str, job_type: str) -> list[dict[str, Any]]:
         """Every top-level job object of one project and type, in creation order."""
@@ -597,6 +599,20 @@ class World:
     def _status_text(self, job: SimJob, elapsed: int) -> str:
         status = self._status(job, elapsed)
         return "" if status is _MISSING else text(status)
+
+    def _json(self, job: SimJob, elapsed: int) -> str:
+        # Rendering is most of a listing's cost, and a job's text changes only with its own
+        # and its subtasks' statuses, or when the world is edited.
+        if self._json_version != self._version:
+            self._json_cache.clear()
+            self._json_version = self._version
+        key = (self._status(job, elapsed), *(self._status(c, elapsed) for c in job.children))
+        cached = self._json_cache.get(job.id)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        text = json.dumps(self._render(job, elapsed), ensure_ascii=False)
+        self._json_cache[job.id] = (key, text)
+        return text
 
     def _render(self, job: SimJob, elapsed: int) -> dict[str, Any]:
         status = self._status(job, elapsed)

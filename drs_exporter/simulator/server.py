@@ -185,8 +185,7 @@ def _listing(sim: Simulator, project_id: str, pairs: list[tuple[str, str]]) -> t
         query = parse_job_query(pairs)
     except QueryError as e:
         return 400, json.dumps({"error_code": "DRS.10000001", "error_msg": str(e)})
-    total, jobs = sim.world.list_jobs(project_id, query, sim.options.page_cap)
-    return 200, json.dumps({"total_count": total, "jobs": jobs}, ensure_ascii=False)
+    return 200, sim.world.list_jobs(project_id, query, sim.options.page_cap)
 
 
 def _apply_drift(world: World, drift: Drift) -> None:
