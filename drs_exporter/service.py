@@ -38,7 +38,11 @@ def ssl_context(http: HttpConfig) -> ssl.SSLContext | bool | None:
     if http.insecure_skip_verify:
         return False
     if http.ca_file:
-        return ssl.create_default_context(cafile=http.ca_file)
+        try:
+            return ssl.create_default_context(cafile=http.ca_file)
+        except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
+            reason = getattr(exc, "reason", None) or type(exc).__name__
+            raise ConfigError("http.ca_file", f"cannot load CA certificates: {reason}") from None
     return None
 
 
@@ -127,11 +131,13 @@ class Exporter:
         async with self._reload_lock:
             try:
                 config = load_config(self._config_path)
+                # Unchanged: nothing to do, and the cycle in progress may finish.
+                plan = None if config == self.config else self._plan(config)
             except ConfigError as exc:
                 log.error("config reload rejected, keeping the running config: %s", exc)
                 self._poller.set_reload(ReloadState(False, self._snapshot.reload.timestamp))
                 return str(exc)
-            if config == self.config:  # nothing to do: let the cycle in progress finish
+            if plan is None:
                 self._poller.set_reload(ReloadState(True, self._clock.wall()))
                 log.info("config reloaded: unchanged")
                 return None
@@ -141,7 +147,7 @@ class Exporter:
             await self.stop()
             self.config = config
             self._note_secrets(config)
-            self._poller.replace_plan(self._plan(config))
+            self._poller.replace_plan(plan)
             self._poller.set_reload(ReloadState(True, self._clock.wall()))
             if running:
                 self.start()

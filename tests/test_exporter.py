@@ -6,10 +6,11 @@ import dataclasses
 import logging
 import math
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
-from drs_exporter.config import Credentials, IamCredentials, MetricsConfig
+from drs_exporter.config import Credentials, IamCredentials, MetricsConfig, load_config
 from drs_exporter.model import STATUSES
 from drs_exporter.poller import Clock
 from drs_exporter.service import Exporter
@@ -264,3 +265,22 @@ async def test_no_secret_reaches_the_logs_or_the_metrics(
     assert "poll failed" in caplog.text
     for secret in (sk, "wrong-" + sk):
         assert secret not in text
+
+
+async def test_a_reload_whose_ca_file_is_not_pem_is_rejected_and_polling_goes_on(
+    start_sim: StartSim, tmp_path: Path
+) -> None:
+    sim = await start_sim(seed=5, projects=1, jobs=6, status_period=0)
+    path = tmp_path / "config.yaml"
+    target = f"targets:\n  - {{project_id: {sim.project_ids[0]}, region: cn-north-4, endpoint: '{sim.url}'}}\n"
+    path.write_text("credentials: {token: t}\n" + target)
+    (tmp_path / "ca.pem").write_text("this is not a certificate\n")
+    async with Exporter(load_config(str(path)), config_path=str(path)) as exporter:
+        path.write_text("credentials: {token: t}\nhttp: {ca_file: ca.pem}\n" + target)
+        error = await exporter.reload()
+        found = await poll(exporter)
+    assert error is not None and error.startswith("http.ca_file: cannot load CA certificates")
+    (ok,) = select(found, "drs_exporter_config_last_reload_successful")
+    assert ok[2] == 0
+    assert sum(v for _, _, v in select(found, "drs_jobs")) == 6
+    assert all(v == 1 for _, _, v in select(found, "drs_up"))
