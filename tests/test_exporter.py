@@ -6,11 +6,12 @@ import dataclasses
 import logging
 import math
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from drs_exporter.config import Credentials, IamCredentials, MetricsConfig, load_config
+from drs_exporter.config import Config, Credentials, IamCredentials, MetricsConfig, load_config
 from drs_exporter.model import STATUSES
 from drs_exporter.poller import Clock
 from drs_exporter.service import Exporter
@@ -183,22 +184,27 @@ async def test_status_since_is_kept_while_the_status_holds(start_sim: StartSim) 
     assert since(third) == 1_700_000_180.0
 
 
-async def test_iam_token_is_cached_and_refreshed_before_it_expires(start_sim: StartSim) -> None:
-    now = [1_700_000_000.0]
+async def iam_config(start_sim: StartSim, clock: Callable[[], float], token_ttl: float) -> Config:
+    """A simulator issuing IAM tokens on ``clock``, and a config logging in to it."""
     sim = await start_sim(
-        clock=lambda: now[0],
+        clock=clock,
         seed=1,
         projects=1,
         jobs=6,
         iam_domain="acme",
         iam_user="ops",
         iam_password="iam-pass-W0rd",
-        token_ttl=1000,
+        token_ttl=token_ttl,
     )
     iam = IamCredentials(
         domain_name="acme", username="ops", password="iam-pass-W0rd", endpoint=sim.url
     )
-    config = sim_config(sim, Credentials(iam=iam))
+    return sim_config(sim, Credentials(iam=iam))
+
+
+async def test_iam_token_is_cached_and_refreshed_before_it_expires(start_sim: StartSim) -> None:
+    now = [1_700_000_000.0]
+    config = await iam_config(start_sim, lambda: now[0], token_ttl=1000)
     async with Exporter(config, clock=Clock(wall=lambda: now[0])) as exporter:
         await poll(exporter)
         now[0] += 500  # well within the token's life: no new login
@@ -217,20 +223,7 @@ async def test_a_token_refused_with_401_is_renewed_once_and_the_poll_succeeds(
     start_sim: StartSim,
 ) -> None:
     sim_now = [1_700_000_000.0]
-    sim = await start_sim(
-        clock=lambda: sim_now[0],
-        seed=1,
-        projects=1,
-        jobs=6,
-        iam_domain="acme",
-        iam_user="ops",
-        iam_password="iam-pass-W0rd",
-        token_ttl=3600,
-    )
-    iam = IamCredentials(
-        domain_name="acme", username="ops", password="iam-pass-W0rd", endpoint=sim.url
-    )
-    config = sim_config(sim, Credentials(iam=iam))
+    config = await iam_config(start_sim, lambda: sim_now[0], token_ttl=3600)
     config = dataclasses.replace(
         config, targets=(dataclasses.replace(config.targets[0], job_types=("sync",)),)
     )
