@@ -150,7 +150,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"drs-exporter: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except OSError as exc:  # e.g. the listen address is taken
+    except OSError as exc:  # the system refused something at start (files, sockets)
         print(f"drs-exporter: {exc.strerror or exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
