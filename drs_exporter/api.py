@@ -194,7 +194,7 @@ class DrsClient:
         self, region: str, method: str, url: str, headers: Mapping[str, str], body: bytes
     ) -> tuple[int, Mapping[str, str], bytes]:
         """One HTTP request, counted in drs_api_requests_total; ApiError on no answer."""
-        counts = self._telemetry.api_requests
+        code = "network"  # what drs_api_requests_total counts this request under
         async with self._limiter.slot():
             try:
                 async with self._session.request(
@@ -209,21 +209,19 @@ class DrsClient:
                 ) as resp:
                     status = resp.status
                     resp_headers: Mapping[str, str] = resp.headers
-                    try:
-                        data = await _read_capped(resp)
-                    except ApiError:
-                        counts[(region, str(status))] += 1  # answered, if too long: count it
-                        raise
+                    code = str(status)  # answered: even an over-long body counts as such
+                    data = await _read_capped(resp)
             except (asyncio.TimeoutError, TimeoutError):
-                counts[(region, "timeout")] += 1
+                code = "timeout"
                 raise ApiError("timeout", f"no answer within {self._poll.timeout:g}s") from None
             except aiohttp.ClientPayloadError:
-                counts[(region, "network")] += 1
+                code = "network"
                 raise ApiError("network", "connection broke while reading the answer") from None
             except aiohttp.ClientError as exc:
-                counts[(region, "network")] += 1
+                code = "network"
                 raise ApiError("network", _describe(exc, url)) from None
-        counts[(region, str(status))] += 1
+            finally:
+                self._telemetry.api_requests[(region, code)] += 1
         return status, resp_headers, data
 
     def transport(self, region: str) -> Transport:

@@ -867,14 +867,15 @@ def _web(value: object, base_dir: str) -> WebConfig:
         parse_listen_address(listen_address)
     telemetry_path = default.telemetry_path
     if "telemetry_path" in block:
-        telemetry_path = _telemetry_path(block["telemetry_path"], "web.telemetry_path")
+        telemetry_path = check_telemetry_path(block["telemetry_path"])
     config_file = None
     if block.get("config_file") is not None:
         config_file = _existing_file(block["config_file"], "web.config_file", base_dir)
     return WebConfig(listen_address, telemetry_path, config_file)
 
 
-def _telemetry_path(value: object, path: str) -> str:
+def check_telemetry_path(value: object, path: str = "web.telemetry_path") -> str:
+    """A valid telemetry path (one that no other endpoint uses); ConfigError otherwise."""
     text = _nonempty(value, path).strip()
     if not text.startswith("/"):
         raise ConfigError(path, f"must start with '/', like /metrics, got {_show(text)}")

@@ -219,6 +219,10 @@ class Exposition:
         self._chunks = {False: text, True: openmetrics}
         self._bodies: dict[tuple[bool, bool], bytes] = {}
 
+    def joined(self, *, openmetrics: bool, gzip: bool) -> bytes | None:
+        """The body if an earlier ``body`` call joined it already, else None (no work)."""
+        return self._bodies.get((openmetrics, gzip))
+
     def body(self, *, openmetrics: bool, gzip: bool) -> bytes:
         """The body in the Prometheus text format or OpenMetrics, optionally gzipped."""
         key = (openmetrics, gzip)

@@ -17,15 +17,13 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.typedefs import Handler, Middleware
 
-from .config import parse_listen_address
+from .config import check_telemetry_path, parse_listen_address
 from .errors import ConfigError
 from .exposition import OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE, Exposition
 from .webconfig import BasicAuth, WebSecurity
 
 log = logging.getLogger(__name__)
 _SLICE = 256 * 1024  # bytes of a large /metrics body written at a time
-
-RESERVED_PATHS = ("/", "/-/healthy", "/-/ready", "/-/reload")
 
 
 class MetricsSource(Protocol):
@@ -107,14 +105,6 @@ def _landing_page(telemetry_path: str, version: str) -> str:
     )
 
 
-def _check_telemetry_path(path: str) -> None:
-    if not path.startswith("/") or path in RESERVED_PATHS:
-        raise ConfigError(
-            "web.telemetry_path",
-            f"{path!r} must start with '/' and be none of {', '.join(RESERVED_PATHS)}",
-        )
-
-
 def _auth_middleware(auth: BasicAuth) -> Middleware:
     @web.middleware
     async def require_basic_auth(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -138,7 +128,7 @@ def make_app(
     security: WebSecurity | None = None,
 ) -> web.Application:
     """The exporter's aiohttp application; basic auth and extra headers from ``security``."""
-    _check_telemetry_path(telemetry_path)
+    check_telemetry_path(telemetry_path)
     middlewares: list[Middleware] = []
     if security is not None and security.basic_auth_users:
         middlewares.append(_auth_middleware(BasicAuth(security.basic_auth_users)))
@@ -154,14 +144,14 @@ def make_app(
         app.on_response_prepare.append(add_headers)
 
     landing = _landing_page(telemetry_path, version)
-    reload_turn = asyncio.Lock()  # one reload at a time; a second waits for the first
 
     async def metrics(request: web.Request) -> web.StreamResponse:
         openmetrics = wants_openmetrics(request.headers.get("Accept", ""))
         use_gzip = accepts_gzip(request.headers.get("Accept-Encoding", ""))
         exposition = source.exposition()
-        # The first request for a variant may encode and compress megabytes: not on the loop.
-        body = await asyncio.to_thread(exposition.body, openmetrics=openmetrics, gzip=use_gzip)
+        body = exposition.joined(openmetrics=openmetrics, gzip=use_gzip)
+        if body is None:  # the first request for this variant joins megabytes: not on the loop
+            body = await asyncio.to_thread(exposition.body, openmetrics=openmetrics, gzip=use_gzip)
         headers = {
             "Content-Type": OPENMETRICS_CONTENT_TYPE if openmetrics else TEXT_CONTENT_TYPE,
             "Vary": "Accept, Accept-Encoding",
@@ -196,8 +186,7 @@ def make_app(
         )
 
     async def reload(request: web.Request) -> web.StreamResponse:
-        async with reload_turn:
-            error = await source.reload()
+        error = await source.reload()  # the source runs one reload at a time
         if error is None:
             return web.Response(text="Configuration reloaded\n")
         return web.Response(status=500, text=" ".join(error.splitlines()) + "\n")

@@ -520,3 +520,13 @@ def test_a_target_state_that_is_the_same_object_is_not_rendered_again() -> None:
     assert bodies(again) == bodies(first)
     fresh = render(snapshot, ExpositionOptions(), "1.2.3")
     assert {s.labels["job_id"] for s in families(fresh)["drs_job_info"].samples} == {"sneaked-in"}
+
+
+def test_each_body_is_joined_once_and_then_served_as_is() -> None:
+    exposition = render(sample_snapshot(), ExpositionOptions(), "1.0.0")
+    for openmetrics in (False, True):
+        for use_gzip in (False, True):
+            assert exposition.joined(openmetrics=openmetrics, gzip=use_gzip) is None
+            body = exposition.body(openmetrics=openmetrics, gzip=use_gzip)
+            assert exposition.joined(openmetrics=openmetrics, gzip=use_gzip) is body
+            assert exposition.body(openmetrics=openmetrics, gzip=use_gzip) is body
