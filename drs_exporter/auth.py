@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 from . import signer
 from .config import Credentials, IamCredentials
 from .errors import ApiError, reason_for_status
+from .model import parse_time
 from .regions import iam_endpoint
 
 log = logging.getLogger(__name__)
@@ -98,19 +99,6 @@ class AkSkSigner:
         return False
 
 
-def parse_expiry(value: object) -> float | None:
-    """IAM's ``expires_at`` (``2020-01-04T09:05:22.701000Z``) as Unix seconds, or None."""
-    if not isinstance(value, str):
-        return None
-    try:
-        when = dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=dt.timezone.utc)
-    return when.timestamp()
-
-
 class IamToken:
     """A project-scoped IAM token from a password login, cached and refreshed before expiry."""
 
@@ -183,7 +171,7 @@ class IamToken:
             raise ApiError("decode", "IAM answered without X-Subject-Token", status=status)
         expires = None
         with contextlib.suppress(ValueError, KeyError, TypeError):
-            expires = parse_expiry(json.loads(raw)["token"]["expires_at"])
+            expires = parse_time(json.loads(raw)["token"]["expires_at"])
         if expires is None:
             expires = issued + 3600.0  # unknown lifetime: assume the shortest usual one
             log.warning("IAM token has no readable expires_at; refreshing it within the hour")

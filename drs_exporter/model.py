@@ -88,10 +88,11 @@ def text(value: Any) -> str:
     return s if len(s) <= MAX_LABEL_LENGTH else s[:MAX_LABEL_LENGTH]
 
 
-def parse_create_time(value: Any) -> float | None:
-    """Parse ``2022-11-07T16:15:18Z`` or ``2020-12-21 10:57:49`` (UTC) to Unix seconds.
+def parse_time(value: Any) -> float | None:
+    """A DRS ``create_time`` or IAM ``expires_at`` as Unix seconds (UTC unless it says).
 
-    Epoch milliseconds and seconds are accepted too; anything else gives None, never raises.
+    Seen: ``2022-11-07T16:15:18Z``, ``2020-12-21 10:57:49``, ``2020-01-04T09:05:22.701000Z``;
+    epoch milliseconds and seconds are accepted too. Anything else gives None, never raises.
     """
     if isinstance(value, bool) or value is None:
         return None
@@ -128,7 +129,7 @@ def _job(raw: Mapping[str, Any], parent_id: str) -> Job | None:
         job_mode_role=text(raw.get("job_mode_role")),
         charging_mode=text(raw.get("charging_mode")),
         enterprise_project_id=text(raw.get("enterprise_project_id")),
-        created=parse_create_time(raw.get("create_time")),
+        created=parse_time(raw.get("create_time")),
         parent_id=parent_id,
     )
 

@@ -2,7 +2,7 @@
 
 import datetime as dt
 
-from drs_exporter.model import MAX_LABEL_LENGTH, STATUSES, is_failed, parse_create_time, parse_jobs
+from drs_exporter.model import MAX_LABEL_LENGTH, STATUSES, is_failed, parse_jobs, parse_time
 
 
 def test_the_22_documented_statuses_and_which_are_failed() -> None:
@@ -20,17 +20,17 @@ def test_the_22_documented_statuses_and_which_are_failed() -> None:
 
 
 def test_create_time_in_both_formats_seen_from_the_api() -> None:
-    iso = parse_create_time("2022-11-07T16:15:18Z")
+    iso = parse_time("2022-11-07T16:15:18Z")
     assert iso == dt.datetime(2022, 11, 7, 16, 15, 18, tzinfo=dt.timezone.utc).timestamp()
-    spaced = parse_create_time("2020-12-21 10:57:49")
+    spaced = parse_time("2020-12-21 10:57:49")
     assert spaced == dt.datetime(2020, 12, 21, 10, 57, 49, tzinfo=dt.timezone.utc).timestamp()
-    assert parse_create_time("2020-12-21T10:57:49+08:00") == spaced - 8 * 3600
-    assert parse_create_time(1_600_000_000_000) == 1_600_000_000.0  # epoch milliseconds
+    assert parse_time("2020-12-21T10:57:49+08:00") == spaced - 8 * 3600
+    assert parse_time(1_600_000_000_000) == 1_600_000_000.0  # epoch milliseconds
 
 
 def test_unparsable_create_time_is_none_never_an_error() -> None:
     for value in (None, "", "yesterday", "2020-13-45 99:99:99", [], {}, True, float("nan"), -5):
-        assert parse_create_time(value) is None
+        assert parse_time(value) is None
 
 
 def test_children_are_flattened_after_their_parent_with_parent_id() -> None:

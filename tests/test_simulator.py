@@ -18,7 +18,7 @@ from yarl import URL
 
 from drs_exporter import signer, simulator
 from drs_exporter.errors import ConfigError
-from drs_exporter.model import STATUSES, is_failed, parse_create_time
+from drs_exporter.model import STATUSES, is_failed, parse_time
 from drs_exporter.simulator.lifecycle import CHAINS
 from drs_exporter.simulator.query import parse_job_query
 
@@ -354,7 +354,7 @@ async def test_defaults_sort_by_create_time_descending(
 ) -> None:
     sim = await start(jobs=60, projects=1)
     jobs = await all_jobs(http, sim, "sync")
-    times = [parse_create_time(j.get("create_time")) or 0.0 for j in jobs]
+    times = [parse_time(j.get("create_time")) or 0.0 for j in jobs]
     assert times == sorted(times, reverse=True)
     default_page = (await list_jobs(http, sim, [("job_type", "sync")])).json()
     assert ids(default_page["jobs"]) == ids(jobs)[:10]  # limit defaults to 10
@@ -511,7 +511,7 @@ async def test_the_world_looks_like_real_drs_answers(
     assert any(is_failed(s or "") for s in statuses)
     times = [j["create_time"] for j in jobs if j.get("create_time")]
     assert any(t.endswith("Z") for t in times) and any(" " in t for t in times)
-    assert all(parse_create_time(t) is not None for t in times)
+    assert all(parse_time(t) is not None for t in times)
     engines = {j.get("engine_type") for j in jobs}
     assert {"oracle-to-gaussdbv5", "redis-to-gaussredis", "mysql-to-mysql"} <= engines
     assert {j.get("net_type") for j in jobs} >= {"eip", "vpc", "vpn"}

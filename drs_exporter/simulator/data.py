@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
-from ..model import JOB_TYPES, parse_create_time, text
+from ..model import JOB_TYPES, parse_time, text
 from .lifecycle import CHAINS, START, Timeline, Weighted, hash64
 from .options import SimulatorOptions
 from .query import JobFilter, JobQuery
@@ -383,7 +383,7 @@ def raw_job(
         timeline=None,
         children=children,
         name=text(fields.get("name")),
-        created=parse_create_time(fields.get("create_time")) or 0.0,
+        created=parse_time(fields.get("create_time")) or 0.0,
         engine_type=text(fields.get("engine_type")),
         net_type=text(fields.get("net_type")),
         charging_mode=text(fields.get("charging_mode")),
