@@ -196,7 +196,6 @@ class Poller:
             self._success_at[key] = self._clock.monotonic()
             state = TargetState(
                 key=key,
-                polled=True,
                 up=True,
                 jobs=tuple(jobs),
                 status_since=self._history.update(key, jobs, now),
@@ -213,7 +212,7 @@ class Poller:
         success_at = self._success_at.get(prev.key)
         fresh = success_at is not None and self._clock.monotonic() - success_at < stale_after
         if fresh:
-            return dataclasses.replace(prev, polled=True, up=False, last_poll_duration=duration)
+            return dataclasses.replace(prev, up=False, last_poll_duration=duration)
         if prev.has_data:
             log.warning(
                 "dropping the job series of project_id=%s region=%s job_type=%s: "
@@ -225,7 +224,6 @@ class Poller:
             )
         return dataclasses.replace(
             prev,
-            polled=True,
             up=False,
             last_poll_duration=duration,
             jobs=(),

@@ -30,7 +30,6 @@ class TargetState:
     """
 
     key: TargetKey
-    polled: bool = False  # a poll has finished, successfully or not
     up: bool = False  # the last poll succeeded
     jobs: tuple[Job, ...] = ()
     status_since: Mapping[str, float] = field(default_factory=lambda: _EMPTY)
@@ -39,6 +38,11 @@ class TargetState:
     # ``jobs`` holds a successful poll's result (possibly an empty one) that is not yet stale;
     # False before the first success and after stale_after, when the job series go.
     has_data: bool = False
+
+    @property
+    def polled(self) -> bool:
+        """A poll has finished, successfully or not."""
+        return self.last_poll_duration is not None
 
 
 @dataclass(frozen=True, slots=True)

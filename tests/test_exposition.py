@@ -67,7 +67,6 @@ def sample_snapshot() -> Snapshot:
         targets=(
             TargetState(
                 MIGRATION,
-                polled=True,
                 up=True,
                 jobs=migration_jobs,
                 status_since={"m1": 1_700_000_000.0, "m1-c2": 1_700_000_100.5},
@@ -77,13 +76,12 @@ def sample_snapshot() -> Snapshot:
             ),
             TargetState(
                 SYNC,
-                polled=True,
                 up=True,
                 last_poll_duration=0.125,
                 last_success=1_700_000_200.0,
                 has_data=True,
             ),
-            TargetState(DOWN, polled=True, up=False, last_poll_duration=10.0),
+            TargetState(DOWN, up=False, last_poll_duration=10.0),
             TargetState(NEVER),
         ),
         api_requests={("ap-southeast-1", "200"): 7, ("eu-west-101", "timeout"): 3},
@@ -321,7 +319,7 @@ def hostile_snapshot() -> Snapshot:
         targets=(
             TargetState(
                 key,
-                polled=True,
+                last_poll_duration=0.5,
                 up=True,
                 jobs=jobs,
                 has_data=True,
@@ -407,7 +405,12 @@ def many_jobs(targets: int, per_target: int) -> Iterable[TargetState]:
         key = TargetKey(f"project-{t}", "ap-southeast-1", "migration")
         since = {j.id: 1_700_000_000.0 for j in jobs}
         yield TargetState(
-            key, polled=True, up=True, jobs=tuple(jobs), status_since=since, has_data=True
+            key,
+            last_poll_duration=0.5,
+            up=True,
+            jobs=tuple(jobs),
+            status_since=since,
+            has_data=True,
         )
 
 
@@ -440,7 +443,11 @@ def test_ten_thousand_jobs_with_subtasks_render_completely() -> None:
 
 def test_a_repeated_job_id_is_exported_once() -> None:
     target = TargetState(
-        MIGRATION, polled=True, up=True, jobs=(job("dup"), job("dup", "CREATING")), has_data=True
+        MIGRATION,
+        last_poll_duration=0.5,
+        up=True,
+        jobs=(job("dup"), job("dup", "CREATING")),
+        has_data=True,
     )
     got = families(render(Snapshot(targets=(target,)), ExpositionOptions(), "1.2.3"))
     assert values(got["drs_job_status"], "job_id", "status") == {
@@ -481,7 +488,9 @@ def test_render_with_the_previous_exposition_equals_a_fresh_render() -> None:
             sync,  # the same object: its lines are taken over
             dataclasses.replace(down, up=True, has_data=True, jobs=(job("d1"),)),
             never,
-            TargetState(TargetKey("proj-new", "cn-north-4", "sync"), polled=True, up=True),
+            TargetState(
+                TargetKey("proj-new", "cn-north-4", "sync"), last_poll_duration=0.5, up=True
+            ),
         ),
         api_requests={("ap-southeast-1", "200"): 12},
         reload=before.reload,

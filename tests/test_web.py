@@ -56,7 +56,7 @@ def snapshot() -> Snapshot:
         enterprise_project_id="0",
         created=1_700_000_000.0,
     )
-    target = TargetState(key, polled=True, up=True, jobs=(job,), has_data=True)
+    target = TargetState(key, last_poll_duration=0.5, up=True, jobs=(job,), has_data=True)
     return Snapshot(targets=(target,), api_requests={("ap-southeast-1", "200"): 3})
 
 
