@@ -46,7 +46,6 @@ import re
 import select
 import shlex
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -57,6 +56,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import yaml
+from procs import exporter_command, free_port, memory_mib
 
 from drs_exporter import __version__
 
@@ -205,12 +205,7 @@ class Process:
 
     def memory_mb(self) -> tuple[float, float]:
         """(VmRSS, VmHWM) in MB."""
-        values: dict[str, float] = {}
-        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
-            key, _, rest = line.partition(":")
-            if key in ("VmRSS", "VmHWM"):
-                values[key] = int(rest.split()[0]) / 1024
-        return values["VmRSS"], values["VmHWM"]
+        return memory_mib(self.pid)
 
     def wait_idle(self, timeout: float) -> float:
         """Wait until no CPU tick for SETTLE seconds; return the CPU seconds at the last tick."""
@@ -238,21 +233,6 @@ class Process:
         if self.popen.stdout is not None:
             self.popen.stdout.close()
         self._log.close()
-
-
-def exporter_command() -> list[str]:
-    """The installed ``drs-exporter`` beside this Python, else the CLI module."""
-    script = Path(sys.executable).with_name("drs-exporter")
-    if script.exists():
-        return [str(script)]
-    return [sys.executable, "-m", "drs_exporter.cli"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 # --- HTTP ---------------------------------------------------------------------------------------

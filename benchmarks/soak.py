@@ -25,7 +25,6 @@ import collections
 import contextlib
 import random
 import signal
-import socket
 import statistics
 import sys
 import tempfile
@@ -36,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+from procs import exporter_command, free_port, memory_mib
 
 from drs_exporter import simulator
 from drs_exporter.model import JOB_TYPES, STATUSES
@@ -83,28 +83,6 @@ class Sample:
 
 def say(message: str) -> None:
     print(message, flush=True)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def exporter_command() -> list[str]:
-    script = Path(sys.executable).parent / "drs-exporter"
-    if script.exists():
-        return [str(script)]
-    return [sys.executable, "-m", "drs_exporter.cli"]
-
-
-def rss_mib(pid: int) -> float:
-    """VmRSS of a process, in MiB."""
-    with open(f"/proc/{pid}/status", encoding="ascii") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024.0  # the kernel reports kB
-    raise RuntimeError(f"no VmRSS for process {pid}")
 
 
 def series_count(body: str) -> int:
@@ -310,7 +288,7 @@ class Soak:
             self.scrape_failures += 1
             return
         self.samples.append(
-            Sample(time.monotonic() - started, rss_mib(pid), series_count(self.last_body))
+            Sample(time.monotonic() - started, memory_mib(pid)[0], series_count(self.last_body))
         )
 
     @staticmethod
