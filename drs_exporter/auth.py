@@ -17,14 +17,13 @@ from .config import Credentials, IamCredentials
 from .errors import ApiError, reason_for_status
 from .model import parse_time
 from .regions import iam_endpoint
+from .transport import Response
 
 log = logging.getLogger(__name__)
 
-# Sends one HTTP request and returns (status, headers, body); raises ApiError on transport
-# failures. The API client provides it, so IAM requests are timed, limited and counted too.
-Transport = Callable[
-    [str, str, Mapping[str, str], bytes], Awaitable[tuple[int, Mapping[str, str], bytes]]
-]
+# Sends one HTTP request (method, url, headers, body) and returns the answer; raises ApiError
+# on transport failures. The client provides it, so IAM logins are limited and counted too.
+Send = Callable[[str, str, Mapping[str, str], bytes], Awaitable[Response]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +40,7 @@ class Request:
 class Authenticator(Protocol):
     """Adds credentials to a request for one project."""
 
-    async def headers(self, request: Request, transport: Transport) -> dict[str, str]:
+    async def headers(self, request: Request, send: Send) -> dict[str, str]:
         """Return the request's headers with credentials added."""
         ...
 
@@ -56,7 +55,7 @@ class StaticToken:
     def __init__(self, token: str) -> None:
         self._token = token
 
-    async def headers(self, request: Request, transport: Transport) -> dict[str, str]:
+    async def headers(self, request: Request, send: Send) -> dict[str, str]:
         return {**request.headers, "X-Auth-Token": self._token}
 
     def invalidate(self, sent: Mapping[str, str]) -> bool:
@@ -78,7 +77,7 @@ class AkSkSigner:
         self._security_token = security_token
         self._utcnow = utcnow
 
-    async def headers(self, request: Request, transport: Transport) -> dict[str, str]:
+    async def headers(self, request: Request, send: Send) -> dict[str, str]:
         parts = urlsplit(request.url)
         headers = dict(request.headers)
         if self._security_token:
@@ -117,8 +116,8 @@ class IamToken:
         self._refresh_at = 0.0
         self._lock = asyncio.Lock()
 
-    async def headers(self, request: Request, transport: Transport) -> dict[str, str]:
-        token = await self._current(transport)
+    async def headers(self, request: Request, send: Send) -> dict[str, str]:
+        token = await self._current(send)
         return {**request.headers, "X-Auth-Token": token}
 
     def invalidate(self, sent: Mapping[str, str]) -> bool:
@@ -131,13 +130,13 @@ class IamToken:
             self._token = None
         return True
 
-    async def _current(self, transport: Transport) -> str:
+    async def _current(self, send: Send) -> str:
         async with self._lock:  # one login at a time, however many pages wait for it
             if self._token is None or self._clock() >= self._refresh_at:
-                self._token, self._refresh_at = await self._login(transport)
+                self._token, self._refresh_at = await self._login(send)
             return self._token
 
-    async def _login(self, transport: Transport) -> tuple[str, float]:
+    async def _login(self, send: Send) -> tuple[str, float]:
         body = {
             "auth": {
                 "identity": {
@@ -154,24 +153,25 @@ class IamToken:
             }
         }
         issued = self._clock()
-        status, headers, raw = await transport(
+        response = await send(
             "POST",
             self._url + "?nocatalog=true",
             {"Content-Type": "application/json"},
             json.dumps(body).encode(),
         )
-        request_id = headers.get("X-Request-Id", "")
+        status = response.status
+        request_id = response.headers.get("X-Request-Id", "")
         if status != 201 and status != 200:
             reason = "auth" if status == 400 else reason_for_status(status)
             raise ApiError(
                 reason, "IAM token request refused", status=status, request_id=request_id
             )
-        token = headers.get("X-Subject-Token", "")
+        token = response.headers.get("X-Subject-Token", "")
         if not token:
             raise ApiError("decode", "IAM answered without X-Subject-Token", status=status)
         expires = None
         with contextlib.suppress(ValueError, KeyError, TypeError):
-            expires = parse_time(json.loads(raw)["token"]["expires_at"])
+            expires = parse_time(json.loads(response.body)["token"]["expires_at"])
         if expires is None:
             expires = issued + 3600.0  # unknown lifetime: assume the shortest usual one
             log.warning("IAM token has no readable expires_at; refreshing it within the hour")

@@ -16,8 +16,18 @@ class ConfigError(ExporterError):
         super().__init__(f"{path}: {message}" if path else message)
 
 
-# Reasons a poll of a target fails, as exported in drs_poll_errors_total{reason}.
-REASONS = ("auth", "throttled", "http_4xx", "http_5xx", "timeout", "network", "decode")
+# Reasons a poll of a target fails, as exported in drs_poll_errors_total{reason}. "decode"
+# is an answer that is not what the API documents; "internal" is a bug of the exporter.
+REASONS = (
+    "auth",
+    "throttled",
+    "http_4xx",
+    "http_5xx",
+    "timeout",
+    "network",
+    "decode",
+    "internal",
+)
 
 
 class ApiError(ExporterError):

@@ -24,7 +24,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from .model import KNOWN_STATUSES, STATUSES, Job, is_failed
+from .model import KNOWN_STATUSES, STATUSES, Job, is_failed, unique_jobs
 from .snapshot import Snapshot, TargetKey, TargetState
 
 TEXT_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -182,7 +182,7 @@ _POLL_SUCCESS = _family(
 _API_REQUESTS = _family(
     "drs_api_requests_total",
     "counter",
-    "DRS and IAM API requests by HTTP status code (or timeout, network).",
+    "DRS and IAM API requests by API and HTTP status code (or timeout, network).",
 )
 _POLL_ERRORS = _family("drs_poll_errors_total", "counter", "Failed polls of a target by reason.")
 _BUILD_INFO = _family(
@@ -262,17 +262,6 @@ def _target_labels(key: TargetKey) -> str:
         f'project_id="{escape(key.project_id)}",region="{escape(key.region)}",'
         f'job_type="{escape(key.job_type)}"'
     )
-
-
-def _unique_jobs(jobs: Iterable[Job]) -> list[Job]:
-    """Jobs with distinct ids, first one wins: a repeated id would be a duplicate series."""
-    seen: set[str] = set()
-    unique: list[Job] = []
-    for job in jobs:
-        if job.id not in seen:
-            seen.add(job.id)
-            unique.append(job)
-    return unique
 
 
 def _count_lines(name: str, base: str, jobs: Iterable[Job], subtasks: bool) -> str:
@@ -387,7 +376,7 @@ def _target_chunks(state: TargetState, options: ExpositionOptions) -> _TargetChu
     base = _target_labels(state.key)
     texts: dict[str, str] = {}
     if state.has_data:
-        jobs = _unique_jobs(state.jobs)
+        jobs = unique_jobs(state.jobs)
         failed = sum(1 for job in jobs if not job.parent_id and is_failed(job.status))
         texts[_JOBS.name] = _count_lines(_JOBS.name, base, jobs, subtasks=False)
         texts[_SUBTASKS.name] = _count_lines(_SUBTASKS.name, base, jobs, subtasks=True)
@@ -402,9 +391,9 @@ def _target_chunks(state: TargetState, options: ExpositionOptions) -> _TargetChu
 def _snapshot_chunks(snapshot: Snapshot, version: str) -> dict[str, _Chunk]:
     """The families that are not per target: counters, build info, reload state."""
     requests = "".join(
-        f'drs_api_requests_total{{region="{escape(region)}",code="{escape(code)}"}} '
-        f"{_number(count)}\n"
-        for (region, code), count in sorted(snapshot.api_requests.items())
+        f'drs_api_requests_total{{region="{escape(region)}",api="{escape(api)}",'
+        f'code="{escape(code)}"}} {_number(count)}\n'
+        for (region, api, code), count in sorted(snapshot.api_requests.items())
     )
     errors = "".join(
         f'drs_poll_errors_total{{{_target_labels(key)},reason="{escape(reason)}"}} '

@@ -73,7 +73,7 @@ class Job:
         return is_failed(self.status)
 
 
-def text(value: Any) -> str:
+def label_value(value: Any) -> str:
     """A label value from whatever JSON gave us: null is "", numbers and bools as text."""
     if type(value) is str:  # by far the common case: one check, no conversion
         return value if len(value) <= MAX_LABEL_LENGTH else value[:MAX_LABEL_LENGTH]
@@ -114,21 +114,21 @@ def parse_time(value: Any) -> float | None:
 
 
 def _job(raw: Mapping[str, Any], parent_id: str) -> Job | None:
-    job_id = text(raw.get("id"))
+    job_id = label_value(raw.get("id"))
     if not job_id:
         return None  # a job without an id can be neither counted twice nor told apart
     return Job(
         id=job_id,
-        name=text(raw.get("name")),
-        status=text(raw.get("status")),
-        engine_type=text(raw.get("engine_type")),
-        net_type=text(raw.get("net_type")),
-        job_direction=text(raw.get("job_direction")),
-        task_type=text(raw.get("task_type")),
-        job_mode=text(raw.get("job_mode")),
-        job_mode_role=text(raw.get("job_mode_role")),
-        charging_mode=text(raw.get("charging_mode")),
-        enterprise_project_id=text(raw.get("enterprise_project_id")),
+        name=label_value(raw.get("name")),
+        status=label_value(raw.get("status")),
+        engine_type=label_value(raw.get("engine_type")),
+        net_type=label_value(raw.get("net_type")),
+        job_direction=label_value(raw.get("job_direction")),
+        task_type=label_value(raw.get("task_type")),
+        job_mode=label_value(raw.get("job_mode")),
+        job_mode_role=label_value(raw.get("job_mode_role")),
+        charging_mode=label_value(raw.get("charging_mode")),
+        enterprise_project_id=label_value(raw.get("enterprise_project_id")),
         created=parse_time(raw.get("create_time")),
         parent_id=parent_id,
     )
@@ -138,7 +138,7 @@ def parse_jobs(items: Iterable[Any]) -> list[Job]:
     """Flatten API job objects and their ``children`` into Jobs, skipping what is not a job.
 
     Parents come before their children. Entries that are not objects or lack an id are
-    dropped; duplicates are the caller's to remove (they span pages).
+    dropped; duplicates are the caller's to remove with ``unique_jobs`` (they span pages).
     """
     jobs: list[Job] = []
     for raw in items:
@@ -156,3 +156,18 @@ def parse_jobs(items: Iterable[Any]) -> list[Job]:
                     if child is not None:
                         jobs.append(child)
     return jobs
+
+
+def unique_jobs(jobs: Iterable[Job]) -> list[Job]:
+    """Jobs with distinct ids, the first of each id kept, in their order.
+
+    A job's id is its identity everywhere: the same id twice (on two pages, from two list
+    APIs, or as a subtask of two parents) is one job, exported once.
+    """
+    seen: set[str] = set()
+    unique: list[Job] = []
+    for job in jobs:
+        if job.id not in seen:
+            seen.add(job.id)
+            unique.append(job)
+    return unique

@@ -17,12 +17,14 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 
-from .api import DrsClient, Telemetry
 from .auth import Authenticator
+from .client import DrsClient
 from .config import PollConfig, Target
 from .errors import ApiError
+from .listing import list_jobs
 from .model import KNOWN_STATUSES, Job
 from .snapshot import ReloadState, Snapshot, TargetKey, TargetState
+from .telemetry import Telemetry
 
 log = logging.getLogger(__name__)
 
@@ -167,9 +169,11 @@ class Poller:
         started = self._clock.monotonic()
         jobs: list[Job] | None = None
         try:
-            jobs = await plan.client.list_jobs(pt.target, pt.auth, key.job_type)
+            jobs = await list_jobs(
+                plan.client, pt.target, pt.auth, key.job_type, plan.poll.page_size
+            )
         except ApiError as exc:
-            self._telemetry.poll_errors[(key, exc.reason)] += 1
+            self._telemetry.count_poll_error(key, exc.reason)
             log.warning(
                 "poll failed project_id=%s region=%s job_type=%s: %s",
                 key.project_id,
@@ -178,7 +182,7 @@ class Poller:
                 exc,
             )
         except Exception as exc:  # a bug must not stop the other targets or later cycles
-            self._telemetry.poll_errors[(key, "decode")] += 1
+            self._telemetry.count_poll_error(key, "internal")
             log.error(
                 "poll failed project_id=%s region=%s job_type=%s: unexpected %s",
                 key.project_id,

@@ -11,14 +11,17 @@ from collections.abc import Awaitable, Callable, Iterator
 import aiohttp
 
 from . import __version__
-from .api import DrsClient, Limiter, Telemetry
 from .auth import Authenticator, authenticator
+from .client import DrsClient
 from .config import Config, Credentials, HttpConfig, load_config
 from .errors import ConfigError
 from .exposition import Exposition, ExpositionOptions, render
+from .listing import fetch_page
 from .logs import SecretFilter
 from .poller import Clock, Plan, Poller, PollTarget
 from .snapshot import ReloadState, Snapshot, TargetKey
+from .telemetry import Telemetry
+from .transport import Limiter, Transport
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +111,9 @@ class Exporter:
         for pt in plan.targets:
 
             async def probe(pt: PollTarget = pt) -> int | None:
-                page = await plan.client.fetch_page(pt.target, pt.auth, pt.key.job_type, 0)
+                page = await fetch_page(
+                    plan.client, pt.target, pt.auth, pt.key.job_type, 0, plan.poll.page_size
+                )
                 return page.total
 
             yield pt.key, probe
@@ -173,14 +178,15 @@ class Exporter:
     def _plan(self, config: Config) -> Plan:
         assert self._session is not None
         poll = config.poll
-        client = DrsClient(
+        transport = Transport(
             self._session,
             Limiter(poll.max_concurrency, poll.max_requests_per_second, self._clock.monotonic),
             self._telemetry,
-            poll,
+            poll.timeout,
             proxy=config.http.proxy_url,
             ssl=ssl_context(config.http),
         )
+        client = DrsClient(transport, poll.retries)
         auths: dict[tuple[str, str, Credentials], Authenticator] = {}
         targets: list[PollTarget] = []
         for t in config.targets:

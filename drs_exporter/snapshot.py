@@ -58,8 +58,8 @@ class Snapshot:
     """Everything /metrics shows, as of the end of one poll cycle."""
 
     targets: tuple[TargetState, ...] = ()
-    # (region, code) -> requests sent so far; code is the HTTP status or timeout/network.
-    api_requests: Mapping[tuple[str, str], int] = field(default_factory=dict)
+    # (region, api, code) -> requests sent so far; code is the HTTP status or timeout/network.
+    api_requests: Mapping[tuple[str, str, str], int] = field(default_factory=dict)
     # (target, reason) -> failed polls so far.
     poll_errors: Mapping[tuple[TargetKey, str], int] = field(default_factory=dict)
     reload: ReloadState = ReloadState()

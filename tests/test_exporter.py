@@ -6,15 +6,21 @@ import dataclasses
 import logging
 import math
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
+import aiohttp
 import pytest
 
+from drs_exporter.auth import Request, Send, StaticToken
+from drs_exporter.client import DrsClient
 from drs_exporter.config import Config, Credentials, IamCredentials, MetricsConfig, load_config
 from drs_exporter.model import STATUSES
-from drs_exporter.poller import Clock
+from drs_exporter.poller import Clock, Plan, Poller, PollTarget
 from drs_exporter.service import Exporter
+from drs_exporter.snapshot import Snapshot, TargetKey
+from drs_exporter.telemetry import Telemetry
+from drs_exporter.transport import Limiter, Transport
 
 from .conftest import StartSim, samples, select, sim_call, sim_config
 
@@ -277,3 +283,40 @@ async def test_a_reload_whose_ca_file_is_not_pem_is_rejected_and_polling_goes_on
     assert ok[2] == 0
     assert sum(v for _, _, v in select(found, "drs_jobs")) == 6
     assert all(v == 1 for _, _, v in select(found, "drs_up"))
+
+
+class BrokenAuthenticator:
+    """An authenticator with a bug in it: the exporter's own code raising unexpectedly."""
+
+    async def headers(self, request: Request, send: Send) -> dict[str, str]:
+        return {"X-Auth-Token": str(1 // 0)}
+
+    def invalidate(self, sent: Mapping[str, str]) -> bool:
+        return False
+
+
+async def test_a_bug_in_the_exporter_counts_as_internal_and_spares_the_other_targets(
+    start_sim: StartSim, caplog: pytest.LogCaptureFixture
+) -> None:
+    sim = await start_sim(seed=4, projects=2, jobs=12, status_period=0)
+    broken, healthy = sim.project_ids
+    config = sim_config(sim)
+    telemetry = Telemetry()
+    published: list[Snapshot] = []
+    async with aiohttp.ClientSession() as session:
+        transport = Transport(session, Limiter(4, 1000.0), telemetry, 5.0)
+        targets = tuple(
+            PollTarget(
+                TargetKey(t.project_id, t.region, "sync"),
+                t,
+                BrokenAuthenticator() if t.project_id == broken else StaticToken("test-token"),
+            )
+            for t in config.targets
+        )
+        plan = Plan(targets, DrsClient(transport, retries=2), config.poll)
+        await Poller(plan, telemetry, published.append).cycle()
+    by_project = {state.key.project_id: state for state in published[-1].targets}
+    assert not by_project[broken].up and by_project[healthy].up
+    assert by_project[healthy].jobs
+    assert dict(published[-1].poll_errors) == {(targets[0].key, "internal"): 1}
+    assert "unexpected ZeroDivisionError" in caplog.text

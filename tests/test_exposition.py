@@ -84,7 +84,10 @@ def sample_snapshot() -> Snapshot:
             TargetState(DOWN, up=False, last_poll_duration=10.0),
             TargetState(NEVER),
         ),
-        api_requests={("ap-southeast-1", "200"): 7, ("eu-west-101", "timeout"): 3},
+        api_requests={
+            ("ap-southeast-1", "v5_jobs", "200"): 7,
+            ("eu-west-101", "v5_jobs", "timeout"): 3,
+        },
         poll_errors={(DOWN, "timeout"): 3},
         reload=ReloadState(success=True, timestamp=1_699_999_000.0),
     )
@@ -326,7 +329,7 @@ def hostile_snapshot() -> Snapshot:
                 status_since={j.id: 1.0 for j in jobs},
             ),
         ),
-        api_requests={("region\\", 'co"de'): 1},
+        api_requests={("region\\", 'a"pi', 'co"de'): 1},
         poll_errors={(key, "x\ny"): 1},
     )
 
@@ -492,7 +495,7 @@ def test_render_with_the_previous_exposition_equals_a_fresh_render() -> None:
                 TargetKey("proj-new", "cn-north-4", "sync"), last_poll_duration=0.5, up=True
             ),
         ),
-        api_requests={("ap-southeast-1", "200"): 12},
+        api_requests={("ap-southeast-1", "v5_jobs", "200"): 12},
         reload=before.reload,
     )
     options = ExpositionOptions()

@@ -32,13 +32,16 @@ from prometheus_client.openmetrics.parser import (
 )
 
 from drs_exporter import __version__
-from drs_exporter.api import MAX_BODY_BYTES, DrsClient, Limiter, Telemetry
 from drs_exporter.auth import StaticToken
+from drs_exporter.client import DrsClient
 from drs_exporter.config import Config, Credentials, PollConfig, Target
 from drs_exporter.errors import ApiError
+from drs_exporter.listing import list_jobs
 from drs_exporter.poller import Clock
 from drs_exporter.service import Exporter
 from drs_exporter.simulator import RunningSimulator
+from drs_exporter.telemetry import Telemetry
+from drs_exporter.transport import MAX_BODY_BYTES, Limiter, Transport
 from drs_exporter.web import bound_port, make_app, start_server
 
 from .conftest import EXE, Sample, StartSim, free_port, samples, select, sim_call, sim_config
@@ -165,9 +168,12 @@ async def fetch_with(
     """One listing through a DrsClient of its own; the error it ended with, if any."""
     telemetry = Telemetry()
     async with aiohttp.ClientSession() as session:
-        client = DrsClient(session, Limiter(8, FAST), telemetry, poll_cfg, rng=rng)
+        transport = Transport(session, Limiter(8, FAST), telemetry, poll_cfg.timeout)
+        client = DrsClient(transport, poll_cfg.retries, rng=rng)
         try:
-            await client.list_jobs(target(sim_url, project), StaticToken(TOKEN), "sync")
+            await list_jobs(
+                client, target(sim_url, project), StaticToken(TOKEN), "sync", poll_cfg.page_size
+            )
         except ApiError as exc:
             return exc, telemetry
     return None, telemetry
@@ -183,7 +189,7 @@ async def test_5xx_is_retried_with_exponential_backoff_and_full_jitter(
     assert error is not None and error.reason == "http_5xx"
     # Full jitter: each wait is drawn from [0, base * 2^attempt].
     assert rng.bounds == [(0.0, 1.0), (0.0, 2.0), (0.0, 4.0)]
-    sent = sum(n for (_, code), n in telemetry.api_requests.items() if code.startswith("5"))
+    sent = sum(n for (_, _, code), n in telemetry.api_requests.items() if code.startswith("5"))
     assert sent == 4
 
 
@@ -200,11 +206,11 @@ async def test_429_waits_as_retry_after_says_or_backs_off_without_it(
     jitter_draws: int,
 ) -> None:
     sim = await start_sim(seed=1, projects=1, jobs=3, throttle_rate=1.0, retry_after=retry_after)
-    caplog.set_level(logging.DEBUG, logger="drs_exporter.api")
+    caplog.set_level(logging.DEBUG, logger="drs_exporter.client")
     rng = RecordingRandom()
     error, telemetry = await fetch_with(sim.url, sim.project_ids[0], PollConfig(retries=2), rng)
     assert error is not None and error.reason == "throttled" and error.status == 429
-    assert telemetry.api_requests[(REGION, "429")] == 3
+    assert telemetry.api_requests[(REGION, "v5_jobs", "429")] == 3
     assert len(rng.bounds) == jitter_draws
     retries = [r.getMessage() for r in caplog.records if r.getMessage().startswith("retry ")]
     assert len(retries) == 2 and all(expected_log in m for m in retries), retries

@@ -57,7 +57,7 @@ def snapshot() -> Snapshot:
         created=1_700_000_000.0,
     )
     target = TargetState(key, last_poll_duration=0.5, up=True, jobs=(job,), has_data=True)
-    return Snapshot(targets=(target,), api_requests={("ap-southeast-1", "200"): 3})
+    return Snapshot(targets=(target,), api_requests={("ap-southeast-1", "v5_jobs", "200"): 3})
 
 
 @dataclass

@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
-from ..model import JOB_TYPES, parse_time, text
+from ..model import JOB_TYPES, label_value, parse_time
 from .lifecycle import CHAINS, START, Timeline, Weighted, hash64
 from .options import SimulatorOptions
 from .query import JobFilter, JobQuery
@@ -363,7 +363,7 @@ def _raw_instance(raw: Mapping[str, Any], side: str) -> tuple[str, str]:
     part = info.get(side) if isinstance(info, Mapping) else None
     if not isinstance(part, Mapping):
         return "", ""
-    return text(part.get("id")), text(part.get("ip"))
+    return label_value(part.get("id")), label_value(part.get("ip"))
 
 
 def raw_job(
@@ -371,27 +371,27 @@ def raw_job(
 ) -> SimJob:
     """A job given as JSON by a test: listed as given, its status fixed unless pinned."""
     fields = dict(raw)
-    if not text(fields.get("id")):
+    if not label_value(fields.get("id")):
         fields["id"] = str(uuid.uuid4())
     if isinstance(fields.get("children"), list):
         fields["children"] = []  # the subtasks are listed from ``children``
     return SimJob(
         key=key,
-        id=text(fields["id"]),
+        id=label_value(fields["id"]),
         project_id=project_id,
         job_type=job_type,
         timeline=None,
         children=children,
-        name=text(fields.get("name")),
+        name=label_value(fields.get("name")),
         created=parse_time(fields.get("create_time")) or 0.0,
-        engine_type=text(fields.get("engine_type")),
-        net_type=text(fields.get("net_type")),
-        charging_mode=text(fields.get("charging_mode")),
-        job_direction=text(fields.get("job_direction")),
-        task_type=text(fields.get("task_type")),
-        enterprise_project_id=text(fields.get("enterprise_project_id")),
-        job_mode=text(fields.get("job_mode")),
-        job_mode_role=text(fields.get("job_mode_role")),
+        engine_type=label_value(fields.get("engine_type")),
+        net_type=label_value(fields.get("net_type")),
+        charging_mode=label_value(fields.get("charging_mode")),
+        job_direction=label_value(fields.get("job_direction")),
+        task_type=label_value(fields.get("task_type")),
+        enterprise_project_id=label_value(fields.get("enterprise_project_id")),
+        job_mode=label_value(fields.get("job_mode")),
+        job_mode_role=label_value(fields.get("job_mode_role")),
         source=_raw_instance(fields, "source"),
         target=_raw_instance(fields, "target"),
         raw=fields,
@@ -598,7 +598,7 @@ class World:
 
     def _status_text(self, job: SimJob, elapsed: int) -> str:
         status = self._status(job, elapsed)
-        return "" if status is _MISSING else text(status)
+        return "" if status is _MISSING else label_value(status)
 
     def _json(self, job: SimJob, elapsed: int) -> str:
         # Rendering is most of a listing's cost, and a job's text changes only with its own

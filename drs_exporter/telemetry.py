@@ -1,0 +1,28 @@
+"""The exporter's own counters: API requests sent and polls failed, for the snapshot.
+
+They only grow, for the life of the process (across config reloads). The transport counts
+requests here through its ``RequestCounter`` protocol; the poller counts failed polls; every
+snapshot carries a copy.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from .snapshot import TargetKey
+
+
+class Telemetry:
+    """Requests by (region, api, code) and failed polls by (target, reason)."""
+
+    def __init__(self) -> None:
+        self.api_requests: Counter[tuple[str, str, str]] = Counter()
+        self.poll_errors: Counter[tuple[TargetKey, str]] = Counter()
+
+    def count_request(self, region: str, api: str, code: str) -> None:
+        """One request sent; ``code`` is the HTTP status, or ``timeout`` / ``network``."""
+        self.api_requests[(region, api, code)] += 1
+
+    def count_poll_error(self, key: TargetKey, reason: str) -> None:
+        """One failed poll of a target, for one of errors.REASONS."""
+        self.poll_errors[(key, reason)] += 1

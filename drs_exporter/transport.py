@@ -1,0 +1,206 @@
+"""One HTTP request to DRS or IAM: within the shared limits, timed out, capped, counted.
+
+Every request of the exporter (each DRS call and each IAM login) goes through
+``Transport.send``, which holds a slot of the shared ``Limiter``, applies the per-request
+timeout and the body size cap, counts the request by (region, api, code), and turns what
+went wrong on the way into an ``ApiError``. ``api_error`` reads a failed answer's DRS or
+gateway error code. Nothing here knows what a DRS job is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import json
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import aiohttp
+from yarl import URL
+
+from .errors import ApiError, reason_for_status
+
+MAX_BODY_BYTES = 32 * 1024 * 1024  # far above any real answer; stops a runaway one
+RETRY_AFTER_CAP = 30.0  # seconds: the longest a server's Retry-After makes us wait
+
+
+class RequestCounter(Protocol):
+    """Where each request is counted, as drs_api_requests_total{region, api, code}."""
+
+    def count_request(self, region: str, api: str, code: str) -> None:
+        """``code`` is the HTTP status as text, or ``timeout`` / ``network``."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Response:
+    """An HTTP answer, read whole."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+
+
+class Limiter:
+    """The global budget shared by all targets: requests in flight and requests per second."""
+
+    def __init__(
+        self,
+        max_concurrency: int,
+        max_requests_per_second: float,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._slots = asyncio.Semaphore(max_concurrency)
+        self._interval = 1.0 / max_requests_per_second
+        self._next = 0.0
+        self._monotonic = monotonic
+
+    @asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        """Hold one of the concurrent slots, entered no sooner than the rate allows."""
+        async with self._slots:
+            now = self._monotonic()
+            start = max(now, self._next)
+            self._next = start + self._interval  # reserve our turn before sleeping
+            if start > now:
+                await asyncio.sleep(start - now)
+            yield
+
+
+class Transport:
+    """Sends requests over one aiohttp session, within one Limiter, counting each."""
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        limiter: Limiter,
+        counter: RequestCounter,
+        timeout: float,
+        *,
+        proxy: str | None = None,
+        ssl: Any = None,
+    ) -> None:
+        self._session = session
+        self._limiter = limiter
+        self._counter = counter
+        self._timeout = timeout
+        self._proxy = proxy
+        self._ssl = ssl
+
+    async def send(
+        self,
+        region: str,
+        api: str,
+        method: str,
+        url: str,
+        headers: Mapping[str, str],
+        body: bytes = b"",
+    ) -> Response:
+        """One HTTP request; ApiError when no whole answer came (any status is an answer).
+
+        ``url`` is sent byte for byte: a signed query must not be re-encoded.
+        """
+        code = "network"  # what drs_api_requests_total counts this request under
+        async with self._limiter.slot():
+            try:
+                async with self._session.request(
+                    method,
+                    URL(url, encoded=True),
+                    headers=dict(headers),
+                    data=body or None,
+                    proxy=self._proxy,
+                    ssl=self._ssl,
+                    allow_redirects=False,
+                    timeout=aiohttp.ClientTimeout(total=self._timeout),
+                ) as resp:
+                    code = str(resp.status)  # answered: even an over-long body counts as such
+                    return Response(resp.status, resp.headers, await _read_capped(resp))
+            except (asyncio.TimeoutError, TimeoutError):
+                code = "timeout"
+                raise ApiError("timeout", f"no answer within {self._timeout:g}s") from None
+            except aiohttp.ClientPayloadError:
+                code = "network"
+                raise ApiError("network", "connection broke while reading the answer") from None
+            except aiohttp.ClientError as exc:
+                code = "network"
+                raise ApiError("network", _describe(exc, url)) from None
+            finally:
+                self._counter.count_request(region, api, code)
+
+
+def api_error(response: Response) -> ApiError:
+    """Turn a non-2xx answer into an ApiError with the DRS/APIG error code and request id."""
+    code, message = _error_fields(response.body)
+    return ApiError(
+        reason_for_status(response.status, code),
+        message or "request failed",
+        status=response.status,
+        code=code,
+        request_id=response.headers.get("X-Request-Id", ""),
+        retry_after=_retry_after(response.headers.get("Retry-After")),
+    )
+
+
+def _error_fields(body: bytes) -> tuple[str, str]:
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return "", ""
+    if isinstance(data, dict) and isinstance(data.get("error"), dict):
+        data = data["error"]  # IAM's {"error": {"code": ..., "message": ...}}
+    if not isinstance(data, dict):
+        return "", ""
+    code = next((data[k] for k in ("error_code", "errorCode", "code") if k in data), "")
+    msg = next((data[k] for k in ("error_msg", "errorMsg", "message") if k in data), "")
+    # Server text ends up in logs: keep it on one line and short.
+    return _one_line(code, 64), _one_line(msg, 300)
+
+
+def _one_line(value: object, limit: int) -> str:
+    if value is None:
+        return ""
+    return " ".join(str(value).split())[:limit]
+
+
+def _retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        seconds = when.timestamp() - time.time()
+    if seconds != seconds:  # NaN
+        return None
+    return min(max(seconds, 0.0), RETRY_AFTER_CAP)
+
+
+async def _read_capped(resp: aiohttp.ClientResponse) -> bytes:
+    length = resp.content_length
+    if length is not None:
+        if length > MAX_BODY_BYTES:
+            raise ApiError("decode", f"answer of {length} bytes exceeds {MAX_BODY_BYTES}")
+        return await resp.read()  # the size is known and bounded: read it in one go
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in resp.content.iter_chunked(1 << 16):
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise ApiError("decode", f"answer exceeds {MAX_BODY_BYTES} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _describe(exc: aiohttp.ClientError, url: str) -> str:
+    """A network error's kind and host, never its text (which may quote a proxy's password)."""
+    parsed = URL(url, encoded=True)
+    where = f"{parsed.host}:{parsed.port}"
+    if isinstance(exc, aiohttp.ClientConnectorError) and exc.os_error.strerror:
+        return f"cannot connect to {where}: {exc.os_error.strerror}"
+    return f"{type(exc).__name__} talking to {where}"

@@ -1,0 +1,58 @@
+"""Paging as pure functions: what to ask next, given what the pages that came back held."""
+
+from __future__ import annotations
+
+import pytest
+
+from drs_exporter.paging import listing_settled, next_offsets
+
+
+def test_after_a_full_first_page_the_rest_follow_at_its_size() -> None:
+    assert next_offsets({0: 100}, 350, 100) == [100, 200, 300]
+
+
+def test_a_server_that_returns_fewer_than_asked_sets_the_step() -> None:
+    # Asked for 1000, got 7: the next pages start where the short ones ended.
+    assert next_offsets({0: 7}, 20, 7) == [7, 14]
+
+
+def test_a_short_page_in_the_middle_leaves_a_gap_to_fill() -> None:
+    assert next_offsets({0: 10, 10: 4, 20: 10}, 30, 10) == [14]
+
+
+def test_an_empty_page_ends_the_listing_whatever_the_total_said() -> None:
+    assert next_offsets({0: 10, 10: 0}, 100, 10) == []
+    assert next_offsets({0: 10, 10: 10, 20: 0, 30: 10}, 100, 10) == []
+
+
+def test_without_a_total_one_more_page_until_one_comes_back_empty() -> None:
+    assert next_offsets({0: 10}, None, 10) == [10]
+    assert next_offsets({0: 10, 10: 3}, None, 10) == [13]
+    assert next_offsets({0: 10, 10: 3, 13: 0}, None, 10) == []
+
+
+def test_nothing_more_when_the_pages_cover_the_total() -> None:
+    assert next_offsets({0: 10, 10: 10}, 20, 10) == []
+    assert next_offsets({0: 0}, 0, 10) == []
+    assert next_offsets({0: 5}, 3, 5) == []  # more than the total came: done
+
+
+def test_pages_already_asked_for_are_never_asked_again() -> None:
+    counts = {0: 10, 10: 10, 30: 10}
+    assert next_offsets(counts, 50, 10) == [20, 40]
+
+
+@pytest.mark.parametrize(
+    ("listed", "totals", "settled"),
+    [
+        (20, set(), True),  # no total at all: nothing to check against
+        (20, {20}, True),
+        (21, {20}, True),  # a job created on the last page
+        (19, {20}, False),  # a job lost between pages
+        (20, {20, 21}, False),  # the total changed while we paged
+    ],
+)
+def test_a_listing_is_settled_when_one_total_was_seen_and_met(
+    listed: int, totals: set[int], settled: bool
+) -> None:
+    assert listing_settled(listed, totals) is settled
