@@ -3,40 +3,32 @@
 The text is written by hand rather than through a prometheus_client registry: a scrape then
 costs nothing per job. The Prometheus text format (0.0.4) and OpenMetrics (1.0) share every
 sample line; they differ only in the counters' HELP/TYPE lines and OpenMetrics' final
-``# EOF``.
+``# EOF``. Which families there are, in which order, comes from ``families.FAMILIES``.
 
 A body is a sequence of chunks: each family's header, then every target's lines of that
-family. A chunk is kept compressed, as a self-contained deflate segment: a gzip body is the
+family. A chunk is kept compressed, as a segment of ``gzipjoin``: a gzip body is the
 concatenation of the segments, a plain one their decompression, and a 10,000-job exposition
 holds 1.5 MB instead of 13. ``render`` given the previous Exposition takes over the chunks
-of every target whose TargetState is the very same object (the poller keeps an unchanged
-target's state): a progress snapshot published after one target finished costs that
-target's lines and a concatenation, not 10,000 jobs.
+of every target whose TargetState is the very same object as then (the poller keeps an
+unchanged target's state): a progress snapshot published after one target finished costs
+that target's lines and a concatenation, not 10,000 jobs.
 """
 
 from __future__ import annotations
 
 import math
 import platform
-import struct
-import zlib
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from .families import FAMILIES, Family
+from .gzipjoin import Segment, gzip_member, inflate, segment
 from .model import KNOWN_STATUSES, STATUSES, Job, is_failed, unique_jobs
 from .snapshot import Snapshot, TargetKey, TargetState
 
 TEXT_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 OPENMETRICS_CONTENT_TYPE = "application/openmetrics-text; version=1.0.0; charset=utf-8"
-
-# Chunks are compressed on the event loop, once per change of their target. Level 3 (zlib's
-# fast strategy) takes half the time of level 6 for 14% more bytes: a 10,000-job body of
-# 12 MB compresses to 1.5 MB instead of 1.3.
-_GZIP_LEVEL = 3
-_GZIP_HEADER = bytes((0x1F, 0x8B, 8, 0, 0, 0, 0, 0, 0, 0xFF))  # deflate, no name, mtime 0
-_FINAL_BLOCK = b"\x03\x00"  # an empty, final deflate block (fixed Huffman codes)
-_CRC_POLYNOMIAL = 0xEDB88320  # CRC-32 as gzip computes it, in its reflected bit order
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,162 +38,39 @@ class ExpositionOptions:
     per_job: bool = True  # the drs_job_* series
     dense_status: bool = False  # drs_job_status also 0 for every other known status
 
-
-def _crc_multiply(a: int, b: int) -> int:
-    """a * b modulo the CRC-32 polynomial (zlib's multmodp)."""
-    product = 0
-    bit = 1 << 31
-    while bit:
-        if a & bit:
-            product ^= b
-        b = (b >> 1) ^ _CRC_POLYNOMIAL if b & 1 else b >> 1
-        bit >>= 1
-    return product
+    def shows(self, family: Family) -> bool:
+        """Whether ``family`` is part of the exposition with these options."""
+        return self.per_job or not family.per_job
 
 
-def _x_to_the_powers_of_two() -> tuple[int, ...]:
-    powers = [1 << 30]  # x^1
-    for _ in range(63):
-        powers.append(_crc_multiply(powers[-1], powers[-1]))
-    return tuple(powers)
-
-
-_X_POW_2K = _x_to_the_powers_of_two()  # x^(2^k) modulo the polynomial, k = 0..63
-
-
-def _crc_shift(size: int) -> int:
-    """x^(8 * size) modulo the polynomial: times a CRC, it is the CRC with size zero bytes after."""
-    shift = 1 << 31  # x^0
-    k = 3  # 8 * size = size * 2^3
-    while size:
-        if size & 1:
-            shift = _crc_multiply(_X_POW_2K[k], shift)
-        size >>= 1
-        k += 1
-    return shift
-
-
-@dataclass(frozen=True, slots=True)
-class _Chunk:
-    """Complete lines of a body, kept only compressed: a raw deflate segment of their bytes.
-
-    With the CRC-32 and length of those bytes (and ``shift``, to combine the CRC with the
-    chunks before it), a gzip body is assembled without ever holding the lines uncompressed.
-    """
-
-    packed: bytes
-    crc: int
-    size: int
-    shift: int
-
-
-def _chunk(text: str) -> _Chunk:
+def _chunk(text: str) -> Segment:
     # Label values are escaped already; "replace" turns lone surrogates (which a broken API
     # can smuggle in through JSON \ud800 escapes) into "?" instead of raising.
-    plain = text.encode("utf-8", "replace")
-    packer = zlib.compressobj(_GZIP_LEVEL, zlib.DEFLATED, -zlib.MAX_WBITS)
-    # A sync flush ends the segment on a byte boundary, and the next segment, compressed on
-    # its own, never refers back into it: segments concatenate into one deflate stream.
-    packed = packer.compress(plain) + packer.flush(zlib.Z_SYNC_FLUSH)
-    return _Chunk(packed, zlib.crc32(plain), len(plain), _crc_shift(len(plain)))
-
-
-def _gzip(chunks: Sequence[_Chunk]) -> bytes:
-    """One gzip member of the chunks: their deflate segments between header and trailer."""
-    crc = 0
-    size = 0
-    for chunk in chunks:
-        crc = _crc_multiply(chunk.shift, crc) ^ chunk.crc  # zlib's crc32_combine
-        size += chunk.size
-    trailer = struct.pack("<II", crc, size & 0xFFFFFFFF)
-    return b"".join((_GZIP_HEADER, *(c.packed for c in chunks), _FINAL_BLOCK, trailer))
-
-
-def _plain(chunks: Sequence[_Chunk]) -> bytes:
-    """The chunks' lines, uncompressed: their segments make one deflate stream."""
-    stream = b"".join((*(c.packed for c in chunks), _FINAL_BLOCK))
-    # Told the exact size, zlib writes the body into a single buffer and returns it as is:
-    # a 10,000-job body is 13 MB, and it is not allocated twice.
-    size = sum(c.size for c in chunks)
-    return zlib.decompress(stream, wbits=-zlib.MAX_WBITS, bufsize=max(size, 1))
+    return segment(text.encode("utf-8", "replace"))
 
 
 @dataclass(frozen=True, slots=True)
-class _Family:
-    """One metric family's name (counters end in _total) and header chunks per format."""
+class _Headers:
+    """A family's HELP and TYPE lines, as each format writes them."""
 
-    name: str
-    text_header: _Chunk
-    openmetrics_header: _Chunk
-
-
-def _family(name: str, kind: str, help_text: str) -> _Family:
-    # OpenMetrics names a counter family without its samples' _total suffix.
-    bare = name.removesuffix("_total") if kind == "counter" else name
-    text = _chunk(f"# HELP {name} {help_text}\n# TYPE {name} {kind}\n")
-    openmetrics = (
-        text if bare == name else _chunk(f"# HELP {bare} {help_text}\n# TYPE {bare} {kind}\n")
-    )
-    return _Family(name, text, openmetrics)
+    text: Segment
+    openmetrics: Segment
 
 
-_JOBS = _family("drs_jobs", "gauge", "Top-level DRS jobs by engine type, network type and status.")
-_SUBTASKS = _family(
-    "drs_subtasks", "gauge", "DRS child tasks by engine type, network type and status."
-)
-_JOBS_FAILED = _family(
-    "drs_jobs_failed", "gauge", "Top-level DRS jobs whose status ends in _FAILED."
-)
-_JOB_INFO = _family(
-    "drs_job_info", "gauge", "Static properties of a DRS job or subtask (always 1)."
-)
-_JOB_STATUS = _family(
-    "drs_job_status",
-    "gauge",
-    "Current status of a DRS job or subtask (1 for the current status).",
-)
-_JOB_CREATED = _family(
-    "drs_job_created_timestamp_seconds",
-    "gauge",
-    "When the DRS job or subtask was created, in Unix seconds.",
-)
-_JOB_STATUS_SINCE = _family(
-    "drs_job_status_since_timestamp_seconds",
-    "gauge",
-    "When the exporter first saw the job in its current status, in Unix seconds.",
-)
-_UP = _family("drs_up", "gauge", "1 if the last poll of this target succeeded.")
-_POLL_DURATION = _family(
-    "drs_last_poll_duration_seconds", "gauge", "Wall time of the last poll of this target."
-)
-_POLL_SUCCESS = _family(
-    "drs_last_poll_success_timestamp_seconds",
-    "gauge",
-    "When the last successful poll of this target finished, in Unix seconds.",
-)
-_API_REQUESTS = _family(
-    "drs_api_requests_total",
-    "counter",
-    "DRS and IAM API requests by API and HTTP status code (or timeout, network).",
-)
-_POLL_ERRORS = _family("drs_poll_errors_total", "counter", "Failed polls of a target by reason.")
-_BUILD_INFO = _family(
-    "drs_exporter_build_info", "gauge", "The exporter's version and Python version (always 1)."
-)
-_RELOAD_OK = _family(
-    "drs_exporter_config_last_reload_successful",
-    "gauge",
-    "1 if the last config (re)load succeeded.",
-)
-_RELOAD_TIME = _family(
-    "drs_exporter_config_last_reload_success_timestamp_seconds",
-    "gauge",
-    "When the config was last loaded successfully, in Unix seconds.",
-)
+def _headers(family: Family) -> _Headers:
+    def lines(name: str) -> Segment:
+        return _chunk(f"# HELP {name} {family.help}\n# TYPE {name} {family.kind}\n")
+
+    text = lines(family.name)
+    openmetrics = text if family.family_name == family.name else lines(family.family_name)
+    return _Headers(text, openmetrics)
+
+
+_HEADERS = {family.name: _headers(family) for family in FAMILIES}
 _EOF = _chunk("# EOF\n")
 
 # A target's chunks by family name; a family in which the target has no lines is absent.
-_TargetChunks = Mapping[str, _Chunk]
+_TargetChunks = Mapping[str, Segment]
 
 
 class Exposition:
@@ -210,16 +79,16 @@ class Exposition:
     def __init__(
         self,
         options: ExpositionOptions,
-        targets: Mapping[int, tuple[TargetState, _TargetChunks]],
-        text: tuple[_Chunk, ...],
-        openmetrics: tuple[_Chunk, ...],
+        targets: Mapping[TargetKey, tuple[TargetState, _TargetChunks]],
+        text: tuple[Segment, ...],
+        openmetrics: tuple[Segment, ...],
     ) -> None:
         self._options = options
-        self._targets = targets  # id(state) -> (state, its chunks), for the next render
+        self._targets = targets  # each target's state and its chunks, for the next render
         self._chunks = {False: text, True: openmetrics}
         self._bodies: dict[tuple[bool, bool], bytes] = {}
 
-    def joined(self, *, openmetrics: bool, gzip: bool) -> bytes | None:
+    def cached_body(self, *, openmetrics: bool, gzip: bool) -> bytes | None:
         """The body if an earlier ``body`` call joined it already, else None (no work)."""
         return self._bodies.get((openmetrics, gzip))
 
@@ -229,7 +98,7 @@ class Exposition:
         cached = self._bodies.get(key)
         if cached is None:
             chunks = self._chunks[openmetrics]
-            cached = _gzip(chunks) if gzip else _plain(chunks)
+            cached = gzip_member(chunks) if gzip else inflate(chunks)
             self._bodies[key] = cached
         return cached
 
@@ -350,22 +219,22 @@ def _job_lines(
                 text = numbers[first_seen] = _number(first_seen)
             since.append(f"drs_job_status_since_timestamp_seconds{{{ident}}} {text}\n")
     return {
-        _JOB_INFO.name: "".join(info),
-        _JOB_STATUS.name: "".join(status),
-        _JOB_CREATED.name: "".join(created),
-        _JOB_STATUS_SINCE.name: "".join(since),
+        "drs_job_info": "".join(info),
+        "drs_job_status": "".join(status),
+        "drs_job_created_timestamp_seconds": "".join(created),
+        "drs_job_status_since_timestamp_seconds": "".join(since),
     }
 
 
-def _health_lines(base: str, state: TargetState) -> dict[str, str]:
+def _poll_lines(base: str, state: TargetState) -> dict[str, str]:
     """drs_up, drs_last_poll_duration_seconds, drs_last_poll_success_timestamp_seconds."""
-    lines = {_UP.name: f"drs_up{{{base}}} {1 if state.up else 0}\n"}
+    lines = {"drs_up": f"drs_up{{{base}}} {1 if state.up else 0}\n"}
     if state.last_poll_duration is not None:
-        lines[_POLL_DURATION.name] = (
+        lines["drs_last_poll_duration_seconds"] = (
             f"drs_last_poll_duration_seconds{{{base}}} {_number(state.last_poll_duration)}\n"
         )
     if state.last_success is not None:
-        lines[_POLL_SUCCESS.name] = (
+        lines["drs_last_poll_success_timestamp_seconds"] = (
             f"drs_last_poll_success_timestamp_seconds{{{base}}} {_number(state.last_success)}\n"
         )
     return lines
@@ -378,17 +247,17 @@ def _target_chunks(state: TargetState, options: ExpositionOptions) -> _TargetChu
     if state.has_data:
         jobs = unique_jobs(state.jobs)
         failed = sum(1 for job in jobs if not job.parent_id and is_failed(job.status))
-        texts[_JOBS.name] = _count_lines(_JOBS.name, base, jobs, subtasks=False)
-        texts[_SUBTASKS.name] = _count_lines(_SUBTASKS.name, base, jobs, subtasks=True)
-        texts[_JOBS_FAILED.name] = f"drs_jobs_failed{{{base}}} {failed}\n"
+        texts["drs_jobs"] = _count_lines("drs_jobs", base, jobs, subtasks=False)
+        texts["drs_subtasks"] = _count_lines("drs_subtasks", base, jobs, subtasks=True)
+        texts["drs_jobs_failed"] = f"drs_jobs_failed{{{base}}} {failed}\n"
         if options.per_job:
             texts.update(_job_lines(base, jobs, state.status_since, options.dense_status))
     if state.polled:
-        texts.update(_health_lines(base, state))
+        texts.update(_poll_lines(base, state))
     return {name: _chunk(text) for name, text in texts.items() if text}
 
 
-def _snapshot_chunks(snapshot: Snapshot, version: str) -> dict[str, _Chunk]:
+def _snapshot_chunks(snapshot: Snapshot, version: str) -> dict[str, Segment]:
     """The families that are not per target: counters, build info, reload state."""
     requests = "".join(
         f'drs_api_requests_total{{region="{escape(region)}",api="{escape(api)}",'
@@ -400,19 +269,25 @@ def _snapshot_chunks(snapshot: Snapshot, version: str) -> dict[str, _Chunk]:
         f"{_number(count)}\n"
         for (key, reason), count in sorted(snapshot.poll_errors.items())
     )
+    build = f'version="{escape(version)}",python_version="{escape(platform.python_version())}"'
     reload = snapshot.reload
     texts = {
-        _API_REQUESTS.name: requests,
-        _POLL_ERRORS.name: errors,
-        _BUILD_INFO.name: f'drs_exporter_build_info{{version="{escape(version)}",'
-        f'python_version="{escape(platform.python_version())}"}} 1\n',
-        _RELOAD_OK.name: f"drs_exporter_config_last_reload_successful {int(reload.success)}\n",
-        _RELOAD_TIME.name: ""
-        if reload.timestamp is None
-        else "drs_exporter_config_last_reload_success_timestamp_seconds "
-        f"{_number(reload.timestamp)}\n",
+        "drs_api_requests_total": requests,
+        "drs_poll_errors_total": errors,
+        "drs_exporter_build_info": f"drs_exporter_build_info{{{build}}} 1\n",
+        "drs_exporter_config_last_reload_successful": _unlabelled(
+            "drs_exporter_config_last_reload_successful", int(reload.success)
+        ),
+        "drs_exporter_config_last_reload_success_timestamp_seconds": _unlabelled(
+            "drs_exporter_config_last_reload_success_timestamp_seconds", reload.timestamp
+        ),
     }
     return {name: _chunk(text) for name, text in texts.items() if text}
+
+
+def _unlabelled(name: str, value: float | None) -> str:
+    """The one sample of a family without labels; nothing when there is no value."""
+    return "" if value is None else f"{name} {_number(value)}\n"
 
 
 def render(
@@ -426,41 +301,33 @@ def render(
     With ``previous``, the exposition of an earlier snapshot, a target whose TargetState is
     the same object as then is not rendered again: its lines are reused as they were.
     """
-    reusable: Mapping[int, tuple[TargetState, _TargetChunks]] = {}
+    reusable: Mapping[TargetKey, tuple[TargetState, _TargetChunks]] = {}
     if previous is not None and previous._options == options:
         reusable = previous._targets
-    targets: dict[int, tuple[TargetState, _TargetChunks]] = {}
-    per_target: list[_TargetChunks] = []
+    targets: dict[TargetKey, tuple[TargetState, _TargetChunks]] = {}
     for state in snapshot.targets:
-        known = reusable.get(id(state))
-        # The entry holds its state alive, so an equal id is the same object; "is" says so.
+        known = reusable.get(state.key)
         chunks = known[1] if known is not None and known[0] is state else None
         if chunks is None:
             chunks = _target_chunks(state, options)
-        targets[id(state)] = (state, chunks)
-        per_target.append(chunks)
+        targets[state.key] = (state, chunks)
+    own = _snapshot_chunks(snapshot, version)
 
-    families = [_JOBS, _SUBTASKS, _JOBS_FAILED]
-    if options.per_job:
-        families += [_JOB_INFO, _JOB_STATUS, _JOB_CREATED, _JOB_STATUS_SINCE]
-    families += [_UP, _POLL_DURATION, _POLL_SUCCESS]
-    text: list[_Chunk] = []
-    openmetrics: list[_Chunk] = []
-    for family in families:
-        text.append(family.text_header)
-        openmetrics.append(family.openmetrics_header)
-        for chunks in per_target:
+    text: list[Segment] = []
+    openmetrics: list[Segment] = []
+    for family in FAMILIES:
+        if not options.shows(family):
+            continue
+        headers = _HEADERS[family.name]
+        text.append(headers.text)
+        openmetrics.append(headers.openmetrics)
+        sources: Iterable[_TargetChunks] = (
+            (chunks for _, chunks in targets.values()) if family.per_target else (own,)
+        )
+        for chunks in sources:
             chunk = chunks.get(family.name)
             if chunk is not None:
                 text.append(chunk)
                 openmetrics.append(chunk)
-    own = _snapshot_chunks(snapshot, version)
-    for family in (_API_REQUESTS, _POLL_ERRORS, _BUILD_INFO, _RELOAD_OK, _RELOAD_TIME):
-        text.append(family.text_header)
-        openmetrics.append(family.openmetrics_header)
-        chunk = own.get(family.name)
-        if chunk is not None:
-            text.append(chunk)
-            openmetrics.append(chunk)
     openmetrics.append(_EOF)
     return Exposition(options, targets, tuple(text), tuple(openmetrics))

@@ -149,7 +149,7 @@ def make_app(
         openmetrics = wants_openmetrics(request.headers.get("Accept", ""))
         use_gzip = accepts_gzip(request.headers.get("Accept-Encoding", ""))
         exposition = source.exposition()
-        body = exposition.joined(openmetrics=openmetrics, gzip=use_gzip)
+        body = exposition.cached_body(openmetrics=openmetrics, gzip=use_gzip)
         if body is None:  # the first request for this variant joins megabytes: not on the loop
             body = await asyncio.to_thread(exposition.body, openmetrics=openmetrics, gzip=use_gzip)
         headers = {

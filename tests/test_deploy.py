@@ -21,6 +21,7 @@ import pytest
 import yaml
 
 from drs_exporter.config import parse_config
+from drs_exporter.families import FAMILIES
 from drs_exporter.simulator import SimulatorOptions, start
 
 REPO = Path(__file__).resolve().parents[1]
@@ -40,26 +41,8 @@ ALERTS = (
     "DRSConfigReloadFailed",
 )
 
-# SPEC section 6, plus the reload metric; `up` is Prometheus' own.
-METRICS = frozenset(
-    {
-        "drs_jobs",
-        "drs_subtasks",
-        "drs_jobs_failed",
-        "drs_job_info",
-        "drs_job_status",
-        "drs_job_created_timestamp_seconds",
-        "drs_job_status_since_timestamp_seconds",
-        "drs_up",
-        "drs_last_poll_duration_seconds",
-        "drs_last_poll_success_timestamp_seconds",
-        "drs_api_requests_total",
-        "drs_poll_errors_total",
-        "drs_exporter_build_info",
-        "drs_exporter_config_last_reload_successful",
-        "up",
-    }
-)
+# Every family the exporter writes; `up` is Prometheus' own.
+METRICS = frozenset({family.name for family in FAMILIES} | {"up"})
 
 
 # --- helpers shared with test_prometheus_integration.py ----------------------------------

@@ -15,6 +15,7 @@ import pytest
 from drs_exporter.auth import Request, Send, StaticToken
 from drs_exporter.client import DrsClient
 from drs_exporter.config import Config, Credentials, IamCredentials, MetricsConfig, load_config
+from drs_exporter.families import FAMILIES
 from drs_exporter.model import STATUSES
 from drs_exporter.poller import Clock, Plan, Poller, PollTarget
 from drs_exporter.service import Exporter
@@ -23,6 +24,8 @@ from drs_exporter.telemetry import Telemetry
 from drs_exporter.transport import Limiter, Transport
 
 from .conftest import StartSim, samples, select, sim_call, sim_config
+
+PER_JOB = [family.name for family in FAMILIES if family.per_job]
 
 
 async def poll(exporter: Exporter) -> list[tuple[str, dict[str, str], float]]:
@@ -146,12 +149,7 @@ async def test_a_job_removed_from_the_api_is_gone_from_the_next_scrape(start_sim
         await sim_call(sim, "DELETE", f"/_sim/jobs/{victim}")
         after = await poll(exporter)
     assert select(before, "drs_job_status", job_id=victim)
-    for name in (
-        "drs_job_info",
-        "drs_job_status",
-        "drs_job_created_timestamp_seconds",
-        "drs_job_status_since_timestamp_seconds",
-    ):
+    for name in PER_JOB:
         assert not select(after, name, job_id=victim), name
     assert sum(v for _, _, v in select(after, "drs_jobs")) == 11
 

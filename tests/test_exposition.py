@@ -538,7 +538,7 @@ def test_each_body_is_joined_once_and_then_served_as_is() -> None:
     exposition = render(sample_snapshot(), ExpositionOptions(), "1.0.0")
     for openmetrics in (False, True):
         for use_gzip in (False, True):
-            assert exposition.joined(openmetrics=openmetrics, gzip=use_gzip) is None
+            assert exposition.cached_body(openmetrics=openmetrics, gzip=use_gzip) is None
             body = exposition.body(openmetrics=openmetrics, gzip=use_gzip)
-            assert exposition.joined(openmetrics=openmetrics, gzip=use_gzip) is body
+            assert exposition.cached_body(openmetrics=openmetrics, gzip=use_gzip) is body
             assert exposition.body(openmetrics=openmetrics, gzip=use_gzip) is body

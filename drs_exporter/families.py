@@ -1,0 +1,187 @@
+"""Every metric family the exporter writes, as one table of plain data.
+
+The table is the contract of section 6 in one place: it gives the order of the families in
+the exposition, their HELP and TYPE lines, the labels each sample carries and the snapshot
+field that feeds it. The README's metric table and the tests that list metric names are
+checked against it, so a family cannot be added, renamed or relabelled in one place only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+TARGET_LABELS = ("project_id", "region", "job_type")
+JOB_LABELS = (*TARGET_LABELS, "job_id")
+COUNT_LABELS = (*TARGET_LABELS, "engine_type", "net_type", "status")
+INFO_LABELS = (
+    *JOB_LABELS,
+    "name",
+    "engine_type",
+    "net_type",
+    "job_direction",
+    "task_type",
+    "job_mode",
+    "job_mode_role",
+    "charging_mode",
+    "enterprise_project_id",
+    "parent_job_id",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Family:
+    """One metric family: what Prometheus sees of it, and where its values come from."""
+
+    name: str  # as its samples are named: a counter's ends in _total
+    kind: Literal["gauge", "counter"]
+    help: str
+    labels: tuple[str, ...]
+    source: str  # the snapshot field that feeds it
+    per_target: bool  # rendered from each TargetState, else once from the Snapshot
+    per_job: bool = False  # only with metrics.per_job
+    note: str = ""  # one or more sentences the README adds to the help text
+
+    @property
+    def family_name(self) -> str:
+        """The name in OpenMetrics' HELP and TYPE lines: a counter's without _total."""
+        return self.name.removesuffix("_total") if self.kind == "counter" else self.name
+
+
+FAMILIES: tuple[Family, ...] = (
+    Family(
+        "drs_jobs",
+        "gauge",
+        "Top-level DRS jobs by engine type, network type and status.",
+        COUNT_LABELS,
+        "TargetState.jobs (top level)",
+        per_target=True,
+    ),
+    Family(
+        "drs_subtasks",
+        "gauge",
+        "DRS child tasks by engine type, network type and status.",
+        COUNT_LABELS,
+        "TargetState.jobs (subtasks)",
+        per_target=True,
+    ),
+    Family(
+        "drs_jobs_failed",
+        "gauge",
+        "Top-level DRS jobs whose status ends in _FAILED.",
+        TARGET_LABELS,
+        "TargetState.jobs (top level)",
+        per_target=True,
+        note="0 for every target with data.",
+    ),
+    Family(
+        "drs_job_info",
+        "gauge",
+        "Static properties of a DRS job or subtask (always 1).",
+        INFO_LABELS,
+        "TargetState.jobs",
+        per_target=True,
+        per_job=True,
+        note='`parent_job_id` is `""` for a top-level job.',
+    ),
+    Family(
+        "drs_job_status",
+        "gauge",
+        "Current status of a DRS job or subtask (1 for the current status).",
+        (*JOB_LABELS, "status"),
+        "Job.status",
+        per_target=True,
+        per_job=True,
+        note="With `dense_status`, also 0 for every other known status.",
+    ),
+    Family(
+        "drs_job_created_timestamp_seconds",
+        "gauge",
+        "When the DRS job or subtask was created, in Unix seconds.",
+        JOB_LABELS,
+        "Job.created",
+        per_target=True,
+        per_job=True,
+        note="From `create_time`; no series when the API gives none.",
+    ),
+    Family(
+        "drs_job_status_since_timestamp_seconds",
+        "gauge",
+        "When the exporter first saw the job in its current status, in Unix seconds.",
+        JOB_LABELS,
+        "TargetState.status_since",
+        per_target=True,
+        per_job=True,
+        note="First seen in this status by this process: kept across reloads, not restarts.",
+    ),
+    Family(
+        "drs_up",
+        "gauge",
+        "1 if the last poll of this target succeeded.",
+        TARGET_LABELS,
+        "TargetState.up",
+        per_target=True,
+    ),
+    Family(
+        "drs_last_poll_duration_seconds",
+        "gauge",
+        "Wall time of the last poll of this target.",
+        TARGET_LABELS,
+        "TargetState.last_poll_duration",
+        per_target=True,
+    ),
+    Family(
+        "drs_last_poll_success_timestamp_seconds",
+        "gauge",
+        "When the last successful poll of this target finished, in Unix seconds.",
+        TARGET_LABELS,
+        "TargetState.last_success",
+        per_target=True,
+    ),
+    Family(
+        "drs_api_requests_total",
+        "counter",
+        "DRS and IAM API requests by API and HTTP status code (or timeout, network).",
+        ("region", "api", "code"),
+        "Snapshot.api_requests",
+        per_target=False,
+        note="`api`: `v5_jobs`, `iam_tokens`.",
+    ),
+    Family(
+        "drs_poll_errors_total",
+        "counter",
+        "Failed polls of a target by reason.",
+        (*TARGET_LABELS, "reason"),
+        "Snapshot.poll_errors",
+        per_target=False,
+        note="Reasons: `auth`, `throttled`, `http_4xx`, `http_5xx`, `timeout`, `network`, "
+        "`decode` (an answer that is not the documented JSON), `internal` (a bug of the "
+        "exporter: please report it).",
+    ),
+    Family(
+        "drs_exporter_build_info",
+        "gauge",
+        "The exporter's version and Python version (always 1).",
+        ("version", "python_version"),
+        "the running program",
+        per_target=False,
+    ),
+    Family(
+        "drs_exporter_config_last_reload_successful",
+        "gauge",
+        "1 if the last config (re)load succeeded.",
+        (),
+        "Snapshot.reload",
+        per_target=False,
+    ),
+    Family(
+        "drs_exporter_config_last_reload_success_timestamp_seconds",
+        "gauge",
+        "When the config was last loaded successfully, in Unix seconds.",
+        (),
+        "Snapshot.reload",
+        per_target=False,
+    ),
+)
+
+BY_NAME = {family.name: family for family in FAMILIES}

@@ -1,0 +1,97 @@
+"""Gzip bodies joined from separately compressed segments, without decompressing any.
+
+A segment is some bytes compressed on their own as raw deflate, ended by a sync flush: it
+ends on a byte boundary and never refers back into another segment, so segments concatenate
+into one deflate stream. Each segment also carries the CRC-32 and length of its bytes; the
+CRC of a concatenation follows from the parts' CRCs by zlib's ``crc32_combine``, done here
+in pure Python with a precomputed table of powers, so a gzip member of any list of segments
+costs a join and a few multiplications per segment.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+# Level 3 (zlib's fast strategy) takes half the time of level 6 for 14% more bytes: a
+# 10,000-job exposition of 12 MB compresses to 1.5 MB instead of 1.3.
+LEVEL = 3
+_HEADER = bytes((0x1F, 0x8B, 8, 0, 0, 0, 0, 0, 0, 0xFF))  # deflate, no name, mtime 0
+_FINAL_BLOCK = b"\x03\x00"  # an empty, final deflate block (fixed Huffman codes)
+_POLYNOMIAL = 0xEDB88320  # CRC-32 as gzip computes it, in its reflected bit order
+
+
+def _multiply(a: int, b: int) -> int:
+    """a * b modulo the CRC-32 polynomial (zlib's multmodp)."""
+    product = 0
+    bit = 1 << 31
+    while bit:
+        if a & bit:
+            product ^= b
+        b = (b >> 1) ^ _POLYNOMIAL if b & 1 else b >> 1
+        bit >>= 1
+    return product
+
+
+def _x_to_the_powers_of_two() -> tuple[int, ...]:
+    powers = [1 << 30]  # x^1
+    for _ in range(63):
+        powers.append(_multiply(powers[-1], powers[-1]))
+    return tuple(powers)
+
+
+_X_POW_2K = _x_to_the_powers_of_two()  # x^(2^k) modulo the polynomial, k = 0..63
+
+
+def _shift(size: int) -> int:
+    """x^(8 * size) modulo the polynomial: times a CRC, it is the CRC with size zero bytes after."""
+    shift = 1 << 31  # x^0
+    k = 3  # 8 * size = size * 2^3
+    while size:
+        if size & 1:
+            shift = _multiply(_X_POW_2K[k], shift)
+        size >>= 1
+        k += 1
+    return shift
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    """Bytes kept only compressed: their raw deflate segment, CRC-32 and length.
+
+    ``shift`` combines the CRC of what comes before with this one's.
+    """
+
+    packed: bytes
+    crc: int
+    size: int
+    shift: int
+
+
+def segment(data: bytes) -> Segment:
+    """Compress ``data`` into a segment that can be joined with any others."""
+    packer = zlib.compressobj(LEVEL, zlib.DEFLATED, -zlib.MAX_WBITS)
+    packed = packer.compress(data) + packer.flush(zlib.Z_SYNC_FLUSH)
+    return Segment(packed, zlib.crc32(data), len(data), _shift(len(data)))
+
+
+def gzip_member(segments: Sequence[Segment]) -> bytes:
+    """One gzip member holding the segments' bytes in order: a valid .gz for any client."""
+    crc = 0
+    size = 0
+    for s in segments:
+        crc = _multiply(s.shift, crc) ^ s.crc  # zlib's crc32_combine
+        size += s.size
+    trailer = struct.pack("<II", crc, size & 0xFFFFFFFF)
+    return b"".join((_HEADER, *(s.packed for s in segments), _FINAL_BLOCK, trailer))
+
+
+def inflate(segments: Sequence[Segment]) -> bytes:
+    """The segments' bytes, uncompressed and joined."""
+    stream = b"".join((*(s.packed for s in segments), _FINAL_BLOCK))
+    # Told the exact size, zlib writes the result into a single buffer and returns it as is:
+    # a 10,000-job body is 13 MB, and it is not allocated twice.
+    size = sum(s.size for s in segments)
+    return zlib.decompress(stream, wbits=-zlib.MAX_WBITS, bufsize=max(size, 1))
