@@ -47,6 +47,7 @@ from .validators import (
     kind_of,
     mapping,
     nonempty,
+    one_of,
     parse_listen_address,
     positive_duration,
     positive_number,
@@ -104,7 +105,7 @@ def _top_level(data: object) -> dict[str, Any]:
             "the config file must be a mapping with 'targets' (and optionally "
             f"'credentials', 'poll', 'metrics', 'web', 'http'), got {kind_of(data)}",
         )
-    return mapping(data, "", TOP_KEYS, BELONGS_UNDER)
+    return mapping(data, "", TOP_KEYS, belongs_under=BELONGS_UNDER)
 
 
 def _credentials(value: object, path: str, base_dir: str) -> Credentials:
@@ -196,7 +197,9 @@ def _target(
         raise ConfigError(
             path, f"must be a mapping with project_id and region, got {kind_of(value)}"
         )
-    block = mapping(value, path, TARGET_KEYS, {k: f"credentials.{k}" for k in CREDENTIAL_KEYS})
+    block = mapping(
+        value, path, TARGET_KEYS, belongs_under={k: f"credentials.{k}" for k in CREDENTIAL_KEYS}
+    )
     project_id = _project_id(required(block, "project_id", path, "the project ID"), path)
     region_path = join_path(path, "region")
     region = nonempty(
@@ -271,13 +274,7 @@ def _job_types(value: object, path: str) -> tuple[str, ...]:
     result: list[str] = []
     for i, item in enumerate(value):
         item_path = f"{path}[{i}]"
-        job_type = as_text(item, item_path)
-        if job_type not in JOB_TYPES:
-            raise ConfigError(
-                item_path,
-                f"unknown job type {show(job_type)}{suggest(job_type, JOB_TYPES)}; "
-                f"known: {', '.join(JOB_TYPES)}",
-            )
+        job_type = one_of(item, item_path, JOB_TYPES, "job type")
         if job_type in result:
             raise ConfigError(item_path, f"{show(job_type)} is listed twice")
         result.append(job_type)
@@ -298,12 +295,8 @@ def _filters(value: object, path: str) -> tuple[tuple[str, str], ...]:
             continue
         if not text.strip():
             raise ConfigError(key_path, "must not be empty; leave the key out to not filter on it")
-        if key == "net_type" and text not in _NET_TYPES:
-            raise ConfigError(
-                key_path,
-                f"unknown net_type {show(text)}{suggest(text, _NET_TYPES)}; "
-                f"known: {', '.join(_NET_TYPES)}",
-            )
+        if key == "net_type":
+            text = one_of(text, key_path, _NET_TYPES, "net_type")
         if key == "status":
             text = _status_filter(text, key_path)
         pairs.append((key, text))

@@ -12,7 +12,8 @@ import ipaddress
 import math
 import os
 import re
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -39,11 +40,23 @@ _UNIT_SECONDS = {
 }
 
 
+@contextmanager
+def nested_in(field: str) -> Iterator[None]:
+    """Errors raised inside are about a file that ``field`` names, with paths inside that file:
+    each is raised again as ``ConfigError(field, "inner.path: problem")``."""
+    try:
+        yield
+    except ConfigError as exc:
+        raise ConfigError(field, str(exc)) from None
+
+
 def join_path(path: str, key: object) -> str:
+    """The path of ``key`` inside ``path`` (``poll`` and ``interval``: ``poll.interval``)."""
     return f"{path}.{key}" if path else str(key)
 
 
 def kind_of(value: object) -> str:
+    """What a value is, in the words of a message (``a number``, ``a list``)."""
     if value is None:
         return "no value"
     if isinstance(value, bool):
@@ -67,23 +80,37 @@ def show(value: str, limit: int = 80) -> str:
 
 
 def suggest(word: str, options: Collection[str]) -> str:
+    """`` (did you mean 'x'?)`` for the closest of ``options``, or ""."""
     lowered = {option.lower(): option for option in options}
     match = difflib.get_close_matches(word.lower(), list(lowered), n=1, cutoff=0.6)
     return f" (did you mean '{lowered[match[0]]}'?)" if match else ""
 
 
 def mapping(
-    value: object, path: str, keys: Collection[str], belongs_under: Mapping[str, str] | None = None
+    value: object,
+    path: str,
+    keys: Collection[str] | None = None,
+    *,
+    belongs_under: Mapping[str, str] | None = None,
+    unsupported: Collection[str] = (),
 ) -> dict[str, Any]:
-    """A mapping holding only ``keys``; no value (``poll:`` alone) is an empty one."""
+    """A mapping with text keys, only ``keys`` among them (None: any); no value is an empty one.
+
+    A key in ``unsupported`` is refused by name, unless its value is empty: that asks for nothing.
+    ``belongs_under`` says where a key that is not known here belongs (``poll.interval``).
+    """
     if value is None:
         return {}
     if not isinstance(value, dict):
         raise ConfigError(path, f"must be a mapping of keys to values, got {kind_of(value)}")
-    for key in value:
+    for key, item in value.items():
         if not isinstance(key, str):
             raise ConfigError(path, f"keys must be text, got {kind_of(key)} {key!r}")
-        if key not in keys:
+        if key in unsupported:
+            if item in (None, [], ""):
+                continue  # an empty setting asks for nothing
+            raise ConfigError(join_path(path, key), "is not supported by drs-exporter")
+        if keys is not None and key not in keys:
             hint = suggest(key, keys)
             if not hint and belongs_under and key in belongs_under:
                 hint = f" (did you mean '{belongs_under[key]}'?)"
@@ -92,6 +119,7 @@ def mapping(
 
 
 def as_text(value: object, path: str) -> str:
+    """Text as given; a number or date gets the hint to quote it."""
     if isinstance(value, str):
         return value
     hint = ""
@@ -101,19 +129,33 @@ def as_text(value: object, path: str) -> str:
 
 
 def nonempty(value: object, path: str) -> str:
+    """Text with more than white space in it."""
     text = as_text(value, path)
     if not text.strip():
         raise ConfigError(path, "must not be empty")
     return text
 
 
+def one_of(value: object, path: str, options: Collection[str], what: str) -> str:
+    """Text that is one of ``options``; ``what`` names such a value in the message."""
+    choice = as_text(value, path)
+    if choice not in options:
+        raise ConfigError(
+            path,
+            f"unknown {what} {show(choice)}{suggest(choice, options)}; known: {', '.join(options)}",
+        )
+    return choice
+
+
 def required(block: Mapping[str, Any], key: str, path: str, what: str) -> Any:
+    """``block[key]``; ``what`` says what is missing when the key is not there."""
     if key not in block:
         raise ConfigError(join_path(path, key), f"missing: {what}")
     return block[key]
 
 
 def integer(value: object, path: str, low: int, high: int | None = None) -> int:
+    """A whole number from ``low`` to ``high`` (no upper bound when None)."""
     if isinstance(value, bool) or not isinstance(value, int):
         got = repr(value) if isinstance(value, float) else kind_of(value)
         if isinstance(value, str):
@@ -126,6 +168,7 @@ def integer(value: object, path: str, low: int, high: int | None = None) -> int:
 
 
 def positive_number(value: object, path: str) -> float:
+    """A finite number greater than 0."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ConfigError(path, f"must be a number, got {kind_of(value)}")
     if not math.isfinite(value) or value <= 0:
@@ -134,6 +177,7 @@ def positive_number(value: object, path: str) -> float:
 
 
 def boolean(value: object, path: str) -> bool:
+    """An unquoted true or false."""
     if isinstance(value, bool):
         return value
     got = f"text {show(value)}" if isinstance(value, str) else kind_of(value)
@@ -173,6 +217,7 @@ def _duration_seconds(text: str) -> float | None:
 
 
 def positive_duration(value: object, path: str) -> float:
+    """A duration (as ``parse_duration`` reads it) longer than 0, in seconds."""
     seconds = parse_duration(value, path)
     if seconds <= 0:
         raise ConfigError(path, "must be longer than 0")
@@ -195,6 +240,7 @@ def http_url(value: object, path: str, example: str) -> str:
 
 
 def endpoint_url(value: object, path: str, example: str) -> str:
+    """An http(s) URL without user info, which would end up in logs."""
     url = http_url(value, path, example)
     # User info here would end up in logs, which must never hold a password.
     if urlsplit(url).username is not None:
@@ -203,6 +249,7 @@ def endpoint_url(value: object, path: str, example: str) -> str:
 
 
 def existing_file(value: object, path: str, base_dir: str) -> str:
+    """The normalised path of a readable file; a relative one is taken from ``base_dir``."""
     name = nonempty(value, path)
     full = os.path.normpath(os.path.join(base_dir, name))
     if not os.path.exists(full):
