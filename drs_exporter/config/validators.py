@@ -1,7 +1,9 @@
 """Small, generic readers of config values: each takes (value, field path) and returns the
 checked value or raises ``ConfigError(path, one-line message)``.
 
-They know nothing of the sections of the file; messages never quote a secret.
+Beside them, the helpers their messages are made with (``join_path``, ``kind_of``, ``show``,
+``suggest``) and ``nested_in``, for a file that a field names. They know nothing of the
+sections of a file; messages never quote a secret.
 """
 
 from __future__ import annotations
