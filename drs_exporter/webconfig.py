@@ -1,7 +1,8 @@
 """The web-config file (TLS, basic auth, extra headers), in Prometheus exporter-toolkit's format.
 
-``load_web_config`` validates the whole file once, including that the certificates load, and
-raises ConfigError ("web.config_file: tls_server_config.cert_file: ...") for every mistake.
+``load_web_config`` validates the whole file once, including that the certificates load, with
+the config's own readers; every mistake is a ConfigError for ``web.config_file`` whose message
+starts with the path inside this file ("web.config_file: tls_server_config.cert_file: ...").
 ``BasicAuth`` checks request credentials against the bcrypt hashes.
 """
 
@@ -16,14 +17,15 @@ import os
 import re
 import secrets
 import ssl
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
 import bcrypt
 
-from .config import read_yaml
+from .config.loading import read_yaml
+from .config.validators import boolean, join_path, kind_of, mapping, nested_in, one_of
 from .errors import ConfigError
 
 _FIELD = "web.config_file"
@@ -54,24 +56,28 @@ EXTRA_HEADERS: Mapping[str, tuple[str, ...] | None] = MappingProxyType(
     }
 )
 
-_TLS_KEYS = frozenset(
-    {
-        "cert_file",
-        "key_file",
-        "client_ca_file",
-        "client_auth_type",
-        "min_version",
-        "max_version",
-        "prefer_server_cipher_suites",
-    }
+_TLS_KEYS = (
+    "cert_file",
+    "key_file",
+    "client_ca_file",
+    "client_auth_type",
+    "min_version",
+    "max_version",
+    "prefer_server_cipher_suites",
 )
 # Part of the format, but without an equivalent here: refused by name rather than ignored,
 # so that nobody believes a restriction is in force when it is not.
-_TLS_UNSUPPORTED = frozenset(
-    {"cert", "key", "client_ca", "cipher_suites", "curve_preferences", "client_allowed_sans"}
+_TLS_UNSUPPORTED = (
+    "cert",
+    "key",
+    "client_ca",
+    "cipher_suites",
+    "curve_preferences",
+    "client_allowed_sans",
 )
-_TOP_KEYS = frozenset({"tls_server_config", "http_server_config", "basic_auth_users"})
-_TOP_UNSUPPORTED = frozenset({"rate_limit"})
+_HTTP_KEYS = ("headers", "http2")
+_TOP_KEYS = ("tls_server_config", "http_server_config", "basic_auth_users")
+_TOP_UNSUPPORTED = ("rate_limit",)
 
 _BCRYPT_HASH = re.compile(r"\$2[aby]\$(\d\d)\$[./A-Za-z0-9]{53}")
 # bcrypt looks at the first 72 bytes only; Go's bcrypt (and so exporter-toolkit) and htpasswd
@@ -137,107 +143,78 @@ def _no_password() -> bytes:
     raise ValueError("encrypted private keys are not supported")
 
 
-def _error(where: str, message: str) -> ConfigError:
-    return ConfigError(_FIELD, f"{where}: {message}" if where else message)
-
-
-def _mapping(value: Any, where: str) -> Mapping[str, Any]:
+def _file_name(value: object, path: str) -> str:
+    """The name of a file as given; no value is ""."""
     if value is None:
-        return {}
-    if not isinstance(value, Mapping):
-        raise _error(where, f"must be a mapping, not {type(value).__name__}")
-    for key in value:
-        if not isinstance(key, str):
-            raise _error(where, f"keys must be strings, not {type(key).__name__} {key!r}")
-    return value
-
-
-def _check_keys(
-    section: Mapping[str, Any], where: str, known: frozenset[str], unsupported: frozenset[str]
-) -> None:
-    for key in section:
-        path = f"{where}.{key}" if where else key
-        if key in unsupported:
-            if section[key] in (None, [], ""):
-                continue  # an empty setting asks for nothing
-            raise _error(path, "is not supported by drs-exporter")
-        if key not in known:
-            raise _error(path, "unknown key")
-
-
-def _string(section: Mapping[str, Any], key: str, where: str, default: str = "") -> str:
-    value = section.get(key)
-    if value is None:
-        return default
+        return ""
     if not isinstance(value, str):
-        raise _error(f"{where}.{key}", f"must be a string, not {type(value).__name__}")
+        raise ConfigError(path, f"must be a string naming a file, got {kind_of(value)}")
     return value
 
 
-def _file(section: Mapping[str, Any], key: str, where: str, base_dir: str) -> str:
+def _readable_file(value: object, path: str, base_dir: str) -> str:
     """An existing, readable file, relative paths taken from the web-config file's directory."""
-    value = _string(section, key, where)
-    path = os.path.join(base_dir, os.path.expanduser(value))
+    full = os.path.join(base_dir, os.path.expanduser(_file_name(value, path)))
     try:
-        with open(path, "rb"):
+        with open(full, "rb"):
             pass
     except OSError as exc:
-        raise _error(f"{where}.{key}", f"cannot read {path}: {exc.strerror}") from None
-    return path
+        raise ConfigError(path, f"cannot read '{full}': {exc.strerror}") from None
+    return full
+
+
+def _choice(
+    section: Mapping[str, Any], key: str, where: str, options: Collection[str], default: str
+) -> str:
+    """``section[key]``, one of ``options``; no value is ``default``."""
+    value = section.get(key)
+    return default if value is None else one_of(value, join_path(where, key), options, "value")
 
 
 def _parse_tls(raw: Any, base_dir: str) -> TlsSettings | None:
     where = "tls_server_config"
-    section = _mapping(raw, where)
-    _check_keys(section, where, _TLS_KEYS, _TLS_UNSUPPORTED)
+    section = mapping(raw, where, _TLS_KEYS, unsupported=_TLS_UNSUPPORTED)
     if not any(section.get(k) for k in ("cert_file", "key_file", "client_ca_file")):
         if section.get("client_auth_type") not in (None, "", "NoClientCert"):
-            raise _error(f"{where}.cert_file", "required for client certificate checks")
+            raise ConfigError(
+                join_path(where, "cert_file"), "required for client certificate checks"
+            )
         return None  # as in exporter-toolkit: no certificate, plain HTTP
     for key in ("cert_file", "key_file"):
-        if not _string(section, key, where):
-            raise _error(f"{where}.{key}", "required when TLS is configured")
-    auth_type = _string(section, "client_auth_type", where, "NoClientCert")
-    if auth_type not in CLIENT_AUTH_TYPES:
-        raise _error(
-            f"{where}.client_auth_type",
-            f"unknown value {auth_type!r} (expected one of {', '.join(CLIENT_AUTH_TYPES)})",
-        )
+        if not _file_name(section.get(key), join_path(where, key)):
+            raise ConfigError(join_path(where, key), "required when TLS is configured")
+    auth_type = _choice(section, "client_auth_type", where, CLIENT_AUTH_TYPES, "NoClientCert")
     if auth_type == "RequireAnyClientCert":
-        raise _error(
-            f"{where}.client_auth_type",
+        raise ConfigError(
+            join_path(where, "client_auth_type"),
             "RequireAnyClientCert is not supported (Python's TLS cannot require a certificate "
             "without verifying it); use RequireAndVerifyClientCert with client_ca_file",
         )
-    versions = {}
-    for key, default in (("min_version", "TLS12"), ("max_version", "TLS13")):
-        versions[key] = _string(section, key, where, default)
-        if versions[key] not in TLS_VERSIONS:
-            raise _error(
-                f"{where}.{key}",
-                f"unknown value {versions[key]!r} (expected one of {', '.join(TLS_VERSIONS)})",
-            )
-    if TLS_VERSIONS[versions["min_version"]] > TLS_VERSIONS[versions["max_version"]]:
-        raise _error(f"{where}.min_version", "is above max_version")
-    prefer = section.get("prefer_server_cipher_suites", True)
-    if not isinstance(prefer, bool):
-        raise _error(f"{where}.prefer_server_cipher_suites", "must be true or false")
-    client_ca = (
-        _file(section, "client_ca_file", where, base_dir) if section.get("client_ca_file") else None
+    min_version = _choice(section, "min_version", where, TLS_VERSIONS, "TLS12")
+    max_version = _choice(section, "max_version", where, TLS_VERSIONS, "TLS13")
+    if TLS_VERSIONS[min_version] > TLS_VERSIONS[max_version]:
+        raise ConfigError(join_path(where, "min_version"), "is above max_version")
+    prefer = boolean(
+        section.get("prefer_server_cipher_suites", True),
+        join_path(where, "prefer_server_cipher_suites"),
     )
-    if client_ca and auth_type in ("NoClientCert", "RequestClientCert"):
-        raise _error(
-            f"{where}.client_ca_file",
-            f"client certificates are not verified with client_auth_type {auth_type}; "
-            "use RequireAndVerifyClientCert",
-        )
+    client_ca = None
+    if section.get("client_ca_file"):
+        path = join_path(where, "client_ca_file")
+        client_ca = _readable_file(section["client_ca_file"], path, base_dir)
+        if auth_type in ("NoClientCert", "RequestClientCert"):
+            raise ConfigError(
+                path,
+                f"client certificates are not verified with client_auth_type {auth_type}; "
+                "use RequireAndVerifyClientCert",
+            )
     settings = TlsSettings(
-        cert_file=_file(section, "cert_file", where, base_dir),
-        key_file=_file(section, "key_file", where, base_dir),
+        cert_file=_readable_file(section["cert_file"], join_path(where, "cert_file"), base_dir),
+        key_file=_readable_file(section["key_file"], join_path(where, "key_file"), base_dir),
         client_ca_file=client_ca,
         client_auth_type=auth_type,
-        min_version=versions["min_version"],
-        max_version=versions["max_version"],
+        min_version=min_version,
+        max_version=max_version,
         prefer_server_cipher_suites=prefer,
     )
     _try_tls(settings, where)
@@ -256,12 +233,14 @@ def _try_tls(settings: TlsSettings, where: str) -> None:
         try:
             scratch.load_verify_locations(cafile=path)
         except (ssl.SSLError, ValueError) as exc:
-            raise _error(f"{where}.{key}", f"{path}: no PEM certificate ({_reason(exc)})") from None
+            raise ConfigError(
+                join_path(where, key), f"{path}: no PEM certificate ({_reason(exc)})"
+            ) from None
     try:
         settings.ssl_context()
     except (ssl.SSLError, ValueError, OSError) as exc:
-        raise _error(
-            f"{where}.key_file", f"{settings.key_file}: unusable key ({_reason(exc)})"
+        raise ConfigError(
+            join_path(where, "key_file"), f"{settings.key_file}: unusable key ({_reason(exc)})"
         ) from None
 
 
@@ -273,24 +252,23 @@ def _reason(exc: Exception) -> str:
 
 def _parse_headers(raw: Any) -> tuple[tuple[str, str], ...]:
     where = "http_server_config"
-    section = _mapping(raw, where)
-    _check_keys(section, where, frozenset({"headers", "http2"}), frozenset())
-    if not isinstance(section.get("http2", True), bool):
-        raise _error(f"{where}.http2", "must be true or false")  # HTTP/1.1 is served either way
+    section = mapping(raw, where, _HTTP_KEYS)
+    # HTTP/1.1 is served either way; the setting is only checked.
+    boolean(section.get("http2", True), join_path(where, "http2"))
     canonical = {name.lower(): name for name in EXTRA_HEADERS}
     headers: list[tuple[str, str]] = []
-    for name, value in _mapping(section.get("headers"), f"{where}.headers").items():
-        path = f"{where}.headers.{name}"
+    for name, value in mapping(section.get("headers"), join_path(where, "headers")).items():
+        path = join_path(where, f"headers.{name}")
         header = canonical.get(name.lower())
         if header is None:
-            raise _error(path, f"cannot be configured (allowed: {', '.join(EXTRA_HEADERS)})")
+            raise ConfigError(path, f"cannot be configured (allowed: {', '.join(EXTRA_HEADERS)})")
         if value is None or value == "":
             continue  # "unset if blank"
         if not isinstance(value, str) or "\r" in value or "\n" in value:
-            raise _error(path, "must be a single-line string")
+            raise ConfigError(path, "must be a single-line string")
         allowed = EXTRA_HEADERS[header]
         if allowed is not None and value not in allowed:
-            raise _error(path, f"must be one of {', '.join(allowed)}, not {value!r}")
+            raise ConfigError(path, f"must be one of {', '.join(allowed)}, not {value!r}")
         headers.append((header, value))
     return tuple(headers)
 
@@ -303,20 +281,21 @@ def _parse_users(raw: Any) -> Mapping[str, str]:
             str(k) if isinstance(k, int) and not isinstance(k, bool) else k: v
             for k, v in raw.items()
         }
-    section = _mapping(raw, where)
     users: dict[str, str] = {}
-    for user, hashed in section.items():
-        path = f"{where}.{user}"
+    for user, hashed in mapping(raw, where).items():
+        path = join_path(where, user)
         if not user or ":" in user:
-            raise _error(path, "a user name must be non-empty and contain no ':'")
+            raise ConfigError(path, "a user name must be non-empty and contain no ':'")
         # The hash itself never goes into a message.
         if not isinstance(hashed, str):
-            raise _error(path, "must be a bcrypt hash string")
+            raise ConfigError(path, "must be a bcrypt hash string")
         match = _BCRYPT_HASH.fullmatch(hashed)
         if match is None:
-            raise _error(path, "not a bcrypt hash (expected $2y$, $2b$ or $2a$ and 60 characters)")
+            raise ConfigError(
+                path, "not a bcrypt hash (expected $2y$, $2b$ or $2a$ and 60 characters)"
+            )
         if not 4 <= int(match.group(1)) <= 31:
-            raise _error(path, "bcrypt cost must be between 4 and 31")
+            raise ConfigError(path, "bcrypt cost must be between 4 and 31")
         users[user] = hashed
     return MappingProxyType(users)
 
@@ -326,14 +305,14 @@ def load_web_config(path: str) -> WebSecurity:
     raw = read_yaml(path, _FIELD, "web config file")
     if raw is None:
         return WebSecurity()  # an empty file asks for nothing, as in exporter-toolkit
-    top = _mapping(raw, "")
-    _check_keys(top, "", _TOP_KEYS, _TOP_UNSUPPORTED)
     base_dir = os.path.dirname(os.path.abspath(path))
-    return WebSecurity(
-        tls=_parse_tls(top.get("tls_server_config"), base_dir),
-        basic_auth_users=_parse_users(top.get("basic_auth_users")),
-        headers=_parse_headers(top.get("http_server_config")),
-    )
+    with nested_in(_FIELD):
+        top = mapping(raw, "", _TOP_KEYS, unsupported=_TOP_UNSUPPORTED)
+        return WebSecurity(
+            tls=_parse_tls(top.get("tls_server_config"), base_dir),
+            basic_auth_users=_parse_users(top.get("basic_auth_users")),
+            headers=_parse_headers(top.get("http_server_config")),
+        )
 
 
 def _credentials(authorization: str | None) -> tuple[str, bytes] | None:

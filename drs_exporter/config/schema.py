@@ -1,0 +1,130 @@
+"""The config as plain data: frozen dataclasses, and the keys of the file that follow from them.
+
+Nothing here reads or checks anything; ``sections`` builds these from the YAML file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+
+from ..model import JOB_TYPES
+
+
+@dataclass(frozen=True, slots=True)
+class IamCredentials:
+    """IAM password login, exchanged for a project-scoped token."""
+
+    domain_name: str
+    username: str
+    password: str = field(repr=False)
+    endpoint: str | None = None  # None: https://iam.{region}.myhuaweicloud.com
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    """Exactly one of: AK/SK (optionally with a security token), IAM login, static token."""
+
+    access_key: str | None = field(default=None, repr=False)
+    secret_key: str | None = field(default=None, repr=False)
+    security_token: str | None = field(default=None, repr=False)
+    iam: IamCredentials | None = None
+    token: str | None = field(default=None, repr=False)
+
+    @property
+    def kind(self) -> str:
+        """``aksk``, ``iam`` or ``token``."""
+        if self.iam is not None:
+            return "iam"
+        if self.token is not None:
+            return "token"
+        return "aksk"
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """One project in one region, polled for each of its job types."""
+
+    project_id: str
+    region: str
+    endpoint: str  # resolved: the explicit one, or the region's public endpoint
+    credentials: Credentials
+    job_types: tuple[str, ...] = JOB_TYPES
+    # Query filters in the order given, as (name, value); instance_ids repeats its name.
+    filters: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class PollConfig:
+    interval: float = 60.0  # seconds
+    page_size: int = 100
+    timeout: float = 10.0  # seconds, per HTTP request
+    retries: int = 3
+    max_concurrency: int = 8
+    max_requests_per_second: float = 10.0
+    stale_after: float = 600.0  # seconds
+
+
+@dataclass(frozen=True, slots=True)
+class MetricsConfig:
+    per_job: bool = True
+    dense_status: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class WebConfig:
+    listen_address: str = ":9877"
+    telemetry_path: str = "/metrics"
+    config_file: str | None = None  # exporter-toolkit web-config file (TLS, basic auth)
+
+
+@dataclass(frozen=True, slots=True)
+class HttpConfig:
+    proxy_url: str | None = field(default=None, repr=False)  # may carry user:password
+    ca_file: str | None = None
+    insecure_skip_verify: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    targets: tuple[Target, ...]
+    poll: PollConfig = PollConfig()
+    metrics: MetricsConfig = MetricsConfig()
+    web: WebConfig = WebConfig()
+    http: HttpConfig = HttpConfig()
+
+
+# The vocabulary of the file: the keys each section takes.
+
+TOP_KEYS = ("credentials", "targets", "poll", "metrics", "web", "http")
+TARGET_KEYS = ("project_id", "region", "endpoint", "job_types", "filters", "credentials")
+_SECRET_KEYS = ("access_key", "secret_key", "security_token", "token")
+CREDENTIAL_KEYS = ("iam", *_SECRET_KEYS, *(f"{key}_file" for key in _SECRET_KEYS))
+AKSK_KEYS = tuple(
+    f"{key}{suffix}"
+    for key in ("access_key", "secret_key", "security_token")
+    for suffix in ("", "_file")
+)
+IAM_KEYS = ("domain_name", "username", "password", "password_file", "endpoint")
+FILTER_KEYS = (
+    "enterprise_project_id",
+    "engine_type",
+    "net_type",
+    "status",
+    "name",
+    "instance_ids",
+    "instance_ip",
+)
+POLL_KEYS = tuple(f.name for f in fields(PollConfig))
+METRICS_KEYS = tuple(f.name for f in fields(MetricsConfig))
+WEB_KEYS = tuple(f.name for f in fields(WebConfig))
+HTTP_KEYS = tuple(f.name for f in fields(HttpConfig))
+
+# A key written one level too high is a common slip; say where it belongs.
+BELONGS_UNDER: dict[str, str] = {
+    **{k: f"poll.{k}" for k in POLL_KEYS},
+    **{k: f"metrics.{k}" for k in METRICS_KEYS},
+    **{k: f"web.{k}" for k in WEB_KEYS},
+    **{k: f"http.{k}" for k in HTTP_KEYS},
+    **{k: f"targets[].{k}" for k in TARGET_KEYS if k != "credentials"},
+    **{k: f"credentials.{k}" for k in CREDENTIAL_KEYS},
+}
