@@ -85,9 +85,9 @@ give the same world every time; ``status_period`` 0 freezes every job where it s
 
 from __future__ import annotations
 
-from .data import World
 from .options import SimulatorOptions, add_arguments, options_from_args
 from .server import RunningSimulator, build_app, start
+from .world import World
 
 __all__ = [
     "RunningSimulator",

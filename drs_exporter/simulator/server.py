@@ -15,12 +15,12 @@ from typing import Any
 from aiohttp import web
 
 from ..errors import ConfigError
-from .data import World
 from .gateway import Denied, Gateway, Issued
 from .options import FAULT_FIELDS, SimulatorOptions
 from .query import QueryError, parse_job_query, parse_pairs
 from .script import Drift, Drifts, Script, ScriptedAnswer, ScriptError, parse_answers, parse_drift
 from .stats import RequestStats, arrival
+from .world import World
 
 Clock = Callable[[], float]
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
