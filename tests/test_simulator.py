@@ -14,6 +14,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp import web
 from yarl import URL
 
 from drs_exporter import signer, simulator
@@ -733,6 +734,78 @@ async def test_fault_changes_are_checked(start: Start, http: aiohttp.ClientSessi
         assert answer.status == 400
         assert "error" in answer.json()
     assert (await call(http, "POST", f"{sim.url}/_sim/faults", body=[1])).status == 400
+
+
+# --- the extension point: middlewares and the answer override ---
+
+
+async def test_the_override_sees_each_call_after_auth_and_the_fault_draws_stay(
+    http: aiohttp.ClientSession,
+) -> None:
+    seen: list[tuple[str, str, tuple[tuple[str, str], ...], Any]] = []
+    routes: list[str | None] = []
+    woke: list[bool] = []
+
+    async def override(call: simulator.ApiCall) -> web.StreamResponse | None:
+        seen.append((call.api, call.project_id, call.query, call.body))
+        if ("answer", "teapot") in call.query:
+            return web.Response(status=418)
+        if ("answer", "normal") in call.query:
+            return call.normal()
+        if ("answer", "hang") in call.query:
+            await call.pause(60)
+            woke.append(True)
+        return None
+
+    @web.middleware
+    async def route_names(request: web.Request, handler: Any) -> web.StreamResponse:
+        routes.append(request.match_info.route.name)
+        return await handler(request)
+
+    options = simulator.SimulatorOptions(seed=3, jobs=9, projects=1, token="t0k", error_rate=0.5)
+    plain = await simulator.start(options, clock=fixed())
+    sim = await simulator.start(
+        options, clock=fixed(), middlewares=[route_names], override=override
+    )
+    try:
+        project = sim.project_ids[0]
+        auth = {"X-Auth-Token": "t0k"}
+        assert (await list_jobs(http, sim, [("job_type", "sync")])).status == 401
+        assert seen == []  # refused at the gateway: the override is not asked
+        odd = "job_type=sync&name=&instance_ids=b&instance_ids=a%2Cc"  # as sent, in order
+        await call(
+            http, "GET", URL(f"{sim.url}/v5/{project}/jobs?{odd}", encoded=True), headers=auth
+        )
+        pairs = (("job_type", "sync"), ("name", ""), ("instance_ids", "b"), ("instance_ids", "a,c"))
+        assert seen == [("v5_jobs", project, pairs, None)]
+
+        # Answered by the override or not, each request makes its fault draws: the requests
+        # it leaves alone get what the same seed gives without an override.
+        sync = [("job_type", "sync")]
+        expected = [(await list_jobs(http, plain, sync, headers=auth)).status for _ in range(22)]
+        statuses = []
+        for i in range(20):
+            pairs = [*sync, ("answer", "teapot")] if i % 2 else sync
+            statuses.append((await list_jobs(http, sim, pairs, headers=auth)).status)
+        assert statuses[1::2] == [418] * 10
+        assert statuses[::2] == expected[2:22:2] and {200, 500, 502, 503} & set(statuses)
+        normal = await list_jobs(http, sim, [*sync, ("answer", "normal")], headers=auth)
+        assert normal.json() == json.loads(sim.world.list_jobs(project, parse_job_query(sync)))
+        assert normal.headers["X-Request-Id"]
+
+        await hook(http, sim, "GET", "/_sim/summary")
+        assert set(routes) == {"v5_jobs", None}  # the control hooks are not named for an API
+        hanging = asyncio.ensure_future(
+            list_jobs(http, sim, [*sync, ("answer", "hang")], headers=auth)
+        )
+        while not seen or ("answer", "hang") not in seen[-1][2]:
+            await asyncio.sleep(0.01)
+    finally:
+        await plain.close()
+        await sim.close()  # wakes the override's pause: it must not be cut off
+    assert woke == [True]
+    with contextlib.suppress(aiohttp.ClientError):
+        await hanging
 
 
 # --- scripted answers, request statistics and drift between pages ---

@@ -79,6 +79,25 @@ Test hooks under ``/_sim/`` (no auth, no faults; errors answer ``{"error": "..."
     order. Each id to delete must exist, and each given id to add must not, when posted.
     Answers ``{"drifts_left": n}``.
 
+The extension point, for those who embed the simulator (the test suite does, to script
+answers, move jobs between pages and count requests in flight): ``build_app()`` and
+``start()`` take
+
+``middlewares``
+    aiohttp middlewares run around every request, inside the one that gives each answer
+    its ``X-Request-Id``. Routes are named for their API (``v5_jobs``, ``iam_tokens``).
+``override``
+    An ``async (ApiCall) -> web.StreamResponse | None``, which each DRS API handler (the
+    v5 listing; not IAM) awaits once a request has passed the gateway's auth check,
+    before the fault answers. It sees
+    the request, the API called (``v5_jobs``, as ``drs_api_requests_total`` names it), the
+    project id, the decoded query pairs and the decoded JSON body; it may read or change
+    the world, build the normal answer (``call.normal()``, free of faults) and sleep
+    (``call.pause(seconds, until)``, which wakes when the server shuts down). None lets
+    the request be answered as usual; a response is sent instead (one it has prepared
+    itself must carry its own ``X-Request-Id``). Latency, the ``hang`` fault and the four
+    fault draws come first either way, so a seed gives the same fault sequence.
+
 Statuses are a pure function of (seed, job, elapsed whole seconds), so a seed and a clock
 give the same world every time; ``status_period`` 0 freezes every job where it started.
 """
@@ -87,9 +106,11 @@ from __future__ import annotations
 
 from .data import World
 from .options import SimulatorOptions, add_arguments, options_from_args
-from .server import RunningSimulator, build_app, start
+from .server import ApiCall, Override, RunningSimulator, build_app, start
 
 __all__ = [
+    "ApiCall",
+    "Override",
     "RunningSimulator",
     "SimulatorOptions",
     "World",

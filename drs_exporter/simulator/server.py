@@ -1,4 +1,8 @@
-"""The simulator's aiohttp application: the DRS listing API, IAM tokens, faults, test hooks."""
+"""The simulator's aiohttp application: the DRS listing API, IAM tokens, faults, test hooks.
+
+Also its one extension point: an answer override, which the DRS API handlers consult once
+a request has passed the gateway (see ``ApiCall``), and extra aiohttp middlewares.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +13,9 @@ import json
 import random
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterator, Mapping
-from typing import Any
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
@@ -21,6 +26,9 @@ from .options import FAULT_FIELDS, SimulatorOptions
 from .query import QueryError, parse_job_query, parse_pairs
 from .script import Drift, Drifts, Script, ScriptedAnswer, ScriptError, parse_answers, parse_drift
 from .stats import RequestStats, arrival
+
+if TYPE_CHECKING:
+    from aiohttp.typedefs import Middleware
 
 Clock = Callable[[], float]
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -47,7 +55,13 @@ HTML_PAGE = (
 class Simulator:
     """The run-time state of one simulator: the world, the gateway, the current faults."""
 
-    def __init__(self, options: SimulatorOptions, clock: Clock, monotonic: Clock) -> None:
+    def __init__(
+        self,
+        options: SimulatorOptions,
+        clock: Clock,
+        monotonic: Clock,
+        override: Override | None = None,
+    ) -> None:
         self.options = options  # faults change at run time: replaced, never mutated
         self.world = World(options, clock)
         self.gateway = Gateway(options, clock, self.world.now)
@@ -56,24 +70,88 @@ class Simulator:
         self.stats = RequestStats(monotonic)
         self.script = Script()
         self.drifts = Drifts()
+        self.override = override
 
-    async def pause(self, seconds: float) -> None:
-        """Sleep, but wake at once when the server shuts down (a hang must not hold it)."""
-        if seconds > 0:
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self.stopping.wait(), seconds)
-
-    async def hold(self, seconds: float, until_in_flight: int) -> None:
-        """Sleep as pause() does, waking early once this many API requests are in flight."""
-        waits: list[asyncio.Future[Any]] = [
-            asyncio.ensure_future(self.stopping.wait()),
-            self.stats.reached(until_in_flight),
-        ]
+    async def pause(self, seconds: float, until: Awaitable[object] | None = None) -> None:
+        """Sleep, but wake at once when the server shuts down (a hang must not hold it),
+        or when ``until`` is done."""
+        if seconds <= 0 and until is None:
+            return
+        waits: list[asyncio.Future[Any]] = [asyncio.ensure_future(self.stopping.wait())]
+        if until is not None:
+            waits.append(asyncio.ensure_future(until))
         try:
             await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
         finally:
             for waiting in waits:
                 waiting.cancel()
+
+    async def hold(self, seconds: float, until_in_flight: int) -> None:
+        """Sleep as pause() does, waking early once this many API requests are in flight."""
+        await self.pause(seconds, self.stats.reached(until_in_flight))
+
+    async def overridden(
+        self,
+        request: web.Request,
+        api: str,
+        project_id: str,
+        query: Iterable[tuple[str, str]],
+        body: bytes,
+        normal: Callable[[], web.Response],
+    ) -> web.StreamResponse | None:
+        """The override's answer to an API request that has passed the gateway, if any."""
+        if self.override is None:
+            return None
+        call = ApiCall(request, api, project_id, tuple(query), _decoded(body), self, normal)
+        return await self.override(call)
+
+
+@dataclass(frozen=True)
+class ApiCall:
+    """An API request that has passed the gateway, as an answer override sees it.
+
+    ``api`` names the API as ``drs_api_requests_total`` does (``v5_jobs``; the v3 calls
+    will be ``v3_jobs``, ``v3_batch_progress`` and ``v3_batch_status``); ``query`` is the
+    decoded query pairs in order, blanks and repeats kept; ``body`` the decoded JSON body,
+    None when there is none or it is not JSON (``await request.read()`` has the bytes).
+    """
+
+    request: web.Request
+    api: str
+    project_id: str
+    query: tuple[tuple[str, str], ...]
+    body: Any
+    _simulator: Simulator = field(repr=False)
+    _normal: Callable[[], web.Response] = field(repr=False)
+
+    @property
+    def world(self) -> World:
+        """The simulated world, to read or to change before answering."""
+        return self._simulator.world
+
+    def normal(self) -> web.Response:
+        """The answer the API gives this request with no fault and no override (a new one
+        each time: 200 and the jobs, or DRS's 400 for a bad query)."""
+        return self._normal()
+
+    async def pause(self, seconds: float, until: Awaitable[object] | None = None) -> None:
+        """Sleep ``seconds``, waking early when the simulator shuts down or ``until`` is done."""
+        await self._simulator.pause(seconds, until)
+
+
+# The extension point: None lets the simulator answer as usual (faults, then the normal
+# answer); a response is sent instead. Latency and the four fault draws come first either
+# way, so a seed gives the same fault sequence whatever the override does.
+Override = Callable[[ApiCall], Awaitable[web.StreamResponse | None]]
+
+
+def _decoded(body: bytes) -> Any:
+    if not body:
+        return None
+    try:
+        return json.loads(body)
+    except ValueError:
+        return None
 
 
 SIMULATOR = web.AppKey("simulator", Simulator)
@@ -166,6 +244,16 @@ async def list_jobs(request: web.Request) -> web.StreamResponse:
     scripted = sim.script.take(project_id)
     if scripted is not None:
         return await _scripted(request, sim, scripted, project_id, pairs)
+    overridden = await sim.overridden(
+        request,
+        "v5_jobs",
+        project_id,
+        pairs,
+        body,
+        lambda: _answer(*_listing(sim, project_id, pairs)),
+    )
+    if overridden is not None:
+        return overridden
     if throttle < o.throttle_rate:
         return _throttled(o, throttle)
     if error < o.error_rate:
@@ -176,16 +264,20 @@ async def list_jobs(request: web.Request) -> web.StreamResponse:
         if malformed < o.malformed_rate / 2:
             return web.Response(text=text[: len(text) // 2], content_type="application/json")
         return web.Response(text=HTML_PAGE, content_type="text/html")
-    return web.Response(status=status, text=text, content_type="application/json", charset="utf-8")
+    return _answer(status, text)
 
 
-def _listing(sim: Simulator, project_id: str, pairs: list[tuple[str, str]]) -> tuple[int, str]:
+def _listing(sim: Simulator, project_id: str, pairs: Sequence[tuple[str, str]]) -> tuple[int, str]:
     """The normal answer to a listing: 200 and the page, or a DRS 400 for a bad query."""
     try:
         query = parse_job_query(pairs)
     except QueryError as e:
         return 400, json.dumps({"error_code": "DRS.10000001", "error_msg": str(e)})
     return 200, sim.world.list_jobs(project_id, query, sim.options.page_cap)
+
+
+def _answer(status: int, text: str) -> web.Response:
+    return web.Response(status=status, text=text, content_type="application/json", charset="utf-8")
 
 
 def _apply_drift(world: World, drift: Drift) -> None:
@@ -418,17 +510,27 @@ async def _on_shutdown(app: web.Application) -> None:
 
 
 def build_app(
-    options: SimulatorOptions, clock: Clock = time.time, monotonic: Clock = time.monotonic
+    options: SimulatorOptions,
+    clock: Clock = time.time,
+    monotonic: Clock = time.monotonic,
+    *,
+    middlewares: Iterable[Middleware] = (),
+    override: Override | None = None,
 ) -> web.Application:
     """The simulator as an aiohttp application (serve it with web.run_app or start()).
 
     ``clock`` is the wall clock the world and signatures run on; ``monotonic`` stamps the
-    arrivals reported by /_sim/stats.
+    arrivals reported by /_sim/stats. ``middlewares`` run inside the simulator's own (which
+    gives every answer its X-Request-Id), around every request; routes are named for their
+    API (``v5_jobs``, ``iam_tokens``), as ``ApiCall.api`` is. ``override`` is consulted by
+    the API handlers (see ``ApiCall``).
     """
-    app = web.Application(middlewares=[_request_id, _in_flight], client_max_size=MAX_BODY)
-    app[SIMULATOR] = Simulator(options, clock, monotonic)
-    app.router.add_get("/v5/{project_id}/jobs", list_jobs)
-    app.router.add_post("/v3/auth/tokens", issue_token)
+    app = web.Application(
+        middlewares=[_request_id, _in_flight, *middlewares], client_max_size=MAX_BODY
+    )
+    app[SIMULATOR] = Simulator(options, clock, monotonic, override)
+    app.router.add_get("/v5/{project_id}/jobs", list_jobs, name="v5_jobs")
+    app.router.add_post("/v3/auth/tokens", issue_token, name="iam_tokens")
     app.router.add_get("/_sim/summary", sim_summary)
     app.router.add_post("/_sim/faults", sim_faults)
     app.router.add_post("/_sim/jobs", sim_add_job)
@@ -470,9 +572,13 @@ async def start(
     port: int = 0,
     clock: Clock = time.time,
     monotonic: Clock = time.monotonic,
+    *,
+    middlewares: Iterable[Middleware] = (),
+    override: Override | None = None,
 ) -> RunningSimulator:
-    """Serve a simulator on host:port (0: any free port) until ``close()``."""
-    app = build_app(options, clock, monotonic)
+    """Serve a simulator on host:port (0: any free port) until ``close()``; ``middlewares``
+    and ``override`` are as for build_app()."""
+    app = build_app(options, clock, monotonic, middlewares=middlewares, override=override)
     runner = web.AppRunner(app, shutdown_timeout=5.0)
     await runner.setup()
     try:
