@@ -76,7 +76,8 @@ from __future__ import annotations
 
 from .data import World
 from .options import SimulatorOptions, add_arguments, options_from_args
-from .server import ApiCall, Override, RunningSimulator, build_app, start
+from .override import ApiCall, Override
+from .server import RunningSimulator, build_app, start
 
 __all__ = [
     "ApiCall",

@@ -1,7 +1,7 @@
 """The simulator's aiohttp application: the DRS listing API, IAM tokens, faults, control hooks.
 
-Also its one extension point: an answer override, which the DRS API handlers consult once
-a request has passed the gateway (see ``ApiCall``), and extra aiohttp middlewares.
+The DRS API handlers consult the extension point (``override``) once a request has passed
+the gateway; ``build_app()`` also takes extra aiohttp middlewares.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import random
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -22,6 +21,7 @@ from ..errors import ConfigError
 from .data import World
 from .gateway import Denied, Gateway, Issued
 from .options import FAULT_FIELDS, SimulatorOptions
+from .override import ApiCall, Override, json_or_none, pause
 from .query import QueryError, parse_job_query, parse_pairs
 
 if TYPE_CHECKING:
@@ -61,19 +61,9 @@ class Simulator:
         self.stopping = asyncio.Event()
         self.override = override
 
-    async def pause(self, seconds: float, until: Awaitable[object] | None = None) -> None:
-        """Sleep, but wake at once when the server shuts down (a hang must not hold it),
-        or when ``until`` is done."""
-        if seconds <= 0 and until is None:
-            return
-        waits: list[asyncio.Future[Any]] = [asyncio.ensure_future(self.stopping.wait())]
-        if until is not None:
-            waits.append(asyncio.ensure_future(until))
-        try:
-            await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for waiting in waits:
-                waiting.cancel()
+    async def pause(self, seconds: float) -> None:
+        """Sleep, but wake at once when the server shuts down (a hang must not hold it)."""
+        await pause(self.stopping, seconds, None)
 
     async def overridden(
         self,
@@ -87,56 +77,11 @@ class Simulator:
         """The override's answer to an API request that has passed the gateway, if any."""
         if self.override is None:
             return None
-        call = ApiCall(request, api, project_id, tuple(query), _decoded(body), self, normal)
+        decoded = json_or_none(body)
+        call = ApiCall(
+            request, api, project_id, tuple(query), decoded, self.world, normal, self.stopping
+        )
         return await self.override(call)
-
-
-@dataclass(frozen=True)
-class ApiCall:
-    """An API request that has passed the gateway, as an answer override sees it.
-
-    ``api`` names the API as ``drs_api_requests_total`` does (``v5_jobs``; the v3 calls
-    will be ``v3_jobs``, ``v3_batch_progress`` and ``v3_batch_status``); ``query`` is the
-    decoded query pairs in order, blanks and repeats kept; ``body`` the decoded JSON body,
-    None when there is none or it is not JSON (``await request.read()`` has the bytes).
-    """
-
-    request: web.Request
-    api: str
-    project_id: str
-    query: tuple[tuple[str, str], ...]
-    body: Any
-    _simulator: Simulator = field(repr=False)
-    _normal: Callable[[], web.Response] = field(repr=False)
-
-    @property
-    def world(self) -> World:
-        """The simulated world, to read or to change before answering."""
-        return self._simulator.world
-
-    def normal(self) -> web.Response:
-        """The answer the API gives this request with no fault and no override (a new one
-        each time: 200 and the jobs, or DRS's 400 for a bad query)."""
-        return self._normal()
-
-    async def pause(self, seconds: float, until: Awaitable[object] | None = None) -> None:
-        """Sleep ``seconds``, waking early when the simulator shuts down or ``until`` is done."""
-        await self._simulator.pause(seconds, until)
-
-
-# The extension point: None lets the simulator answer as usual (faults, then the normal
-# answer); a response is sent instead. Latency and the four fault draws come first either
-# way, so a seed gives the same fault sequence whatever the override does.
-Override = Callable[[ApiCall], Awaitable[web.StreamResponse | None]]
-
-
-def _decoded(body: bytes) -> Any:
-    if not body:
-        return None
-    try:
-        return json.loads(body)
-    except ValueError:
-        return None
 
 
 SIMULATOR = web.AppKey("simulator", Simulator)
