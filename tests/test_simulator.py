@@ -773,8 +773,13 @@ async def test_the_override_sees_each_call_after_auth_and_the_fault_draws_stay(
         await call(
             http, "GET", URL(f"{sim.url}/v5/{project}/jobs?{odd}", encoded=True), headers=auth
         )
-        pairs = (("job_type", "sync"), ("name", ""), ("instance_ids", "b"), ("instance_ids", "a,c"))
-        assert seen == [("v5_jobs", project, pairs, None)]
+        decoded = (
+            ("job_type", "sync"),
+            ("name", ""),
+            ("instance_ids", "b"),
+            ("instance_ids", "a,c"),
+        )
+        assert seen == [("v5_jobs", project, decoded, None)]
 
         # Answered by the override or not, each request makes its fault draws: the requests
         # it leaves alone get what the same seed gives without an override.
@@ -795,8 +800,12 @@ async def test_the_override_sees_each_call_after_auth_and_the_fault_draws_stay(
         hanging = asyncio.ensure_future(
             list_jobs(http, sim, [*sync, ("answer", "hang")], headers=auth)
         )
-        while not seen or ("answer", "hang") not in seen[-1][2]:
-            await asyncio.sleep(0.01)
+        for _ in range(400):
+            if ("answer", "hang") in seen[-1][2]:
+                break
+            await asyncio.sleep(0.02)
+        else:
+            pytest.fail("the hanging request never reached the override")
     finally:
         await plain.close()
         await sim.close()  # wakes the override's pause: it must not be cut off
