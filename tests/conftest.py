@@ -17,7 +17,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from drs_exporter import simulator
 from drs_exporter.config import Config, Credentials, PollConfig, Target
 
-StartSim = Callable[..., Awaitable[simulator.RunningSimulator]]
+from .simulated import Simulated
+
+StartSim = Callable[..., Awaitable[Simulated]]
 
 # The console script installed beside this Python, as an operator would run it.
 EXE = str(Path(sys.executable).parent / "drs-exporter")
@@ -45,14 +47,13 @@ async def wait_ready(session: aiohttp.ClientSession, base: str, tries: int = 400
 
 @pytest.fixture
 async def start_sim() -> AsyncIterator[StartSim]:
-    """Start simulators with the given options; all are closed after the test."""
-    running: list[simulator.RunningSimulator] = []
+    """Start simulators (with the test hooks) with the given options; all are closed after
+    the test."""
+    running: list[Simulated] = []
 
-    async def start(
-        clock: Callable[[], float] | None = None, **options: Any
-    ) -> simulator.RunningSimulator:
+    async def start(clock: Callable[[], float] | None = None, **options: Any) -> Simulated:
         kwargs: dict[str, Any] = {} if clock is None else {"clock": clock}
-        sim = await simulator.start(simulator.SimulatorOptions(**options), **kwargs)
+        sim = await Simulated.start(simulator.SimulatorOptions(**options), **kwargs)
         running.append(sim)
         return sim
 
@@ -62,7 +63,7 @@ async def start_sim() -> AsyncIterator[StartSim]:
 
 
 def sim_config(
-    sim: simulator.RunningSimulator,
+    sim: Simulated,
     credentials: Credentials | None = None,
     projects: Iterable[str] | None = None,
     **poll: Any,
@@ -78,9 +79,7 @@ def sim_config(
     )
 
 
-async def sim_call(
-    sim: simulator.RunningSimulator, method: str, path: str, body: Any = None
-) -> Any:
+async def sim_call(sim: Simulated, method: str, path: str, body: Any = None) -> Any:
     """Call one of the simulator's /_sim/ control endpoints."""
     async with (
         aiohttp.ClientSession() as session,

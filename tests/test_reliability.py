@@ -1,8 +1,9 @@
 """Reliability: faults, throttling, limits, staleness, paging drift, bad input, reload, shutdown.
 
-Everything talks over real loopback sockets to the simulator: its fault injection, its
-scripted answers (wrong JSON types, 403, oversized or cut bodies, held requests), its drift
-between pages, and its request statistics (requests in flight, listing arrival times).
+Everything talks over real loopback sockets to the simulator: its fault injection, and the
+test hooks set on it by method calls (``tests/simulated.py``): scripted answers (wrong JSON
+types, 403, oversized or cut bodies, held requests), drift between pages, and request
+statistics (requests in flight, listing arrival times).
 No assertion depends on how fast the machine is: waits are bounded loops on an observable
 condition, and the one assertion on time is a lower bound that slowness cannot break.
 """
@@ -39,7 +40,6 @@ from drs_exporter.errors import ApiError
 from drs_exporter.listing import list_jobs
 from drs_exporter.poller import Clock
 from drs_exporter.service import Exporter
-from drs_exporter.simulator import RunningSimulator
 from drs_exporter.telemetry import Telemetry
 from drs_exporter.transport import MAX_BODY_BYTES, Limiter, Transport
 from drs_exporter.web import bound_port, make_app, start_server
@@ -51,26 +51,6 @@ REGION = "ap-southeast-1"
 FAST = 1000.0  # max_requests_per_second where the rate limit is not what is tested
 
 # --- Scripting the simulator ----------------------------------------------------------------
-
-
-async def set_script(sim: RunningSimulator, answers: Sequence[Mapping[str, Any]]) -> None:
-    """The answers the simulator gives to its next listing requests, in order."""
-    await sim_call(sim, "POST", "/_sim/script", {"answers": list(answers)})
-
-
-async def sim_stats(sim: RunningSimulator) -> dict[str, Any]:
-    """Requests in flight now and at most, and every listing request's arrival."""
-    stats: dict[str, Any] = await sim_call(sim, "GET", "/_sim/stats")
-    return stats
-
-
-async def wait_in_flight(sim: RunningSimulator) -> None:
-    """Until a request is being answered (bounded: a stuck exporter fails the test)."""
-    for _ in range(400):
-        if (await sim_stats(sim))["in_flight"] > 0:
-            return
-        await asyncio.sleep(0.05)
-    pytest.fail("no request arrived")
 
 
 def drs_error(status: int, code: str, headers: Mapping[str, str] | None = None) -> dict[str, Any]:
@@ -230,7 +210,7 @@ async def test_both_spellings_of_the_gateways_throttling_code_count_as_throttled
     start_sim: StartSim, code: str
 ) -> None:
     sim = await start_sim(seed=1, projects=1, jobs=3)
-    await set_script(sim, [drs_error(429, code, {"Retry-After": "0"})] * 2)
+    sim.script([drs_error(429, code, {"Retry-After": "0"})] * 2)
     async with Exporter(config(target(sim.url, sim.project_ids[0]), retries=1)) as exporter:
         found = await poll(exporter)
     assert requests_by_code(found) == {"429": 2}
@@ -243,9 +223,7 @@ async def test_a_throttled_request_is_retried_and_the_poll_then_succeeds(
 ) -> None:
     sim = await start_sim(seed=1, projects=1, jobs=6, children_ratio=0, status_period=0)
     (project,) = sim.project_ids
-    await set_script(
-        sim, [drs_error(500, "DRS.10000001"), drs_error(429, code, {"Retry-After": "0"})]
-    )
+    sim.script([drs_error(500, "DRS.10000001"), drs_error(429, code, {"Retry-After": "0"})])
     # The 500 has no Retry-After: one backoff draw from [0, 1s], real but short.
     async with Exporter(config(target(sim.url, project), retries=3)) as exporter:
         found = await poll(exporter)
@@ -293,7 +271,7 @@ async def test_a_connection_cut_mid_answer_is_retried_and_counted_as_network(
     start_sim: StartSim,
 ) -> None:
     sim = await start_sim(seed=1, projects=1, jobs=3)
-    await set_script(sim, [{"cut": True}])  # half the listing, then the connection drops
+    sim.script([{"cut": True}])  # half the listing, then the connection drops
     async with Exporter(config(target(sim.url, sim.project_ids[0]), retries=1)) as exporter:
         found = await poll(exporter)
     assert requests_by_code(found) == {"network": 1, "200": 1}
@@ -320,10 +298,10 @@ async def test_other_4xx_answers_are_not_retried(
     start_sim: StartSim, answer: dict[str, Any], reason: str
 ) -> None:
     sim = await start_sim(seed=1, projects=1, jobs=3)
-    await set_script(sim, [answer])  # then normal answers: a retry would succeed
+    sim.script([answer])  # then normal answers: a retry would succeed
     async with Exporter(config(target(sim.url, sim.project_ids[0]), retries=3)) as exporter:
         found = await poll(exporter)
-    assert len((await sim_stats(sim))["listings"]) == 1
+    assert len(sim.requests.arrivals) == 1
     assert errors_by_reason(found) == {reason: 1}
     assert value(found, "drs_up") == 0
 
@@ -377,10 +355,10 @@ async def test_an_answer_that_is_not_a_listing_fails_the_poll_as_decode(
     sim = await start_sim(seed=1, projects=1, jobs=6, children_ratio=0, status_period=0)
     async with Exporter(config(target(sim.url, sim.project_ids[0]), retries=3)) as exporter:
         first = await poll(exporter)
-        await set_script(sim, [NOT_A_LISTING[name]])  # then normal answers: a retry would pass
+        sim.script([NOT_A_LISTING[name]])  # then normal answers: a retry would pass
         found = await poll(exporter)  # the same target, now answered badly
     assert value(first, "drs_up") == 1
-    assert len((await sim_stats(sim))["listings"]) == 2  # a bad body is not retried
+    assert len(sim.requests.arrivals) == 2  # a bad body is not retried
     assert requests_by_code(found) == {"200": 2}
     assert errors_by_reason(found) == {"decode": 1}
     assert value(found, "drs_up") == 0
@@ -414,13 +392,12 @@ async def test_odd_but_readable_listings_are_taken_as_they_come(start_sim: Start
     sim = await start_sim(seed=1, projects=1, jobs=0)
     # No total_count: pages until an empty page says the listing is over.
     pages = [{"body": {"jobs": jobs[o : o + 2]}} for o in range(0, len(jobs), 2)]
-    await set_script(sim, [*pages, {"body": {"jobs": []}}])
+    sim.script([*pages, {"body": {"jobs": []}}])
     async with Exporter(config(target(sim.url, sim.project_ids[0]), page_size=2)) as exporter:
         found = await poll(exporter)
-    stats = await sim_stats(sim)
     # Each page is asked for where the jobs that came back so far end.
-    assert [a["offset"] for a in stats["listings"]] == [0, 2, 4, 6, 8, 9]
-    assert stats["script_left"] == 0
+    assert [a.offset for a in sim.requests.arrivals] == [0, 2, 4, 6, 8, 9]
+    assert sim.script_left == 0
     assert value(found, "drs_up") == 1
     assert job_ids(found, parent_job_id="") == Counter(
         {"plain": 1, "42": 1, "with-kids": 1, "nulls": 1}
@@ -497,7 +474,7 @@ async def test_a_lone_surrogate_in_the_json_does_not_break_the_exposition(
 ) -> None:
     sim = await start_sim(seed=1, projects=1, jobs=0)
     raw = '{"total_count": 1, "jobs": [{"id": "s1", "name": "half \\ud800 pair"}]}'
-    await set_script(sim, [{"body": raw}])
+    sim.script([{"body": raw}])
     async with Exporter(config(target(sim.url, sim.project_ids[0]))) as exporter:
         found = await poll(exporter)
     assert value(found, "drs_up") == 1
@@ -515,15 +492,14 @@ async def test_requests_in_flight_never_exceed_max_concurrency_across_targets(
     sim = await start_sim(seed=1, projects=2, jobs=6)  # one job per target: one page each
     # Each request is held until `limit` are in flight (at most 10 s, so that a broken
     # limiter fails on `most_in_flight` rather than hanging): more would show, as would less.
-    await set_script(sim, [{"hang": 10, "until_in_flight": limit}] * 6)
+    sim.script([{"hang": 10, "until_in_flight": limit}] * 6)
     p1, p2 = sim.project_ids
     types = ("migration", "sync", "cloudDataGuard")
     cfg = config(target(sim.url, p1, types), target(sim.url, p2, types), max_concurrency=limit)
     async with Exporter(cfg) as exporter:
         found = await poll(exporter)
-    stats = await sim_stats(sim)
-    assert len(stats["listings"]) == 6
-    assert stats["most_in_flight"] == limit
+    assert len(sim.requests.arrivals) == 6
+    assert sim.requests.most_in_flight == limit
     assert all(v == 1 for _, _, v in select(found, "drs_up"))
 
 
@@ -544,7 +520,7 @@ async def test_request_starts_are_spaced_by_max_requests_per_second(
     async with Exporter(cfg) as exporter:
         started = time.monotonic()  # the simulator runs in this process, on this clock
         found = await poll(exporter)
-    arrivals = sorted(a["at"] for a in (await sim_stats(sim))["listings"])
+    arrivals = sorted(a.at for a in sim.requests.arrivals)
     assert len(arrivals) == 12  # six targets, two pages each
     # The limiter lets the k-th request start no sooner than k/rate after the first: a
     # lower bound, which a slow machine only widens.
@@ -726,18 +702,16 @@ async def test_jobs_changing_between_pages_are_neither_lost_nor_counted_twice(
     assert len(before) == 20
 
     # The change lands just before the first page past the first is answered.
-    drift: dict[str, Any] = {"project_id": project, "job_type": "sync"}
     if change == "delete-first":
-        drift["delete"] = [before[0]]
+        sim.drift(project, "sync", delete=[before[0]])
     else:
         when = "2001-01-01T00:00:00Z" if change == "insert-first" else "2099-01-01T00:00:00Z"
-        drift["add"] = [job(f"new-{change}", create_time=when)]
-    await sim_call(sim, "POST", "/_sim/drift", drift)
+        sim.drift(project, "sync", add=[job(f"new-{change}", create_time=when)])
     async with Exporter(config(target(sim.url, project), page_size=5)) as exporter:
         found = await poll(exporter)
     after = await listed_ids(sim.url, project)
 
-    assert (await sim_stats(sim))["drifts_left"] == 0
+    assert sim.drifts_left == 0
     assert after != before
     exported = job_ids(found, parent_job_id="")
     assert all(n == 1 for n in exported.values()), "a job was counted twice"
@@ -879,7 +853,7 @@ async def test_a_signal_during_a_hanging_poll_stops_the_process_cleanly(
     write_config(path, sim.url, [(sim.project_ids[0], ["sync", "migration"])], timeout="60s")
     proc, _ = await start_serving(path)
     try:
-        await wait_in_flight(sim)  # a poll is in flight, hanging
+        await sim.wait_in_flight()  # a poll is in flight, hanging
     finally:
         proc.send_signal(sig)
         _, err = await asyncio.wait_for(proc.communicate(), 20)

@@ -1,4 +1,7 @@
-"""The DRS API simulator, spoken to over real sockets as the exporter would."""
+"""The DRS API simulator, spoken to over real sockets as the exporter would.
+
+Also its extension point, and the test hooks plugged into it (``tests/simulated.py``).
+"""
 
 from __future__ import annotations
 
@@ -9,11 +12,12 @@ import contextlib
 import datetime as dt
 import json
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp import web
 from yarl import URL
 
 from drs_exporter import signer, simulator
@@ -21,6 +25,10 @@ from drs_exporter.errors import ConfigError
 from drs_exporter.model import STATUSES, is_failed, parse_time
 from drs_exporter.simulator.lifecycle import CHAINS
 from drs_exporter.simulator.query import parse_job_query
+
+from .conftest import StartSim
+from .sim_script import ScriptError
+from .simulated import Simulated
 
 T0 = 1_700_000_000.0
 TASK_TYPES = ("FULL_TRANS", "FULL_INCR_TRANS", "INCR_TRANS")
@@ -33,24 +41,14 @@ def fixed(at: float = T0) -> Callable[[], float]:
     return lambda: at
 
 
-Start = Callable[..., Awaitable[simulator.RunningSimulator]]
-
-
 @pytest.fixture
-async def start() -> AsyncIterator[Start]:
-    """Start simulators on loopback ports (frozen clock unless given); close them after."""
-    running: list[simulator.RunningSimulator] = []
+def start(start_sim: StartSim) -> StartSim:
+    """StartSim simulators on loopback ports (frozen clock unless given); closed after the test."""
 
-    async def run(
-        clock: Callable[[], float] | None = None, **options: Any
-    ) -> simulator.RunningSimulator:
-        sim = await simulator.start(simulator.SimulatorOptions(**options), clock=clock or fixed())
-        running.append(sim)
-        return sim
+    async def run(clock: Callable[[], float] | None = None, **options: Any) -> Simulated:
+        return await start_sim(clock=clock or fixed(), **options)
 
-    yield run
-    for sim in running:
-        await sim.close()
+    return run
 
 
 @pytest.fixture
@@ -88,7 +86,7 @@ async def call(
 
 async def list_jobs(
     http: aiohttp.ClientSession,
-    sim: simulator.RunningSimulator,
+    sim: Simulated,
     pairs: Iterable[tuple[str, str]],
     project: str | None = None,
     headers: dict[str, str] | None = None,
@@ -101,7 +99,7 @@ async def list_jobs(
 
 async def all_jobs(
     http: aiohttp.ClientSession,
-    sim: simulator.RunningSimulator,
+    sim: Simulated,
     job_type: str,
     project: str | None = None,
     extra: Iterable[tuple[str, str]] = (),
@@ -121,7 +119,7 @@ def ids(jobs: Iterable[dict[str, Any]]) -> list[str]:
 
 
 async def hook(
-    http: aiohttp.ClientSession, sim: simulator.RunningSimulator, method: str, path: str,
+    http: aiohttp.ClientSession, sim: Simulated, method: str, path: str,
     body: Any = None,
 ) -> Any:  # fmt: skip
     answer = await call(http, method, sim.url + path, body=body)
@@ -133,7 +131,7 @@ async def hook(
 
 
 def signed_get(
-    sim: simulator.RunningSimulator,
+    sim: Simulated,
     pairs: list[tuple[str, str]],
     *,
     ak: str = AK,
@@ -160,7 +158,7 @@ ODD_QUERY = [
 ]
 
 
-async def test_a_signed_request_is_accepted(start: Start, http: aiohttp.ClientSession) -> None:
+async def test_a_signed_request_is_accepted(start: StartSim, http: aiohttp.ClientSession) -> None:
     sim = await start(access_key=AK, secret_key=SK, jobs=9, projects=1)
     for pairs in ([("job_type", "sync"), ("limit", "5")], ODD_QUERY):
         url, headers = signed_get(sim, pairs)
@@ -172,30 +170,30 @@ async def test_a_signed_request_is_accepted(start: Start, http: aiohttp.ClientSe
     assert (await call(http, "GET", url, headers=headers)).status == 200
 
 
-def _tampered_query(sim: simulator.RunningSimulator) -> tuple[URL, dict[str, str]]:
+def _tampered_query(sim: Simulated) -> tuple[URL, dict[str, str]]:
     url, headers = signed_get(sim, [("job_type", "sync"), ("limit", "10")])
     return URL(str(url).replace("limit=10", "limit=11"), encoded=True), headers
 
 
-def _tampered_header(sim: simulator.RunningSimulator) -> tuple[URL, dict[str, str]]:
+def _tampered_header(sim: Simulated) -> tuple[URL, dict[str, str]]:
     url, headers = signed_get(sim, [("job_type", "sync")])
     return url, {**headers, "X-Project-Id": "0" * 32}
 
 
-def _without(name: str) -> Callable[[simulator.RunningSimulator], tuple[URL, dict[str, str]]]:
-    def make(sim: simulator.RunningSimulator) -> tuple[URL, dict[str, str]]:
+def _without(name: str) -> Callable[[Simulated], tuple[URL, dict[str, str]]]:
+    def make(sim: Simulated) -> tuple[URL, dict[str, str]]:
         url, headers = signed_get(sim, [("job_type", "sync")])
         return url, {k: v for k, v in headers.items() if k != name}
 
     return make
 
 
-def _garbled(sim: simulator.RunningSimulator) -> tuple[URL, dict[str, str]]:
+def _garbled(sim: Simulated) -> tuple[URL, dict[str, str]]:
     url, headers = signed_get(sim, [("job_type", "sync")])
     return url, {**headers, "Authorization": headers["Authorization"].replace(", ", " ")}
 
 
-def _unsigned_date(sim: simulator.RunningSimulator) -> tuple[URL, dict[str, str]]:
+def _unsigned_date(sim: Simulated) -> tuple[URL, dict[str, str]]:
     url, headers = signed_get(sim, [("job_type", "sync")])
     auth = headers["Authorization"].replace(";x-sdk-date", "")
     return url, {**headers, "Authorization": auth}
@@ -223,9 +221,9 @@ def _unsigned_date(sim: simulator.RunningSimulator) -> tuple[URL, dict[str, str]
     ],
 )
 async def test_a_tampered_or_stale_signature_is_refused(
-    start: Start,
+    start: StartSim,
     http: aiohttp.ClientSession,
-    make: Callable[[simulator.RunningSimulator], tuple[URL, dict[str, str]]],
+    make: Callable[[Simulated], tuple[URL, dict[str, str]]],
 ) -> None:
     sim = await start(access_key=AK, secret_key=SK, jobs=9, projects=1)
     url, headers = make(sim)
@@ -242,7 +240,7 @@ async def test_a_tampered_or_stale_signature_is_refused(
 # --- tokens and IAM ---
 
 
-async def test_a_static_token_is_checked(start: Start, http: aiohttp.ClientSession) -> None:
+async def test_a_static_token_is_checked(start: StartSim, http: aiohttp.ClientSession) -> None:
     sim = await start(token="static-t0ken", jobs=9, projects=1)
     good = await list_jobs(
         http, sim, [("job_type", "sync")], headers={"X-Auth-Token": "static-t0ken"}
@@ -265,12 +263,12 @@ def login_body(project: str, password: str = IAM["iam_password"]) -> dict[str, A
     }
 
 
-async def login(http: aiohttp.ClientSession, sim: simulator.RunningSimulator, body: Any) -> Answer:
+async def login(http: aiohttp.ClientSession, sim: Simulated, body: Any) -> Answer:
     return await call(http, "POST", f"{sim.url}/v3/auth/tokens?nocatalog=true", body=body)
 
 
 async def test_iam_issues_project_scoped_tokens_that_expire(
-    start: Start, http: aiohttp.ClientSession
+    start: StartSim, http: aiohttp.ClientSession
 ) -> None:
     sim = await start(token_ttl=3600, jobs=9, projects=2, **IAM)
     first, second = sim.project_ids
@@ -301,7 +299,7 @@ async def test_iam_issues_project_scoped_tokens_that_expire(
     assert (await list_jobs(http, sim, [("job_type", "sync")], first, fresh)).status == 200
 
 
-async def test_iam_refuses_bad_logins(start: Start, http: aiohttp.ClientSession) -> None:
+async def test_iam_refuses_bad_logins(start: StartSim, http: aiohttp.ClientSession) -> None:
     sim = await start(jobs=0, projects=1, **IAM)
     project = sim.project_ids[0]
     wrong_password = await login(http, sim, login_body(project, password="guess"))
@@ -318,7 +316,7 @@ async def test_iam_refuses_bad_logins(start: Start, http: aiohttp.ClientSession)
 
 
 async def test_without_auth_options_anything_goes_and_iam_is_absent(
-    start: Start, http: aiohttp.ClientSession
+    start: StartSim, http: aiohttp.ClientSession
 ) -> None:
     sim = await start(jobs=9, projects=1)
     answer = await list_jobs(http, sim, [("job_type", "sync")], headers={"X-Auth-Token": "x"})
@@ -330,7 +328,7 @@ async def test_without_auth_options_anything_goes_and_iam_is_absent(
 
 
 async def test_paging_under_a_page_cap_returns_every_job_once(
-    start: Start, http: aiohttp.ClientSession
+    start: StartSim, http: aiohttp.ClientSession
 ) -> None:
     sim = await start(jobs=90, projects=1, page_cap=7)
     seen: list[str] = []
@@ -350,7 +348,7 @@ async def test_paging_under_a_page_cap_returns_every_job_once(
 
 
 async def test_defaults_sort_by_create_time_descending(
-    start: Start, http: aiohttp.ClientSession
+    start: StartSim, http: aiohttp.ClientSession
 ) -> None:
     sim = await start(jobs=60, projects=1)
     jobs = await all_jobs(http, sim, "sync")
@@ -362,7 +360,7 @@ async def test_defaults_sort_by_create_time_descending(
 
 @pytest.mark.parametrize("sort_key", ["name", "status", "net_type", "job_direction", "pay_mode"])
 async def test_every_sort_key_sorts_both_ways(
-    start: Start, http: aiohttp.ClientSession, sort_key: str
+    start: StartSim, http: aiohttp.ClientSession, sort_key: str
 ) -> None:
     sim = await start(jobs=60, projects=1)
     field = "charging_mode" if sort_key == "pay_mode" else sort_key
@@ -374,7 +372,9 @@ async def test_every_sort_key_sorts_both_ways(
         assert len(set(values)) > 1
 
 
-async def test_each_filter_selects_what_it_says(start: Start, http: aiohttp.ClientSession) -> None:
+async def test_each_filter_selects_what_it_says(
+    start: StartSim, http: aiohttp.ClientSession
+) -> None:
     sim = await start(jobs=300, projects=1, status_period=0)
     everything = await all_jobs(http, sim, "migration")
     assert len(everything) == 100
@@ -436,7 +436,7 @@ async def test_each_filter_selects_what_it_says(start: Start, http: aiohttp.Clie
     ],
 )
 async def test_bad_parameters_get_a_drs_400(
-    start: Start, http: aiohttp.ClientSession, pairs: list[tuple[str, str]]
+    start: StartSim, http: aiohttp.ClientSession, pairs: list[tuple[str, str]]
 ) -> None:
     sim = await start(jobs=9, projects=1)
     answer = await list_jobs(http, sim, pairs)
@@ -447,7 +447,7 @@ async def test_bad_parameters_get_a_drs_400(
     assert answer.headers["X-Request-Id"]
 
 
-async def test_unknown_projects_and_paths(start: Start, http: aiohttp.ClientSession) -> None:
+async def test_unknown_projects_and_paths(start: StartSim, http: aiohttp.ClientSession) -> None:
     sim = await start(jobs=9, projects=1)
     empty = await list_jobs(http, sim, [("job_type", "sync")], project="f" * 32)
     assert (empty.status, empty.json()) == (200, {"total_count": 0, "jobs": []})
@@ -461,7 +461,7 @@ async def test_unknown_projects_and_paths(start: Start, http: aiohttp.ClientSess
 
 
 async def test_a_seed_and_a_clock_give_the_same_world(
-    start: Start, http: aiohttp.ClientSession
+    start: StartSim, http: aiohttp.ClientSession
 ) -> None:
     one = await start(seed=5, jobs=40, projects=2, children_ratio=0.5)
     two = await start(seed=5, jobs=40, projects=2, children_ratio=0.5)
@@ -476,7 +476,7 @@ async def test_a_seed_and_a_clock_give_the_same_world(
 
 
 async def test_jobs_are_spread_evenly_with_subtasks(
-    start: Start, http: aiohttp.ClientSession
+    start: StartSim, http: aiohttp.ClientSession
 ) -> None:
     sim = await start(jobs=20, projects=2, children_ratio=1.0)
     summary = await hook(http, sim, "GET", "/_sim/summary")
@@ -500,7 +500,7 @@ async def test_jobs_are_spread_evenly_with_subtasks(
 
 
 async def test_the_world_looks_like_real_drs_answers(
-    start: Start, http: aiohttp.ClientSession
+    start: StartSim, http: aiohttp.ClientSession
 ) -> None:
     sim = await start(jobs=900, projects=1, children_ratio=0.3)
     jobs = [
@@ -530,7 +530,7 @@ async def test_the_world_looks_like_real_drs_answers(
 
 
 async def test_statuses_move_along_the_life_cycle(
-    start: Start, http: aiohttp.ClientSession
+    start: StartSim, http: aiohttp.ClientSession
 ) -> None:
     sim = await start(jobs=60, projects=1, status_period=2)
     before = await hook(http, sim, "GET", "/_sim/summary")
@@ -554,7 +554,7 @@ async def test_statuses_move_along_the_life_cycle(
     assert after["counts"] != before["counts"]
 
 
-async def test_frozen_statuses_do_not_move(start: Start, http: aiohttp.ClientSession) -> None:
+async def test_frozen_statuses_do_not_move(start: StartSim, http: aiohttp.ClientSession) -> None:
     sim = await start(jobs=30, projects=1, status_period=0)
     before = await all_jobs(http, sim, "sync")
     await hook(http, sim, "POST", "/_sim/advance", {"seconds": 86400})
@@ -562,7 +562,7 @@ async def test_frozen_statuses_do_not_move(start: Start, http: aiohttp.ClientSes
 
 
 async def test_the_clock_moves_statuses_by_itself(
-    start: Start, http: aiohttp.ClientSession
+    start: StartSim, http: aiohttp.ClientSession
 ) -> None:
     now = [T0]
     sim = await start(clock=lambda: now[0], jobs=60, projects=1, status_period=2)
@@ -575,7 +575,7 @@ async def test_the_clock_moves_statuses_by_itself(
 # --- test hooks ---
 
 
-async def test_hooks_pin_delete_and_add_jobs(start: Start, http: aiohttp.ClientSession) -> None:
+async def test_hooks_pin_delete_and_add_jobs(start: StartSim, http: aiohttp.ClientSession) -> None:
     sim = await start(jobs=30, projects=1, children_ratio=1.0)
     project = sim.project_ids[0]
     jobs = await all_jobs(http, sim, "sync")
@@ -634,14 +634,12 @@ async def test_hooks_pin_delete_and_add_jobs(start: Start, http: aiohttp.ClientS
 # --- faults ---
 
 
-async def set_faults(
-    http: aiohttp.ClientSession, sim: simulator.RunningSimulator, **faults: Any
-) -> Any:
+async def set_faults(http: aiohttp.ClientSession, sim: Simulated, **faults: Any) -> Any:
     return await hook(http, sim, "POST", "/_sim/faults", faults)
 
 
 async def test_error_rate_answers_server_errors_in_every_shape(
-    start: Start, http: aiohttp.ClientSession
+    start: StartSim, http: aiohttp.ClientSession
 ) -> None:
     sim = await start(jobs=9, projects=1, error_rate=1.0)
     seen: dict[int, dict[str, Any]] = {}
@@ -658,7 +656,7 @@ async def test_error_rate_answers_server_errors_in_every_shape(
 
 
 async def test_throttling_answers_429_with_retry_after(
-    start: Start, http: aiohttp.ClientSession
+    start: StartSim, http: aiohttp.ClientSession
 ) -> None:
     sim = await start(jobs=9, projects=1, throttle_rate=1.0, retry_after=2)
     codes = set()
@@ -674,7 +672,7 @@ async def test_throttling_answers_429_with_retry_after(
     assert answer.status == 429 and "Retry-After" not in answer.headers
 
 
-async def test_malformed_answers_are_not_json(start: Start, http: aiohttp.ClientSession) -> None:
+async def test_malformed_answers_are_not_json(start: StartSim, http: aiohttp.ClientSession) -> None:
     sim = await start(jobs=9, projects=1, malformed_rate=1.0)
     kinds = set()
     for _ in range(20):
@@ -687,7 +685,7 @@ async def test_malformed_answers_are_not_json(start: Start, http: aiohttp.Client
 
 
 async def test_a_hanging_or_slow_server_times_the_client_out(
-    start: Start, http: aiohttp.ClientSession
+    start: StartSim, http: aiohttp.ClientSession
 ) -> None:
     sim = await start(jobs=9, projects=1, hang_rate=1.0, hang=60)
     with pytest.raises(asyncio.TimeoutError):
@@ -701,13 +699,13 @@ async def test_a_hanging_or_slow_server_times_the_client_out(
 
 
 async def list_jobs_with_timeout(
-    http: aiohttp.ClientSession, sim: simulator.RunningSimulator, timeout: float
+    http: aiohttp.ClientSession, sim: Simulated, timeout: float
 ) -> Answer:
     url = f"{sim.url}/v5/{sim.project_ids[0]}/jobs?job_type=sync"
     return await call(http, "GET", url, timeout=timeout)
 
 
-async def test_faults_follow_the_seed(start: Start, http: aiohttp.ClientSession) -> None:
+async def test_faults_follow_the_seed(start: StartSim, http: aiohttp.ClientSession) -> None:
     runs = []
     for _ in range(2):
         sim = await start(seed=3, jobs=9, projects=1, error_rate=0.3, throttle_rate=0.3)
@@ -718,7 +716,7 @@ async def test_faults_follow_the_seed(start: Start, http: aiohttp.ClientSession)
     assert {200, 429} <= set(runs[0]) and set(runs[0]) & {500, 502, 503}
 
 
-async def test_fault_changes_are_checked(start: Start, http: aiohttp.ClientSession) -> None:
+async def test_fault_changes_are_checked(start: StartSim, http: aiohttp.ClientSession) -> None:
     sim = await start(jobs=0, projects=1)
     now = await set_faults(http, sim, error_rate=0.5)
     assert now["error_rate"] == 0.5 and now["retry_after"] == 1.0
@@ -735,35 +733,98 @@ async def test_fault_changes_are_checked(start: Start, http: aiohttp.ClientSessi
     assert (await call(http, "POST", f"{sim.url}/_sim/faults", body=[1])).status == 400
 
 
-# --- scripted answers, request statistics and drift between pages ---
+# --- the extension point: middlewares and the answer override ---
 
 
-async def script(
+async def test_the_override_sees_each_call_after_auth_and_the_fault_draws_stay(
     http: aiohttp.ClientSession,
-    sim: simulator.RunningSimulator,
-    answers: list[Any],
-    project: str | None = None,
-) -> Any:
-    body: dict[str, Any] = {"answers": answers}
-    if project is not None:
-        body["project_id"] = project
-    return await hook(http, sim, "POST", "/_sim/script", body)
+) -> None:
+    seen: list[tuple[str, str, tuple[tuple[str, str], ...], Any]] = []
+    routes: list[str | None] = []
+    woke: list[bool] = []
+
+    async def override(call: simulator.ApiCall) -> web.StreamResponse | None:
+        seen.append((call.api, call.project_id, call.query, call.body))
+        if ("answer", "teapot") in call.query:
+            return web.Response(status=418)
+        if ("answer", "normal") in call.query:
+            return call.normal()
+        if ("answer", "hang") in call.query:
+            await call.pause(60)
+            woke.append(True)
+        return None
+
+    @web.middleware
+    async def route_names(request: web.Request, handler: Any) -> web.StreamResponse:
+        routes.append(request.match_info.route.name)
+        return await handler(request)
+
+    options = simulator.SimulatorOptions(seed=3, jobs=9, projects=1, token="t0k", error_rate=0.5)
+    plain = await simulator.start(options, clock=fixed())
+    sim = await simulator.start(
+        options, clock=fixed(), middlewares=[route_names], override=override
+    )
+    try:
+        project = sim.project_ids[0]
+        auth = {"X-Auth-Token": "t0k"}
+        assert (await list_jobs(http, sim, [("job_type", "sync")])).status == 401
+        assert seen == []  # refused at the gateway: the override is not asked
+        odd = "job_type=sync&name=&instance_ids=b&instance_ids=a%2Cc"  # as sent, in order
+        await call(
+            http, "GET", URL(f"{sim.url}/v5/{project}/jobs?{odd}", encoded=True), headers=auth
+        )
+        decoded = (
+            ("job_type", "sync"),
+            ("name", ""),
+            ("instance_ids", "b"),
+            ("instance_ids", "a,c"),
+        )
+        assert seen == [("v5_jobs", project, decoded, None)]
+
+        # Answered by the override or not, each request makes its fault draws: the requests
+        # it leaves alone get what the same seed gives without an override.
+        sync = [("job_type", "sync")]
+        expected = [(await list_jobs(http, plain, sync, headers=auth)).status for _ in range(22)]
+        statuses = []
+        for i in range(20):
+            pairs = [*sync, ("answer", "teapot")] if i % 2 else sync
+            statuses.append((await list_jobs(http, sim, pairs, headers=auth)).status)
+        assert statuses[1::2] == [418] * 10
+        assert statuses[::2] == expected[2:22:2] and {200, 500, 502, 503} & set(statuses)
+        normal = await list_jobs(http, sim, [*sync, ("answer", "normal")], headers=auth)
+        assert normal.json() == json.loads(sim.world.list_jobs(project, parse_job_query(sync)))
+        assert normal.headers["X-Request-Id"]
+
+        await hook(http, sim, "GET", "/_sim/summary")
+        assert set(routes) == {"v5_jobs", None}  # the control hooks are not named for an API
+        hanging = asyncio.ensure_future(
+            list_jobs(http, sim, [*sync, ("answer", "hang")], headers=auth)
+        )
+        for _ in range(400):
+            if ("answer", "hang") in seen[-1][2]:
+                break
+            await asyncio.sleep(0.02)
+        else:
+            pytest.fail("the hanging request never reached the override")
+    finally:
+        await plain.close()
+        await sim.close()  # wakes the override's pause: it must not be cut off
+    assert woke == [True]
+    with contextlib.suppress(aiohttp.ClientError):
+        await hanging
 
 
-async def stats(http: aiohttp.ClientSession, sim: simulator.RunningSimulator) -> Any:
-    return await hook(http, sim, "GET", "/_sim/stats")
+# --- the test hooks on it: scripted answers, request statistics and drift between pages ---
 
 
 async def test_scripted_answers_come_in_order_after_auth_then_normal_ones_resume(
-    start: Start, http: aiohttp.ClientSession
+    start: StartSim, http: aiohttp.ClientSession
 ) -> None:
     sim = await start(jobs=9, projects=1, token="t0k", error_rate=1.0)
     auth = {"X-Auth-Token": "t0k"}
     sync = [("job_type", "sync")]
     raw = b'{"total_count": 1, "jobs": [{"id": "\xff\xfe"}]}'
-    left = await script(
-        http,
-        sim,
+    left = sim.script(
         [
             {"status": 403, "body": {"error_code": "APIGW.0302"}, "headers": {"Retry-After": "7"}},
             {"body": "<html>502</html>", "headers": {"content-type": "text/html"}},
@@ -773,7 +834,7 @@ async def test_scripted_answers_come_in_order_after_auth_then_normal_ones_resume
             {"headers": {"X-Extra": "yes"}},
         ],
     )
-    assert left == {"script_left": 6}
+    assert left == 6
     refused = await list_jobs(http, sim, sync)  # no token: refused, and no answer used up
     assert refused.status == 401
 
@@ -792,37 +853,35 @@ async def test_scripted_answers_come_in_order_after_auth_then_normal_ones_resume
     assert answers[5].json() == expected
     assert answers[6].status in (500, 502, 503)  # the script is used up: faults are back
     assert all(a.headers["X-Request-Id"] for a in answers)
-    assert (await stats(http, sim))["script_left"] == 0
+    assert sim.script_left == 0
 
 
 async def test_a_script_for_one_project_leaves_the_others_alone(
-    start: Start, http: aiohttp.ClientSession
+    start: StartSim, http: aiohttp.ClientSession
 ) -> None:
     sim = await start(jobs=18, projects=2)
     one, two = sim.project_ids
-    await script(http, sim, [{"status": 503}])
-    await script(http, sim, [{"status": 418}, {"status": 429}], project=two)
+    sim.script([{"status": 503}])
+    sim.script([{"status": 418}, {"status": 429}], project_id=two)
     sync = [("job_type", "sync")]
     assert (await list_jobs(http, sim, sync, project=two)).status == 418
     assert (await list_jobs(http, sim, sync, project=one)).status == 503
     assert (await list_jobs(http, sim, sync, project=one)).status == 200
     assert (await list_jobs(http, sim, sync, project=two)).status == 429
     assert (await list_jobs(http, sim, sync, project=two)).status == 200
-    # Posting again replaces what was left; an empty list clears it.
-    await script(http, sim, [{"status": 500}, {"status": 500}])
-    assert await script(http, sim, []) == {"script_left": 0}
+    # Setting again replaces what was left; an empty list clears it.
+    sim.script([{"status": 500}, {"status": 500}])
+    assert sim.script([]) == 0
     assert (await list_jobs(http, sim, sync, project=one)).status == 200
 
 
 async def test_scripted_bodies_can_be_cut_chunked_or_oversized(
-    start: Start, http: aiohttp.ClientSession
+    start: StartSim, http: aiohttp.ClientSession
 ) -> None:
     sim = await start(jobs=9, projects=1)
     url = f"{sim.url}/v5/{sim.project_ids[0]}/jobs?job_type=sync"
     normal = await call(http, "GET", url)
-    await script(
-        http,
-        sim,
+    sim.script(
         [
             {"cut": True},
             {"body": '{"total_count": 3, "jobs": []}', "cut": True, "chunked": True},
@@ -844,36 +903,26 @@ async def test_scripted_bodies_can_be_cut_chunked_or_oversized(
     assert (again.status, again.body) == (200, normal.body)
 
 
-async def wait_for_stats(
-    http: aiohttp.ClientSession, sim: simulator.RunningSimulator, key: str, n: int
-) -> None:
-    for _ in range(400):
-        if (await stats(http, sim))[key] == n:
-            return
-        await asyncio.sleep(0.02)
-    pytest.fail(f"{key} never reached {n}")
-
-
 async def test_a_scripted_hang_ends_early_once_enough_requests_are_in_flight(
-    start: Start, http: aiohttp.ClientSession
+    start: StartSim, http: aiohttp.ClientSession
 ) -> None:
     sim = await start(jobs=9, projects=1)
     url = f"{sim.url}/v5/{sim.project_ids[0]}/jobs?job_type=sync"
-    await script(http, sim, [{"hang": 60, "until_in_flight": 3}] * 3 + [{"hang": 60}])
+    sim.script([{"hang": 60, "until_in_flight": 3}] * 3 + [{"hang": 60}])
     first = [asyncio.ensure_future(call(http, "GET", url)) for _ in range(2)]
-    await wait_for_stats(http, sim, "in_flight", 2)
+    await sim.wait_in_flight(2)
+    assert sim.requests.in_flight == 2
     assert not any(task.done() for task in first)  # two in flight: both still held
     third = await call(http, "GET", url, timeout=30)
     answers = [third, *await asyncio.gather(*first)]
     assert [a.status for a in answers] == [200, 200, 200]
-    after = await stats(http, sim)
-    assert (after["in_flight"], after["most_in_flight"]) == (0, 3)
+    assert (sim.requests.in_flight, sim.requests.most_in_flight) == (0, 3)
     with pytest.raises(asyncio.TimeoutError):  # a plain hang waits it out
         await call(http, "GET", url, timeout=0.3)
 
 
 async def test_stats_show_requests_in_flight_and_each_listings_arrival(
-    start: Start, http: aiohttp.ClientSession
+    start: StartSim, http: aiohttp.ClientSession
 ) -> None:
     sim = await start(jobs=9, projects=1, token="t0k")
     project = sim.project_ids[0]
@@ -889,40 +938,38 @@ async def test_stats_show_requests_in_flight_and_each_listings_arrival(
     await list_jobs(http, sim, [("job_type", "sync"), ("offset", "3")])  # refused: still seen
     await hook(http, sim, "GET", "/_sim/summary")  # hooks are not API requests
     after = time.monotonic()
-    seen = await stats(http, sim)
-    listings = seen["listings"]
-    assert [(a["job_type"], a["offset"], a["limit"]) for a in listings] == [
+    listings = sim.requests.arrivals
+    assert [(a.job_type, a.offset, a.limit) for a in listings] == [
         ("sync", 0, 10),
         ("migration", 20, 5),
         (None, None, 10),
         ("sync", 3, 10),
     ]
-    assert {(a["path"], a["project_id"]) for a in listings} == {(f"/v5/{project}/jobs", project)}
-    times = [a["at"] for a in listings]
+    assert {(a.path, a.project_id) for a in listings} == {(f"/v5/{project}/jobs", project)}
+    times = [a.at for a in listings]
     assert before <= times[0] and times == sorted(times) and times[-1] <= after
-    assert (seen["in_flight"], seen["most_in_flight"]) == (0, 1)
+    assert (sim.requests.in_flight, sim.requests.most_in_flight) == (0, 1)
 
-    await script(http, sim, [{"hang": 60}])
+    sim.script([{"hang": 60}])
     hanging = asyncio.ensure_future(list_jobs(http, sim, [("job_type", "sync")], headers=auth))
-    await wait_for_stats(http, sim, "in_flight", 1)
-    reset = await hook(http, sim, "POST", "/_sim/stats/reset")
-    assert (reset["in_flight"], reset["most_in_flight"], reset["listings"]) == (1, 1, [])
+    await sim.wait_in_flight(1)
+    sim.requests.reset()
+    reset = sim.requests
+    assert (reset.in_flight, reset.most_in_flight, reset.arrivals) == (1, 1, [])
     hanging.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await hanging
 
 
 async def test_a_drift_changes_the_jobs_before_the_first_page_past_the_first(
-    start: Start, http: aiohttp.ClientSession
+    start: StartSim, http: aiohttp.ClientSession
 ) -> None:
     sim = await start(jobs=60, projects=1, status_period=0, children_ratio=0)
     project = sim.project_ids[0]
     before = await all_jobs(http, sim, "sync")
     new = {"id": "drifted-in", "status": "CREATING", "create_time": "2099-01-01T00:00:00Z"}
-    drift = {"project_id": project, "job_type": "sync", "delete": [before[0]["id"]]}
-    assert await hook(http, sim, "POST", "/_sim/drift", drift) == {"drifts_left": 1}
-    second = {"project_id": project, "job_type": "sync", "add": [new]}
-    assert await hook(http, sim, "POST", "/_sim/drift", second) == {"drifts_left": 2}
+    assert sim.drift(project, "sync", delete=[before[0]["id"]]) == 1
+    assert sim.drift(project, "sync", add=[new]) == 2
 
     def page(offset: int, job_type: str = "sync") -> list[tuple[str, str]]:
         return [("job_type", job_type), ("offset", str(offset)), ("limit", "5")]
@@ -930,7 +977,7 @@ async def test_a_drift_changes_the_jobs_before_the_first_page_past_the_first(
     first_page = (await list_jobs(http, sim, page(0))).json()
     assert first_page["total_count"] == len(before) == 20
     assert (await list_jobs(http, sim, page(5, "migration"))).status == 200  # another type
-    assert (await stats(http, sim))["drifts_left"] == 2
+    assert sim.drifts_left == 2
 
     second_page = (await list_jobs(http, sim, page(5))).json()
     assert second_page["total_count"] == 19  # deleted just before this page
@@ -938,52 +985,51 @@ async def test_a_drift_changes_the_jobs_before_the_first_page_past_the_first(
     third_page = (await list_jobs(http, sim, page(10))).json()
     assert third_page["total_count"] == 20  # the next drift, before the next page
     assert ids(await all_jobs(http, sim, "sync")) == ["drifted-in", *ids(before[1:])]
-    assert (await stats(http, sim))["drifts_left"] == 0
+    assert sim.drifts_left == 0
 
 
 @pytest.mark.parametrize(
-    ("path", "body"),
+    ("method", "args"),
     [
-        ("/_sim/script", {"answers": {"status": 500}}),
-        ("/_sim/script", {"answers": [{"status": 99}]}),
-        ("/_sim/script", {"answers": [{"status": True}]}),
-        ("/_sim/script", {"answers": [{"stauts": 500}]}),
-        ("/_sim/script", {"answers": [{"body": "", "body_base64": ""}]}),
-        ("/_sim/script", {"answers": [{"body_base64": "not base64!"}]}),
-        ("/_sim/script", {"answers": [{"body": "x", "repeat": 0}]}),
-        ("/_sim/script", {"answers": [{"repeat": 3}]}),
-        ("/_sim/script", {"answers": [{"body": "x", "repeat": 2**40}]}),
-        ("/_sim/script", {"answers": [{"headers": {"X": 1}}]}),
-        ("/_sim/script", {"answers": [{"headers": {"Content-Length": "9"}}]}),
-        ("/_sim/script", {"answers": [{"headers": {"X": "a\r\nY: b"}}]}),
-        ("/_sim/script", {"answers": [{"cut": "yes"}]}),
-        ("/_sim/script", {"answers": [{"hang": -1}]}),
-        ("/_sim/script", {"answers": [{"until_in_flight": 2}]}),
-        ("/_sim/script", {"answers": [{"hang": 1, "until_in_flight": 0}]}),
-        ("/_sim/script", {"answers": [], "project_id": 7}),
-        ("/_sim/script", {"answers": [], "projects": "p"}),
-        ("/_sim/script", [{"status": 500}]),
-        ("/_sim/drift", {"job_type": "sync", "delete": ["x"]}),
-        ("/_sim/drift", {"project_id": "p", "job_type": "nope", "add": [{}]}),
-        ("/_sim/drift", {"project_id": "p", "job_type": "sync"}),
-        ("/_sim/drift", {"project_id": "p", "job_type": "sync", "add": ["x"]}),
-        ("/_sim/drift", {"project_id": "p", "job_type": "sync", "delete": "x"}),
-        ("/_sim/drift", {"project_id": "p", "job_type": "sync", "delete": ["no-such-job"]}),
-        ("/_sim/drift", {"project_id": "p", "job_type": "sync", "add": [{"id": "taken"}]}),
-        ("/_sim/drift", {"project_id": "p", "job_type": "sync", "add": [{}], "when": 1}),
+        ("script", {"answers": {"status": 500}}),
+        ("script", {"answers": [{"status": 99}]}),
+        ("script", {"answers": [{"status": True}]}),
+        ("script", {"answers": [{"stauts": 500}]}),
+        ("script", {"answers": [{"body": "", "body_base64": ""}]}),
+        ("script", {"answers": [{"body_base64": "not base64!"}]}),
+        ("script", {"answers": [{"body": "x", "repeat": 0}]}),
+        ("script", {"answers": [{"repeat": 3}]}),
+        ("script", {"answers": [{"body": "x", "repeat": 2**40}]}),
+        ("script", {"answers": [{"headers": {"X": 1}}]}),
+        ("script", {"answers": [{"headers": {"Content-Length": "9"}}]}),
+        ("script", {"answers": [{"headers": {"X": "a\r\nY: b"}}]}),
+        ("script", {"answers": [{"cut": "yes"}]}),
+        ("script", {"answers": [{"hang": -1}]}),
+        ("script", {"answers": [{"until_in_flight": 2}]}),
+        ("script", {"answers": [{"hang": 1, "until_in_flight": 0}]}),
+        ("script", {"answers": [], "project_id": 7}),
+        ("script", {"answers": [], "projects": "p"}),
+        ("script", {"answers": "status=500"}),  # a string is a sequence, but not of answers
+        ("drift", {"job_type": "sync", "delete": ["x"]}),
+        ("drift", {"project_id": "p", "job_type": "nope", "add": [{}]}),
+        ("drift", {"project_id": "p", "job_type": "sync"}),
+        ("drift", {"project_id": "p", "job_type": "sync", "add": ["x"]}),
+        ("drift", {"project_id": "p", "job_type": "sync", "delete": "x"}),
+        ("drift", {"project_id": "p", "job_type": "sync", "delete": ["no-such-job"]}),
+        ("drift", {"project_id": "p", "job_type": "sync", "add": [{"id": "taken"}]}),
+        ("drift", {"project_id": "p", "job_type": "sync", "add": [{}], "when": 1}),
     ],
 )
 async def test_script_and_drift_mistakes_are_refused(
-    start: Start, http: aiohttp.ClientSession, path: str, body: Any
+    start: StartSim, http: aiohttp.ClientSession, method: str, args: dict[str, Any]
 ) -> None:
     sim = await start(jobs=0, projects=1)
     await hook(http, sim, "POST", "/_sim/jobs", {"project_id": "p", "job_type": "sync",
                                                  "job": {"id": "taken"}})  # fmt: skip
-    answer = await call(http, "POST", sim.url + path, body=body)
-    assert answer.status == 400
-    assert answer.json()["error"]
-    seen = await stats(http, sim)
-    assert (seen["script_left"], seen["drifts_left"]) == (0, 0)
+    with pytest.raises((ScriptError, TypeError)) as refused:
+        getattr(sim, method)(**args)
+    assert str(refused.value)
+    assert (sim.script_left, sim.drifts_left) == (0, 0)
 
 
 # --- options and flags ---

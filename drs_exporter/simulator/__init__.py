@@ -28,7 +28,9 @@ fractional value is sent as is, so tests need not wait whole seconds),
 answers 200 with truncated JSON or an HTML page. Draws come from a Random seeded by the
 world seed: four per listing request.
 
-Test hooks under ``/_sim/`` (no auth, no faults; errors answer ``{"error": "..."}``):
+Control hooks under ``/_sim/``, to look at and change a running simulator from outside (the
+soak script and the compose stack's integration test do); no auth, no faults; errors
+answer ``{"error": "..."}``:
 
 ``GET /_sim/summary``
     ``{"projects": [...], "counts": {project: {job_type: {status: n}}}, "subtasks": ...}``
@@ -46,38 +48,25 @@ Test hooks under ``/_sim/`` (no auth, no faults; errors answer ``{"error": "..."
 ``POST /_sim/advance``
     ``{"seconds": n}`` moves simulated time forward: job statuses and issued tokens' lives
     run on it; the X-Sdk-Date check stays on the real clock.
-``GET /_sim/stats``
-    ``{"in_flight": n, "most_in_flight": n, "listings": [...], "script_left": n,
-    "drifts_left": n}``: API requests (everything but ``/_sim/``) being answered now and
-    the most at once, and each listing request as it arrived (before latency, faults or
-    auth; the last 10000): ``{"at", "path", "project_id", "job_type", "offset", "limit"}``,
-    ``at`` on the simulator's monotonic clock (``time.monotonic`` unless ``start`` is
-    given another), ``offset`` 0 and ``limit`` 10 when absent, null when not integers.
-    A request whose client has gone counts as in flight until its hang or latency is over.
-``POST /_sim/stats/reset``
-    Forgets the listings; ``most_in_flight`` restarts from ``in_flight``. Answers as above.
-``POST /_sim/script``
-    ``{"answers": [answer, ...], "project_id": optional}`` replaces the set answers the
-    next listing requests get, one each, in order, once they pass auth; then normal
-    answers resume. A request takes from its own project's script first, then from the
-    one posted without a project. A set
-    answer replaces the fault draws' answers (``latency`` still applies). An answer is an
-    object of: ``status`` (200-599), ``headers`` (an object; not Content-Length or
-    Transfer-Encoding), ``body`` (a string, sent as is, or any other JSON value, sent as
-    its JSON text) or ``body_base64`` (raw bytes), ``repeat`` (send the body n times over,
-    for oversized answers), ``chunked`` (no Content-Length), ``cut`` (announce the whole
-    body, send half, drop the connection), ``hang`` (seconds to wait before answering)
-    and ``until_in_flight`` (with ``hang``: stop waiting once this many API requests are
-    in flight at once). With neither status nor body the body is the normal listing.
-    Content-Type is ``application/json`` unless ``headers`` say otherwise. Answers
-    ``{"script_left": n}``, over all projects.
-``POST /_sim/drift``
-    ``{"project_id", "job_type", "add": [job, ...], "delete": [id, ...]}``: jobs changing
-    while a listing is paged. Applied (deletions, then additions as ``POST /_sim/jobs``
-    adds them) just before the next listing request of that project and job type whose
-    offset is above 0, once it passes auth; several drifts go one per such request, in
-    order. Each id to delete must exist, and each given id to add must not, when posted.
-    Answers ``{"drifts_left": n}``.
+
+The extension point, for those who embed the simulator (the test suite does, to script
+answers, move jobs between pages and count requests in flight): ``build_app()`` and
+``start()`` take
+
+``middlewares``
+    aiohttp middlewares run around every request, inside the one that gives each answer
+    its ``X-Request-Id``. Routes are named for their API (``v5_jobs``, ``iam_tokens``).
+``override``
+    An ``async (ApiCall) -> web.StreamResponse | None``, which each DRS API handler (the
+    v5 listing; not IAM) awaits once a request has passed the gateway's auth check,
+    before the fault answers. It sees
+    the request, the API called (``v5_jobs``, as ``drs_api_requests_total`` names it), the
+    project id, the decoded query pairs and the decoded JSON body; it may read or change
+    the world, build the normal answer (``call.normal()``, free of faults) and sleep
+    (``call.pause(seconds, until)``, which wakes when the server shuts down). None lets
+    the request be answered as usual; a response is sent instead (one it has prepared
+    itself must carry its own ``X-Request-Id``). Latency, the ``hang`` fault and the four
+    fault draws come first either way, so a seed gives the same fault sequence.
 
 Statuses are a pure function of (seed, job, elapsed whole seconds), so a seed and a clock
 give the same world every time; ``status_period`` 0 freezes every job where it started.
@@ -86,10 +75,13 @@ give the same world every time; ``status_period`` 0 freezes every job where it s
 from __future__ import annotations
 
 from .options import SimulatorOptions, add_arguments, options_from_args
+from .override import ApiCall, Override
 from .server import RunningSimulator, build_app, start
 from .world import World
 
 __all__ = [
+    "ApiCall",
+    "Override",
     "RunningSimulator",
     "SimulatorOptions",
     "World",

@@ -1,32 +1,36 @@
-"""The simulator's aiohttp application: the DRS listing API, IAM tokens, faults, test hooks."""
+"""The simulator's aiohttp application: the DRS listing API, IAM tokens, faults, control hooks.
+
+The DRS API handlers consult the extension point (``override``) once a request has passed
+the gateway; ``build_app()`` also takes extra aiohttp middlewares.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import json
 import random
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterator, Mapping
-from typing import Any
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
 from ..errors import ConfigError
 from .gateway import Denied, Gateway, Issued
 from .options import FAULT_FIELDS, SimulatorOptions
+from .override import ApiCall, Override, json_or_none, pause
 from .query import QueryError, parse_job_query, parse_pairs
-from .script import Drift, Drifts, Script, ScriptedAnswer, ScriptError, parse_answers, parse_drift
-from .stats import RequestStats, arrival
 from .world import World
+
+if TYPE_CHECKING:
+    from aiohttp.typedefs import Middleware
 
 Clock = Callable[[], float]
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 MAX_BODY = 1024 * 1024
-STREAM_PIECE = 1 << 16  # bytes per write of a streamed scripted answer
 NOT_FOUND = {
     "error_code": "APIGW.0101",
     "error_msg": "The API does not exist or has not been published in the environment",
@@ -47,33 +51,37 @@ HTML_PAGE = (
 class Simulator:
     """The run-time state of one simulator: the world, the gateway, the current faults."""
 
-    def __init__(self, options: SimulatorOptions, clock: Clock, monotonic: Clock) -> None:
+    def __init__(
+        self, options: SimulatorOptions, clock: Clock, override: Override | None = None
+    ) -> None:
         self.options = options  # faults change at run time: replaced, never mutated
         self.world = World(options, clock)
         self.gateway = Gateway(options, clock, self.world.now)
         self.random = random.Random(f"faults-{options.seed}")
         self.stopping = asyncio.Event()
-        self.stats = RequestStats(monotonic)
-        self.script = Script()
-        self.drifts = Drifts()
+        self.override = override
 
     async def pause(self, seconds: float) -> None:
         """Sleep, but wake at once when the server shuts down (a hang must not hold it)."""
-        if seconds > 0:
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self.stopping.wait(), seconds)
+        await pause(self.stopping, seconds, None)
 
-    async def hold(self, seconds: float, until_in_flight: int) -> None:
-        """Sleep as pause() does, waking early once this many API requests are in flight."""
-        waits: list[asyncio.Future[Any]] = [
-            asyncio.ensure_future(self.stopping.wait()),
-            self.stats.reached(until_in_flight),
-        ]
-        try:
-            await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for waiting in waits:
-                waiting.cancel()
+    async def overridden(
+        self,
+        request: web.Request,
+        api: str,
+        project_id: str,
+        query: Iterable[tuple[str, str]],
+        body: bytes,
+        normal: Callable[[], web.Response],
+    ) -> web.StreamResponse | None:
+        """The override's answer to an API request that has passed the gateway, if any."""
+        if self.override is None:
+            return None
+        decoded = json_or_none(body)
+        call = ApiCall(
+            request, api, project_id, tuple(query), decoded, self.world, normal, self.stopping
+        )
+        return await self.override(call)
 
 
 SIMULATOR = web.AppKey("simulator", Simulator)
@@ -98,7 +106,7 @@ def _denied(denied: Denied) -> web.Response:
 
 
 class HookError(Exception):
-    """A test-hook request that cannot be done: answered as {"error": message}."""
+    """A control-hook request that cannot be done: answered as {"error": message}."""
 
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
@@ -127,28 +135,12 @@ async def _request_id(request: web.Request, handler: Handler) -> web.StreamRespo
     return response
 
 
-@web.middleware
-async def _in_flight(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Count the API requests (not the test hooks) in flight."""
-    if request.path.startswith("/_sim/"):
-        return await handler(request)
-    stats = request.app[SIMULATOR].stats
-    stats.enter()
-    try:
-        return await handler(request)
-    finally:
-        stats.leave()
-
-
 async def list_jobs(request: web.Request) -> web.StreamResponse:
     """``GET /v5/{project_id}/jobs``."""
     sim = request.app[SIMULATOR]
     o = sim.options
     raw_path, _, raw_query = request.raw_path.partition("?")
     project_id = request.match_info["project_id"]
-    pairs = parse_pairs(raw_query)
-    came = arrival(sim.stats.monotonic(), raw_path, project_id, pairs)
-    sim.stats.listed(came)
     # Four draws per request whatever happens, so a seed gives the same fault sequence.
     hang, throttle, error, malformed = (sim.random.random() for _ in range(4))
     await sim.pause(o.latency)
@@ -160,12 +152,17 @@ async def list_jobs(request: web.Request) -> web.StreamResponse:
     )
     if denied is not None:
         return _denied(denied)
-    drift = sim.drifts.take(project_id, came.job_type, came.offset)
-    if drift is not None:
-        _apply_drift(sim.world, drift)
-    scripted = sim.script.take(project_id)
-    if scripted is not None:
-        return await _scripted(request, sim, scripted, project_id, pairs)
+    pairs = parse_pairs(raw_query)
+    overridden = await sim.overridden(
+        request,
+        "v5_jobs",
+        project_id,
+        pairs,
+        body,
+        lambda: _answer(*_listing(sim, project_id, pairs)),
+    )
+    if overridden is not None:
+        return overridden
     if throttle < o.throttle_rate:
         return _throttled(o, throttle)
     if error < o.error_rate:
@@ -176,10 +173,10 @@ async def list_jobs(request: web.Request) -> web.StreamResponse:
         if malformed < o.malformed_rate / 2:
             return web.Response(text=text[: len(text) // 2], content_type="application/json")
         return web.Response(text=HTML_PAGE, content_type="text/html")
-    return web.Response(status=status, text=text, content_type="application/json", charset="utf-8")
+    return _answer(status, text)
 
 
-def _listing(sim: Simulator, project_id: str, pairs: list[tuple[str, str]]) -> tuple[int, str]:
+def _listing(sim: Simulator, project_id: str, pairs: Sequence[tuple[str, str]]) -> tuple[int, str]:
     """The normal answer to a listing: 200 and the page, or a DRS 400 for a bad query."""
     try:
         query = parse_job_query(pairs)
@@ -188,80 +185,8 @@ def _listing(sim: Simulator, project_id: str, pairs: list[tuple[str, str]]) -> t
     return 200, sim.world.list_jobs(project_id, query, sim.options.page_cap)
 
 
-def _apply_drift(world: World, drift: Drift) -> None:
-    # A change the world has already made some other way is skipped: the drift is what
-    # the listing should meet, and it meets it either way.
-    for job_id in drift.delete:
-        world.delete(job_id)
-    for job in drift.add:
-        with contextlib.suppress(ValueError):
-            world.add_job(drift.project_id, drift.job_type, job)
-
-
-async def _scripted(
-    request: web.Request,
-    sim: Simulator,
-    answer: ScriptedAnswer,
-    project_id: str,
-    pairs: list[tuple[str, str]],
-) -> web.StreamResponse:
-    """Give a set answer, after its hang; the normal listing when it sets no body."""
-    if answer.until_in_flight is not None:
-        await sim.hold(answer.hang, answer.until_in_flight)
-    else:
-        await sim.pause(answer.hang)
-    content_type = "application/json"
-    if answer.listing:
-        status, text = _listing(sim, project_id, pairs)
-        data, content_type = text.encode("utf-8"), "application/json; charset=utf-8"
-    else:
-        status, data = answer.status or 200, answer.body or b""
-    response = (
-        web.StreamResponse(status=status)
-        if answer.streamed
-        else web.Response(status=status, body=data)
-    )
-    response.headers["Content-Type"] = content_type
-    response.headers.update(answer.headers)
-    if not answer.streamed:
-        return response
-    response.headers["X-Request-Id"] = uuid.uuid4().hex
-    return await _stream(request, response, data, answer)
-
-
-async def _stream(
-    request: web.Request, response: web.StreamResponse, data: bytes, answer: ScriptedAnswer
-) -> web.StreamResponse:
-    """Write ``data`` ``repeat`` times, chunked or with its length announced; or, with
-    ``cut``, announce the whole and drop the connection halfway through."""
-    total = len(data) * answer.repeat
-    if answer.chunked:
-        response.enable_chunked_encoding()
-    else:
-        response.content_length = max(total, 1) if answer.cut else total
-    send = total // 2 if answer.cut else total
-    try:
-        await response.prepare(request)
-        for piece in _pieces(data, send):
-            await response.write(piece)
-        if answer.cut and request.transport is not None:
-            request.transport.close()
-        else:
-            await response.write_eof()
-    except ConnectionError:
-        pass  # the client hung up first (at its body size cap, say): nothing more to send
-    return response
-
-
-def _pieces(data: bytes, size: int) -> Iterator[bytes]:
-    """The first ``size`` bytes of ``data`` repeated, in pieces of about STREAM_PIECE."""
-    if not data:
-        return
-    block = data * max(1, STREAM_PIECE // len(data))  # whole copies: pieces stay aligned
-    while size > 0:
-        piece = block[:size]
-        size -= len(piece)
-        yield piece
+def _answer(status: int, text: str) -> web.Response:
+    return web.Response(status=status, text=text, content_type="application/json", charset="utf-8")
 
 
 def _throttled(o: SimulatorOptions, draw: float) -> web.Response:
@@ -363,82 +288,34 @@ async def sim_advance(request: web.Request) -> web.StreamResponse:
     return _json(200, {"now": world.now()})
 
 
-async def sim_stats(request: web.Request) -> web.StreamResponse:
-    """``GET /_sim/stats``: requests in flight, the most at once, listing arrivals."""
-    sim = request.app[SIMULATOR]
-    stats = sim.stats.as_json()
-    stats["script_left"] = sim.script.left()
-    stats["drifts_left"] = sim.drifts.left()
-    return _json(200, stats)
-
-
-async def sim_stats_reset(request: web.Request) -> web.StreamResponse:
-    """``POST /_sim/stats/reset``: forget the arrivals and the most in flight so far."""
-    request.app[SIMULATOR].stats.reset()
-    return await sim_stats(request)
-
-
-async def sim_script(request: web.Request) -> web.StreamResponse:
-    """``POST /_sim/script`` with ``{"answers": [...], "project_id": optional}``."""
-    body = await _json_body(request)
-    unknown = sorted(set(body) - {"answers", "project_id"})
-    if unknown:
-        raise HookError(400, f"unknown key(s): {', '.join(unknown)}")
-    project_id = body.get("project_id", "")
-    if not isinstance(project_id, str):
-        raise HookError(400, "project_id: must be a string")
-    try:
-        answers = parse_answers(body.get("answers"))
-    except ScriptError as e:
-        raise HookError(400, str(e)) from None
-    script = request.app[SIMULATOR].script
-    script.replace(project_id, answers)
-    return _json(200, {"script_left": script.left()})
-
-
-async def sim_drift(request: web.Request) -> web.StreamResponse:
-    """``POST /_sim/drift`` with ``{"project_id", "job_type", "add": [...], "delete": [...]}``."""
-    sim = request.app[SIMULATOR]
-    try:
-        drift = parse_drift(await _json_body(request))
-    except ScriptError as e:
-        raise HookError(400, str(e)) from None
-    missing = [i for i in drift.delete if sim.world.find(i) is None]
-    if missing:
-        raise HookError(400, f"delete: no such job: {missing[0]}")
-    taken = [j["id"] for j in drift.add if isinstance(j.get("id"), str) and sim.world.find(j["id"])]
-    if taken:
-        raise HookError(400, f"add: a job with id {taken[0]} exists already")
-    sim.drifts.add(drift)
-    return _json(200, {"drifts_left": sim.drifts.left()})
-
-
 async def _on_shutdown(app: web.Application) -> None:
     app[SIMULATOR].stopping.set()
 
 
 def build_app(
-    options: SimulatorOptions, clock: Clock = time.time, monotonic: Clock = time.monotonic
+    options: SimulatorOptions,
+    clock: Clock = time.time,
+    *,
+    middlewares: Iterable[Middleware] = (),
+    override: Override | None = None,
 ) -> web.Application:
     """The simulator as an aiohttp application (serve it with web.run_app or start()).
 
-    ``clock`` is the wall clock the world and signatures run on; ``monotonic`` stamps the
-    arrivals reported by /_sim/stats.
+    ``clock`` is the wall clock the world and signatures run on. ``middlewares`` run inside
+    the simulator's own (which gives every answer its X-Request-Id), around every request;
+    routes are named for their API (``v5_jobs``, ``iam_tokens``), as ``ApiCall.api`` is.
+    ``override`` is consulted by the API handlers (see ``ApiCall``).
     """
-    app = web.Application(middlewares=[_request_id, _in_flight], client_max_size=MAX_BODY)
-    app[SIMULATOR] = Simulator(options, clock, monotonic)
-    app.router.add_get("/v5/{project_id}/jobs", list_jobs)
-    app.router.add_post("/v3/auth/tokens", issue_token)
+    app = web.Application(middlewares=[_request_id, *middlewares], client_max_size=MAX_BODY)
+    app[SIMULATOR] = Simulator(options, clock, override)
+    app.router.add_get("/v5/{project_id}/jobs", list_jobs, name="v5_jobs")
+    app.router.add_post("/v3/auth/tokens", issue_token, name="iam_tokens")
     app.router.add_get("/_sim/summary", sim_summary)
     app.router.add_post("/_sim/faults", sim_faults)
     app.router.add_post("/_sim/jobs", sim_add_job)
     app.router.add_post("/_sim/jobs/{job_id}/status", sim_set_status)
     app.router.add_delete("/_sim/jobs/{job_id}", sim_delete_job)
     app.router.add_post("/_sim/advance", sim_advance)
-    app.router.add_get("/_sim/stats", sim_stats)
-    app.router.add_post("/_sim/stats/reset", sim_stats_reset)
-    app.router.add_post("/_sim/script", sim_script)
-    app.router.add_post("/_sim/drift", sim_drift)
     app.on_shutdown.append(_on_shutdown)
     return app
 
@@ -469,10 +346,13 @@ async def start(
     host: str = "127.0.0.1",
     port: int = 0,
     clock: Clock = time.time,
-    monotonic: Clock = time.monotonic,
+    *,
+    middlewares: Iterable[Middleware] = (),
+    override: Override | None = None,
 ) -> RunningSimulator:
-    """Serve a simulator on host:port (0: any free port) until ``close()``."""
-    app = build_app(options, clock, monotonic)
+    """Serve a simulator on host:port (0: any free port) until ``close()``; ``middlewares``
+    and ``override`` are as for build_app()."""
+    app = build_app(options, clock, middlewares=middlewares, override=override)
     runner = web.AppRunner(app, shutdown_timeout=5.0)
     await runner.setup()
     try:

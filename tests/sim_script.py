@@ -1,21 +1,31 @@
 """What tests script for the next listing requests: set answers, and jobs changing between pages.
 
-Scripts are checked whole when they are posted (``ScriptError`` says what is wrong), so a
-listing request only ever takes a well-formed answer or drift off the front of a queue.
+``Scripted`` is the simulator's answer override in tests (``simulated.Simulated`` installs
+it): after the gateway's auth check, a listing request meets its drift, if one is due, and
+takes its set answer, if one is left. Scripts are checked whole when they are set
+(``ScriptError`` says what is wrong), so a listing request only ever takes a well-formed
+answer or drift off the front of a queue.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import json
 import math
+import uuid
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..model import JOB_TYPES
+from aiohttp import web
+
+from drs_exporter.model import JOB_TYPES
+from drs_exporter.simulator import ApiCall, World
+
+from .sim_stats import LISTING_API, RequestStats, first, integer
 
 MAX_SCRIPTED_BYTES = 1 << 30  # a body times its repeat: large enough to pass any cap
 ANSWER_KEYS = frozenset(
@@ -33,7 +43,7 @@ ANSWER_KEYS = frozenset(
 )
 # Framing is the simulator's business: use "cut", "chunked" and "repeat" to break it.
 FRAMING_HEADERS = frozenset({"content-length", "transfer-encoding"})
-DRIFT_KEYS = frozenset({"project_id", "job_type", "add", "delete"})
+STREAM_PIECE = 1 << 16  # bytes per write of a streamed answer
 
 
 class ScriptError(ValueError):
@@ -110,7 +120,18 @@ def _headers(value: Any, where: str) -> tuple[tuple[str, str], ...]:
 
 
 def parse_answer(obj: Any, where: str = "answer") -> ScriptedAnswer:
-    """Check one scripted answer given as JSON; raise ScriptError naming the bad field."""
+    """Check one scripted answer, given as a JSON-like mapping; raise ScriptError naming the
+    bad field.
+
+    Its keys: ``status`` (200-599), ``headers`` (a mapping; not Content-Length or
+    Transfer-Encoding), ``body`` (a string, sent as is, or any other JSON value, sent as its
+    JSON text) or ``body_base64`` (raw bytes), ``repeat`` (send the body n times over, for
+    oversized answers), ``chunked`` (no Content-Length), ``cut`` (announce the whole body,
+    send half, drop the connection), ``hang`` (seconds to wait before answering) and
+    ``until_in_flight`` (with ``hang``: stop waiting once this many API requests are in
+    flight at once). With neither status nor body the body is the normal listing.
+    Content-Type is ``application/json`` unless ``headers`` say otherwise.
+    """
     if not isinstance(obj, Mapping):
         raise ScriptError(f"{where}: must be an object")
     unknown = sorted(set(obj) - ANSWER_KEYS)
@@ -153,7 +174,7 @@ def parse_answer(obj: Any, where: str = "answer") -> ScriptedAnswer:
 
 def parse_answers(obj: Any) -> list[ScriptedAnswer]:
     """Check a list of scripted answers; raise ScriptError naming the first bad one."""
-    if not isinstance(obj, list):
+    if not isinstance(obj, (list, tuple)):
         raise ScriptError("answers: must be a list")
     return [parse_answer(item, f"answers[{i}]") for i, item in enumerate(obj)]
 
@@ -191,20 +212,15 @@ class Drift:
     delete: tuple[str, ...] = ()
 
 
-def parse_drift(obj: Mapping[str, Any]) -> Drift:
-    """Check a drift given as JSON; raise ScriptError naming the bad field."""
-    unknown = sorted(set(obj) - DRIFT_KEYS)
-    if unknown:
-        raise ScriptError(f"unknown key(s): {', '.join(unknown)}")
-    project_id, job_type = obj.get("project_id"), obj.get("job_type")
+def check_drift(project_id: Any, job_type: Any, add: Any, delete: Any) -> Drift:
+    """Check a drift's parts; raise ScriptError naming the bad one."""
     if not isinstance(project_id, str) or not project_id:
         raise ScriptError("project_id: must be a non-empty string")
     if job_type not in JOB_TYPES:
         raise ScriptError(f"job_type: must be one of {', '.join(JOB_TYPES)}")
-    add, delete = obj.get("add", []), obj.get("delete", [])
-    if not isinstance(add, list) or not all(isinstance(j, Mapping) for j in add):
+    if not isinstance(add, (list, tuple)) or not all(isinstance(j, Mapping) for j in add):
         raise ScriptError("add: must be a list of job objects")
-    if not isinstance(delete, list) or not all(isinstance(i, str) and i for i in delete):
+    if not isinstance(delete, (list, tuple)) or not all(isinstance(i, str) and i for i in delete):
         raise ScriptError("delete: must be a list of job ids")
     if not add and not delete:
         raise ScriptError("a drift must add or delete at least one job")
@@ -231,3 +247,94 @@ class Drifts:
     def left(self) -> int:
         """Drifts not yet applied."""
         return sum(len(q) for q in self._queues.values())
+
+
+def apply_drift(world: World, drift: Drift) -> None:
+    """Delete, then add, the drift's jobs (adding as ``POST /_sim/jobs`` does)."""
+    # A change the world has already made some other way is skipped: the drift is what
+    # the listing should meet, and it meets it either way.
+    for job_id in drift.delete:
+        world.delete(job_id)
+    for job in drift.add:
+        with contextlib.suppress(ValueError):
+            world.add_job(drift.project_id, drift.job_type, job)
+
+
+class Scripted:
+    """The set answers and drifts waiting for listings: an answer override for the simulator."""
+
+    def __init__(self, stats: RequestStats) -> None:
+        self.script = Script()
+        self.drifts = Drifts()
+        self._stats = stats
+
+    async def __call__(self, call: ApiCall) -> web.StreamResponse | None:
+        """A listing's drift, if due, then its set answer, if any (None: answer as usual)."""
+        if call.api != LISTING_API:
+            return None
+        offset = integer(call.query, "offset", 0)
+        drift = self.drifts.take(call.project_id, first(call.query, "job_type"), offset)
+        if drift is not None:
+            apply_drift(call.world, drift)
+        answer = self.script.take(call.project_id)
+        if answer is None:
+            return None
+        return await self._give(call, answer)
+
+    async def _give(self, call: ApiCall, answer: ScriptedAnswer) -> web.StreamResponse:
+        """Give a set answer, after its hang; the normal listing when it sets no body."""
+        until = answer.until_in_flight
+        await call.pause(answer.hang, None if until is None else self._stats.reached(until))
+        content_type = "application/json"
+        if answer.listing:
+            normal = call.normal()
+            status, data = normal.status, normal.body
+            content_type = normal.headers["Content-Type"]
+        else:
+            status, data = answer.status or 200, answer.body or b""
+        response = (
+            web.StreamResponse(status=status)
+            if answer.streamed
+            else web.Response(status=status, body=data)
+        )
+        response.headers["Content-Type"] = content_type
+        response.headers.update(answer.headers)
+        if not answer.streamed:
+            return response
+        response.headers["X-Request-Id"] = uuid.uuid4().hex
+        return await _stream(call.request, response, data, answer)
+
+
+async def _stream(
+    request: web.Request, response: web.StreamResponse, data: bytes, answer: ScriptedAnswer
+) -> web.StreamResponse:
+    """Write ``data`` ``repeat`` times, chunked or with its length announced; or, with
+    ``cut``, announce the whole and drop the connection halfway through."""
+    total = len(data) * answer.repeat
+    if answer.chunked:
+        response.enable_chunked_encoding()
+    else:
+        response.content_length = max(total, 1) if answer.cut else total
+    send = total // 2 if answer.cut else total
+    try:
+        await response.prepare(request)
+        for piece in _pieces(data, send):
+            await response.write(piece)
+        if answer.cut and request.transport is not None:
+            request.transport.close()
+        else:
+            await response.write_eof()
+    except ConnectionError:
+        pass  # the client hung up first (at its body size cap, say): nothing more to send
+    return response
+
+
+def _pieces(data: bytes, size: int) -> Iterator[bytes]:
+    """The first ``size`` bytes of ``data`` repeated, in pieces of about STREAM_PIECE."""
+    if not data:
+        return
+    block = data * max(1, STREAM_PIECE // len(data))  # whole copies: pieces stay aligned
+    while size > 0:
+        piece = block[:size]
+        size -= len(piece)
+        yield piece
