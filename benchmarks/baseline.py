@@ -31,24 +31,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, gen
 from prometheus_client import Counter as PromCounter
 
 from drs_exporter import __version__
+from drs_exporter.families import COUNT_LABELS, INFO_LABELS, JOB_LABELS, TARGET_LABELS
 from drs_exporter.model import JOB_TYPES, Job, is_failed, parse_jobs
-
-TARGET = ("project_id", "region", "job_type")
-GROUP = (*TARGET, "engine_type", "net_type", "status")
-JOB = (*TARGET, "job_id")
-INFO = (
-    *JOB,
-    "name",
-    "engine_type",
-    "net_type",
-    "job_direction",
-    "task_type",
-    "job_mode",
-    "job_mode_role",
-    "charging_mode",
-    "enterprise_project_id",
-    "parent_job_id",
-)
 
 
 @dataclass(frozen=True)
@@ -68,30 +52,37 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
-        self.jobs = Gauge("drs_jobs", "Top-level DRS jobs.", GROUP, registry=r)
-        self.subtasks = Gauge("drs_subtasks", "DRS child tasks.", GROUP, registry=r)
-        self.failed = Gauge("drs_jobs_failed", "Failed top-level DRS jobs.", TARGET, registry=r)
-        self.info = Gauge("drs_job_info", "Static properties of a DRS job.", INFO, registry=r)
+        self.jobs = Gauge("drs_jobs", "Top-level DRS jobs.", COUNT_LABELS, registry=r)
+        self.subtasks = Gauge("drs_subtasks", "DRS child tasks.", COUNT_LABELS, registry=r)
+        self.failed = Gauge(
+            "drs_jobs_failed", "Failed top-level DRS jobs.", TARGET_LABELS, registry=r
+        )
+        self.info = Gauge(
+            "drs_job_info", "Static properties of a DRS job.", INFO_LABELS, registry=r
+        )
         self.status = Gauge(
-            "drs_job_status", "Current status of a DRS job.", (*JOB, "status"), registry=r
+            "drs_job_status", "Current status of a DRS job.", (*JOB_LABELS, "status"), registry=r
         )
         self.created = Gauge(
-            "drs_job_created_timestamp_seconds", "When the job was created.", JOB, registry=r
+            "drs_job_created_timestamp_seconds", "When the job was created.", JOB_LABELS, registry=r
         )
         self.since = Gauge(
             "drs_job_status_since_timestamp_seconds",
             "When the job was first seen in its status.",
-            JOB,
+            JOB_LABELS,
             registry=r,
         )
-        self.up = Gauge("drs_up", "1 if the last poll succeeded.", TARGET, registry=r)
+        self.up = Gauge("drs_up", "1 if the last poll succeeded.", TARGET_LABELS, registry=r)
         self.duration = Gauge(
-            "drs_last_poll_duration_seconds", "Wall time of the last poll.", TARGET, registry=r
+            "drs_last_poll_duration_seconds",
+            "Wall time of the last poll.",
+            TARGET_LABELS,
+            registry=r,
         )
         self.success = Gauge(
             "drs_last_poll_success_timestamp_seconds",
             "When the last poll succeeded.",
-            TARGET,
+            TARGET_LABELS,
             registry=r,
         )
         self.requests = PromCounter(

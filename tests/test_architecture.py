@@ -9,6 +9,7 @@ layers below its own, so nothing reaches back against the flow.
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "drs_exporter"
@@ -100,6 +101,21 @@ def test_no_file_is_long_without_saying_why() -> None:
         if text.count("\n") > MAX_LINES:
             docstring = ast.get_docstring(ast.parse(text)) or ""
             assert LONG_FILE_REASON in docstring, f"{path.relative_to(PACKAGE)} is long"
+
+
+def test_the_readmes_source_layout_names_every_module() -> None:
+    readme = (PACKAGE.parent / "README.md").read_text(encoding="utf-8")
+    section = readme.split("\n## Source layout\n", 1)[1].split("\n## ", 1)[0]
+    listed = set(re.findall(r"^\| `([\w/.]+)` \|", section, re.M))
+    expected = {
+        str(p.relative_to(PACKAGE))
+        for p in sources()
+        if p.parent == PACKAGE or p.parent.name == "config"
+    } - {"__init__.py", "config/__init__.py"}
+    assert {name for name in listed if name != "simulator/"} == expected
+    simulator = {p.name for p in (PACKAGE / "simulator").glob("*.py")} - {"__init__.py"}
+    row = next(line for line in section.splitlines() if line.startswith("| `simulator/`"))
+    assert set(re.findall(r"`(\w+\.py)`", row)) == simulator
 
 
 def test_the_layer_check_sees_every_kind_of_import() -> None:
