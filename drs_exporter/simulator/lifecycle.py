@@ -258,7 +258,23 @@ class Timeline:
         """The status ``elapsed`` seconds after the world started (negative: the first)."""
         while not self._final and self._horizon <= elapsed:
             self._walk()
-        return self._statuses[bisect.bisect_right(self._starts, elapsed) - 1]
+        return self._statuses[self._index(elapsed)]
+
+    def stay_at(self, elapsed: int) -> tuple[str, int, int | None]:
+        """The status at ``elapsed``, the second it was entered (0 for the status the world
+        started in) and the second it ends as far as is known now (None: it never ends).
+
+        A status that may follow itself (a job going on replicating) is extended step by
+        step, so its known end moves later as time passes; its start never moves.
+        """
+        status = self.status_at(elapsed)
+        i = self._index(elapsed)
+        if i + 1 < len(self._starts):
+            return status, self._starts[i], self._starts[i + 1]
+        return status, self._starts[i], None if self._final else self._horizon
+
+    def _index(self, elapsed: int) -> int:
+        return max(0, bisect.bisect_right(self._starts, elapsed) - 1)
 
     def _stay(self, status: str) -> int:
         # Exponential stays, rounded up to whole seconds: the world ticks once a second.
