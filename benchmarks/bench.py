@@ -410,6 +410,7 @@ def start_simulator(
         f"--page-cap={plan.page_cap}",
         f"--latency={plan.latency}",
         "--status-period=0",
+        "--v5-lists=all",  # the exporter lists through v5 alone so far
         "--seed=1",
         f"--token={TOKEN}",
         "--log.level=warn",

@@ -156,6 +156,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                 "--projects=2",
                 "--jobs=24",
                 "--status-period=0",
+                "--v5-lists=all",  # the exporter lists through v5 alone so far
             ],
             tmp / "simulator.log",
         )

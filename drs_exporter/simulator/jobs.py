@@ -15,34 +15,12 @@ from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 from ..model import JOB_TYPES, label_value, parse_time
+from .engines import V5, listed_by, pick
 from .lifecycle import CHAINS, START, Timeline, Weighted, hash64
 from .options import SimulatorOptions
 
 MISSING: Any = object()  # a job whose JSON has no status at all
 
-ENGINE_TYPES: Mapping[str, Weighted] = {
-    # The documented three, and undocumented ones the exporter must take as they come.
-    "migration": Weighted.of(
-        {
-            "redis-to-gaussredis": 3,
-            "rediscluster-to-gaussredis": 2,
-            "mysql-to-mysql": 3,
-            "mongodb-to-dds": 1,
-            "postgresql-to-postgresql": 1,
-        }
-    ),
-    "sync": Weighted.of(
-        {
-            "oracle-to-gaussdbv5": 4,
-            "mysql-to-mysql": 3,
-            "mysql-to-kafka": 1,
-            "postgresql-to-gaussdbv5": 1,
-        }
-    ),
-    "cloudDataGuard": Weighted.of(
-        {"mysql-to-mysql": 4, "redis-to-gaussredis": 1, "mysql-to-taurus": 1}
-    ),
-}
 NET_TYPES: Mapping[str, Weighted] = {
     "migration": Weighted.of({"eip": 3, "vpc": 5, "vpn": 2}),
     "sync": Weighted.of({"eip": 3, "vpc": 5, "vpn": 2}),
@@ -90,6 +68,8 @@ class SimJob(NamedTuple):
 
     A blanked field (absent from the JSON, or null) reads "" here. A job added by a test
     carries its JSON in ``raw`` and its status in ``fixed_status`` (no timeline).
+    ``engine_type`` is the engine's name in v5 answers, ``v3_engine_type`` in v3 ones;
+    ``apis`` the list APIs that list the job (a subtask is listed with its parent).
     """
 
     key: int  # unique in the world; seeds the job's timeline and its rendered extras
@@ -116,6 +96,8 @@ class SimJob(NamedTuple):
     children_form: int = CHILDREN_LIST
     raw: Mapping[str, Any] | None = None
     fixed_status: Any = MISSING
+    v3_engine_type: str = ""
+    apis: frozenset[str] = frozenset({V5})
 
     def selected_by_instance(self, ids: frozenset[str], ip: str | None) -> bool:
         if ids and self.source[0] not in ids and self.target[0] not in ids:
@@ -193,8 +175,10 @@ class _Generator:
         r = self.rng.random
         absent, nulled = self.blanks()
         blank = absent | nulled
+        engine = pick(job_type, r())
         values = {
-            "engine_type": ENGINE_TYPES[job_type].pick(r()),
+            "engine_type": engine.v5_name,
+            "v3_engine_type": engine.v3_name,
             "net_type": NET_TYPES[job_type].pick(r()),
             "charging_mode": "period" if r() < 0.2 else "on_demand",
             "job_direction": DIRECTIONS.pick(r()),
@@ -203,6 +187,8 @@ class _Generator:
         }
         for name in blank.intersection(values):
             values[name] = ""
+        if "engine_type" in blank:
+            values["v3_engine_type"] = ""
         return {
             "id": self.job_id(),
             "project_id": project_id,
@@ -214,6 +200,7 @@ class _Generator:
             "target": self.instance(),
             "absent": absent,
             "nulled": nulled,
+            "apis": listed_by(engine, self.options.v3_lists, self.options.v5_lists),
             **values,
         }
 
@@ -237,8 +224,7 @@ class _Generator:
         form = CHILDREN_LIST
         if with_children:
             children = tuple(
-                self.child(n, i, project_id, job_type, task_type, created, record["name"])
-                for i in range(1 + int(r() * 4))
+                self.child(n, i, record, task_type, created) for i in range(1 + int(r() * 4))
             )
         else:
             u = r()
@@ -252,18 +238,14 @@ class _Generator:
         )
 
     def child(
-        self,
-        n: int,
-        i: int,
-        project_id: str,
-        job_type: str,
-        task_type: str,
-        parent_created: float,
-        parent_name: str,
+        self, n: int, i: int, parent: Mapping[str, Any], task_type: str, parent_created: float
     ) -> SimJob:
         created = parent_created + math.floor(self.rng.random() * 3600)
-        record = self.record(n, project_id, job_type, task_type, created)
-        record["name"] = f"{parent_name or 'DRS'}-sub{i}"
+        record = self.record(n, parent["project_id"], parent["job_type"], task_type, created)
+        record["name"] = f"{parent['name'] or 'DRS'}-sub{i}"
+        # A subtask runs its parent's engine and is listed with it.
+        for name in ("engine_type", "v3_engine_type", "apis"):
+            record[name] = parent[name]
         key = self.next_key()
         start = START["child"].pick(self.rng.random())
         return SimJob(
@@ -362,9 +344,15 @@ def _raw_instance(raw: Mapping[str, Any], side: str) -> tuple[str, str]:
 
 
 def raw_job(
-    key: int, project_id: str, job_type: str, raw: Mapping[str, Any], children: tuple[SimJob, ...]
+    key: int,
+    project_id: str,
+    job_type: str,
+    raw: Mapping[str, Any],
+    children: tuple[SimJob, ...],
+    apis: frozenset[str] = frozenset({V5}),
 ) -> SimJob:
-    """A job given as JSON by a test: listed as given, its status fixed unless pinned."""
+    """A job given as JSON by a test: listed as given by ``apis``, its status fixed unless
+    pinned."""
     fields = dict(raw)
     if not label_value(fields.get("id")):
         fields["id"] = str(uuid.uuid4())
@@ -391,4 +379,6 @@ def raw_job(
         target=_raw_instance(fields, "target"),
         raw=fields,
         fixed_status=fields.get("status", MISSING),
+        v3_engine_type=label_value(fields.get("engine_type")),
+        apis=apis,
     )

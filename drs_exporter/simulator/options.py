@@ -7,8 +7,9 @@ import math
 from dataclasses import dataclass, field, fields
 
 from ..errors import ConfigError
+from .engines import LISTS
 
-RATE_FIELDS = ("error_rate", "throttle_rate", "hang_rate", "malformed_rate")
+RATE_FIELDS = ("error_rate", "throttle_rate", "hang_rate", "malformed_rate", "garble_rate")
 # Options that POST /_sim/faults may change while the simulator runs.
 FAULT_FIELDS = (*RATE_FIELDS, "latency", "retry_after", "hang")
 
@@ -37,6 +38,11 @@ class SimulatorOptions:
     malformed_rate: float = 0.0
     retry_after: float | None = 1.0  # Retry-After on 429, seconds; None: no header
     hang: float = 60.0  # seconds a hanging request waits before it answers
+    garble_rate: float = 0.0  # share of batch-progress results in shapes the SDK cannot parse
+    v3_lists: str = "own"  # "all": the v3 listing lists the v5-only engines' jobs too
+    v5_lists: str = "own"  # "all": the v5 listing lists every job (unlike the real one)
+    v3: bool = True  # False: a region without the v3 API (its calls answer 404 APIGW.0101)
+    batch_cap: int = 0  # most job ids in one batch request; 0: no cap
 
     def __post_init__(self) -> None:
         check_options(self)
@@ -63,6 +69,11 @@ def check_options(o: SimulatorOptions) -> None:
         raise ConfigError("--jobs", "must not be negative")
     if o.page_cap < 0:
         raise ConfigError("--page-cap", "must not be negative")
+    if o.batch_cap < 0:
+        raise ConfigError("--batch-cap", "must not be negative")
+    for name in ("v3_lists", "v5_lists"):
+        if getattr(o, name) not in LISTS:
+            raise ConfigError(_flag(name), f"must be one of {', '.join(LISTS)}")
     if not 0.0 <= o.children_ratio <= 1.0:
         raise ConfigError("--children-ratio", "must be between 0 and 1")
     for name in RATE_FIELDS:
@@ -179,7 +190,46 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         type=_non_negative_int,
         default=d.page_cap,
-        help="most jobs per page whatever the limit asked; 0 = no cap (default %(default)s)",
+        help="most jobs per page whatever limit (v5) or per_page (v3) asked; 0 = no cap "
+        "(default %(default)s)",
+    )
+
+    v3 = parser.add_argument_group("which API lists which job; the v3 API")
+    v3.add_argument(
+        "--v3-lists",
+        choices=LISTS,
+        default=d.v3_lists,
+        help="own: v3 lists MySQL-to-MySQL sync and the engines v5 does not list; all: the "
+        "v5-only engines' jobs too (default %(default)s)",
+    )
+    v3.add_argument(
+        "--v5-lists",
+        choices=LISTS,
+        default=d.v5_lists,
+        help="own: v5 lists only its four engines, as the real API; all: every job, for "
+        "clients that list only v5 (default %(default)s)",
+    )
+    v3.add_argument(
+        "--no-v3",
+        dest="v3",
+        action="store_false",
+        help="a region without the v3 API: its calls answer 404 APIGW.0101",
+    )
+    v3.add_argument(
+        "--batch-cap",
+        metavar="N",
+        type=_non_negative_int,
+        default=d.batch_cap,
+        help="most job ids per batch-progress or batch-status request, more answer 400; "
+        "0 = no cap (default %(default)s)",
+    )
+    v3.add_argument(
+        "--garble-rate",
+        metavar="RATE",
+        type=_rate,
+        default=d.garble_rate,
+        help="share of batch-progress results garbled (progress_map as a list, figures as "
+        "numbers, 'N/A', out of range) to exercise defensive parsing (default %(default)s)",
     )
 
     auth = parser.add_argument_group(

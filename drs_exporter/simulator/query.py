@@ -1,4 +1,5 @@
-"""The query string of ``GET /v5/{project_id}/jobs``, parsed and checked as DRS does."""
+"""The query string of ``GET /v5/{project_id}/jobs``, parsed and checked as DRS does; the
+job filter both listings share."""
 
 from __future__ import annotations
 
@@ -6,8 +7,10 @@ import re
 import urllib.parse
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from ..model import JOB_TYPES, is_failed
+from .jobs import SimJob
 
 SORT_KEYS = ("name", "status", "create_time", "net_type", "job_direction", "pay_mode")
 MAX_IDS = 10  # name and instance_ids take at most ten ids
@@ -24,8 +27,11 @@ class JobFilter:
     """Which jobs a listing selects and in what order; paging aside, so it can be cached.
 
     ``None`` (or an empty set) means the filter is not applied; DRS treats an empty
-    parameter (``name=&status=``, as in its own examples) as absent.
+    parameter (``name=&status=``, as in its own examples) as absent. ``api`` is the listing
+    (``v5`` or ``v3``): it lists only its own jobs, and names engines its own way.
     """
+
+    api: str = "v5"
 
     names: tuple[str, ...] = ()
     statuses: frozenset[str] = frozenset()
@@ -84,8 +90,8 @@ def parse_job_query(pairs: Sequence[tuple[str, str]]) -> JobQuery:
         raise QueryError("The parameter sort_dir is invalid.")
 
     job_filter = JobFilter(
-        names=_names(single.get("name", "")),
-        statuses=_statuses(single.get("status", "")),
+        names=names(single.get("name", ""), MAX_IDS),
+        statuses=statuses(single.get("status", "")),
         engine_type=single.get("engine_type") or None,
         net_type=single.get("net_type") or None,
         enterprise_project_id=single.get("enterprise_project_id") or None,
@@ -99,14 +105,16 @@ def parse_job_query(pairs: Sequence[tuple[str, str]]) -> JobQuery:
     return JobQuery(job_type, job_filter, offset, limit)
 
 
-def _names(value: str) -> tuple[str, ...]:
+def names(value: str, most: int) -> tuple[str, ...]:
+    """The ids (or the one name) of a ``name`` filter; QueryError beyond ``most`` ids."""
     items = tuple(v.strip() for v in value.split(",") if v.strip())
-    if len(items) > MAX_IDS:
-        raise QueryError(f"At most {MAX_IDS} task IDs are allowed in name.")
+    if len(items) > most:
+        raise QueryError(f"At most {most} task IDs are allowed in name.")
     return items
 
 
-def _statuses(value: str) -> frozenset[str]:
+def statuses(value: str) -> frozenset[str]:
+    """The statuses of a ``status`` filter: one, or several ``*_FAILED`` ones."""
     items = [v.strip() for v in value.split(",") if v.strip()]
     # Several statuses are allowed only to ask for all the failed ones at once.
     if len(items) > 1 and not all(is_failed(s) for s in items):
@@ -124,3 +132,36 @@ def _integer(single: dict[str, str], name: str, default: int, *, minimum: int) -
     if value < minimum or value > 2**31 - 1:
         raise QueryError(f"The parameter {name} is invalid.")
     return value
+
+
+def sort_value(job: SimJob, status: str, sort_key: str) -> Any:
+    """What a job sorts by under ``sort_key``."""
+    if sort_key == "create_time":
+        return job.created
+    if sort_key == "status":
+        return status
+    if sort_key == "pay_mode":
+        return job.charging_mode
+    value: str = getattr(job, sort_key)
+    return value
+
+
+def selects(f: JobFilter, job: SimJob, status: str) -> bool:
+    """Whether the filter selects the job, whose status is ``status`` now."""
+    if f.api not in job.apis:
+        return False
+    # One value may also be (part of) a name; several values are ids only.
+    if f.names and job.id not in f.names and (len(f.names) > 1 or f.names[0] not in job.name):
+        return False
+    if f.statuses and status not in f.statuses:
+        return False
+    engine_type = job.engine_type if f.api == "v5" else job.v3_engine_type
+    if f.engine_type is not None and engine_type != f.engine_type:
+        return False
+    if f.net_type is not None and job.net_type != f.net_type:
+        return False
+    if f.enterprise_project_id is not None and job.enterprise_project_id != (
+        f.enterprise_project_id
+    ):
+        return False
+    return job.selected_by_instance(f.instance_ids, f.instance_ip)

@@ -1,117 +1,53 @@
-"""The simulator's aiohttp application: the DRS listing API, IAM tokens, faults, control hooks.
+"""The simulator's aiohttp application: the DRS APIs (v5 and v3), IAM tokens, control hooks.
 
-The DRS API handlers consult the extension point (``override``) once a request has passed
-the gateway; ``build_app()`` also takes extra aiohttp middlewares.
+Each DRS API is its normal answer, a function of the project, the query and the body,
+served through the one request pipeline (``pipeline.serve``: faults, auth, the override);
+``build_app()`` also takes extra aiohttp middlewares.
 """
 
 from __future__ import annotations
 
-import asyncio
-import dataclasses
-import json
-import random
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from ..errors import ConfigError
-from .gateway import Denied, Gateway, Issued
-from .options import FAULT_FIELDS, SimulatorOptions
-from .override import ApiCall, Override, json_or_none, pause
-from .query import QueryError, parse_job_query, parse_pairs
+from .bodies import parse_batch, parse_listing
+from .gateway import Issued
+from .hooks import (
+    HookError,
+    sim_add_job,
+    sim_advance,
+    sim_delete_job,
+    sim_faults,
+    sim_set_health,
+    sim_set_status,
+    sim_summary,
+)
+from .options import SimulatorOptions
+from .override import Override
+from .pipeline import (
+    NOT_FOUND,
+    SIMULATOR,
+    Answer,
+    Clock,
+    Simulator,
+    error_response,
+    json_response,
+    serve,
+)
+from .query import parse_job_query
 from .world import World
 
 if TYPE_CHECKING:
     from aiohttp.typedefs import Middleware
 
-Clock = Callable[[], float]
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+Pairs = Sequence[tuple[str, str]]
 
 MAX_BODY = 1024 * 1024
-NOT_FOUND = {
-    "error_code": "APIGW.0101",
-    "error_msg": "The API does not exist or has not been published in the environment",
-}
-THROTTLED_MSG = "The request is throttled."
-# Server errors in each of the three error shapes DRS has been seen to use.
-SERVER_ERRORS: tuple[tuple[int, Mapping[str, str]], ...] = (
-    (500, {"error_code": "DRS.10000001", "error_msg": "Internal server error."}),
-    (502, {"errorCode": "DRS.10000502", "errorMsg": "Bad gateway."}),
-    (503, {"code": "DRS.10000503", "message": "Service temporarily unavailable."}),
-)
-HTML_PAGE = (
-    "<html><head><title>502 Bad Gateway</title></head>"
-    "<body><center><h1>502 Bad Gateway</h1></center><hr><center>nginx</center></body></html>"
-)
-
-
-class Simulator:
-    """The run-time state of one simulator: the world, the gateway, the current faults."""
-
-    def __init__(
-        self, options: SimulatorOptions, clock: Clock, override: Override | None = None
-    ) -> None:
-        self.options = options  # faults change at run time: replaced, never mutated
-        self.world = World(options, clock)
-        self.gateway = Gateway(options, clock, self.world.now)
-        self.random = random.Random(f"faults-{options.seed}")
-        self.stopping = asyncio.Event()
-        self.override = override
-
-    async def pause(self, seconds: float) -> None:
-        """Sleep, but wake at once when the server shuts down (a hang must not hold it)."""
-        await pause(self.stopping, seconds, None)
-
-    async def overridden(
-        self,
-        request: web.Request,
-        api: str,
-        project_id: str,
-        query: Iterable[tuple[str, str]],
-        body: bytes,
-        normal: Callable[[], web.Response],
-    ) -> web.StreamResponse | None:
-        """The override's answer to an API request that has passed the gateway, if any."""
-        if self.override is None:
-            return None
-        decoded = json_or_none(body)
-        call = ApiCall(
-            request, api, project_id, tuple(query), decoded, self.world, normal, self.stopping
-        )
-        return await self.override(call)
-
-
-SIMULATOR = web.AppKey("simulator", Simulator)
-
-
-def _json(status: int, body: Any, headers: Mapping[str, str] | None = None) -> web.Response:
-    return web.Response(
-        status=status,
-        text=json.dumps(body, ensure_ascii=False),
-        content_type="application/json",
-        charset="utf-8",
-        headers=headers,
-    )
-
-
-def _error(status: int, code: str, message: str) -> web.Response:
-    return _json(status, {"error_code": code, "error_msg": message})
-
-
-def _denied(denied: Denied) -> web.Response:
-    return _json(denied.status, denied.body)
-
-
-class HookError(Exception):
-    """A control-hook request that cannot be done: answered as {"error": message}."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
 
 
 @web.middleware
@@ -121,12 +57,12 @@ async def _request_id(request: web.Request, handler: Handler) -> web.StreamRespo
     try:
         response = await handler(request)
     except HookError as e:
-        response = _json(e.status, {"error": e.message})
+        response = json_response(e.status, {"error": e.message})
     except web.HTTPException as e:
         if e.status == 404:
-            response = _json(404, NOT_FOUND)
+            response = json_response(404, NOT_FOUND)
         elif e.status == 405:
-            response = _error(405, "APIGW.0101", "The method is not allowed for this API.")
+            response = error_response(405, "APIGW.0101", "The method is not allowed for this API.")
         else:
             e.headers["X-Request-Id"] = request_id
             raise
@@ -135,68 +71,50 @@ async def _request_id(request: web.Request, handler: Handler) -> web.StreamRespo
     return response
 
 
-async def list_jobs(request: web.Request) -> web.StreamResponse:
+def _v5_jobs(
+    sim: Simulator, project_id: str, pairs: Sequence[tuple[str, str]], _: Any
+) -> tuple[int, str]:
     """``GET /v5/{project_id}/jobs``."""
-    sim = request.app[SIMULATOR]
-    o = sim.options
-    raw_path, _, raw_query = request.raw_path.partition("?")
-    project_id = request.match_info["project_id"]
-    # Four draws per request whatever happens, so a seed gives the same fault sequence.
-    hang, throttle, error, malformed = (sim.random.random() for _ in range(4))
-    await sim.pause(o.latency)
-    if hang < o.hang_rate:
-        await sim.pause(o.hang)
-    body = await request.read()
-    denied = sim.gateway.check(
-        request.method, raw_path, raw_query, request.headers, body, project_id
-    )
-    if denied is not None:
-        return _denied(denied)
-    pairs = parse_pairs(raw_query)
-    overridden = await sim.overridden(
-        request,
-        "v5_jobs",
-        project_id,
-        pairs,
-        body,
-        lambda: _answer(*_listing(sim, project_id, pairs)),
-    )
-    if overridden is not None:
-        return overridden
-    if throttle < o.throttle_rate:
-        return _throttled(o, throttle)
-    if error < o.error_rate:
-        status, error_body = SERVER_ERRORS[min(2, int(error / o.error_rate * 3))]
-        return _json(status, error_body)
-    status, text = _listing(sim, project_id, pairs)
-    if status == 200 and malformed < o.malformed_rate:
-        if malformed < o.malformed_rate / 2:
-            return web.Response(text=text[: len(text) // 2], content_type="application/json")
-        return web.Response(text=HTML_PAGE, content_type="text/html")
-    return _answer(status, text)
-
-
-def _listing(sim: Simulator, project_id: str, pairs: Sequence[tuple[str, str]]) -> tuple[int, str]:
-    """The normal answer to a listing: 200 and the page, or a DRS 400 for a bad query."""
-    try:
-        query = parse_job_query(pairs)
-    except QueryError as e:
-        return 400, json.dumps({"error_code": "DRS.10000001", "error_msg": str(e)})
+    query = parse_job_query(pairs)
     return 200, sim.world.list_jobs(project_id, query, sim.options.page_cap)
 
 
-def _answer(status: int, text: str) -> web.Response:
-    return web.Response(status=status, text=text, content_type="application/json", charset="utf-8")
+def _v3_jobs(sim: Simulator, project_id: str, _: Pairs, body: Any) -> tuple[int, str]:
+    """``POST /v3/{project_id}/jobs``."""
+    listing = parse_listing(body)
+    return 200, sim.world.list_jobs_v3(project_id, listing, sim.options.page_cap)
 
 
-def _throttled(o: SimulatorOptions, draw: float) -> web.Response:
-    # Both spellings of the code are seen in the wild.
-    code = "APIG.0308" if draw < o.throttle_rate / 2 else "APIGW.0308"
-    headers = {}
-    if o.retry_after is not None:
-        seconds = o.retry_after
-        headers["Retry-After"] = str(int(seconds)) if seconds == int(seconds) else str(seconds)
-    return _json(429, {"error_code": code, "error_msg": THROTTLED_MSG}, headers)
+def _v3_batch_progress(sim: Simulator, project_id: str, _: Pairs, body: Any) -> tuple[int, str]:
+    """``POST /v3/{project_id}/jobs/batch-progress``."""
+    batch = parse_batch(body, sim.options.batch_cap, paged=False)
+    return 200, sim.world.batch_progress(project_id, batch, sim.options.garble_rate)
+
+
+def _v3_batch_status(sim: Simulator, project_id: str, _: Pairs, body: Any) -> tuple[int, str]:
+    """``POST /v3/{project_id}/jobs/batch-status``."""
+    batch = parse_batch(body, sim.options.batch_cap, paged=True)
+    return 200, sim.world.batch_status(project_id, batch)
+
+
+def _api(name: str, answer: Answer, *, v3: bool) -> Handler:
+    """The handler of one DRS API; a v3 one answers as an unknown API in a region without v3."""
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        if v3 and not request.app[SIMULATOR].options.v3:
+            return json_response(404, NOT_FOUND)
+        return await serve(request, name, answer)
+
+    return handle
+
+
+# (method, path, route and API name, normal answer, whether it is a v3 API)
+APIS: tuple[tuple[str, str, str, Answer, bool], ...] = (
+    ("GET", "/v5/{project_id}/jobs", "v5_jobs", _v5_jobs, False),
+    ("POST", "/v3/{project_id}/jobs", "v3_jobs", _v3_jobs, True),
+    ("POST", "/v3/{project_id}/jobs/batch-progress", "v3_batch_progress", _v3_batch_progress, True),
+    ("POST", "/v3/{project_id}/jobs/batch-status", "v3_batch_status", _v3_batch_status, True),
+)
 
 
 async def issue_token(request: web.Request) -> web.StreamResponse:
@@ -204,88 +122,11 @@ async def issue_token(request: web.Request) -> web.StreamResponse:
     sim = request.app[SIMULATOR]
     await sim.pause(sim.options.latency)
     if not sim.options.iam:
-        return _json(404, NOT_FOUND)
+        return json_response(404, NOT_FOUND)
     result = sim.gateway.issue(await request.read())
     if isinstance(result, Issued):
-        return _json(201, result.body, {"X-Subject-Token": result.token})
-    return _denied(result)
-
-
-async def _json_body(request: web.Request) -> dict[str, Any]:
-    try:
-        body = json.loads(await request.read())
-    except ValueError:
-        raise HookError(400, "the body must be a JSON object") from None
-    if not isinstance(body, dict):
-        raise HookError(400, "the body must be a JSON object")
-    return body
-
-
-async def sim_summary(request: web.Request) -> web.StreamResponse:
-    """``GET /_sim/summary``."""
-    return _json(200, request.app[SIMULATOR].world.summary())
-
-
-async def sim_faults(request: web.Request) -> web.StreamResponse:
-    """``POST /_sim/faults``: change fault options; answers with all of them."""
-    sim = request.app[SIMULATOR]
-    changes = await _json_body(request)
-    unknown = sorted(set(changes) - set(FAULT_FIELDS))
-    if unknown:
-        raise HookError(400, f"unknown fault option(s): {', '.join(unknown)}")
-    for name, value in changes.items():
-        number = isinstance(value, (int, float)) and not isinstance(value, bool)
-        if not (number or (value is None and name == "retry_after")):
-            raise HookError(400, f"{name} must be a number")
-    try:
-        sim.options = dataclasses.replace(sim.options, **changes)
-    except ConfigError as e:
-        raise HookError(400, str(e)) from None
-    return _json(200, {name: getattr(sim.options, name) for name in FAULT_FIELDS})
-
-
-async def sim_set_status(request: web.Request) -> web.StreamResponse:
-    """``POST /_sim/jobs/{id}/status`` with ``{"status": "..."}`` (null: unpin)."""
-    status = (await _json_body(request)).get("status")
-    if status is not None and not isinstance(status, str):
-        raise HookError(400, "status must be a string or null")
-    job_id = request.match_info["job_id"]
-    if not request.app[SIMULATOR].world.set_status(job_id, status):
-        raise HookError(404, "no such job")
-    return _json(200, {"id": job_id, "status": status})
-
-
-async def sim_delete_job(request: web.Request) -> web.StreamResponse:
-    """``DELETE /_sim/jobs/{id}``."""
-    if not request.app[SIMULATOR].world.delete(request.match_info["job_id"]):
-        raise HookError(404, "no such job")
-    return web.Response(status=204)
-
-
-async def sim_add_job(request: web.Request) -> web.StreamResponse:
-    """``POST /_sim/jobs`` with ``{"project_id": ..., "job_type": ..., "job": {...}}``."""
-    body = await _json_body(request)
-    project_id, job_type, job = body.get("project_id"), body.get("job_type"), body.get("job")
-    if not isinstance(project_id, str) or not project_id or not isinstance(job, dict):
-        raise HookError(400, "project_id (a string) and job (an object) are required")
-    try:
-        job_id = request.app[SIMULATOR].world.add_job(project_id, str(job_type), job)
-    except ValueError as e:
-        raise HookError(400, str(e)) from None
-    return _json(201, {"id": job_id})
-
-
-async def sim_advance(request: web.Request) -> web.StreamResponse:
-    """``POST /_sim/advance`` with ``{"seconds": n}``: move simulated time forward."""
-    world = request.app[SIMULATOR].world
-    seconds = (await _json_body(request)).get("seconds")
-    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
-        raise HookError(400, "seconds must be a number")
-    try:
-        world.advance(float(seconds))
-    except ValueError as e:
-        raise HookError(400, str(e)) from None
-    return _json(200, {"now": world.now()})
+        return json_response(201, result.body, {"X-Subject-Token": result.token})
+    return json_response(result.status, result.body)
 
 
 async def _on_shutdown(app: web.Application) -> None:
@@ -303,17 +144,20 @@ def build_app(
 
     ``clock`` is the wall clock the world and signatures run on. ``middlewares`` run inside
     the simulator's own (which gives every answer its X-Request-Id), around every request;
-    routes are named for their API (``v5_jobs``, ``iam_tokens``), as ``ApiCall.api`` is.
+    routes are named for their API (``v5_jobs``, ``v3_jobs``, ``v3_batch_progress``,
+    ``v3_batch_status``, ``iam_tokens``), as ``ApiCall.api`` is.
     ``override`` is consulted by the API handlers (see ``ApiCall``).
     """
     app = web.Application(middlewares=[_request_id, *middlewares], client_max_size=MAX_BODY)
     app[SIMULATOR] = Simulator(options, clock, override)
-    app.router.add_get("/v5/{project_id}/jobs", list_jobs, name="v5_jobs")
+    for method, path, name, answer, v3 in APIS:
+        app.router.add_route(method, path, _api(name, answer, v3=v3), name=name)
     app.router.add_post("/v3/auth/tokens", issue_token, name="iam_tokens")
     app.router.add_get("/_sim/summary", sim_summary)
     app.router.add_post("/_sim/faults", sim_faults)
     app.router.add_post("/_sim/jobs", sim_add_job)
     app.router.add_post("/_sim/jobs/{job_id}/status", sim_set_status)
+    app.router.add_post("/_sim/jobs/{job_id}/health", sim_set_health)
     app.router.add_delete("/_sim/jobs/{job_id}", sim_delete_job)
     app.router.add_post("/_sim/advance", sim_advance)
     app.on_shutdown.append(_on_shutdown)

@@ -1,8 +1,10 @@
-"""The simulated world: the jobs of every project, the clock they live by, and listings.
+"""The simulated world: the jobs of every project, the clock they live by, and the answers of
+each API about them (v5 and v3 listings, batch progress and status).
 
 A job's status is read off its Timeline at the world's elapsed whole seconds, so all
 requests within one second agree and listings can be cached per second. Edits (pin a
-status, delete or add a job, move the clock) bump a version that invalidates those caches.
+status or a job's health, delete or add a job, move the clock) bump a version that
+invalidates those caches.
 """
 
 from __future__ import annotations
@@ -12,38 +14,17 @@ import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ..model import JOB_TYPES, label_value
+from ..model import JOB_TYPES, is_failed, label_value
+from .bodies import Batch, V3Listing
+from .engines import APIS, V3, V5
+from .health import NO_PINS, HealthPins, Stay, change_pins, garble, progress_result
 from .jobs import MISSING, SimJob, generate, raw_job, render
+from .lifecycle import unit
 from .options import SimulatorOptions
-from .query import JobFilter, JobQuery
-
-
-def _sort_value(job: SimJob, status: str, sort_key: str) -> Any:
-    if sort_key == "create_time":
-        return job.created
-    if sort_key == "status":
-        return status
-    if sort_key == "pay_mode":
-        return job.charging_mode
-    value: str = getattr(job, sort_key)
-    return value
-
-
-def _selects(f: JobFilter, job: SimJob, status: str) -> bool:
-    # One value may also be (part of) a name; several values are ids only.
-    if f.names and job.id not in f.names and (len(f.names) > 1 or f.names[0] not in job.name):
-        return False
-    if f.statuses and status not in f.statuses:
-        return False
-    if f.engine_type is not None and job.engine_type != f.engine_type:
-        return False
-    if f.net_type is not None and job.net_type != f.net_type:
-        return False
-    if f.enterprise_project_id is not None and job.enterprise_project_id != (
-        f.enterprise_project_id
-    ):
-        return False
-    return job.selected_by_instance(f.instance_ids, f.instance_ip)
+from .query import JobFilter, JobQuery, selects, sort_value
+from .reasons import Reason, reason
+from .summary import Summary
+from .v3 import status_result, v3_child, v3_job
 
 
 class World:
@@ -51,6 +32,7 @@ class World:
 
     def __init__(self, options: SimulatorOptions, clock: Callable[[], float]) -> None:
         self._seed = options.seed
+        self._v3 = options.v3
         self._clock = clock
         self._start = clock()
         self._offset = 0.0
@@ -65,11 +47,12 @@ class World:
         self._parent: dict[str, str] = {}  # subtask id -> parent id
         for job in jobs:
             self._insert(job)
-        self._pins: dict[str, str] = {}
+        self._pins: dict[str, tuple[str, int]] = {}  # job id -> (status, second pinned)
+        self._health: dict[str, HealthPins] = {}
         self._status_cache: dict[tuple[str, str], tuple[tuple[int, int], dict[str, str]]] = {}
         self._match_cache: dict[tuple[str, str, JobFilter], list[SimJob]] = {}
         self._match_stamp = (-1, -1)
-        self._json_cache: dict[str, tuple[tuple[Any, ...], str]] = {}
+        self._json_cache: dict[tuple[str, str], tuple[tuple[Any, ...], str]] = {}
         self._json_version = 0
 
     # --- time ---
@@ -95,41 +78,88 @@ class World:
         return list(self._projects)
 
     def list_jobs(self, project_id: str, query: JobQuery, page_cap: int = 0) -> str:
-        """The JSON body answering one listing request: total_count and the page's jobs."""
-        elapsed = self.elapsed()
-        matched = self._matched(project_id, query.job_type, query.filter, elapsed)
+        """The JSON body answering one v5 listing: total_count and the page's jobs."""
         limit = min(query.limit, page_cap) if page_cap > 0 else query.limit
-        page = matched[query.offset : query.offset + limit]
-        jobs = ",".join(self._json(job, elapsed) for job in page)
-        return f'{{"total_count": {len(matched)}, "jobs": [{jobs}]}}'
+        total, jobs = self._page(project_id, query.job_type, query.filter, query.offset, limit)
+        return f'{{"total_count": {total}, "jobs": [{jobs}]}}'
 
-    def jobs(self, project_id: str, job_type: str) -> list[dict[str, Any]]:
-        """Every top-level job object of one project and type, in creation order."""
+    def list_jobs_v3(self, project_id: str, listing: V3Listing, page_cap: int = 0) -> str:
+        """The JSON body answering one v3 listing: total_record and the page's jobs."""
+        size = listing.per_page or 2**31
+        limit = min(size, page_cap) if page_cap > 0 else size
+        total, jobs = self._page(
+            project_id, listing.job_type, listing.filter, listing.offset, limit
+        )
+        return f'{{"total_record": {total}, "jobs": [{jobs}]}}'
+
+    def batch_progress(self, project_id: str, batch: Batch, garble_rate: float = 0.0) -> str:
+        """The JSON body answering one batch-progress request (ids not in the project are
+        left out); ``garble_rate`` of the results come garbled (health.GARBLES)."""
+        elapsed = self.elapsed()
+        results = []
+        for job in self._batch_jobs(project_id, batch.ids):
+            result = self._progress(job, elapsed)
+            if garble_rate and unit(self._seed ^ 0x6A4B, job.key, elapsed) < garble_rate:
+                result, twice = garble(result, self._seed, job.key, elapsed)
+                results.extend([result] * twice)
+            results.append(result)
+        body = {"count": len(results), "results": results}
+        return json.dumps(body, ensure_ascii=False)
+
+    def batch_status(self, project_id: str, batch: Batch) -> str:
+        """The JSON body answering one batch-status request: the page of the ids asked,
+        those not in the project left out."""
+        elapsed = self.elapsed()
+        results = [
+            self._status_result(j, elapsed) for j in self._batch_jobs(project_id, batch.page)
+        ]
+        return json.dumps({"count": len(results), "results": results}, ensure_ascii=False)
+
+    def jobs(self, project_id: str, job_type: str, api: str = V5) -> list[dict[str, Any]]:
+        """Every top-level job object that ``api`` lists of one project and type, in its
+        shape, in creation order."""
         elapsed = self.elapsed()
         ids = self._buckets.get((project_id, job_type), [])
-        return [self._render(self._jobs[i], elapsed) for i in ids]
+        return [
+            self._render(self._jobs[i], elapsed, api)
+            for i in ids
+            if api in self._listed_by(self._jobs[i])
+        ]
 
-    def find(self, job_id: str) -> dict[str, Any] | None:
-        """The job or subtask object with this id as listed now, or None."""
+    def find(self, job_id: str, api: str = V5) -> dict[str, Any] | None:
+        """The job or subtask object with this id as ``api`` would show it now, or None."""
         job = self._lookup(job_id)
-        return None if job is None else self._render(job, self.elapsed())
+        return None if job is None else self._render(job, self.elapsed(), api)
 
-    def summary(self) -> dict[str, Any]:
-        """Counts by project, job type and status, of jobs and of subtasks, as of now."""
+    def progress(self, job_id: str) -> dict[str, Any] | None:
+        """The batch-progress result of a job or subtask now (ungarbled), or None."""
+        job = self._lookup(job_id)
+        return None if job is None else self._progress(job, self.elapsed())
+
+    def status(self, job_id: str) -> dict[str, Any] | None:
+        """The batch-status result of a job or subtask now, or None."""
+        job = self._lookup(job_id)
+        return None if job is None else self._status_result(job, self.elapsed())
+
+    def listed_by(self, job_id: str) -> frozenset[str]:
+        """The list APIs that list this job or subtask (none for an unknown id)."""
+        job = self._lookup(job_id)
+        return frozenset() if job is None else self._listed_by(job)
+
+    def summary(self, ids: bool = False) -> dict[str, Any]:
+        """The truth as of now (see ``summary.Summary``); with ``ids``, the top-level ids
+        each API lists."""
         elapsed = self.elapsed()
-        counts: dict[str, dict[str, dict[str, int]]] = {}
-        subtasks: dict[str, dict[str, dict[str, int]]] = {}
-        for (project_id, job_type), ids in self._buckets.items():
-            jobs_here = counts.setdefault(project_id, {}).setdefault(job_type, {})
-            subs_here = subtasks.setdefault(project_id, {}).setdefault(job_type, {})
-            for job_id in ids:
+        summary = Summary()
+        for (project_id, job_type), bucket in self._buckets.items():
+            summary.bucket(project_id, job_type)
+            for job_id in bucket:
                 job = self._jobs[job_id]
                 status = self._status_text(job, elapsed)
-                jobs_here[status] = jobs_here.get(status, 0) + 1
-                for child in job.children:
-                    status = self._status_text(child, elapsed)
-                    subs_here[status] = subs_here.get(status, 0) + 1
-        return {"projects": self.project_ids, "counts": counts, "subtasks": subtasks}
+                subtasks = [self._status_text(c, elapsed) for c in job.children]
+                apis = self._listed_by(job)
+                summary.job(project_id, job_type, job_id, status, subtasks, apis)
+        return summary.result(self.project_ids, ids)
 
     # --- test hooks ---
 
@@ -140,9 +170,27 @@ class World:
         if status is None:
             self._pins.pop(job_id, None)
         else:
-            self._pins[job_id] = status
+            self._pins[job_id] = (status, self.elapsed())
         self._version += 1
         return True
+
+    def set_health(self, job_id: str, changes: Mapping[str, Any] | None) -> dict[str, Any] | None:
+        """Pin parts of a job's or subtask's health (see ``health.PIN_KEYS``; a null value
+        unpins that part, ``changes`` None unpins all); the pins now, or None if unknown.
+
+        ValueError names a bad key or value.
+        """
+        if self._lookup(job_id) is None:
+            return None
+        pins = NO_PINS
+        if changes is not None:
+            pins = change_pins(self._health.get(job_id, NO_PINS), dict(changes), self.elapsed())
+        if pins.empty:
+            self._health.pop(job_id, None)
+        else:
+            self._health[job_id] = pins
+        self._version += 1
+        return pins.public()
 
     def delete(self, job_id: str) -> bool:
         """Remove a job (with its subtasks) or a subtask; False if unknown."""
@@ -152,6 +200,7 @@ class World:
             for child in job.children:
                 del self._parent[child.id]
                 self._pins.pop(child.id, None)
+                self._health.pop(child.id, None)
         elif job_id in self._parent:
             parent = self._jobs[self._parent.pop(job_id)]
             children = tuple(c for c in parent.children if c.id != job_id)
@@ -159,23 +208,31 @@ class World:
         else:
             return False
         self._pins.pop(job_id, None)
+        self._health.pop(job_id, None)
         self._version += 1
         return True
 
-    def add_job(self, project_id: str, job_type: str, raw: Mapping[str, Any]) -> str:
-        """Add a top-level job listed exactly as given (status included); return its id.
+    def add_job(
+        self, project_id: str, job_type: str, raw: Mapping[str, Any], apis: Any = (V5,)
+    ) -> str:
+        """Add a top-level job listed exactly as given (status included) by ``apis`` (v5,
+        v3 or both); return its id.
 
-        A missing id is generated; ValueError when the id or a subtask id is taken.
+        A missing id is generated; ValueError when the id or a subtask id is taken, or
+        ``apis`` is not a non-empty list of API names.
         """
         if job_type not in JOB_TYPES:
             raise ValueError(f"job_type must be one of {', '.join(JOB_TYPES)}")
+        if not isinstance(apis, (list, tuple)) or not apis or not set(apis) <= set(APIS):
+            raise ValueError(f"apis must be a non-empty list of {', '.join(APIS)}")
+        listed = frozenset(apis)
         raw_children = raw.get("children")
         children = tuple(
-            raw_job(self._take_key(), project_id, job_type, c, ())
+            raw_job(self._take_key(), project_id, job_type, c, (), listed)
             for c in (raw_children if isinstance(raw_children, list) else ())
             if isinstance(c, Mapping)
         )
-        job = raw_job(self._take_key(), project_id, job_type, raw, children)
+        job = raw_job(self._take_key(), project_id, job_type, raw, children, listed)
         ids = [j.id for j in (job, *children)]
         if len(set(ids)) != len(ids) or any(self._lookup(i) is not None for i in ids):
             raise ValueError("a job with this id exists already")
@@ -207,33 +264,82 @@ class World:
             return None
         return next(c for c in self._jobs[parent_id].children if c.id == job_id)
 
+    def _listed_by(self, job: SimJob) -> frozenset[str]:
+        return job.apis if self._v3 else job.apis - {V3}
+
     def _status(self, job: SimJob, elapsed: int) -> Any:
         pinned = self._pins.get(job.id)
         if pinned is not None:
-            return pinned
+            return pinned[0]
         if job.timeline is not None:
             return job.timeline.status_at(elapsed)
         return job.fixed_status
+
+    def _stay(self, job: SimJob, elapsed: int) -> Stay:
+        pinned = self._pins.get(job.id)
+        if pinned is not None:
+            return Stay(pinned[0], pinned[1], None, head_start=True)
+        if job.timeline is None:
+            return Stay(self._status_text(job, elapsed), 0, None, head_start=True)
+        status, since, until = job.timeline.stay_at(elapsed)
+        return Stay(status, since, until, head_start=since == 0)
+
+    def _reason(self, job: SimJob, status: str) -> Reason | None:
+        return reason(self._seed, job.key, status) if is_failed(status) else None
+
+    def _progress(self, job: SimJob, elapsed: int) -> dict[str, Any]:
+        stay = self._stay(job, elapsed)
+        pins = self._health.get(job.id, NO_PINS)
+        failure = self._reason(job, stay.status)
+        return progress_result(
+            job.id, job.task_type, stay, elapsed, self._start, self._seed, job.key, failure, pins
+        )
+
+    def _status_result(self, job: SimJob, elapsed: int) -> dict[str, Any]:
+        status = self._status(job, elapsed)
+        text = "" if status is MISSING else label_value(status)
+        code, message = self._reason(job, text) or ("", "")
+        pins = self._health.get(job.id, NO_PINS)
+        return status_result(
+            job.id,
+            None if status is MISSING else status,
+            code if pins.error_code is None else pins.error_code,
+            message if pins.error_message is None else pins.error_message,
+        )
+
+    def _batch_jobs(self, project_id: str, ids: tuple[str, ...]) -> list[SimJob]:
+        found = (self._lookup(i) for i in ids)
+        return [j for j in found if j is not None and j.project_id == project_id]
+
+    def _page(
+        self, project_id: str, job_type: str, f: JobFilter, offset: int, limit: int
+    ) -> tuple[int, str]:
+        elapsed = self.elapsed()
+        matched = self._matched(project_id, job_type, f, elapsed)
+        page = matched[offset : offset + limit]
+        return len(matched), ",".join(self._json(job, elapsed, f.api) for job in page)
 
     def _status_text(self, job: SimJob, elapsed: int) -> str:
         status = self._status(job, elapsed)
         return "" if status is MISSING else label_value(status)
 
-    def _json(self, job: SimJob, elapsed: int) -> str:
+    def _json(self, job: SimJob, elapsed: int, api: str) -> str:
         # Rendering is most of a listing's cost, and a job's text changes only with its own
         # and its subtasks' statuses, or when the world is edited.
         if self._json_version != self._version:
             self._json_cache.clear()
             self._json_version = self._version
         key = (self._status(job, elapsed), *(self._status(c, elapsed) for c in job.children))
-        cached = self._json_cache.get(job.id)
+        cached = self._json_cache.get((api, job.id))
         if cached is not None and cached[0] == key:
             return cached[1]
-        text = json.dumps(self._render(job, elapsed), ensure_ascii=False)
-        self._json_cache[job.id] = (key, text)
+        text = json.dumps(self._render(job, elapsed, api), ensure_ascii=False)
+        self._json_cache[(api, job.id)] = (key, text)
         return text
 
-    def _render(self, job: SimJob, elapsed: int) -> dict[str, Any]:
+    def _render(
+        self, job: SimJob, elapsed: int, api: str = V5, child: bool = False
+    ) -> dict[str, Any]:
         status = self._status(job, elapsed)
         if job.raw is not None:
             obj = dict(job.raw)
@@ -241,8 +347,13 @@ class World:
                 obj["status"] = status
         else:
             obj = render(job, self._seed, status)
+            if api == V3 and child:
+                failure = self._reason(job, self._status_text(job, elapsed))
+                obj = v3_child(obj, job.v3_engine_type, "" if failure is None else failure[1])
+            elif api == V3:
+                obj = v3_job(obj, job.v3_engine_type)
         if job.children:
-            obj["children"] = [self._render(child, elapsed) for child in job.children]
+            obj["children"] = [self._render(c, elapsed, api, child=True) for c in job.children]
         return obj
 
     def _bucket_statuses(self, project_id: str, job_type: str, elapsed: int) -> dict[str, str]:
@@ -265,11 +376,9 @@ class World:
         if cached is not None:
             return cached
         statuses = self._bucket_statuses(project_id, job_type, elapsed)
-        selected = [
-            (self._jobs[i], s) for i, s in statuses.items() if _selects(f, self._jobs[i], s)
-        ]
+        selected = [(self._jobs[i], s) for i, s in statuses.items() if selects(f, self._jobs[i], s)]
         selected.sort(
-            key=lambda js: (_sort_value(js[0], js[1], f.sort_key), js[0].id),
+            key=lambda js: (sort_value(js[0], js[1], f.sort_key), js[0].id),
             reverse=f.sort_dir == "desc",
         )
         matched = [job for job, _ in selected]

@@ -1,0 +1,120 @@
+"""The simulator's control hooks under ``/_sim/``: look at the truth, change faults, pin
+statuses and health, add and delete jobs, move the clock. No auth and no faults; a request
+that cannot be done answers ``{"error": "..."}`` (HookError).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any
+
+from aiohttp import web
+
+from ..errors import ConfigError
+from .options import FAULT_FIELDS
+from .pipeline import SIMULATOR, json_response
+
+
+class HookError(Exception):
+    """A control-hook request that cannot be done: answered as {"error": message}."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+async def _json_body(request: web.Request, null: bool = False) -> Any:
+    """The body as a JSON object (or, with ``null``, JSON null: None)."""
+    try:
+        body = json.loads(await request.read())
+    except ValueError:
+        raise HookError(400, "the body must be a JSON object") from None
+    if not isinstance(body, dict) and not (null and body is None):
+        raise HookError(400, "the body must be a JSON object" + (" or null" if null else ""))
+    return body
+
+
+async def sim_summary(request: web.Request) -> web.StreamResponse:
+    """``GET /_sim/summary`` (``?ids=true``: with the ids each API lists)."""
+    ids = request.query.get("ids", "").lower() in ("1", "true", "yes")
+    return json_response(200, request.app[SIMULATOR].world.summary(ids=ids))
+
+
+async def sim_faults(request: web.Request) -> web.StreamResponse:
+    """``POST /_sim/faults``: change fault options; answers with all of them."""
+    sim = request.app[SIMULATOR]
+    changes = await _json_body(request)
+    unknown = sorted(set(changes) - set(FAULT_FIELDS))
+    if unknown:
+        raise HookError(400, f"unknown fault option(s): {', '.join(unknown)}")
+    for name, value in changes.items():
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if not (number or (value is None and name == "retry_after")):
+            raise HookError(400, f"{name} must be a number")
+    try:
+        sim.options = dataclasses.replace(sim.options, **changes)
+    except ConfigError as e:
+        raise HookError(400, str(e)) from None
+    return json_response(200, {name: getattr(sim.options, name) for name in FAULT_FIELDS})
+
+
+async def sim_set_status(request: web.Request) -> web.StreamResponse:
+    """``POST /_sim/jobs/{id}/status`` with ``{"status": "..."}`` (null: unpin)."""
+    status = (await _json_body(request)).get("status")
+    if status is not None and not isinstance(status, str):
+        raise HookError(400, "status must be a string or null")
+    job_id = request.match_info["job_id"]
+    if not request.app[SIMULATOR].world.set_status(job_id, status):
+        raise HookError(404, "no such job")
+    return json_response(200, {"id": job_id, "status": status})
+
+
+async def sim_set_health(request: web.Request) -> web.StreamResponse:
+    """``POST /_sim/jobs/{id}/health`` with some of ``delay_seconds``, ``frozen``,
+    ``progress``, ``error_code``, ``error_message`` (null unpins one; a null body, all)."""
+    changes = await _json_body(request, null=True)
+    job_id = request.match_info["job_id"]
+    try:
+        pins = request.app[SIMULATOR].world.set_health(job_id, changes)
+    except ValueError as e:
+        raise HookError(400, str(e)) from None
+    if pins is None:
+        raise HookError(404, "no such job")
+    return json_response(200, {"id": job_id, "health": pins})
+
+
+async def sim_delete_job(request: web.Request) -> web.StreamResponse:
+    """``DELETE /_sim/jobs/{id}``."""
+    if not request.app[SIMULATOR].world.delete(request.match_info["job_id"]):
+        raise HookError(404, "no such job")
+    return web.Response(status=204)
+
+
+async def sim_add_job(request: web.Request) -> web.StreamResponse:
+    """``POST /_sim/jobs`` with ``{"project_id": ..., "job_type": ..., "job": {...}}`` and
+    optionally ``"apis"`` (default ``["v5"]``)."""
+    body = await _json_body(request)
+    project_id, job_type, job = body.get("project_id"), body.get("job_type"), body.get("job")
+    if not isinstance(project_id, str) or not project_id or not isinstance(job, dict):
+        raise HookError(400, "project_id (a string) and job (an object) are required")
+    apis = body.get("apis", ["v5"])
+    try:
+        job_id = request.app[SIMULATOR].world.add_job(project_id, str(job_type), job, apis)
+    except ValueError as e:
+        raise HookError(400, str(e)) from None
+    return json_response(201, {"id": job_id})
+
+
+async def sim_advance(request: web.Request) -> web.StreamResponse:
+    """``POST /_sim/advance`` with ``{"seconds": n}``: move simulated time forward."""
+    world = request.app[SIMULATOR].world
+    seconds = (await _json_body(request)).get("seconds")
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
+        raise HookError(400, "seconds must be a number")
+    try:
+        world.advance(float(seconds))
+    except ValueError as e:
+        raise HookError(400, str(e)) from None
+    return json_response(200, {"now": world.now()})

@@ -1,0 +1,154 @@
+"""One DRS API request's way through the simulator, the same for every API, and the run-time
+state it reads.
+
+``serve()`` takes a request and the API's normal answer (a function of the project, the
+query pairs and the JSON body) and does, in order: the four fault draws, the latency, the
+``hang`` fault, the gateway's auth check (over the body bytes as received), the answer
+override (the extension point), the throttle and server-error faults, the normal answer
+(a bad query or body: DRS's 400), and the malformed-body fault on a 200.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from aiohttp import web
+
+from .gateway import Gateway
+from .options import SimulatorOptions
+from .override import ApiCall, Override, json_or_none, pause
+from .query import QueryError, parse_pairs
+from .world import World
+
+Clock = Callable[[], float]
+# The normal answer of an API: (simulator, project id, query pairs, decoded JSON body or
+# None) -> (HTTP status, JSON text); a QueryError is DRS's 400.
+Answer = Callable[["Simulator", str, Sequence[tuple[str, str]], Any], tuple[int, str]]
+
+BAD_REQUEST = "DRS.10000001"
+NOT_FOUND = {
+    "error_code": "APIGW.0101",
+    "error_msg": "The API does not exist or has not been published in the environment",
+}
+THROTTLED_MSG = "The request is throttled."
+# Server errors in each of the three error shapes DRS has been seen to use.
+SERVER_ERRORS: tuple[tuple[int, Mapping[str, str]], ...] = (
+    (500, {"error_code": "DRS.10000001", "error_msg": "Internal server error."}),
+    (502, {"errorCode": "DRS.10000502", "errorMsg": "Bad gateway."}),
+    (503, {"code": "DRS.10000503", "message": "Service temporarily unavailable."}),
+)
+HTML_PAGE = (
+    "<html><head><title>502 Bad Gateway</title></head>"
+    "<body><center><h1>502 Bad Gateway</h1></center><hr><center>nginx</center></body></html>"
+)
+
+
+class Simulator:
+    """The run-time state of one simulator: the world, the gateway, the current faults."""
+
+    def __init__(
+        self, options: SimulatorOptions, clock: Clock, override: Override | None = None
+    ) -> None:
+        self.options = options  # faults change at run time: replaced, never mutated
+        self.world = World(options, clock)
+        self.gateway = Gateway(options, clock, self.world.now)
+        self.random = random.Random(f"faults-{options.seed}")
+        self.stopping = asyncio.Event()
+        self.override = override
+
+    async def pause(self, seconds: float) -> None:
+        """Sleep, but wake at once when the server shuts down (a hang must not hold it)."""
+        await pause(self.stopping, seconds, None)
+
+
+SIMULATOR = web.AppKey("simulator", Simulator)
+
+
+def json_response(status: int, body: Any, headers: Mapping[str, str] | None = None) -> web.Response:
+    """A JSON answer (non-ASCII characters as they are, in UTF-8)."""
+    return web.Response(
+        status=status,
+        text=json.dumps(body, ensure_ascii=False),
+        content_type="application/json",
+        charset="utf-8",
+        headers=headers,
+    )
+
+
+def error_response(status: int, code: str, message: str) -> web.Response:
+    """A DRS error answer."""
+    return json_response(status, {"error_code": code, "error_msg": message})
+
+
+def _text(status: int, text: str) -> web.Response:
+    return web.Response(status=status, text=text, content_type="application/json", charset="utf-8")
+
+
+def _normal(
+    sim: Simulator, answer: Answer, project_id: str, pairs: Sequence[tuple[str, str]], body: Any
+) -> web.Response:
+    try:
+        return _text(*answer(sim, project_id, pairs, body))
+    except QueryError as e:
+        return error_response(400, BAD_REQUEST, str(e))
+
+
+async def serve(request: web.Request, api: str, answer: Answer) -> web.StreamResponse:
+    """Answer a request to the DRS API named ``api`` whose normal answer is ``answer``."""
+    sim = request.app[SIMULATOR]
+    o = sim.options
+    raw_path, _, raw_query = request.raw_path.partition("?")
+    project_id = request.match_info.get("project_id", "")
+    # Four draws per request whatever happens, so a seed gives the same fault sequence.
+    hang, throttle, error, malformed = (sim.random.random() for _ in range(4))
+    await sim.pause(o.latency)
+    if hang < o.hang_rate:
+        await sim.pause(o.hang)
+    raw_body = await request.read()
+    denied = sim.gateway.check(
+        request.method, raw_path, raw_query, request.headers, raw_body, project_id
+    )
+    if denied is not None:
+        return json_response(denied.status, denied.body)
+    pairs = parse_pairs(raw_query)
+    body = json_or_none(raw_body)
+    if sim.override is not None:
+        call = ApiCall(
+            request,
+            api,
+            project_id,
+            tuple(pairs),
+            body,
+            sim.world,
+            lambda: _normal(sim, answer, project_id, pairs, body),
+            sim.stopping,
+        )
+        overridden = await sim.override(call)
+        if overridden is not None:
+            return overridden
+    if throttle < o.throttle_rate:
+        return _throttled(o, throttle)
+    if error < o.error_rate:
+        status, error_body = SERVER_ERRORS[min(2, int(error / o.error_rate * 3))]
+        return json_response(status, error_body)
+    response = _normal(sim, answer, project_id, pairs, body)
+    if response.status == 200 and malformed < o.malformed_rate:
+        if malformed < o.malformed_rate / 2:
+            text = response.text or ""
+            return web.Response(text=text[: len(text) // 2], content_type="application/json")
+        return web.Response(text=HTML_PAGE, content_type="text/html")
+    return response
+
+
+def _throttled(o: SimulatorOptions, draw: float) -> web.Response:
+    # Both spellings of the code are seen in the wild.
+    code = "APIG.0308" if draw < o.throttle_rate / 2 else "APIGW.0308"
+    headers = {}
+    if o.retry_after is not None:
+        seconds = o.retry_after
+        headers["Retry-After"] = str(int(seconds)) if seconds == int(seconds) else str(seconds)
+    return json_response(429, {"error_code": code, "error_msg": THROTTLED_MSG}, headers)
