@@ -1,10 +1,10 @@
-"""What tests script for the next listing requests: set answers, and jobs changing between pages.
+"""What tests script for the next API calls: set answers, and jobs changing between pages.
 
 ``Scripted`` is the simulator's answer override in tests (``simulated.Simulated`` installs
-it): after the gateway's auth check, a listing request meets its drift, if one is due, and
-takes its set answer, if one is left. Scripts are checked whole when they are set
-(``ScriptError`` says what is wrong), so a listing request only ever takes a well-formed
-answer or drift off the front of a queue.
+it): after the gateway's auth check, a listing request (v5 or v3) meets its drift, if one
+is due, and any API call takes its set answer, if one is left for that API. Scripts are
+checked whole when they are set (``ScriptError`` says what is wrong), so a request only
+ever takes a well-formed answer or drift off the front of a queue.
 """
 
 from __future__ import annotations
@@ -25,7 +25,10 @@ from aiohttp import web
 from drs_exporter.model import JOB_TYPES
 from drs_exporter.simulator import ApiCall, World
 
-from .sim_stats import LISTING_API, RequestStats, first, integer
+from .sim_stats import LISTING_API, V3_LISTING_API, RequestStats, first, integer
+
+# The APIs an answer may be scripted for, as the simulator names their routes.
+SCRIPTABLE_APIS = (LISTING_API, V3_LISTING_API, "v3_batch_progress", "v3_batch_status")
 
 MAX_SCRIPTED_BYTES = 1 << 30  # a body times its repeat: large enough to pass any cap
 ANSWER_KEYS = frozenset(
@@ -183,16 +186,20 @@ class Script:
     """Queues of set answers, per project id ("" for any project)."""
 
     def __init__(self) -> None:
-        self._queues: dict[str, deque[ScriptedAnswer]] = {}
+        self._queues: dict[tuple[str, str], deque[ScriptedAnswer]] = {}
 
-    def replace(self, project_id: str, answers: Sequence[ScriptedAnswer]) -> None:
-        """The answers the next listings (of this project, if one is given) get, in order."""
-        self._queues[project_id] = deque(answers)
+    def replace(
+        self, project_id: str, answers: Sequence[ScriptedAnswer], api: str = LISTING_API
+    ) -> None:
+        """The answers the next calls to ``api`` (of this project, if one is given) get, in
+        order."""
+        self._queues[(api, project_id)] = deque(answers)
 
-    def take(self, project_id: str) -> ScriptedAnswer | None:
-        """The next set answer for a listing of this project, or None: answer normally."""
+    def take(self, project_id: str, api: str = LISTING_API) -> ScriptedAnswer | None:
+        """The next set answer for a call to ``api`` of this project, or None: answer
+        normally."""
         for scope in (project_id, ""):
-            queue = self._queues.get(scope)
+            queue = self._queues.get((api, scope))
             if queue:
                 return queue.popleft()
         return None
@@ -204,16 +211,22 @@ class Script:
 
 @dataclass(frozen=True)
 class Drift:
-    """Jobs to delete and add just before a listing asks for a page past the first."""
+    """Jobs to delete and add just before a listing (``api``: ``v5_jobs`` or ``v3_jobs``)
+    asks for a page past the first; the jobs added are listed by that API."""
 
     project_id: str
     job_type: str
     add: tuple[Mapping[str, Any], ...] = ()
     delete: tuple[str, ...] = ()
+    api: str = LISTING_API
 
 
-def check_drift(project_id: Any, job_type: Any, add: Any, delete: Any) -> Drift:
+def check_drift(
+    project_id: Any, job_type: Any, add: Any, delete: Any, api: Any = LISTING_API
+) -> Drift:
     """Check a drift's parts; raise ScriptError naming the bad one."""
+    if api not in (LISTING_API, V3_LISTING_API):
+        raise ScriptError(f"api: must be {LISTING_API} or {V3_LISTING_API}")
     if not isinstance(project_id, str) or not project_id:
         raise ScriptError("project_id: must be a non-empty string")
     if job_type not in JOB_TYPES:
@@ -224,24 +237,27 @@ def check_drift(project_id: Any, job_type: Any, add: Any, delete: Any) -> Drift:
         raise ScriptError("delete: must be a list of job ids")
     if not add and not delete:
         raise ScriptError("a drift must add or delete at least one job")
-    return Drift(project_id, job_type, tuple(add), tuple(delete))
+    return Drift(project_id, job_type, tuple(add), tuple(delete), api)
 
 
 class Drifts:
     """Drifts waiting for their listing, in order, per (project id, job type)."""
 
     def __init__(self) -> None:
-        self._queues: dict[tuple[str, str], deque[Drift]] = {}
+        self._queues: dict[tuple[str, str, str], deque[Drift]] = {}
 
     def add(self, drift: Drift) -> None:
-        """Queue a drift behind any others of its project and job type."""
-        self._queues.setdefault((drift.project_id, drift.job_type), deque()).append(drift)
+        """Queue a drift behind any others of its API, project and job type."""
+        key = (drift.api, drift.project_id, drift.job_type)
+        self._queues.setdefault(key, deque()).append(drift)
 
-    def take(self, project_id: str, job_type: str | None, offset: int | None) -> Drift | None:
+    def take(
+        self, project_id: str, job_type: str | None, past_first: bool, api: str = LISTING_API
+    ) -> Drift | None:
         """The drift due before this listing request: one per request past the first page."""
-        if job_type is None or offset is None or offset <= 0:
+        if job_type is None or not past_first:
             return None
-        queue = self._queues.get((project_id, job_type))
+        queue = self._queues.get((api, project_id, job_type))
         return queue.popleft() if queue else None
 
     def left(self) -> int:
@@ -255,9 +271,10 @@ def apply_drift(world: World, drift: Drift) -> None:
     # the listing should meet, and it meets it either way.
     for job_id in drift.delete:
         world.delete(job_id)
+    apis = ["v5" if drift.api == LISTING_API else "v3"]
     for job in drift.add:
         with contextlib.suppress(ValueError):
-            world.add_job(drift.project_id, drift.job_type, job)
+            world.add_job(drift.project_id, drift.job_type, job, apis)
 
 
 class Scripted:
@@ -269,14 +286,20 @@ class Scripted:
         self._stats = stats
 
     async def __call__(self, call: ApiCall) -> web.StreamResponse | None:
-        """A listing's drift, if due, then its set answer, if any (None: answer as usual)."""
-        if call.api != LISTING_API:
-            return None
-        offset = integer(call.query, "offset", 0)
-        drift = self.drifts.take(call.project_id, first(call.query, "job_type"), offset)
+        """A listing's drift, if due, then the call's set answer, if any (None: answer as
+        usual)."""
+        drift = None
+        if call.api == LISTING_API:
+            offset = integer(call.query, "offset", 0)
+            job_type = first(call.query, "job_type")
+            drift = self.drifts.take(call.project_id, job_type, (offset or 0) > 0)
+        elif call.api == V3_LISTING_API and isinstance(call.body, Mapping):
+            page, job_type = call.body.get("cur_page", 1), call.body.get("db_use_type")
+            past_first = isinstance(page, int) and page > 1
+            drift = self.drifts.take(call.project_id, str(job_type), past_first, call.api)
         if drift is not None:
             apply_drift(call.world, drift)
-        answer = self.script.take(call.project_id)
+        answer = self.script.take(call.project_id, call.api)
         if answer is None:
             return None
         return await self._give(call, answer)

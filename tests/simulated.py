@@ -17,7 +17,7 @@ import pytest
 
 from drs_exporter import simulator
 
-from .sim_script import Scripted, ScriptError, check_drift, parse_answers
+from .sim_script import SCRIPTABLE_APIS, Scripted, ScriptError, check_drift, parse_answers
 from .sim_stats import RequestStats
 
 Clock = Callable[[], float]
@@ -30,7 +30,7 @@ class Simulated:
         self, running: simulator.RunningSimulator, requests: RequestStats, scripted: Scripted
     ) -> None:
         self.running = running
-        self.requests = requests  # in flight now and at most, and each listing's arrival
+        self.requests = requests  # in flight now and at most, and each API call's arrival
         self._scripted = scripted
 
     @classmethod
@@ -43,7 +43,7 @@ class Simulated:
     ) -> Simulated:
         """Serve a simulator with ``options`` on a free loopback port until ``close()``.
 
-        ``clock`` is the world's wall clock; ``monotonic`` stamps the listing arrivals.
+        ``clock`` is the world's wall clock; ``monotonic`` stamps the API calls' arrivals.
         """
         requests = RequestStats(monotonic)
         scripted = Scripted(requests)
@@ -67,9 +67,12 @@ class Simulated:
     async def close(self) -> None:
         await self.running.close()
 
-    def script(self, answers: Sequence[Mapping[str, Any]], project_id: str = "") -> int:
-        """Replace the set answers the next listing requests get, one each, in order, once
-        they pass auth; then normal answers resume. Answers set left, over all projects.
+    def script(
+        self, answers: Sequence[Mapping[str, Any]], project_id: str = "", api: str = "v5_jobs"
+    ) -> int:
+        """Replace the set answers the next calls to ``api`` (``v5_jobs``, ``v3_jobs``,
+        ``v3_batch_progress``, ``v3_batch_status``) get, one each, in order, once they pass
+        auth; then normal answers resume. Answers set left, over all projects and APIs.
 
         A request takes from its own project's script first, then from the one set without
         a project. A set answer replaces the fault draws' answers (latency still applies);
@@ -77,7 +80,9 @@ class Simulated:
         """
         if not isinstance(project_id, str):
             raise ScriptError("project_id: must be a string")
-        self._scripted.script.replace(project_id, parse_answers(answers))
+        if api not in SCRIPTABLE_APIS:
+            raise ScriptError(f"api: must be one of {', '.join(SCRIPTABLE_APIS)}")
+        self._scripted.script.replace(project_id, parse_answers(answers), api)
         return self.script_left
 
     @property
@@ -92,15 +97,18 @@ class Simulated:
         *,
         add: Sequence[Mapping[str, Any]] = (),
         delete: Sequence[str] = (),
+        api: str = "v5_jobs",
     ) -> int:
-        """Jobs changing while a listing is paged; drifts left.
+        """Jobs changing while a listing (``api``: ``v5_jobs`` or ``v3_jobs``) is paged;
+        drifts left.
 
-        Applied (deletions, then additions as ``POST /_sim/jobs`` adds them) just before the
-        next listing request of that project and job type whose offset is above 0, once it
-        passes auth; several drifts go one per such request, in order. Each id to delete
-        must exist, and each given id to add must not, now.
+        Applied (deletions, then additions as ``POST /_sim/jobs`` adds them, listed by that
+        API) just before the next listing request of that API, project and job type past
+        the first page (v5: offset above 0; v3: cur_page above 1), once it passes auth;
+        several drifts go one per such request, in order. Each id to delete must exist,
+        and each given id to add must not, now.
         """
-        drift = check_drift(project_id, job_type, add, delete)
+        drift = check_drift(project_id, job_type, add, delete, api)
         missing = [i for i in drift.delete if self.world.find(i) is None]
         if missing:
             raise ScriptError(f"delete: no such job: {missing[0]}")
