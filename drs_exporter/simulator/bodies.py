@@ -92,8 +92,8 @@ def _page(body: Mapping[str, Any], default_per_page: int) -> tuple[int, int]:
     return cur_page, per_page
 
 
-def _strings(value: Any, name: str, most: int) -> tuple[str, ...]:
-    if isinstance(value, str):  # a comma-joined list, as some clients send it
+def _strings(value: Any, name: str, most: int, joined: bool = False) -> tuple[str, ...]:
+    if joined and isinstance(value, str):  # a comma-joined list, as some clients send it
         value = value.split(",")
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise QueryError(f"The parameter {name} must be an array of strings.")
@@ -118,7 +118,7 @@ def parse_listing(body: Any) -> V3Listing:
         net_type=_text(body, "net_type") or None,
         enterprise_project_id=_text(body, "enterprise_project_id") or None,
         instance_ids=frozenset(
-            () if instance_ids is None else _strings(instance_ids, "instance_ids", MAX_IDS)
+            () if instance_ids is None else _strings(instance_ids, "instance_ids", MAX_IDS, joined=True)
         ),
         instance_ip=_text(body, "instance_ip") or None,
     )
