@@ -241,6 +241,7 @@ async def _simulate(ns: argparse.Namespace) -> int:
     try:
         print(f"DRS simulator listening on {sim.url}", flush=True)
         print(f"projects: {' '.join(sim.project_ids)}", flush=True)
+        print(_listed_by(sim.world), flush=True)
         await _until_stopped()
     finally:
         await sim.close()
@@ -248,6 +249,15 @@ async def _simulate(ns: argparse.Namespace) -> int:
 
 
 DEMO_TOKEN = "demo-token-not-a-secret"
+
+
+def _listed_by(world: simulator.World) -> str:
+    """Which list API lists how many of the simulated jobs."""
+    n = world.summary()["listed_by"]
+    return (
+        f"jobs: {n['both']} listed by v5 and v3, {n['v5_only']} by v5 only, "
+        f"{n['v3_only']} by v3 only, {n['none']} by neither"
+    )
 
 
 async def _demo(ns: argparse.Namespace, secret_filter: SecretFilter) -> int:
@@ -269,6 +279,7 @@ async def _demo(ns: argparse.Namespace, secret_filter: SecretFilter) -> int:
         )
         url = f"http://{ns.listen_address.replace('0.0.0.0', '127.0.0.1')}"
         print(f"simulated DRS API: {sim.url} ({len(sim.project_ids)} projects)", flush=True)
+        print(f"                   {_listed_by(sim.world)}", flush=True)
         print(f"exporter:          {url}/", flush=True)
         print(f"metrics:           {url}/metrics   (Ctrl-C to stop)", flush=True)
         return await _serve(config, None, ns.listen_address, None, secret_filter)
