@@ -25,6 +25,14 @@ StartSim = Callable[..., Awaitable[Simulated]]
 EXE = str(Path(sys.executable).parent / "drs-exporter")
 
 
+T0 = 1_700_000_000.0  # the frozen clock of the simulator tests
+
+
+def fixed(at: float = T0) -> Callable[[], float]:
+    """A clock that always says ``at``."""
+    return lambda: at
+
+
 def free_port() -> int:
     """A loopback TCP port that nothing listens on right now."""
     with socket.socket() as s:
@@ -116,3 +124,22 @@ def select(all_samples: list[Sample], name: str, **labels: str) -> list[Sample]:
     return [
         s for s in all_samples if s[0] == name and all(s[1].get(k) == v for k, v in labels.items())
     ]
+
+
+@pytest.fixture
+def start(start_sim: StartSim) -> StartSim:
+    """For the simulator's own tests: simulators as they are by default (v5 lists only its
+    own engines), on a frozen clock unless given one; closed after the test."""
+
+    async def run(clock: Callable[[], float] | None = None, **options: Any) -> Simulated:
+        options.setdefault("v5_lists", "own")
+        return await start_sim(clock=clock or fixed(), **options)
+
+    return run
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    """A client session for the test's requests."""
+    async with aiohttp.ClientSession() as session:
+        yield session

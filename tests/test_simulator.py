@@ -12,7 +12,7 @@ import contextlib
 import datetime as dt
 import json
 import time
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import aiohttp
@@ -26,36 +26,14 @@ from drs_exporter.model import STATUSES, is_failed, parse_time
 from drs_exporter.simulator.lifecycle import CHAINS
 from drs_exporter.simulator.query import parse_job_query
 
-from .conftest import StartSim
+from .conftest import T0, StartSim, fixed
 from .sim_script import ScriptError
 from .simulated import Simulated
 
-T0 = 1_700_000_000.0
 TASK_TYPES = ("FULL_TRANS", "FULL_INCR_TRANS", "INCR_TRANS")
 AK = "SIMACCESSKEY0001"
 SK = "sim-secret-key-value-9"
 IAM = {"iam_domain": "acme", "iam_user": "ops", "iam_password": "pa55-W0rd"}
-
-
-def fixed(at: float = T0) -> Callable[[], float]:
-    return lambda: at
-
-
-@pytest.fixture
-def start(start_sim: StartSim) -> StartSim:
-    """StartSim simulators on loopback ports (frozen clock unless given); closed after the test."""
-
-    async def run(clock: Callable[[], float] | None = None, **options: Any) -> Simulated:
-        options.setdefault("v5_lists", "own")  # the simulator as it is by default
-        return await start_sim(clock=clock or fixed(), **options)
-
-    return run
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
 
 
 class Answer:

@@ -7,7 +7,7 @@ import datetime as dt
 import json
 import statistics
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import aiohttp
@@ -19,29 +19,12 @@ from drs_exporter.model import JOB_TYPES, is_failed
 from drs_exporter.simulator.bodies import parse_listing
 from drs_exporter.simulator.v3 import V3_FIELDS
 
-from .conftest import StartSim
+from .conftest import T0, StartSim, fixed
 from .simulated import Simulated
-from .test_simulator import AK, SK, T0, Answer, call, fixed, hook
+from .test_simulator import AK, SK, Answer, call, hook
 
 V3_KEYS = {key for key, _ in V3_FIELDS} | {"children"}
 FIGURES = ("progress", "incre_trans_delay", "incre_trans_delay_millis", "remaining_time")
-
-
-@pytest.fixture
-def start(start_sim: StartSim) -> StartSim:
-    """Simulators as they are by default (v5 lists only its own engines), frozen clock."""
-
-    async def run(clock: Callable[[], float] | None = None, **options: Any) -> Simulated:
-        options.setdefault("v5_lists", "own")
-        return await start_sim(clock=clock or fixed(), **options)
-
-    return run
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
 
 
 async def post(
@@ -375,6 +358,12 @@ async def test_batch_progress_answers_each_known_id_once_in_order_and_leaves_out
         assert result == progress(sim, result["job_id"])
 
 
+def in_status(sim: Simulated, test: Callable[[str], bool]) -> list[str]:
+    """The ids of the first project's jobs and subtasks whose status passes ``test``."""
+    jobs = (sim.world.find(i) or {} for i in project_ids(sim, sim.project_ids[0]))
+    return [j["id"] for j in jobs if test(j.get("status") or "")]
+
+
 def project_ids(sim: Simulated, project: str) -> list[str]:
     """Every job and subtask id of one project, whatever API lists it."""
     out: list[str] = []
@@ -430,9 +419,7 @@ async def test_progress_advances_while_a_full_transfer_runs(
     start: StartSim, http: aiohttp.ClientSession
 ) -> None:
     sim = await start(jobs=600, projects=1, status_period=3600)
-    project = sim.project_ids[0]
-    jobs = [sim.world.find(i) or {} for i in project_ids(sim, project)]
-    running = [j["id"] for j in jobs if j["status"] == "FULL_TRANSFER_STARTED"]
+    running = in_status(sim, lambda s: s == "FULL_TRANSFER_STARTED")
     assert len(running) > 5
     before = {i: progress(sim, i) for i in running}
     await hook(http, sim, "POST", "/_sim/advance", {"seconds": 120})
@@ -469,9 +456,7 @@ async def test_delays_wander_over_time_most_small_some_minutes(
     start: StartSim, http: aiohttp.ClientSession
 ) -> None:
     sim = await start(jobs=900, projects=1, status_period=0)
-    project = sim.project_ids[0]
-    jobs = [sim.world.find(i) or {} for i in project_ids(sim, project)]
-    replicating = [j["id"] for j in jobs if j["status"] == "INCRE_TRANSFER_STARTED"]
+    replicating = in_status(sim, lambda s: s == "INCRE_TRANSFER_STARTED")
     assert len(replicating) > 100
 
     def delays() -> dict[str, int]:
@@ -489,9 +474,7 @@ async def test_failed_jobs_carry_stable_drs_reasons_of_every_kind(
     start: StartSim, http: aiohttp.ClientSession
 ) -> None:
     sim = await start(jobs=900, projects=1, status_period=0, children_ratio=0.3)
-    project = sim.project_ids[0]
-    jobs = [sim.world.find(i) or {} for i in project_ids(sim, project)]
-    failed = [j["id"] for j in jobs if is_failed(j.get("status") or "")]
+    failed = in_status(sim, is_failed)
     assert len(failed) > 20
     results = []
     for k in range(0, len(failed), 100):
@@ -512,7 +495,7 @@ async def test_failed_jobs_carry_stable_drs_reasons_of_every_kind(
     assert any(not m.isascii() for m in messages)
     await hook(http, sim, "POST", "/_sim/advance", {"seconds": 3600})
     assert [sim.world.status(i) for i in failed] == results  # frozen statuses, same reasons
-    healthy = next(j["id"] for j in jobs if j.get("status") == "INCRE_TRANSFER_STARTED")
+    healthy = in_status(sim, lambda s: s == "INCRE_TRANSFER_STARTED")[0]
     assert sim.world.status(healthy) == {
         "id": healthy,
         "status": "INCRE_TRANSFER_STARTED",
