@@ -118,7 +118,9 @@ def parse_listing(body: Any) -> V3Listing:
         net_type=_text(body, "net_type") or None,
         enterprise_project_id=_text(body, "enterprise_project_id") or None,
         instance_ids=frozenset(
-            () if instance_ids is None else _strings(instance_ids, "instance_ids", MAX_IDS, joined=True)
+            ()
+            if instance_ids is None
+            else _strings(instance_ids, "instance_ids", MAX_IDS, joined=True)
         ),
         instance_ip=_text(body, "instance_ip") or None,
     )

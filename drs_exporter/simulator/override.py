@@ -48,8 +48,8 @@ def json_or_none(body: bytes) -> Any:
 class ApiCall:
     """An API request that has passed the gateway, as an answer override sees it.
 
-    ``api`` names the API as ``drs_api_requests_total`` does (``v5_jobs``; the v3 calls
-    will be ``v3_jobs``, ``v3_batch_progress`` and ``v3_batch_status``); ``query`` is the
+    ``api`` names the API as ``drs_api_requests_total`` does (``v5_jobs``, ``v3_jobs``,
+    ``v3_batch_progress``, ``v3_batch_status``); ``query`` is the
     decoded query pairs in order, blanks and repeats kept; ``body`` the decoded JSON body,
     None when there is none or it is not JSON (``await request.read()`` has the bytes);
     ``world`` the simulated world, to read or to change before answering.
@@ -66,7 +66,7 @@ class ApiCall:
 
     def normal(self) -> web.Response:
         """The answer the API gives this request with no fault and no override (a new one
-        each time: for the listing, 200 and the jobs, or DRS's 400 for a bad query)."""
+        each time: 200 and the API's answer, or DRS's 400 for a bad query or body)."""
         return self._normal()
 
     async def pause(self, seconds: float, until: Awaitable[object] | None = None) -> None:
