@@ -112,6 +112,8 @@ def build_parsers() -> dict[str, argparse.ArgumentParser]:
     sim = _Parser(
         prog=f"{prog} simulate",
         description="Run the built-in DRS API simulator (for demos and tests).",
+        epilog=simulator.ENDPOINTS_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _add_listen(sim, "127.0.0.1:8080", "the simulated DRS and IAM API")
     simulator.add_arguments(sim)

@@ -14,7 +14,7 @@ import aiohttp
 import pytest
 from yarl import URL
 
-from drs_exporter import signer
+from drs_exporter import signer, simulator
 from drs_exporter.model import JOB_TYPES, is_failed
 from drs_exporter.simulator.bodies import parse_listing
 from drs_exporter.simulator.v3 import V3_FIELDS
@@ -785,3 +785,9 @@ async def test_scripted_answers_and_drifts_for_the_v3_calls(
         await post(http, sim, "", {"db_use_type": "sync", "cur_page": 2, "per_page": 5})
     ).json()
     assert page2["total_record"] == len(before) - 1 and sim.drifts_left == 0
+
+
+def test_simulate_help_names_every_endpoint_and_hook() -> None:
+    app = simulator.build_app(simulator.SimulatorOptions(jobs=0))
+    paths = {r.canonical for r in app.router.resources()}
+    assert paths and all(path in simulator.ENDPOINTS_HELP for path in paths)

@@ -156,10 +156,11 @@ from __future__ import annotations
 
 from .options import SimulatorOptions, add_arguments, options_from_args
 from .override import ApiCall, Override
-from .server import RunningSimulator, build_app, start
+from .server import ENDPOINTS_HELP, RunningSimulator, build_app, start
 from .world import World
 
 __all__ = [
+    "ENDPOINTS_HELP",
     "ApiCall",
     "Override",
     "RunningSimulator",

@@ -252,7 +252,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="seconds an issued token lives (default %(default)s)",
     )
 
-    faults = parser.add_argument_group("faults (rates are per request, 0 to 1)")
+    faults = parser.add_argument_group(
+        "faults (on every DRS API call, v5 and v3; rates are per request, 0 to 1)"
+    )
     faults.add_argument(
         "--latency",
         metavar="SECONDS",

@@ -108,6 +108,25 @@ def _api(name: str, answer: Answer, *, v3: bool) -> Handler:
     return handle
 
 
+# What ``drs-exporter simulate --help`` says it serves (the module docstring says it all).
+ENDPOINTS_HELP = """\
+endpoints (as DRS and its gateway answer them):
+  GET    /v5/{project_id}/jobs                 list jobs (v5: its four engines)
+  POST   /v3/{project_id}/jobs                 list jobs (v3: the other engines, MySQL sync)
+  POST   /v3/{project_id}/jobs/batch-progress  progress, delay, remaining time of jobs
+  POST   /v3/{project_id}/jobs/batch-status    status and failure reason of jobs
+  POST   /v3/auth/tokens                       IAM password login (with --iam-*)
+control hooks (no auth, no faults; answers are JSON):
+  GET    /_sim/summary[?ids=true]    the truth: jobs per status, overall and per API
+  POST   /_sim/faults                change latency and fault rates {"error_rate": 0.1, ...}
+  POST   /_sim/jobs                  add a job {"project_id", "job_type", "job", "apis"}
+  POST   /_sim/jobs/{job_id}/status  pin a status {"status": "..."}, null unpins
+  POST   /_sim/jobs/{job_id}/health  pin {"delay_seconds", "frozen", "progress",
+                                     "error_code", "error_message"}, null unpins
+  DELETE /_sim/jobs/{job_id}         remove a job or subtask
+  POST   /_sim/advance               move simulated time {"seconds": n}
+"""
+
 # (method, path, route and API name, normal answer, whether it is a v3 API)
 APIS: tuple[tuple[str, str, str, Answer, bool], ...] = (
     ("GET", "/v5/{project_id}/jobs", "v5_jobs", _v5_jobs, False),
