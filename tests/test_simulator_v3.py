@@ -677,6 +677,9 @@ async def test_faults_apply_to_the_v3_calls(
     assert broken.status == 200
     with pytest.raises(ValueError):
         json.loads(broken.body)
+    hanging = await start(jobs=9, projects=1, hang_rate=1.0, hang=0.01)
+    assert (await post(http, hanging, what, body)).status == 200  # late, but answered
+    assert hanging.requests.most_in_flight == 1
 
 
 def signed_post(
