@@ -22,8 +22,9 @@ import pytest
 
 from drs_exporter.sharding import Shard
 
-from .conftest import EXE, Sample, StartSim, free_port, samples, select, sim_call, wait_ready
+from .conftest import EXE, Sample, StartSim, samples, select, sim_call, wait_ready
 from .test_cli import run, write_config
+from .test_reliability import start_serving
 
 TOKEN = "cli-token"  # what test_cli.write_config writes
 REGION = "ap-southeast-1"
@@ -85,10 +86,11 @@ class Replica:
             return samples(await resp.text())
 
     async def stop(self) -> None:
+        """SIGTERM, then keep the log; a second call does nothing."""
         if self.proc.returncode is None:
             self.proc.send_signal(signal.SIGTERM)
-        _, err = await asyncio.wait_for(self.proc.communicate(), 20)
-        self.log = err.decode()
+            _, err = await asyncio.wait_for(self.proc.communicate(), 20)
+            self.log = err.decode()
 
 
 @pytest.fixture
@@ -101,18 +103,8 @@ async def replicas() -> AsyncIterator[list[Replica]]:
 
 
 async def start_replica(running: list[Replica], config: Path, *flags: str) -> Replica:
-    port = free_port()
-    proc = await asyncio.create_subprocess_exec(
-        EXE,
-        "--config.file",
-        str(config),
-        "--web.listen-address",
-        f"127.0.0.1:{port}",
-        *flags,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    replica = Replica(proc, f"http://127.0.0.1:{port}")
+    proc, base = await start_serving(config, *flags)
+    replica = Replica(proc, base)
     running.append(replica)
     return replica
 
@@ -151,7 +143,6 @@ async def test_three_shards_poll_every_target_exactly_once(
         total.update(job_counts(found[shard]))
     assert total == simulator_counts(summary)
     assert sum(total.values()) == 180
-    print("targets per shard:", [len(polled[s]) for s in shards])
 
 
 async def test_a_shard_that_owns_no_target_says_so_and_serves_its_own_metrics(
@@ -250,14 +241,7 @@ async def test_shard_auto_takes_the_ordinal_of_a_statefulset_pods_host_name(
     assert expected
 
     code, out, err = await run_as_host(
-        "drs-exporter-2",
-        "once",
-        "--config.file",
-        str(config),
-        "--total-shards",
-        "3",
-        "--shard",
-        "auto",
+        "drs-exporter-2", "once", f"--config.file={config}", "--total-shards=3", "--shard=auto"
     )
     assert code == 0, err
     found = samples(out)
@@ -279,14 +263,7 @@ async def test_shard_auto_without_a_usable_ordinal_exits_2_in_one_line(
     config = write_config(tmp_path, "http://127.0.0.1:9", ["p1"])
     for command in ([], ["once"], ["check"]):
         code, _, err = await run_as_host(
-            hostname,
-            *command,
-            "--config.file",
-            str(config),
-            "--total-shards",
-            "3",
-            "--shard",
-            "auto",
+            hostname, *command, f"--config.file={config}", "--total-shards=3", "--shard=auto"
         )
         assert code == 2, (command, err)
         assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
