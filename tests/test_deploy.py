@@ -260,6 +260,24 @@ def test_dashboard_covers_what_operators_look_for() -> None:
     assert [name for name, _ in variable_queries()] == ["project_id", "region", "job_type"]
 
 
+def test_dashboard_shows_replication_health() -> None:
+    queries = dict(dashboard_queries())
+    delay = queries["Replication delay per job, worst first"]
+    assert delay.startswith("sort_desc(drs_job_replication_delay_seconds{")
+    assert "group_left(name" in delay and "drs_job_info" in delay
+    running = " ".join(
+        expr
+        for panel in _panels(dashboard()["panels"])
+        if panel["title"] == "Running transfers: progress and remaining time"
+        for expr in (target["expr"] for target in panel["targets"])
+    )
+    for name in ("drs_job_progress_ratio", "drs_job_remaining_seconds", "drs_job_info"):
+        assert name in running
+    failed = queries["Failed jobs and subtasks, with the reason"]
+    assert "group_left(error_code, error_message) drs_job_error_info" in failed
+    assert " or on(" in failed  # failed jobs without a reason stay in the table
+
+
 def test_dashboard_queries_use_only_exported_metrics() -> None:
     queries = dashboard_queries() + variable_queries()
     assert len(queries) >= 15
