@@ -244,6 +244,45 @@ def test_alertmanager_config_passes_amtool() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+# --- README examples -----------------------------------------------------------------------
+
+
+def readme_queries() -> list[str]:
+    """The example queries of the README's promql blocks, one string per query.
+
+    A query starts on an unindented line outside parentheses; the lines after it that are
+    indented, or inside a parenthesis it opened, continue it. Comment lines are left out.
+    """
+    queries: list[str] = []
+    text = (REPO / "README.md").read_text()
+    for block in re.findall(r"```promql\n(.*?)```", text, re.S):
+        depth = 0
+        for line in block.splitlines():
+            if not line.strip() or line.lstrip().startswith("#"):
+                continue
+            if depth == 0 and not line[0].isspace():
+                queries.append(line)
+            else:
+                queries[-1] += "\n" + line
+            depth += line.count("(") - line.count(")")
+        assert depth == 0, f"unbalanced parentheses in {queries[-1]}"
+    return queries
+
+
+def test_readme_example_queries_parse_and_use_exported_metrics(tmp_path: Path) -> None:
+    queries = readme_queries()
+    assert len(queries) >= 10
+    rules = [{"record": f"readme:example_{i}", "expr": q} for i, q in enumerate(queries)]
+    path = tmp_path / "readme-examples.yml"
+    path.write_text(yaml.safe_dump({"groups": [{"name": "readme", "rules": rules}]}))
+    result = run(tool("promtool"), "check", "rules", str(path))
+    assert result.returncode == 0, result.stdout + result.stderr
+    for query in queries:
+        names = metric_names(query)
+        assert names, query
+        assert names <= METRICS, f"{query}: unknown metrics {names - METRICS}"
+
+
 # --- dashboard -----------------------------------------------------------------------------
 
 
