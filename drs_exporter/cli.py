@@ -8,6 +8,7 @@ import contextlib
 import dataclasses
 import logging
 import signal
+import socket
 import sys
 import time
 from collections.abc import Sequence
@@ -26,6 +27,7 @@ from .config import (
 from .errors import ApiError, ConfigError
 from .logs import FORMATS, LEVELS, SecretFilter, setup
 from .service import Exporter
+from .sharding import AUTO, SHARD_FLAG, TOTAL_FLAG, Shard, parse_shard
 from .web import make_app, start_server
 from .webconfig import WebSecurity, load_web_config
 
@@ -70,6 +72,24 @@ def _add_config(p: argparse.ArgumentParser, required: bool = True) -> None:
     )
 
 
+def _add_sharding(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        TOTAL_FLAG,
+        dest="total_shards",
+        default="1",
+        metavar="M",
+        help="split the targets over M replicas by a stable hash (default: 1, no sharding)",
+    )
+    p.add_argument(
+        SHARD_FLAG,
+        dest="shard",
+        default="0",
+        metavar=f"N|{AUTO}",
+        help=f"poll only shard N of {TOTAL_FLAG}, 0 <= N < M; '{AUTO}': the ordinal at "
+        "the end of the host name, as a StatefulSet names its pods (default: 0)",
+    )
+
+
 def _add_listen(p: argparse.ArgumentParser, default: str | None, what: str) -> None:
     p.add_argument(
         LISTEN_FLAG,
@@ -92,6 +112,7 @@ def build_parsers() -> dict[str, argparse.ArgumentParser]:
     serve.add_argument("--version", action="version", version=f"drs-exporter {__version__}")
     _add_config(serve)
     _add_listen(serve, None, "/metrics and the other endpoints")
+    _add_sharding(serve)
     _add_logging(serve)
 
     check = _Parser(
@@ -100,6 +121,7 @@ def build_parsers() -> dict[str, argparse.ArgumentParser]:
         "print a table of results; exit non-zero on any failure.",
     )
     _add_config(check)
+    _add_sharding(check)
     _add_logging(check)
 
     once = _Parser(
@@ -107,6 +129,7 @@ def build_parsers() -> dict[str, argparse.ArgumentParser]:
         description="Poll every target once, print the exposition to stdout, exit.",
     )
     _add_config(once)
+    _add_sharding(once)
     _add_logging(once)
 
     sim = _Parser(
@@ -141,14 +164,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_simulate(ns))
         if command == "demo":
             return asyncio.run(_demo(ns, secret_filter))
+        shard = parse_shard(ns.shard, ns.total_shards, socket.gethostname())
         config = load_config(ns.config_file)
         if command == "check":
-            return asyncio.run(_check(config, secret_filter))
+            return asyncio.run(_check(config, shard, secret_filter))
         if command == "once":
-            return asyncio.run(_once(config, secret_filter))
+            return asyncio.run(_once(config, shard, secret_filter))
         security = load_web_config(config.web.config_file) if config.web.config_file else None
         listen = ns.listen_address or config.web.listen_address
-        return asyncio.run(_serve(config, ns.config_file, listen, security, secret_filter))
+        return asyncio.run(_serve(config, shard, ns.config_file, listen, security, secret_filter))
     except ConfigError as exc:
         print(f"drs-exporter: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -181,12 +205,15 @@ async def _until_stopped(exporter: Exporter | None = None) -> None:
 
 async def _serve(
     config: Config,
+    shard: Shard,
     config_path: str | None,
     listen: str,
     security: WebSecurity | None,
     secret_filter: SecretFilter | None,
 ) -> int:
-    async with Exporter(config, config_path=config_path, secret_filter=secret_filter) as exp:
+    async with Exporter(
+        config, shard=shard, config_path=config_path, secret_filter=secret_filter
+    ) as exp:
         app = make_app(
             exp, telemetry_path=config.web.telemetry_path, version=__version__, security=security
         )
@@ -194,10 +221,12 @@ async def _serve(
         try:
             exp.start()
             log.info(
-                "drs-exporter %s listening on %s with %d targets",
+                "drs-exporter %s listening on %s with %d targets, shard %d of %d",
                 __version__,
                 listen,
                 len(config.targets),
+                shard.index,
+                shard.total,
             )
             await _until_stopped(exp)
         finally:
@@ -206,20 +235,20 @@ async def _serve(
     return 0
 
 
-async def _once(config: Config, secret_filter: SecretFilter) -> int:
-    async with Exporter(config, secret_filter=secret_filter) as exp:
+async def _once(config: Config, shard: Shard, secret_filter: SecretFilter) -> int:
+    async with Exporter(config, shard=shard, secret_filter=secret_filter) as exp:
         snapshot = await exp.poll_once()
         sys.stdout.buffer.write(exp.exposition().body(openmetrics=False, gzip=False))
         sys.stdout.flush()
     return 0 if all(t.up for t in snapshot.targets) else 1
 
 
-async def _check(config: Config, secret_filter: SecretFilter) -> int:
+async def _check(config: Config, shard: Shard, secret_filter: SecretFilter) -> int:
     rows: list[tuple[str, ...]] = [("PROJECT", "REGION", "JOB TYPE", "RESULT", "JOBS", "TIME")]
     ok = True
     # One request per target, as the command promises: no retries.
     config = dataclasses.replace(config, poll=dataclasses.replace(config.poll, retries=0))
-    async with Exporter(config, secret_filter=secret_filter) as exp:
+    async with Exporter(config, shard=shard, secret_filter=secret_filter) as exp:
         for key, probe in exp.probes():
             started = time.monotonic()
             try:
@@ -284,7 +313,7 @@ async def _demo(ns: argparse.Namespace, secret_filter: SecretFilter) -> int:
         print(f"                   {_listed_by(sim.world)}", flush=True)
         print(f"exporter:          {url}/", flush=True)
         print(f"metrics:           {url}/metrics   (Ctrl-C to stop)", flush=True)
-        return await _serve(config, None, ns.listen_address, None, secret_filter)
+        return await _serve(config, Shard(), None, ns.listen_address, None, secret_filter)
     finally:
         await sim.close()
 

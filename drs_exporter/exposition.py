@@ -258,7 +258,7 @@ def _target_chunks(state: TargetState, options: ExpositionOptions) -> _TargetChu
 
 
 def _snapshot_chunks(snapshot: Snapshot, version: str) -> dict[str, Segment]:
-    """The families that are not per target: counters, build info, reload state."""
+    """The families that are not per target: counters, build info, shard, reload state."""
     requests = "".join(
         f'drs_api_requests_total{{region="{escape(region)}",api="{escape(api)}",'
         f'code="{escape(code)}"}} {_number(count)}\n'
@@ -271,10 +271,12 @@ def _snapshot_chunks(snapshot: Snapshot, version: str) -> dict[str, Segment]:
     )
     build = f'version="{escape(version)}",python_version="{escape(platform.python_version())}"'
     reload = snapshot.reload
+    shard = f'shard="{snapshot.shard.index}",total_shards="{snapshot.shard.total}"'
     texts = {
         "drs_api_requests_total": requests,
         "drs_poll_errors_total": errors,
         "drs_exporter_build_info": f"drs_exporter_build_info{{{build}}} 1\n",
+        "drs_exporter_shard": f"drs_exporter_shard{{{shard}}} 1\n",
         "drs_exporter_config_last_reload_successful": _unlabelled(
             "drs_exporter_config_last_reload_successful", int(reload.success)
         ),

@@ -167,6 +167,15 @@ FAMILIES: tuple[Family, ...] = (
         per_target=False,
     ),
     Family(
+        "drs_exporter_shard",
+        "gauge",
+        "Which shard of the targets this replica polls, out of total_shards (always 1).",
+        ("shard", "total_shards"),
+        "Snapshot.shard",
+        per_target=False,
+        note="From `--shard` and `--total-shards`; `0` of `1` when not sharded.",
+    ),
+    Family(
         "drs_exporter_config_last_reload_successful",
         "gauge",
         "1 if the last config (re)load succeeded.",

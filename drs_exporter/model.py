@@ -10,6 +10,9 @@ from typing import Any
 
 JOB_TYPES: tuple[str, ...] = ("migration", "sync", "cloudDataGuard")
 
+# The two APIs that list jobs: v5 covers four engine families, v3 the others (SPEC 2b).
+LIST_APIS: tuple[str, ...] = ("v5", "v3")
+
 # The 22 statuses of the DRS "Querying Tasks" API, in its order.
 STATUSES: tuple[str, ...] = (
     "CREATING",

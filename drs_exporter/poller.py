@@ -14,7 +14,7 @@ import dataclasses
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from .auth import Authenticator
@@ -23,6 +23,7 @@ from .config import PollConfig, Target
 from .errors import ApiError
 from .listing import list_jobs
 from .model import KNOWN_STATUSES, Job
+from .sharding import Shard
 from .snapshot import ReloadState, Snapshot, TargetKey, TargetState
 from .telemetry import Telemetry
 
@@ -49,11 +50,15 @@ class PollTarget:
 
 @dataclass(frozen=True, slots=True)
 class Plan:
-    """What to poll and how: everything the poller takes from a config."""
+    """What to poll and how: everything the poller takes from a config.
+
+    ``targets`` are the config's targets that ``shard`` owns.
+    """
 
     targets: tuple[PollTarget, ...]
     client: DrsClient
     poll: PollConfig
+    shard: Shard = field(default_factory=Shard)
 
 
 class StatusHistory:
@@ -128,6 +133,7 @@ class Poller:
             api_requests=MappingProxyType(dict(self._telemetry.api_requests)),
             poll_errors=MappingProxyType(dict(self._telemetry.poll_errors)),
             reload=self._reload,
+            shard=self._plan.shard,
         )
 
     def publish(self) -> None:

@@ -19,6 +19,7 @@ from .exposition import Exposition, ExpositionOptions, render
 from .listing import fetch_page
 from .logs import SecretFilter
 from .poller import Clock, Plan, Poller, PollTarget
+from .sharding import Shard
 from .snapshot import ReloadState, Snapshot, TargetKey
 from .telemetry import Telemetry
 from .transport import Limiter, Transport
@@ -50,17 +51,22 @@ def ssl_context(http: HttpConfig) -> ssl.SSLContext | bool | None:
 
 
 class Exporter:
-    """Polls DRS for one config at a time and keeps the latest rendered exposition."""
+    """Polls DRS for one config at a time and keeps the latest rendered exposition.
+
+    ``shard`` says which of the config's targets this replica polls; reloads keep it.
+    """
 
     def __init__(
         self,
         config: Config,
         *,
+        shard: Shard | None = None,
         config_path: str | None = None,
         secret_filter: SecretFilter | None = None,
         clock: Clock | None = None,
     ) -> None:
         self.config = config
+        self.shard = shard or Shard()
         self._config_path = config_path
         self._secret_filter = secret_filter
         self._clock = clock or Clock()
@@ -189,7 +195,12 @@ class Exporter:
         client = DrsClient(transport, poll.retries)
         auths: dict[tuple[str, str, Credentials], Authenticator] = {}
         targets: list[PollTarget] = []
+        configured = 0
         for t in config.targets:
+            configured += len(t.job_types)
+            job_types = [jt for jt in t.job_types if self.shard.owns(t.project_id, t.region, jt)]
+            if not job_types:
+                continue  # another shard's: no authenticator, so no IAM login for it
             # Reuse an unchanged target's authenticator so a reload keeps its IAM token.
             ident = (t.project_id, t.region, t.credentials)
             auth = self._auths.get(ident) or authenticator(
@@ -197,7 +208,28 @@ class Exporter:
             )
             auths[ident] = auth
             targets.extend(
-                PollTarget(TargetKey(t.project_id, t.region, jt), t, auth) for jt in t.job_types
+                PollTarget(TargetKey(t.project_id, t.region, jt), t, auth) for jt in job_types
             )
         self._auths = auths
-        return Plan(tuple(targets), client, poll)
+        _log_share(self.shard, len(targets), configured)
+        return Plan(tuple(targets), client, poll, self.shard)
+
+
+def _log_share(shard: Shard, owned: int, configured: int) -> None:
+    """Say which share of the targets this replica polls; loudly when it is none."""
+    if owned == 0:
+        log.warning(
+            "shard %d of %d owns none of the %d configured targets: "
+            "serving only the exporter's own metrics",
+            shard.index,
+            shard.total,
+            configured,
+        )
+    elif shard.total > 1:
+        log.info(
+            "shard %d of %d polls %d of the %d configured targets",
+            shard.index,
+            shard.total,
+            owned,
+            configured,
+        )

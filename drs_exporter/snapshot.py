@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from .model import Job
+from .sharding import Shard
 
 _EMPTY: Mapping[str, float] = MappingProxyType({})
 
@@ -63,8 +64,10 @@ class Snapshot:
     # (target, reason) -> failed polls so far.
     poll_errors: Mapping[tuple[TargetKey, str], int] = field(default_factory=dict)
     reload: ReloadState = ReloadState()
+    # Which share of the configured targets this replica polls: ``targets`` are that share.
+    shard: Shard = field(default_factory=Shard)
 
     @property
     def ready(self) -> bool:
-        """True once every target has finished its first poll."""
+        """True once every target has finished its first poll (at once with no target)."""
         return all(t.polled for t in self.targets)

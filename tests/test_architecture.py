@@ -18,7 +18,7 @@ LONG_FILE_REASON = "This file is long"  # said in the opening docstring of a lon
 
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("__init__", "errors", "regions", "logs"),
-    ("model", "signer"),
+    ("model", "signer", "sharding"),
     ("config",),
     ("transport",),
     ("auth",),

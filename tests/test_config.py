@@ -208,6 +208,11 @@ MISTAKES = [
         "targets[0].job_types[2]",
         "listed twice",
     ),
+    # List APIs.
+    case("apis empty", GOOD + "    apis: []\n", "targets[0].apis", "must not be empty"),
+    case("apis a string", GOOD + "    apis: v3\n", "targets[0].apis", "a list like [v5, v3]"),
+    case("unknown api", GOOD + "    apis: [v5, v4]\n", "targets[0].apis[1]", "known: v5, v3"),
+    case("api twice", GOOD + "    apis: [v3, v3]\n", "targets[0].apis[1]", "listed twice"),
     # Filters.
     case(
         "filter typo",
@@ -452,6 +457,9 @@ MISTAKES = [
         "page_size fraction", GOOD + "poll: {page_size: 10.5}\n", "poll.page_size", "whole number"
     ),
     case("page_size text", GOOD + "poll: {page_size: '100'}\n", "poll.page_size", "whole number"),
+    case("batch_size 0", GOOD + "poll: {batch_size: 0}\n", "poll.batch_size", "from 1 to 100"),
+    case("batch_size 101", GOOD + "poll: {batch_size: 101}\n", "poll.batch_size", "from 1 to 100"),
+    case("health text", GOOD + "metrics: {health: 'no'}\n", "metrics.health", "true or false"),
     case("page_size bool", GOOD + "poll: {page_size: true}\n", "poll.page_size", "whole number"),
     case("retries 11", GOOD + "poll: {retries: 11}\n", "poll.retries", "from 0 to 10"),
     case("retries negative", GOOD + "poll: {retries: -1}\n", "poll.retries", "from 0 to 10"),
@@ -628,6 +636,7 @@ def test_minimal_config_gets_the_documented_defaults(tmp_path: Path) -> None:
     assert target.endpoint == "https://drs.ap-southeast-1.myhuaweicloud.com"
     assert target.job_types == ("migration", "sync", "cloudDataGuard")
     assert target.filters == ()
+    assert target.apis == ("v5", "v3")
     poll = config.poll
     assert (poll.interval, poll.page_size, poll.timeout, poll.retries) == (60.0, 100, 10.0, 3)
     assert (poll.max_concurrency, poll.max_requests_per_second, poll.stale_after) == (
@@ -635,7 +644,9 @@ def test_minimal_config_gets_the_documented_defaults(tmp_path: Path) -> None:
         10.0,
         600.0,
     )
+    assert poll.batch_size == 10
     assert (config.metrics.per_job, config.metrics.dense_status) == (True, False)
+    assert config.metrics.health is True
     assert (config.web.listen_address, config.web.telemetry_path) == (":9877", "/metrics")
     assert config.web.config_file is None
     assert config.http.proxy_url is None
@@ -657,6 +668,7 @@ def test_every_key_set(tmp_path: Path) -> None:
             region: my-private-1
             endpoint: http://127.0.0.1:8443/drs/
             job_types: [cloudDataGuard, sync]
+            apis: [v3]
             filters:
               net_type: vpc
               status: "INCRE_TRANSFER_FAILED, FULL_TRANSFER_FAILED"
@@ -673,7 +685,8 @@ def test_every_key_set(tmp_path: Path) -> None:
           max_concurrency: 1
           max_requests_per_second: 0.5
           stale_after: 90
-        metrics: {per_job: false, dense_status: true}
+          batch_size: 100
+        metrics: {per_job: false, dense_status: true, health: false}
         web:
           listen_address: "[::1]:0"
           telemetry_path: /drs/metrics
@@ -702,7 +715,10 @@ def test_every_key_set(tmp_path: Path) -> None:
     poll = config.poll
     assert (poll.interval, poll.page_size, poll.timeout, poll.retries) == (5400.0, 1000, 0.5, 0)
     assert (poll.max_concurrency, poll.max_requests_per_second, poll.stale_after) == (1, 0.5, 90.0)
+    assert poll.batch_size == 100
     assert (config.metrics.per_job, config.metrics.dense_status) == (False, True)
+    assert config.metrics.health is False
+    assert target.apis == ("v3",)
     assert config.web.listen_address == "[::1]:0"
     assert config.web.telemetry_path == "/drs/metrics"
     assert config.web.config_file == str(tmp_path / "web-config.yml")
@@ -964,12 +980,12 @@ def test_example_config_documents_every_key() -> None:
         "access_key", "access_key_file", "secret_key", "secret_key_file", "security_token",
         "security_token_file", "token", "token_file", "iam", "domain_name", "username",
         "password", "password_file", "endpoint",
-        "project_id", "region", "job_types", "filters",
+        "project_id", "region", "job_types", "filters", "apis",
         "enterprise_project_id", "engine_type", "net_type", "status", "name", "instance_ids",
         "instance_ip",
         "interval", "page_size", "timeout", "retries", "max_concurrency",
-        "max_requests_per_second", "stale_after",
-        "per_job", "dense_status",
+        "max_requests_per_second", "stale_after", "batch_size",
+        "per_job", "dense_status", "health",
         "listen_address", "telemetry_path", "config_file",
         "proxy_url", "ca_file", "insecure_skip_verify",
     }  # fmt: skip

@@ -34,6 +34,8 @@ K8S = DEPLOY / "kubernetes"
 ALERTS = (
     "DRSJobFailed",
     "DRSFailedJobsInProject",
+    "DRSReplicationDelayHigh",
+    "DRSJobProgressStalled",
     "DRSTargetDown",
     "DRSDataStale",
     "DRSAPIThrottled",
@@ -41,8 +43,25 @@ ALERTS = (
     "DRSConfigReloadFailed",
 )
 
+# The replication health families of SPEC 6, which the rules and the dashboard use. The
+# exporter's change that writes them adds them to FAMILIES; until then they are named here,
+# and PENDING_METRICS (those not in FAMILIES yet) tells the tests that need real data.
+HEALTH_METRICS = frozenset(
+    {
+        "drs_job_progress_ratio",
+        "drs_job_replication_delay_seconds",
+        "drs_job_remaining_seconds",
+        "drs_job_progress_update_timestamp_seconds",
+        "drs_job_error_info",
+    }
+)
+PENDING_METRICS = HEALTH_METRICS - {family.name for family in FAMILIES}
+
 # Every family the exporter writes; `up` is Prometheus' own.
-METRICS = frozenset({family.name for family in FAMILIES} | {"up"})
+METRICS = frozenset({family.name for family in FAMILIES} | {"up"} | HEALTH_METRICS)
+
+# The group drs-exporter-shards, at the end of the file: the replicas of a sharded deployment.
+SHARD_ALERTS = ("DRSExporterShardDown", "DRSExporterShardMissing", "DRSExporterShardDuplicated")
 
 
 # --- helpers shared with test_prometheus_integration.py ----------------------------------
@@ -156,7 +175,7 @@ def test_metric_names_finds_only_metric_names() -> None:
 def test_alert_rules_pass_promtool_check() -> None:
     result = run(tool("promtool"), "check", "rules", str(ALERTS_FILE))
     assert result.returncode == 0, result.stdout + result.stderr
-    assert f"SUCCESS: {len(ALERTS)} rules found" in result.stdout
+    assert f"SUCCESS: {len(ALERTS + SHARD_ALERTS)} rules found" in result.stdout
 
 
 def test_alert_unit_tests_pass() -> None:
@@ -166,7 +185,7 @@ def test_alert_unit_tests_pass() -> None:
 
 
 def test_the_alerts_are_the_documented_ones() -> None:
-    assert [rule["alert"] for rule in alert_rules()] == list(ALERTS)
+    assert [rule["alert"] for rule in alert_rules()] == list(ALERTS + SHARD_ALERTS)
 
 
 def test_every_alert_is_unit_tested_firing_and_quiet() -> None:
@@ -177,8 +196,8 @@ def test_every_alert_is_unit_tested_firing_and_quiet() -> None:
     for case in data["tests"]:
         for check in case.get("alert_rule_test", []):
             (firing if check.get("exp_alerts") else quiet).add(check["alertname"])
-    assert firing == set(ALERTS)
-    assert quiet == set(ALERTS)
+    assert firing == set(ALERTS + SHARD_ALERTS)
+    assert quiet == set(ALERTS + SHARD_ALERTS)
 
 
 def test_every_alert_has_severity_summary_description_and_runbook() -> None:
@@ -207,7 +226,7 @@ def test_alerts_use_only_exported_metrics() -> None:
 
 
 def test_prometheus_rule_carries_the_same_rules() -> None:
-    manifest = yaml.safe_load((K8S / "prometheusrule.yaml").read_text())
+    manifest = yaml.safe_load((K8S / "common" / "prometheusrule.yaml").read_text())
     assert manifest["apiVersion"] == "monitoring.coreos.com/v1"
     assert manifest["kind"] == "PrometheusRule"
     assert manifest["spec"]["groups"] == yaml.safe_load(ALERTS_FILE.read_text())["groups"]
@@ -228,6 +247,45 @@ def test_alertmanager_config_passes_amtool() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+# --- README examples -----------------------------------------------------------------------
+
+
+def readme_queries() -> list[str]:
+    """The example queries of the README's promql blocks, one string per query.
+
+    A query starts on an unindented line outside parentheses; the lines after it that are
+    indented, or inside a parenthesis it opened, continue it. Comment lines are left out.
+    """
+    queries: list[str] = []
+    text = (REPO / "README.md").read_text()
+    for block in re.findall(r"```promql\n(.*?)```", text, re.S):
+        depth = 0
+        for line in block.splitlines():
+            if not line.strip() or line.lstrip().startswith("#"):
+                continue
+            if depth == 0 and not line[0].isspace():
+                queries.append(line)
+            else:
+                queries[-1] += "\n" + line
+            depth += line.count("(") - line.count(")")
+        assert depth == 0, f"unbalanced parentheses in {queries[-1]}"
+    return queries
+
+
+def test_readme_example_queries_parse_and_use_exported_metrics(tmp_path: Path) -> None:
+    queries = readme_queries()
+    assert len(queries) >= 10
+    rules = [{"record": f"readme:example_{i}", "expr": q} for i, q in enumerate(queries)]
+    path = tmp_path / "readme-examples.yml"
+    path.write_text(yaml.safe_dump({"groups": [{"name": "readme", "rules": rules}]}))
+    result = run(tool("promtool"), "check", "rules", str(path))
+    assert result.returncode == 0, result.stdout + result.stderr
+    for query in queries:
+        names = metric_names(query)
+        assert names, query
+        assert names <= METRICS, f"{query}: unknown metrics {names - METRICS}"
+
+
 # --- dashboard -----------------------------------------------------------------------------
 
 
@@ -242,6 +300,24 @@ def test_dashboard_covers_what_operators_look_for() -> None:
     assert "sum by (reason) (rate(drs_poll_errors_total" in exprs
     assert "drs_last_poll_duration_seconds" in exprs
     assert [name for name, _ in variable_queries()] == ["project_id", "region", "job_type"]
+
+
+def test_dashboard_shows_replication_health() -> None:
+    queries = dict(dashboard_queries())
+    delay = queries["Replication delay per job, worst first"]
+    assert delay.startswith("sort_desc(drs_job_replication_delay_seconds{")
+    assert "group_left(name" in delay and "drs_job_info" in delay
+    running = " ".join(
+        expr
+        for panel in _panels(dashboard()["panels"])
+        if panel["title"] == "Running transfers: progress and remaining time"
+        for expr in (target["expr"] for target in panel["targets"])
+    )
+    for name in ("drs_job_progress_ratio", "drs_job_remaining_seconds", "drs_job_info"):
+        assert name in running
+    failed = queries["Failed jobs and subtasks, with the reason"]
+    assert "group_left(error_code, error_message) drs_job_error_info" in failed
+    assert " or on(" in failed  # failed jobs without a reason stay in the table
 
 
 def test_dashboard_queries_use_only_exported_metrics() -> None:
@@ -309,19 +385,45 @@ def test_every_yaml_file_parses() -> None:
         assert documents and all(isinstance(d, dict) for d in documents), path
 
 
-def test_manifests_are_namespace_agnostic_and_all_in_the_kustomization() -> None:
-    kustomization = _manifest("kustomization.yaml")
+# Each kustomization directory and the other directories it takes resources from.
+KUSTOMIZATIONS = {
+    "": ("common",),  # one replica: a Deployment
+    "common": (),  # what both workloads share
+    "sharded": ("../common",),  # a StatefulSet of shards
+}
+# Each workload and the Service in front of it.
+WORKLOADS = {
+    "deployment": ("deployment.yaml", "service.yaml"),
+    "statefulset": ("sharded/statefulset.yaml", "sharded/service.yaml"),
+}
+
+
+def test_every_kubernetes_directory_is_a_kustomization() -> None:
+    found = {str(p.parent.relative_to(K8S)) for p in K8S.rglob("kustomization.yaml")}
+    assert {"" if d == "." else d for d in found} == set(KUSTOMIZATIONS)
+    dirs = {str(p.relative_to(K8S)) for p in K8S.rglob("*") if p.is_dir()}
+    assert dirs == set(KUSTOMIZATIONS) - {""}
+
+
+@pytest.mark.parametrize(
+    ("directory", "bases"), KUSTOMIZATIONS.items(), ids=["base", "common", "sharded"]
+)
+def test_manifests_are_namespace_agnostic_and_all_in_the_kustomization(
+    directory: str, bases: tuple[str, ...]
+) -> None:
+    kustomization = _manifest(str(Path(directory, "kustomization.yaml")))
     assert "namespace" not in kustomization
     listed = set(kustomization["resources"])
-    files = {p.name for p in K8S.glob("*.yaml")} - {"kustomization.yaml"}
+    files = {p.name for p in (K8S / directory).glob("*.yaml")} - {"kustomization.yaml"}
     # The example Secret stays out, so applying never overwrites real credentials.
-    assert listed == files - {"secret.example.yaml"}
+    assert listed == (files - {"secret.example.yaml"}) | set(bases)
     for name in files:
-        assert "namespace" not in _manifest(name)["metadata"], name
+        assert "namespace" not in _manifest(str(Path(directory, name)))["metadata"], name
 
 
-def test_deployment_runs_locked_down() -> None:
-    pod = _manifest("deployment.yaml")["spec"]["template"]["spec"]
+@pytest.mark.parametrize("workload", [w for w, _ in WORKLOADS.values()], ids=list(WORKLOADS))
+def test_workload_runs_locked_down(workload: str) -> None:
+    pod = _manifest(workload)["spec"]["template"]["spec"]
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert pod["securityContext"]["runAsUser"] == 65532
     assert pod["automountServiceAccountToken"] is False
@@ -337,8 +439,9 @@ def test_deployment_runs_locked_down() -> None:
     assert "memory" in resources["limits"]
 
 
-def test_deployment_probes_and_service_port() -> None:
-    deployment = _manifest("deployment.yaml")
+@pytest.mark.parametrize(("workload", "service_file"), WORKLOADS.values(), ids=list(WORKLOADS))
+def test_workload_probes_and_service_port(workload: str, service_file: str) -> None:
+    deployment = _manifest(workload)
     (container,) = deployment["spec"]["template"]["spec"]["containers"]
     assert container["ports"] == [
         {"name": "http-metrics", "containerPort": 9877, "protocol": "TCP"}
@@ -346,7 +449,7 @@ def test_deployment_probes_and_service_port() -> None:
     assert container["livenessProbe"]["httpGet"] == {"path": "/-/healthy", "port": "http-metrics"}
     assert container["readinessProbe"]["httpGet"] == {"path": "/-/ready", "port": "http-metrics"}
 
-    service = _manifest("service.yaml")
+    service = _manifest(service_file)
     assert [(p["name"], p["port"], p["targetPort"]) for p in service["spec"]["ports"]] == [
         ("http-metrics", 9877, "http-metrics")
     ]
@@ -354,7 +457,7 @@ def test_deployment_probes_and_service_port() -> None:
     assert service["spec"]["selector"].items() <= pod_labels.items()
     assert deployment["spec"]["selector"]["matchLabels"].items() <= pod_labels.items()
 
-    monitor = _manifest("servicemonitor.yaml")
+    monitor = _manifest("common/servicemonitor.yaml")
     assert monitor["apiVersion"] == "monitoring.coreos.com/v1"
     assert (
         monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
@@ -362,13 +465,48 @@ def test_deployment_probes_and_service_port() -> None:
     assert [e["port"] for e in monitor["spec"]["endpoints"]] == ["http-metrics"]
 
 
-def test_configmap_config_is_valid_and_reads_the_mounted_secret(tmp_path: Path) -> None:
+def test_statefulset_runs_the_deployments_pod_as_shards() -> None:
+    """M replicas with --total-shards M --shard auto; otherwise the very pod of the Deployment."""
+    statefulset = _manifest("sharded/statefulset.yaml")
+    service = _manifest("sharded/service.yaml")
+    spec = statefulset["spec"]
+    replicas = spec["replicas"]
+    assert replicas >= 2
+    assert spec["serviceName"] == service["metadata"]["name"]
+    assert spec["podManagementPolicy"] == "Parallel"
+    # Headless, and scraped before a shard is ready, so that `up` says whether it runs.
+    assert service["spec"]["clusterIP"] == "None"
+    assert service["spec"]["publishNotReadyAddresses"] is True
+
+    pod = spec["template"]["spec"]  # read afresh: popping from it changes no other test
+    base_pod = _manifest("deployment.yaml")["spec"]["template"]["spec"]
+    assert pod.pop("topologySpreadConstraints")[0]["topologyKey"] == "kubernetes.io/hostname"
+    (container,) = pod["containers"]
+    (base_container,) = base_pod["containers"]
+    assert container.pop("args") == [
+        *base_container["args"],
+        f"--total-shards={replicas}",
+        "--shard=auto",
+    ]
+    assert {**pod, "containers": [container]} == {
+        **base_pod,
+        "containers": [{k: v for k, v in base_container.items() if k != "args"}],
+    }
+    assert (
+        spec["template"]["metadata"] == _manifest("deployment.yaml")["spec"]["template"]["metadata"]
+    )
+
+
+@pytest.mark.parametrize("workload", [w for w, _ in WORKLOADS.values()], ids=list(WORKLOADS))
+def test_configmap_config_is_valid_and_reads_the_mounted_secret(
+    tmp_path: Path, workload: str
+) -> None:
     """The ConfigMap's config loads, and its *_file keys are the Secret's mounted keys."""
-    pod = _manifest("deployment.yaml")["spec"]["template"]["spec"]
+    pod = _manifest(workload)["spec"]["template"]["spec"]
     (container,) = pod["containers"]
     mounts = {m["name"]: m for m in container["volumeMounts"]}
     volumes = {v["name"]: v for v in pod["volumes"]}
-    configmap = _manifest("configmap.yaml")
+    configmap = _manifest("common/configmap.yaml")
     secret = _manifest("secret.example.yaml")
 
     config_mount = mounts["config"]
@@ -394,19 +532,26 @@ def test_configmap_config_is_valid_and_reads_the_mounted_secret(tmp_path: Path) 
     assert config.web.listen_address.endswith(":9877")
 
 
-def test_kustomize_builds_the_manifests() -> None:
-    result = run(tool("kubectl", required_in_ci=False), "kustomize", str(K8S))
+@pytest.mark.parametrize(
+    ("directory", "workload"),
+    [("", "Deployment"), ("sharded", "StatefulSet")],
+    ids=["base", "sharded"],
+)
+def test_kustomize_builds_the_manifests(directory: str, workload: str) -> None:
+    result = run(tool("kubectl", required_in_ci=False), "kustomize", str(K8S / directory))
     assert result.returncode == 0, result.stderr
     documents = list(yaml.safe_load_all(result.stdout))
     assert sorted(d["kind"] for d in documents) == sorted(
-        ["ConfigMap", "Deployment", "PrometheusRule", "Service", "ServiceMonitor"]
+        ["ConfigMap", workload, "PrometheusRule", "Service", "ServiceMonitor"]
     )
     for document in documents:
         assert "namespace" not in document["metadata"], document["kind"]
         assert document["metadata"]["labels"]["app.kubernetes.io/name"] == "drs-exporter"
-    (deployment,) = (d for d in documents if d["kind"] == "Deployment")
-    image = deployment["spec"]["template"]["spec"]["containers"][0]["image"]
+    (pods,) = (d for d in documents if d["kind"] == workload)
+    image = pods["spec"]["template"]["spec"]["containers"][0]["image"]
     assert ":" in image and not image.endswith(":latest")
+    (rules,) = (d for d in documents if d["kind"] == "PrometheusRule")
+    assert rules["spec"]["groups"] == yaml.safe_load(ALERTS_FILE.read_text())["groups"]
 
 
 # --- Dockerfile ----------------------------------------------------------------------------

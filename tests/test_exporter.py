@@ -19,6 +19,7 @@ from drs_exporter.families import FAMILIES
 from drs_exporter.model import STATUSES
 from drs_exporter.poller import Clock, Plan, Poller, PollTarget
 from drs_exporter.service import Exporter
+from drs_exporter.sharding import Shard
 from drs_exporter.snapshot import Snapshot, TargetKey
 from drs_exporter.telemetry import Telemetry
 from drs_exporter.transport import Limiter, Transport
@@ -318,3 +319,61 @@ async def test_a_bug_in_the_exporter_counts_as_internal_and_spares_the_other_tar
     assert by_project[healthy].jobs
     assert dict(published[-1].poll_errors) == {(targets[0].key, "internal"): 1}
     assert "unexpected ZeroDivisionError" in caplog.text
+
+
+def sharded_config_text(sim_url: str, projects: list[str]) -> str:
+    targets = "".join(
+        f"  - {{project_id: {p}, region: ap-southeast-1, endpoint: '{sim_url}'}}\n"
+        for p in projects
+    )
+    return "credentials: {token: test-token}\ntargets:\n" + targets
+
+
+async def test_a_shard_polls_only_its_targets_and_a_reload_keeps_the_shard(
+    start_sim: StartSim, tmp_path: Path
+) -> None:
+    sim = await start_sim(seed=21, projects=4, jobs=36, status_period=0)
+    shard = Shard(0, 2)
+
+    def mine(projects: list[str]) -> set[TargetKey]:
+        keys = {
+            TargetKey(p, "ap-southeast-1", jt)
+            for p in projects
+            for jt in ("migration", "sync", "cloudDataGuard")
+        }
+        return {k for k in keys if shard.owns(k.project_id, k.region, k.job_type)}
+
+    first, everything = sim.project_ids[:2], sim.project_ids
+    assert mine(first) and mine(everything) != mine(first)
+    path = tmp_path / "config.yaml"
+    path.write_text(sharded_config_text(sim.url, first))
+    async with Exporter(load_config(str(path)), shard=shard, config_path=str(path)) as exporter:
+        before = await exporter.poll_once()
+        path.write_text(sharded_config_text(sim.url, everything))
+        assert await exporter.reload() is None
+        after = await exporter.poll_once()
+    assert {t.key for t in before.targets} == mine(first)
+    assert {t.key for t in after.targets} == mine(everything)
+    assert before.shard == after.shard == shard
+    assert all(t.up for t in after.targets)
+
+
+async def test_a_shard_without_targets_is_ready_at_once_and_says_so(
+    start_sim: StartSim, caplog: pytest.LogCaptureFixture
+) -> None:
+    sim = await start_sim(seed=21, projects=1, jobs=3, status_period=0)
+    (project,) = sim.project_ids
+    config = dataclasses.replace(
+        sim_config(sim),
+        targets=tuple(dataclasses.replace(t, job_types=("sync",)) for t in sim_config(sim).targets),
+    )
+    idle = next(
+        Shard(i, 2) for i in range(2) if not Shard(i, 2).owns(project, "ap-southeast-1", "sync")
+    )
+    async with Exporter(config, shard=idle) as exporter:
+        assert exporter.ready()  # nothing to wait for
+        found = await poll(exporter)
+    assert not select(found, "drs_up")
+    (shard,) = select(found, "drs_exporter_shard")
+    assert shard[1] == {"shard": str(idle.index), "total_shards": "2"}
+    assert f"shard {idle.index} of 2 owns none of the 1 configured targets" in caplog.text

@@ -25,6 +25,7 @@ from drs_exporter.exposition import (
     render,
 )
 from drs_exporter.model import STATUSES, Job
+from drs_exporter.sharding import Shard
 from drs_exporter.snapshot import ReloadState, Snapshot, TargetKey, TargetState
 
 MIGRATION = TargetKey("proj-a", "ap-southeast-1", "migration")
@@ -244,9 +245,21 @@ def test_empty_snapshot_still_shows_the_exporter_itself() -> None:
     with_samples = {name for name, family in got.items() if family.samples}
     assert with_samples == {
         "drs_exporter_build_info",
+        "drs_exporter_shard",
         "drs_exporter_config_last_reload_successful",
     }
     assert "drs_jobs" in got  # HELP and TYPE even without samples, for discoverability
+
+
+def test_the_shard_series_says_which_shard_of_how_many() -> None:
+    unsharded = families(render(Snapshot(), ExpositionOptions(), "1.2.3"))["drs_exporter_shard"]
+    assert [(s.labels, s.value) for s in unsharded.samples] == [
+        ({"shard": "0", "total_shards": "1"}, 1)
+    ]
+    sharded = families(render(Snapshot(shard=Shard(2, 5)), ExpositionOptions(), "1.2.3"))
+    assert [(s.labels, s.value) for s in sharded["drs_exporter_shard"].samples] == [
+        ({"shard": "2", "total_shards": "5"}, 1)
+    ]
 
 
 def test_failed_reload_is_visible() -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 
-from ..model import JOB_TYPES
+from ..model import JOB_TYPES, LIST_APIS
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +51,7 @@ class Target:
     job_types: tuple[str, ...] = JOB_TYPES
     # Query filters in the order given, as (name, value); instance_ids repeats its name.
     filters: tuple[tuple[str, str], ...] = ()
+    apis: tuple[str, ...] = LIST_APIS  # the list APIs whose jobs are merged
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,12 +63,14 @@ class PollConfig:
     max_concurrency: int = 8
     max_requests_per_second: float = 10.0
     stale_after: float = 600.0  # seconds
+    batch_size: int = 10  # job ids per v3 batch request (progress, status)
 
 
 @dataclass(frozen=True, slots=True)
 class MetricsConfig:
     per_job: bool = True
     dense_status: bool = False
+    health: bool = True  # progress, delay and failure reason per job (v3 batch calls)
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,7 +99,15 @@ class Config:
 # The vocabulary of the file: the keys each section takes.
 
 TOP_KEYS = ("credentials", "targets", "poll", "metrics", "web", "http")
-TARGET_KEYS = ("project_id", "region", "endpoint", "job_types", "filters", "credentials")
+TARGET_KEYS = (
+    "project_id",
+    "region",
+    "endpoint",
+    "job_types",
+    "filters",
+    "apis",
+    "credentials",
+)
 _SECRET_KEYS = ("access_key", "secret_key", "security_token", "token")
 CREDENTIAL_KEYS = ("iam", *_SECRET_KEYS, *(f"{key}_file" for key in _SECRET_KEYS))
 AKSK_KEYS = tuple(

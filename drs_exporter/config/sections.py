@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import ConfigError
-from ..model import JOB_TYPES
+from ..model import JOB_TYPES, LIST_APIS
 from ..regions import KNOWN_REGIONS, drs_endpoint
 from .loading import environment_credentials, read_yaml, secret, substitute
 from .schema import (
@@ -210,7 +210,12 @@ def _target(
     endpoint = _target_endpoint(block, path, region)
     job_types = JOB_TYPES
     if "job_types" in block:
-        job_types = _job_types(block["job_types"], join_path(path, "job_types"))
+        job_types = _distinct(
+            block["job_types"], join_path(path, "job_types"), JOB_TYPES, "job type"
+        )
+    apis = LIST_APIS
+    if "apis" in block:
+        apis = _distinct(block["apis"], join_path(path, "apis"), LIST_APIS, "list API")
     filters = _filters(block.get("filters"), join_path(path, "filters"))
     found = _target_credentials(block, path, default, base_dir, environ)
     iam = found.credentials.iam
@@ -219,7 +224,7 @@ def _target(
             join_path(found.path, "iam.endpoint"),
             f"missing: {path} is in region {show(region)}, whose IAM endpoint is not known",
         )
-    return Target(project_id, region, endpoint, found.credentials, job_types, filters)
+    return Target(project_id, region, endpoint, found.credentials, job_types, filters, apis)
 
 
 def _target_endpoint(block: Mapping[str, Any], path: str, region: str) -> str:
@@ -266,18 +271,20 @@ def _target_credentials(
     return _CredentialsAt(environment_credentials(environ, own_path), own_path)
 
 
-def _job_types(value: object, path: str) -> tuple[str, ...]:
+def _distinct(value: object, path: str, options: tuple[str, ...], what: str) -> tuple[str, ...]:
+    """A non-empty list of distinct ``options``, like ``job_types`` or ``apis``."""
+    example = ", ".join(options[:2])
     if not isinstance(value, list):
-        raise ConfigError(path, f"must be a list like [migration, sync], got {kind_of(value)}")
+        raise ConfigError(path, f"must be a list like [{example}], got {kind_of(value)}")
     if not value:
-        raise ConfigError(path, "must not be empty; leave the key out to poll all job types")
+        raise ConfigError(path, f"must not be empty; leave the key out to use every {what}")
     result: list[str] = []
     for i, item in enumerate(value):
         item_path = f"{path}[{i}]"
-        job_type = one_of(item, item_path, JOB_TYPES, "job type")
-        if job_type in result:
-            raise ConfigError(item_path, f"{show(job_type)} is listed twice")
-        result.append(job_type)
+        choice = one_of(item, item_path, options, what)
+        if choice in result:
+            raise ConfigError(item_path, f"{show(choice)} is listed twice")
+        result.append(choice)
     return tuple(result)
 
 
@@ -337,11 +344,14 @@ _POLL_READERS: dict[str, Callable[[object, str], Any]] = {
     "max_concurrency": lambda value, path: integer(value, path, 1),
     "max_requests_per_second": positive_number,
     "stale_after": positive_duration,
+    # The batch calls' limit is not documented; their per_page is at most 100.
+    "batch_size": lambda value, path: integer(value, path, 1, 100),
 }
 
 _METRICS_READERS: dict[str, Callable[[object, str], Any]] = {
     "per_job": boolean,
     "dense_status": boolean,
+    "health": boolean,
 }
 
 
