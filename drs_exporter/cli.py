@@ -244,12 +244,14 @@ async def _once(config: Config, shard: Shard, secret_filter: SecretFilter) -> in
 
 
 async def _check(config: Config, shard: Shard, secret_filter: SecretFilter) -> int:
-    rows: list[tuple[str, ...]] = [("PROJECT", "REGION", "JOB TYPE", "RESULT", "JOBS", "TIME")]
+    rows: list[tuple[str, ...]] = [
+        ("PROJECT", "REGION", "JOB TYPE", "API", "RESULT", "JOBS", "TIME")
+    ]
     ok = True
-    # One request per target, as the command promises: no retries.
+    # One request per target and list API, as the command promises: no retries.
     config = dataclasses.replace(config, poll=dataclasses.replace(config.poll, retries=0))
     async with Exporter(config, shard=shard, secret_filter=secret_filter) as exp:
-        for key, probe in exp.probes():
+        for key, api, probe in exp.probes():
             started = time.monotonic()
             try:
                 total = await probe()
@@ -258,7 +260,7 @@ async def _check(config: Config, shard: Shard, secret_filter: SecretFilter) -> i
                 ok = False
                 result, jobs = str(exc), "-"
             elapsed = f"{time.monotonic() - started:.2f}s"
-            rows.append((key.project_id, key.region, key.job_type, result, jobs, elapsed))
+            rows.append((key.project_id, key.region, key.job_type, api, result, jobs, elapsed))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
     for row in rows:
         print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=False)) + "  " + row[-1])

@@ -76,7 +76,7 @@ class DrsClient:
                     target.region, api, method, full_url, headers, body
                 )
                 if response.status != 200:
-                    raise api_error(response)
+                    raise api_error(response, api)
                 return response.body
             except ApiError as exc:
                 if exc.reason == "auth" and exc.status == 401 and not reauthenticated:

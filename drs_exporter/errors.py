@@ -33,9 +33,10 @@ REASONS = (
 class ApiError(ExporterError):
     """A DRS or IAM request failed.
 
-    ``reason`` is one of REASONS; ``status`` the HTTP status (0 when no answer came);
-    ``code`` the DRS/APIG error code; ``request_id`` the ``X-Request-Id`` response header.
-    The text never contains credentials: callers pass only what the server said.
+    ``reason`` is one of REASONS; ``api`` the call that failed (``v3_jobs``), when known;
+    ``status`` the HTTP status (0 when no answer came); ``code`` the DRS/APIG error code;
+    ``request_id`` the ``X-Request-Id`` response header. The text never contains
+    credentials: callers pass only what the server said.
     """
 
     def __init__(
@@ -43,6 +44,7 @@ class ApiError(ExporterError):
         reason: str,
         message: str,
         *,
+        api: str = "",
         status: int = 0,
         code: str = "",
         request_id: str = "",
@@ -50,6 +52,7 @@ class ApiError(ExporterError):
     ) -> None:
         self.reason = reason
         self.message = message
+        self.api = api
         self.status = status
         self.code = code
         self.request_id = request_id
@@ -58,6 +61,8 @@ class ApiError(ExporterError):
 
     def _text(self) -> str:
         parts = [f"{self.reason}:"]
+        if self.api:
+            parts.append(f"{self.api}:")
         if self.status:
             parts.append(f"HTTP {self.status}")
         if self.code:
@@ -66,6 +71,18 @@ class ApiError(ExporterError):
         if self.request_id:
             parts.append(f"(request id {self.request_id})")
         return " ".join(parts)
+
+    def amended(self, hint: str) -> ApiError:
+        """The same error with ``hint`` added to its message (what to do about it)."""
+        return ApiError(
+            self.reason,
+            self.message + hint,
+            api=self.api,
+            status=self.status,
+            code=self.code,
+            request_id=self.request_id,
+            retry_after=self.retry_after,
+        )
 
     @property
     def retryable(self) -> bool:

@@ -1,6 +1,8 @@
-"""Listing a target's jobs through ``GET /v5/{project_id}/jobs``: every page, each job once.
+"""Listing a target's jobs through the v5 and v3 list APIs: every page, each job once.
 
-The first page shows the server's real page size and ``total_count``; the remaining pages
+``GET /v5/{project_id}/jobs`` pages by offset, ``POST /v3/{project_id}/jobs`` by page number;
+each lists only some engines (SPEC 2b), and a job both list is one job, with v5's record.
+Per API, the first page shows the server's real page size and total; the remaining pages
 are then fetched concurrently (within the shared limits), any gap left by short pages is
 filled, and a listing that changed while it was paged is fetched once more. What to ask
 next is decided by ``paging``; how each request is sent, signed and retried by ``client``.
@@ -9,91 +11,183 @@ next is decided by ``paging``; how each request is sent, signed and retried by `
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
-from collections.abc import Awaitable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from .auth import Authenticator
 from .client import DrsClient
 from .config import Target
 from .errors import ApiError
 from .model import Job, parse_jobs, unique_jobs
-from .paging import MAX_PAGES, listing_settled, next_offsets
+from .paging import MAX_PAGES, listing_settled, next_offsets, page_at
 
 log = logging.getLogger(__name__)
 
-V5_API = "v5_jobs"  # how the listing is counted in drs_api_requests_total
+# How each list API is counted in drs_api_requests_total.
+COUNTED_AS = {"v5": "v5_jobs", "v3": "v3_jobs"}
+V3_MAX_PER_PAGE = 100  # the v3 API takes per_page from 0 to 100
+_NO_V3_HINT = "; this region may not offer the v3 API: list with v5 only (targets[].apis: [v5])"
 
 T = TypeVar("T")
+# One page of a listing: (offset, step) -> the page, where step is the page size the first
+# page showed (for the first page itself, the largest v3 allows).
+FetchPage = Callable[[int, int], Awaitable["Page"]]
 
 
 @dataclass(frozen=True, slots=True)
 class Page:
-    """One answer of the job listing, parsed as soon as it arrives."""
+    """One answer of a job listing, parsed as soon as it arrives."""
 
-    total: int | None  # total_count as the server said it, None when it left it out
+    total: int | None  # the total the server said, None when it left it out
     count: int  # entries in the page's jobs list, whatever they held: paging counts these
     jobs: list[Job]  # the jobs and their subtasks
 
 
-def parse_page(body: bytes) -> Page:
-    """Read a 200 answer of ``GET /v5/{project_id}/jobs``; ApiError(decode) if it is not one."""
+def parse_page(body: bytes, total_key: str, api: str) -> Page:
+    """Read a 200 answer of a list API; ApiError(decode) if it is not one.
+
+    ``total_key`` is where the API puts its total: ``total_count`` (v5), ``total_record`` (v3).
+    """
+
+    def wrong(message: str) -> ApiError:
+        return ApiError("decode", message, api=api)
+
     try:
         data = json.loads(body)
     except (ValueError, UnicodeDecodeError):
-        raise ApiError("decode", "answer is not valid JSON") from None
+        raise wrong("answer is not valid JSON") from None
     if not isinstance(data, dict):
-        raise ApiError("decode", "answer is not a JSON object")
-    total = data.get("total_count")
+        raise wrong("answer is not a JSON object")
+    total = data.get(total_key)
     if total is not None and (isinstance(total, bool) or not isinstance(total, int) or total < 0):
-        raise ApiError("decode", "total_count is not a non-negative integer")
+        raise wrong(f"{total_key} is not a non-negative integer")
     jobs = data.get("jobs")
     if jobs is None and total is None:
         # Some other JSON object (a proxy's status page, say): taking it for an empty
         # listing would make every job vanish with drs_up still 1.
-        raise ApiError("decode", "answer has neither jobs nor total_count")
+        raise wrong(f"answer has neither jobs nor {total_key}")
     if jobs is None:
         if total != 0:
-            raise ApiError("decode", "answer has no jobs list")
+            raise wrong("answer has no jobs list")
         jobs = []
     if not isinstance(jobs, list):
-        raise ApiError("decode", "jobs is not a list")
+        raise wrong("jobs is not a list")
     return Page(total, len(jobs), parse_jobs(jobs))
 
 
-async def fetch_page(
-    client: DrsClient, target: Target, auth: Authenticator, job_type: str, offset: int, limit: int
-) -> Page:
-    """One page of a (project, job type) listing."""
-    query = [
-        ("job_type", job_type),
-        *target.filters,
-        ("offset", str(offset)),
-        ("limit", str(limit)),
-        # Oldest first: a job created while we page lands on the last page instead of
-        # shifting every page after it.
-        ("sort_key", "create_time"),
-        ("sort_dir", "asc"),
-    ]
+def v5_pages(
+    client: DrsClient, target: Target, auth: Authenticator, job_type: str, page_size: int
+) -> FetchPage:
+    """Pages of ``GET /v5/{project_id}/jobs``: by offset, each asking for ``page_size``."""
     path = f"/v5/{target.project_id}/jobs"
-    return parse_page(await client.call(target, auth, V5_API, "GET", path, query))
+
+    async def fetch(offset: int, step: int) -> Page:
+        query = [
+            ("job_type", job_type),
+            *target.filters,
+            ("offset", str(offset)),
+            ("limit", str(page_size)),  # a server that pages by less says so by answering less
+            # Oldest first: a job created while we page lands on the last page instead of
+            # shifting every page after it.
+            ("sort_key", "create_time"),
+            ("sort_dir", "asc"),
+        ]
+        body = await client.call(target, auth, COUNTED_AS["v5"], "GET", path, query)
+        return parse_page(body, "total_count", COUNTED_AS["v5"])
+
+    return fetch
+
+
+def v3_body(target: Target, job_type: str, cur_page: int, per_page: int) -> dict[str, Any]:
+    """The body of ``POST /v3/{project_id}/jobs``: the target's filters mapped into it."""
+    body: dict[str, Any] = {"db_use_type": job_type, "cur_page": cur_page, "per_page": per_page}
+    for name, value in target.filters:
+        if name == "instance_ids":
+            body.setdefault(name, []).append(value)
+        else:
+            body[name] = value
+    return body
+
+
+def v3_pages(
+    client: DrsClient, target: Target, auth: Authenticator, job_type: str, page_size: int
+) -> FetchPage:
+    """Pages of ``POST /v3/{project_id}/jobs``: numbered in units of the page size, so every
+    page after the first asks for the size the first one showed (at most 100)."""
+    path = f"/v3/{target.project_id}/jobs"
+
+    async def fetch(offset: int, step: int) -> Page:
+        cur_page, per_page = page_at(offset, min(step, page_size, V3_MAX_PER_PAGE))
+        body = json.dumps(v3_body(target, job_type, cur_page, per_page)).encode()
+        api = COUNTED_AS["v3"]
+        try:
+            answer = await client.call(target, auth, api, "POST", path, body=body)
+        except ApiError as exc:
+            if exc.status == 404:  # the gateway's APIGW.0101: no such API here
+                raise exc.amended(_NO_V3_HINT) from None
+            raise
+        return parse_page(answer, "total_record", api)
+
+    return fetch
 
 
 async def list_jobs(
     client: DrsClient, target: Target, auth: Authenticator, job_type: str, page_size: int
 ) -> list[Job]:
-    """Every job (and subtask) of one (project, job type), each once, parents first."""
+    """Every job (and subtask) of one (project, job type) from each of the target's APIs.
+
+    Each job once, parents before their children; ApiError if any API's listing failed.
+    """
+    listings = await _all_or_nothing(
+        _one_listing(_PAGES[api](client, target, auth, job_type, page_size), target, job_type)
+        for api in target.apis
+    )
+    return merge_listings(listings)
+
+
+async def first_page(
+    client: DrsClient, target: Target, auth: Authenticator, job_type: str, api: str, page_size: int
+) -> Page:
+    """The first page of one list API (``v5`` or ``v3``), as ``check`` asks for it."""
+    return await _PAGES[api](client, target, auth, job_type, page_size)(0, V3_MAX_PER_PAGE)
+
+
+def merge_listings(listings: Sequence[Sequence[Job]]) -> list[Job]:
+    """The jobs of several listings, each id once, the first listing's record winning.
+
+    A subtask's failure reason (v3's ``error_msg``) is kept when the winning record has none.
+    """
+    reasons = {j.id: j.error_message for jobs in listings for j in jobs if j.error_message}
+    merged = unique_jobs(job for jobs in listings for job in jobs)
+    return [
+        dataclasses.replace(j, error_message=reasons[j.id])
+        if not j.error_message and j.id in reasons
+        else j
+        for j in merged
+    ]
+
+
+_PAGES: dict[str, Callable[[DrsClient, Target, Authenticator, str, int], FetchPage]] = {
+    "v5": v5_pages,
+    "v3": v3_pages,
+}
+
+
+async def _one_listing(fetch: FetchPage, target: Target, job_type: str) -> list[Job]:
+    """One API's listing, fetched once more if it changed while it was paged."""
     for attempt in (1, 2):
-        pages = await _pages(client, target, auth, job_type, page_size)
+        pages = await _pages(fetch)
         jobs = unique_jobs(job for _, page in sorted(pages.items()) for job in page.jobs)
         listed = sum(1 for job in jobs if not job.parent_id)
         totals = {p.total for p in pages.values() if p.total is not None}
         if attempt == 2 or listing_settled(listed, totals):
             break
         log.debug(
-            "%s %s: listed %d jobs, total_count said %s; listing again",
+            "%s %s: listed %d jobs, the total said %s; listing again",
             target.project_id,
             job_type,
             listed,
@@ -102,16 +196,11 @@ async def list_jobs(
     return jobs
 
 
-async def _pages(
-    client: DrsClient, target: Target, auth: Authenticator, job_type: str, page_size: int
-) -> dict[int, Page]:
-    def fetch(offset: int) -> Awaitable[Page]:
-        return fetch_page(client, target, auth, job_type, offset, page_size)
-
-    first = await fetch(0)
+async def _pages(fetch: FetchPage) -> dict[int, Page]:
+    first = await fetch(0, V3_MAX_PER_PAGE)
     pages = {0: first}
-    step = first.count or page_size
-    # Without total_count, page until an empty page says the listing is over.
+    step = first.count or V3_MAX_PER_PAGE
+    # Without a total, page until an empty page says the listing is over.
     total: int | None = first.total
     while True:
         offsets = next_offsets({o: p.count for o, p in pages.items()}, total, step)
@@ -119,7 +208,8 @@ async def _pages(
             return pages
         if len(pages) + len(offsets) > MAX_PAGES:
             raise ApiError("decode", f"listing needs more than {MAX_PAGES} pages")
-        for offset, page in zip(offsets, await _all_or_nothing(map(fetch, offsets)), strict=True):
+        fetched = await _all_or_nothing(fetch(offset, step) for offset in offsets)
+        for offset, page in zip(offsets, fetched, strict=True):
             pages[offset] = page
             if page.total is not None and total is not None:
                 total = max(total, page.total)

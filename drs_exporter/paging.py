@@ -7,6 +7,7 @@ the number of entries each page actually held and by the totals the pages report
 
 from __future__ import annotations
 
+import math
 from collections.abc import Collection, Mapping
 
 MAX_PAGES = 10_000  # per listing: a hostile total must not make us page forever
@@ -36,6 +37,15 @@ def next_offsets(counts: Mapping[int, int], total: int | None, step: int) -> lis
             end = cursor + 1  # no total_count: one more page, until one comes back empty
     missing.extend(range(cursor, end, step))
     return [o for o in missing if o < end and o not in counts]
+
+
+def page_at(offset: int, step: int) -> tuple[int, int]:
+    """The (page number from 1, page size) that starts at ``offset``, for APIs that page by
+    number in units of the page size (v3): ``step`` when the offset is a multiple of it,
+    else the largest size that divides both (a gap after a short page), never above step.
+    """
+    size = step if offset % step == 0 else math.gcd(offset, step)
+    return offset // size + 1, size
 
 
 def listing_settled(listed: int, totals: Collection[int]) -> bool:

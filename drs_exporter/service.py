@@ -16,7 +16,7 @@ from .client import DrsClient
 from .config import Config, Credentials, HttpConfig, load_config
 from .errors import ConfigError
 from .exposition import Exposition, ExpositionOptions, render
-from .listing import fetch_page
+from .listing import first_page
 from .logs import SecretFilter
 from .poller import Clock, Plan, Poller, PollTarget
 from .sharding import Shard
@@ -110,19 +110,21 @@ class Exporter:
         await self._poller.cycle()
         return self._snapshot
 
-    def probes(self) -> Iterator[tuple[TargetKey, Callable[[], Awaitable[int | None]]]]:
-        """One first-page request per target, for ``check``: each returns total_count."""
+    def probes(self) -> Iterator[tuple[TargetKey, str, Callable[[], Awaitable[int | None]]]]:
+        """One first-page request per target and list API, for ``check``: each returns the
+        total the API reported."""
         assert self._poller is not None, "use Exporter as an async context manager"
         plan = self._poller.plan
         for pt in plan.targets:
+            for api in pt.target.apis:
 
-            async def probe(pt: PollTarget = pt) -> int | None:
-                page = await fetch_page(
-                    plan.client, pt.target, pt.auth, pt.key.job_type, 0, plan.poll.page_size
-                )
-                return page.total
+                async def probe(pt: PollTarget = pt, api: str = api) -> int | None:
+                    page = await first_page(
+                        plan.client, pt.target, pt.auth, pt.key.job_type, api, plan.poll.page_size
+                    )
+                    return page.total
 
-            yield pt.key, probe
+                yield pt.key, api, probe
 
     # The web server's view (web.MetricsSource).
 
@@ -173,7 +175,7 @@ class Exporter:
 
     def _render(self, snapshot: Snapshot) -> Exposition:
         m = self.config.metrics
-        options = ExpositionOptions(m.per_job, m.dense_status)
+        options = ExpositionOptions(m.per_job, m.dense_status, m.health)
         # Reuse the lines of targets whose state did not change since the last render.
         return render(snapshot, options, __version__, previous=self._exposition)
 
@@ -212,7 +214,9 @@ class Exporter:
             )
         self._auths = auths
         _log_share(self.shard, len(targets), configured)
-        return Plan(tuple(targets), client, poll, self.shard)
+        metrics = config.metrics
+        health = metrics.per_job and metrics.health
+        return Plan(tuple(targets), client, poll, self.shard, health)
 
 
 def _log_share(shard: Shard, owned: int, configured: int) -> None:

@@ -22,6 +22,7 @@ import aiohttp
 from yarl import URL
 
 from .errors import ApiError, reason_for_status
+from .model import one_line
 
 MAX_BODY_BYTES = 32 * 1024 * 1024  # far above any real answer; stops a runaway one
 RETRY_AFTER_CAP = 30.0  # seconds: the longest a server's Retry-After makes us wait
@@ -117,26 +118,29 @@ class Transport:
                     timeout=aiohttp.ClientTimeout(total=self._timeout),
                 ) as resp:
                     code = str(resp.status)  # answered: even an over-long body counts as such
-                    return Response(resp.status, resp.headers, await _read_capped(resp))
+                    return Response(resp.status, resp.headers, await _read_capped(resp, api))
             except (asyncio.TimeoutError, TimeoutError):
                 code = "timeout"
-                raise ApiError("timeout", f"no answer within {self._timeout:g}s") from None
+                raise ApiError("timeout", f"no answer within {self._timeout:g}s", api=api) from None
             except aiohttp.ClientPayloadError:
                 code = "network"
-                raise ApiError("network", "connection broke while reading the answer") from None
+                raise ApiError(
+                    "network", "connection broke while reading the answer", api=api
+                ) from None
             except aiohttp.ClientError as exc:
                 code = "network"
-                raise ApiError("network", _describe(exc, url)) from None
+                raise ApiError("network", _describe(exc, url), api=api) from None
             finally:
                 self._counter.count_request(region, api, code)
 
 
-def api_error(response: Response) -> ApiError:
-    """Turn a non-2xx answer into an ApiError with the DRS/APIG error code and request id."""
+def api_error(response: Response, api: str) -> ApiError:
+    """Turn a non-2xx answer to ``api`` into an ApiError with its error code and request id."""
     code, message = _error_fields(response.body)
     return ApiError(
         reason_for_status(response.status, code),
         message or "request failed",
+        api=api,
         status=response.status,
         code=code,
         request_id=response.headers.get("X-Request-Id", ""),
@@ -156,13 +160,7 @@ def _error_fields(body: bytes) -> tuple[str, str]:
     code = next((data[k] for k in ("error_code", "errorCode", "code") if k in data), "")
     msg = next((data[k] for k in ("error_msg", "errorMsg", "message") if k in data), "")
     # Server text ends up in logs: keep it on one line and short.
-    return _one_line(code, 64), _one_line(msg, 300)
-
-
-def _one_line(value: object, limit: int) -> str:
-    if value is None:
-        return ""
-    return " ".join(str(value).split())[:limit]
+    return one_line(code, 64), one_line(msg, 300)
 
 
 def _retry_after(value: str | None) -> float | None:
@@ -181,18 +179,18 @@ def _retry_after(value: str | None) -> float | None:
     return min(max(seconds, 0.0), RETRY_AFTER_CAP)
 
 
-async def _read_capped(resp: aiohttp.ClientResponse) -> bytes:
+async def _read_capped(resp: aiohttp.ClientResponse, api: str) -> bytes:
     length = resp.content_length
     if length is not None:
         if length > MAX_BODY_BYTES:
-            raise ApiError("decode", f"answer of {length} bytes exceeds {MAX_BODY_BYTES}")
+            raise ApiError("decode", f"answer of {length} bytes exceeds {MAX_BODY_BYTES}", api=api)
         return await resp.read()  # the size is known and bounded: read it in one go
     chunks: list[bytes] = []
     size = 0
     async for chunk in resp.content.iter_chunked(1 << 16):
         size += len(chunk)
         if size > MAX_BODY_BYTES:
-            raise ApiError("decode", f"answer exceeds {MAX_BODY_BYTES} bytes")
+            raise ApiError("decode", f"answer exceeds {MAX_BODY_BYTES} bytes", api=api)
         chunks.append(chunk)
     return b"".join(chunks)
 

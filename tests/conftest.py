@@ -53,23 +53,13 @@ async def wait_ready(session: aiohttp.ClientSession, base: str, tries: int = 400
     pytest.fail(f"{base} never became ready")
 
 
-# What the v5 listing lists in the simulators tests start: "all" while the exporter lists
-# through v5 alone; "own" (the real API's engines only) once it lists through v3 as well.
-V5_LISTS = "all"
-
-
 @pytest.fixture
 async def start_sim() -> AsyncIterator[StartSim]:
     """Start simulators (with the test hooks) with the given options; all are closed after
-    the test.
-
-    Unless told otherwise, the v5 listing lists every job (``v5_lists="all"``): the
-    exporter lists through v5 alone so far, and its tests count every job of the world.
-    """
+    the test."""
     running: list[Simulated] = []
 
     async def start(clock: Callable[[], float] | None = None, **options: Any) -> Simulated:
-        options.setdefault("v5_lists", V5_LISTS)
         kwargs: dict[str, Any] = {} if clock is None else {"clock": clock}
         sim = await Simulated.start(simulator.SimulatorOptions(**options), **kwargs)
         running.append(sim)
@@ -128,11 +118,10 @@ def select(all_samples: list[Sample], name: str, **labels: str) -> list[Sample]:
 
 @pytest.fixture
 def start(start_sim: StartSim) -> StartSim:
-    """For the simulator's own tests: simulators as they are by default (v5 lists only its
-    own engines), on a frozen clock unless given one; closed after the test."""
+    """For the simulator's own tests: simulators on a frozen clock unless given one; closed
+    after the test."""
 
     async def run(clock: Callable[[], float] | None = None, **options: Any) -> Simulated:
-        options.setdefault("v5_lists", "own")
         return await start_sim(clock=clock or fixed(), **options)
 
     return run

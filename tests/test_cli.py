@@ -141,7 +141,7 @@ async def test_check_prints_a_table_and_fails_on_a_refused_target(
     good = write_config(tmp_path, sim.url, sim.project_ids)
     code, out, _ = await run("check", "--config.file", str(good))
     assert code == 0
-    assert out.count("ok") == 3 and sim.project_ids[0] in out
+    assert out.count("ok") == 6 and sim.project_ids[0] in out  # 3 job types x 2 list APIs
     bad = write_config(tmp_path, sim.url, sim.project_ids, token="not-the-token")
     code, out, _ = await run("check", "--config.file", str(bad))
     assert code == 1

@@ -26,6 +26,8 @@ def test_create_time_in_both_formats_seen_from_the_api() -> None:
     assert spaced == dt.datetime(2020, 12, 21, 10, 57, 49, tzinfo=dt.timezone.utc).timestamp()
     assert parse_time("2020-12-21T10:57:49+08:00") == spaced - 8 * 3600
     assert parse_time(1_600_000_000_000) == 1_600_000_000.0  # epoch milliseconds
+    assert parse_time("1600000000000") == 1_600_000_000.0  # the same, as text
+    assert parse_time("1600000000") == 1_600_000_000.0
 
 
 def test_unparsable_create_time_is_none_never_an_error() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from drs_exporter.paging import listing_settled, next_offsets
+from drs_exporter.paging import listing_settled, next_offsets, page_at
 
 
 def test_after_a_full_first_page_the_rest_follow_at_its_size() -> None:
@@ -56,3 +56,21 @@ def test_a_listing_is_settled_when_one_total_was_seen_and_met(
     listed: int, totals: set[int], settled: bool
 ) -> None:
     assert listing_settled(listed, totals) is settled
+
+
+@pytest.mark.parametrize(
+    ("offset", "step", "page"),
+    [
+        (0, 100, (1, 100)),
+        (200, 100, (3, 100)),
+        (7, 7, (2, 7)),  # a server capping pages at 7: page 2 of 7
+        (14, 10, (8, 2)),  # a gap at 14 after a short page: pages of 2 reach it exactly
+        (13, 10, (14, 1)),
+    ],
+)
+def test_a_numbered_page_starts_exactly_at_the_offset(
+    offset: int, step: int, page: tuple[int, int]
+) -> None:
+    number, size = page_at(offset, step)
+    assert (number, size) == page
+    assert (number - 1) * size == offset and size <= step

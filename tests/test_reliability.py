@@ -35,9 +35,10 @@ from prometheus_client.openmetrics.parser import (
 from drs_exporter import __version__
 from drs_exporter.auth import StaticToken
 from drs_exporter.client import DrsClient
-from drs_exporter.config import Config, Credentials, PollConfig, Target
+from drs_exporter.config import Config, Credentials, MetricsConfig, PollConfig, Target
 from drs_exporter.errors import ApiError
 from drs_exporter.listing import list_jobs
+from drs_exporter.model import LIST_APIS
 from drs_exporter.poller import Clock
 from drs_exporter.service import Exporter
 from drs_exporter.telemetry import Telemetry
@@ -74,25 +75,52 @@ def job(job_id: str, status: str = "INCRE_TRANSFER_STARTED", **fields: Any) -> d
 # --- Configs and metrics --------------------------------------------------------------------
 
 
-def target(url: str, project: str = "p1", job_types: Sequence[str] = ("sync",)) -> Target:
+# Both list APIs go through the same client: what is retried, how, and how failures count
+# must not depend on which one answered. Tests marked with EACH_API run once for each.
+EACH_API = pytest.mark.parametrize("api", LIST_APIS)
+# The listing is what this suite is about: the health batch calls are left out of it
+# (their faults are tested in test_health_end_to_end.py).
+LISTING_ONLY = MetricsConfig(health=False)
+
+
+def target(
+    url: str, project: str = "p1", job_types: Sequence[str] = ("sync",), api: str = "v5"
+) -> Target:
     return Target(
         project_id=project,
         region=REGION,
         endpoint=url,
         credentials=Credentials(token=TOKEN),
         job_types=tuple(job_types),
+        apis=(api,),
     )
 
 
 def config(*targets: Target, **poll: Any) -> Config:
     base = PollConfig(interval=1.0, timeout=5.0, retries=0, max_requests_per_second=FAST)
-    return Config(targets=targets, poll=dataclasses.replace(base, **poll))
+    return Config(targets=targets, poll=dataclasses.replace(base, **poll), metrics=LISTING_ONLY)
 
 
-def one_type(cfg: Config, job_type: str = "sync") -> Config:
-    """The config with every target polling only one job type."""
-    targets = tuple(dataclasses.replace(t, job_types=(job_type,)) for t in cfg.targets)
-    return dataclasses.replace(cfg, targets=targets)
+def one_type(cfg: Config, job_type: str = "sync", api: str = "v5") -> Config:
+    """The config with every target polling only one job type through one list API."""
+    targets = tuple(dataclasses.replace(t, job_types=(job_type,), apis=(api,)) for t in cfg.targets)
+    return dataclasses.replace(cfg, targets=targets, metrics=LISTING_ONLY)
+
+
+def listing(api: str) -> str:
+    """How a list API's requests are named in drs_api_requests_total and the scripts."""
+    return f"{api}_jobs"
+
+
+def for_api(answer: dict[str, Any], api: str) -> dict[str, Any]:
+    """A scripted v5 listing answer as the v3 API would word it (its total is total_record)."""
+    body = answer.get("body")
+    if api == "v3" and isinstance(body, dict) and "total_count" in body:
+        body = {("total_record" if k == "total_count" else k): v for k, v in body.items()}
+        return {**answer, "body": body}
+    if api == "v3" and isinstance(body, str):
+        return {**answer, "body": body.replace("total_count", "total_record")}
+    return answer
 
 
 def body_of(exporter: Exporter) -> bytes:
@@ -143,7 +171,7 @@ class RecordingRandom(random.Random):
 
 
 async def fetch_with(
-    sim_url: str, project: str, poll_cfg: PollConfig, rng: random.Random
+    sim_url: str, project: str, poll_cfg: PollConfig, rng: random.Random, api: str = "v5"
 ) -> tuple[ApiError | None, Telemetry]:
     """One listing through a DrsClient of its own; the error it ended with, if any."""
     telemetry = Telemetry()
@@ -152,20 +180,25 @@ async def fetch_with(
         client = DrsClient(transport, poll_cfg.retries, rng=rng)
         try:
             await list_jobs(
-                client, target(sim_url, project), StaticToken(TOKEN), "sync", poll_cfg.page_size
+                client,
+                target(sim_url, project, api=api),
+                StaticToken(TOKEN),
+                "sync",
+                poll_cfg.page_size,
             )
         except ApiError as exc:
             return exc, telemetry
     return None, telemetry
 
 
+@EACH_API
 async def test_5xx_is_retried_with_exponential_backoff_and_full_jitter(
-    start_sim: StartSim,
+    start_sim: StartSim, api: str
 ) -> None:
     sim = await start_sim(seed=1, projects=1, jobs=3, error_rate=1.0)
     rng = RecordingRandom()
     poll_cfg = PollConfig(retries=3, timeout=5.0)
-    error, telemetry = await fetch_with(sim.url, sim.project_ids[0], poll_cfg, rng)
+    error, telemetry = await fetch_with(sim.url, sim.project_ids[0], poll_cfg, rng, api)
     assert error is not None and error.reason == "http_5xx"
     # Full jitter: each wait is drawn from [0, base * 2^attempt].
     assert rng.bounds == [(0.0, 1.0), (0.0, 2.0), (0.0, 4.0)]
@@ -178,27 +211,32 @@ async def test_5xx_is_retried_with_exponential_backoff_and_full_jitter(
     [(0.05, "in 0.05s", 0), (None, "in 0.00s", 2)],
     ids=["retry-after", "no-retry-after"],
 )
+@EACH_API
 async def test_429_waits_as_retry_after_says_or_backs_off_without_it(
     start_sim: StartSim,
     caplog: pytest.LogCaptureFixture,
     retry_after: float | None,
     expected_log: str,
     jitter_draws: int,
+    api: str,
 ) -> None:
     sim = await start_sim(seed=1, projects=1, jobs=3, throttle_rate=1.0, retry_after=retry_after)
     caplog.set_level(logging.DEBUG, logger="drs_exporter.client")
     rng = RecordingRandom()
-    error, telemetry = await fetch_with(sim.url, sim.project_ids[0], PollConfig(retries=2), rng)
+    error, telemetry = await fetch_with(
+        sim.url, sim.project_ids[0], PollConfig(retries=2), rng, api
+    )
     assert error is not None and error.reason == "throttled" and error.status == 429
-    assert telemetry.api_requests[(REGION, "v5_jobs", "429")] == 3
+    assert telemetry.api_requests[(REGION, listing(api), "429")] == 3
     assert len(rng.bounds) == jitter_draws
     retries = [r.getMessage() for r in caplog.records if r.getMessage().startswith("retry ")]
     assert len(retries) == 2 and all(expected_log in m for m in retries), retries
 
 
-async def test_throttled_polls_are_counted_as_throttled(start_sim: StartSim) -> None:
+@EACH_API
+async def test_throttled_polls_are_counted_as_throttled(start_sim: StartSim, api: str) -> None:
     sim = await start_sim(seed=1, projects=1, jobs=3, throttle_rate=1.0, retry_after=0)
-    async with Exporter(one_type(sim_config(sim, retries=2))) as exporter:
+    async with Exporter(one_type(sim_config(sim, retries=2), api=api)) as exporter:
         found = await poll(exporter)
     assert requests_by_code(found) == {"429": 3}
     assert errors_by_reason(found) == {"throttled": 1}
@@ -206,40 +244,47 @@ async def test_throttled_polls_are_counted_as_throttled(start_sim: StartSim) -> 
 
 
 @pytest.mark.parametrize("code", ["APIG.0308", "APIGW.0308"])
+@EACH_API
 async def test_both_spellings_of_the_gateways_throttling_code_count_as_throttled(
-    start_sim: StartSim, code: str
+    start_sim: StartSim, code: str, api: str
 ) -> None:
     sim = await start_sim(seed=1, projects=1, jobs=3)
-    sim.script([drs_error(429, code, {"Retry-After": "0"})] * 2)
-    async with Exporter(config(target(sim.url, sim.project_ids[0]), retries=1)) as exporter:
+    sim.script([drs_error(429, code, {"Retry-After": "0"})] * 2, api=listing(api))
+    cfg = config(target(sim.url, sim.project_ids[0], api=api), retries=1)
+    async with Exporter(cfg) as exporter:
         found = await poll(exporter)
     assert requests_by_code(found) == {"429": 2}
     assert errors_by_reason(found) == {"throttled": 1}
 
 
 @pytest.mark.parametrize("code", ["APIG.0308", "APIGW.0308"])
+@EACH_API
 async def test_a_throttled_request_is_retried_and_the_poll_then_succeeds(
-    start_sim: StartSim, code: str
+    start_sim: StartSim, code: str, api: str
 ) -> None:
     sim = await start_sim(seed=1, projects=1, jobs=6, children_ratio=0, status_period=0)
     (project,) = sim.project_ids
-    sim.script([drs_error(500, "DRS.10000001"), drs_error(429, code, {"Retry-After": "0"})])
+    sim.script(
+        [drs_error(500, "DRS.10000001"), drs_error(429, code, {"Retry-After": "0"})],
+        api=listing(api),
+    )
     # The 500 has no Retry-After: one backoff draw from [0, 1s], real but short.
-    async with Exporter(config(target(sim.url, project), retries=3)) as exporter:
+    async with Exporter(config(target(sim.url, project, api=api), retries=3)) as exporter:
         found = await poll(exporter)
     assert requests_by_code(found) == {"500": 1, "429": 1, "200": 1}
     assert errors_by_reason(found) == {}
     assert value(found, "drs_up") == 1
-    listed = await listed_ids(sim.url, project)
+    listed = await listed_ids(sim.url, project, api)
     assert len(listed) == 2
     assert job_ids(found) == Counter(listed)
 
 
+@EACH_API
 async def test_5xx_polls_are_counted_as_http_5xx_after_their_retries(
-    start_sim: StartSim,
+    start_sim: StartSim, api: str
 ) -> None:
     sim = await start_sim(seed=1, projects=1, jobs=3, error_rate=1.0)
-    async with Exporter(one_type(sim_config(sim, retries=1))) as exporter:
+    async with Exporter(one_type(sim_config(sim, retries=1), api=api)) as exporter:
         found = await poll(exporter)
     codes = requests_by_code(found)
     assert set(codes) <= {"500", "502", "503"} and sum(codes.values()) == 2
@@ -247,40 +292,48 @@ async def test_5xx_polls_are_counted_as_http_5xx_after_their_retries(
     assert value(found, "drs_up") == 0
 
 
+@EACH_API
 async def test_a_request_hanging_past_the_timeout_is_counted_as_timeout(
-    start_sim: StartSim,
+    start_sim: StartSim, api: str
 ) -> None:
     sim = await start_sim(seed=1, projects=1, jobs=3, hang_rate=1.0, hang=5.0)
-    async with Exporter(one_type(sim_config(sim, timeout=0.3, retries=1))) as exporter:
+    cfg = one_type(sim_config(sim, timeout=0.3, retries=1), api=api)
+    async with Exporter(cfg) as exporter:
         found = await poll(exporter)
     assert requests_by_code(found) == {"timeout": 2}
     assert errors_by_reason(found) == {"timeout": 1}
     assert value(found, "drs_up") == 0
 
 
-async def test_a_refused_connection_is_retried_and_counted_as_network() -> None:
+@EACH_API
+async def test_a_refused_connection_is_retried_and_counted_as_network(api: str) -> None:
     url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
-    async with Exporter(config(target(url), retries=1)) as exporter:
+    async with Exporter(config(target(url, api=api), retries=1)) as exporter:
         found = await poll(exporter)
     assert requests_by_code(found) == {"network": 2}
     assert errors_by_reason(found) == {"network": 1}
     assert value(found, "drs_up") == 0
 
 
+@EACH_API
 async def test_a_connection_cut_mid_answer_is_retried_and_counted_as_network(
-    start_sim: StartSim,
+    start_sim: StartSim, api: str
 ) -> None:
     sim = await start_sim(seed=1, projects=1, jobs=3)
-    sim.script([{"cut": True}])  # half the listing, then the connection drops
-    async with Exporter(config(target(sim.url, sim.project_ids[0]), retries=1)) as exporter:
+    sim.script([{"cut": True}], api=listing(api))  # half the listing, then the connection drops
+    cfg = config(target(sim.url, sim.project_ids[0], api=api), retries=1)
+    async with Exporter(cfg) as exporter:
         found = await poll(exporter)
     assert requests_by_code(found) == {"network": 1, "200": 1}
     assert value(found, "drs_up") == 1
 
 
-async def test_a_static_token_refused_with_401_is_not_retried(start_sim: StartSim) -> None:
+@EACH_API
+async def test_a_static_token_refused_with_401_is_not_retried(
+    start_sim: StartSim, api: str
+) -> None:
     sim = await start_sim(seed=1, projects=1, jobs=3, token="the-right-token")
-    cfg = one_type(sim_config(sim, Credentials(token="a-wrong-token"), retries=3))
+    cfg = one_type(sim_config(sim, Credentials(token="a-wrong-token"), retries=3), api=api)
     async with Exporter(cfg) as exporter:
         found = await poll(exporter)
         found = await poll(exporter)
@@ -294,23 +347,27 @@ async def test_a_static_token_refused_with_401_is_not_retried(start_sim: StartSi
     [(drs_error(403, "APIGW.0302"), "auth"), (drs_error(404, "APIGW.0101"), "http_4xx")],
     ids=["403", "404"],
 )
+@EACH_API
 async def test_other_4xx_answers_are_not_retried(
-    start_sim: StartSim, answer: dict[str, Any], reason: str
+    start_sim: StartSim, answer: dict[str, Any], reason: str, api: str
 ) -> None:
     sim = await start_sim(seed=1, projects=1, jobs=3)
-    sim.script([answer])  # then normal answers: a retry would succeed
-    async with Exporter(config(target(sim.url, sim.project_ids[0]), retries=3)) as exporter:
+    sim.script([answer], api=listing(api))  # then normal answers: a retry would succeed
+    cfg = config(target(sim.url, sim.project_ids[0], api=api), retries=3)
+    async with Exporter(cfg) as exporter:
         found = await poll(exporter)
-    assert len(sim.requests.arrivals) == 1
+    assert len(sim.requests.of(listing(api))) == 1
     assert errors_by_reason(found) == {reason: 1}
     assert value(found, "drs_up") == 0
 
 
-async def test_a_400_for_the_request_is_not_retried(start_sim: StartSim) -> None:
+@EACH_API
+async def test_a_400_for_the_request_is_not_retried(start_sim: StartSim, api: str) -> None:
     sim = await start_sim(seed=1, projects=1, jobs=3)
     # DRS refuses several statuses at once unless all are *_FAILED ones.
     bad = dataclasses.replace(
-        target(sim.url, sim.project_ids[0]), filters=(("status", "CREATING,CONFIGURATION"),)
+        target(sim.url, sim.project_ids[0], api=api),
+        filters=(("status", "CREATING,CONFIGURATION"),),
     )
     async with Exporter(config(bad, retries=3)) as exporter:
         found = await poll(exporter)
@@ -348,17 +405,20 @@ NOT_A_LISTING: dict[str, dict[str, Any]] = {
 }
 
 
+@EACH_API
 @pytest.mark.parametrize("name", list(NOT_A_LISTING))
 async def test_an_answer_that_is_not_a_listing_fails_the_poll_as_decode(
-    start_sim: StartSim, name: str
+    start_sim: StartSim, name: str, api: str
 ) -> None:
     sim = await start_sim(seed=1, projects=1, jobs=6, children_ratio=0, status_period=0)
-    async with Exporter(config(target(sim.url, sim.project_ids[0]), retries=3)) as exporter:
+    cfg = config(target(sim.url, sim.project_ids[0], api=api), retries=3)
+    async with Exporter(cfg) as exporter:
         first = await poll(exporter)
-        sim.script([NOT_A_LISTING[name]])  # then normal answers: a retry would pass
+        # Then normal answers: a retry would pass.
+        sim.script([for_api(NOT_A_LISTING[name], api)], api=listing(api))
         found = await poll(exporter)  # the same target, now answered badly
     assert value(first, "drs_up") == 1
-    assert len(sim.requests.arrivals) == 2  # a bad body is not retried
+    assert len(sim.requests.of(listing(api))) == 2  # a bad body is not retried
     assert requests_by_code(found) == {"200": 2}
     assert errors_by_reason(found) == {"decode": 1}
     assert value(found, "drs_up") == 0
@@ -507,7 +567,8 @@ async def test_request_starts_are_spaced_by_max_requests_per_second(
     start_sim: StartSim,
 ) -> None:
     rate = 20.0
-    sim = await start_sim(seed=1, projects=2, jobs=18)  # three jobs per target
+    # Three jobs per target, all listed by v5 (which the configs here list through).
+    sim = await start_sim(seed=1, projects=2, jobs=18, v5_lists="all")
     p1, p2 = sim.project_ids
     types = ("migration", "sync", "cloudDataGuard")
     cfg = config(
@@ -615,7 +676,7 @@ async def test_a_failing_target_keeps_its_series_until_stale_after_then_they_go(
     wall = [1_700_000_000.0]
     skew = [0.0]  # moves the exporter's monotonic clock forward
     clock = Clock(wall=lambda: wall[0], monotonic=lambda: time.monotonic() + skew[0])
-    sim = await start_sim(seed=6, projects=1, jobs=5, status_period=0)
+    sim = await start_sim(seed=6, projects=1, jobs=5, status_period=0, v5_lists="all")
     cfg = one_type(sim_config(sim, stale_after=60.0), "migration")
     async with Exporter(cfg, clock=clock) as exporter:
         first = await poll(exporter)
@@ -684,11 +745,17 @@ async def test_polling_runs_on_the_monotonic_clock_whatever_the_wall_clock_does(
 # --- Paging drift ---------------------------------------------------------------------------
 
 
-async def listed_ids(sim_url: str, project: str) -> list[str]:
-    """The simulator's sync jobs, oldest first, as one big page."""
-    url = f"{sim_url}/v5/{project}/jobs?job_type=sync&sort_dir=asc&limit=1000"
-    async with aiohttp.ClientSession() as session, session.get(url) as resp:
-        data = await resp.json()
+async def listed_ids(sim_url: str, project: str, api: str = "v5") -> list[str]:
+    """The simulator's sync jobs as one API lists them in one big page (v5: oldest first)."""
+    async with aiohttp.ClientSession() as session:
+        if api == "v5":
+            url = f"{sim_url}/v5/{project}/jobs?job_type=sync&sort_dir=asc&limit=1000"
+            answer = session.get(url)
+        else:  # per_page 0: every job at once
+            body = {"db_use_type": "sync", "cur_page": 1, "per_page": 0}
+            answer = session.post(f"{sim_url}/v3/{project}/jobs", json=body)
+        async with answer as resp:
+            data = await resp.json()
     return [j["id"] for j in data["jobs"]]
 
 
@@ -696,7 +763,9 @@ async def listed_ids(sim_url: str, project: str) -> list[str]:
 async def test_jobs_changing_between_pages_are_neither_lost_nor_counted_twice(
     start_sim: StartSim, change: str
 ) -> None:
-    sim = await start_sim(seed=8, projects=1, jobs=60, status_period=0, children_ratio=0)
+    sim = await start_sim(
+        seed=8, projects=1, jobs=60, status_period=0, children_ratio=0, v5_lists="all"
+    )
     (project,) = sim.project_ids
     before = await listed_ids(sim.url, project)
     assert len(before) == 20

@@ -5,8 +5,8 @@ migration from Redis (or Redis Cluster) to GeminiDB Redis and synchronization fr
 GaussDB Distributed; the v3 listing covers the other engines, and also MySQL-to-MySQL sync,
 which the two APIs name differently (``mysql-to-mysql`` in v5, ``mysql`` in v3). Whether v3
 also lists the other three v5 engines is not documented: ``v3_lists`` says (``own``: no,
-``all``: yes, under the same names). ``v5_lists`` ``all`` makes v5 list every engine's jobs
-too, which the real v5 API does not: a world for clients that list only v5.
+``all``: yes, under the same names). Nor is it certain that v5 refuses other engines' jobs
+rather than listing them too: ``v5_lists`` ``all`` makes it list every job.
 """
 
 from __future__ import annotations

@@ -40,7 +40,7 @@ class SimulatorOptions:
     hang: float = 60.0  # seconds a hanging request waits before it answers
     garble_rate: float = 0.0  # share of batch-progress results in shapes the SDK cannot parse
     v3_lists: str = "own"  # "all": the v3 listing lists the v5-only engines' jobs too
-    v5_lists: str = "own"  # "all": the v5 listing lists every job (unlike the real one)
+    v5_lists: str = "own"  # "all": the v5 listing lists every job (beyond what is documented)
     v3: bool = True  # False: a region without the v3 API (its calls answer 404 APIGW.0101)
     batch_cap: int = 0  # most job ids in one batch request; 0: no cap
 
@@ -206,8 +206,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--v5-lists",
         choices=LISTS,
         default=d.v5_lists,
-        help="own: v5 lists only its four engines, as the real API; all: every job, for "
-        "clients that list only v5 (default %(default)s)",
+        help="own: v5 lists only its four engines, as documented; all: every job, in case "
+        "the real API lists more than it says (default %(default)s)",
     )
     v3.add_argument(
         "--no-v3",
