@@ -19,12 +19,12 @@ from __future__ import annotations
 import math
 import platform
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from .families import FAMILIES, Family
 from .gzipjoin import Segment, gzip_member, inflate, segment
-from .model import KNOWN_STATUSES, STATUSES, Job, is_failed, unique_jobs
+from .model import KNOWN_STATUSES, STATUSES, Job, JobHealth, is_failed, unique_jobs
 from .snapshot import Snapshot, TargetKey, TargetState
 
 TEXT_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -37,10 +37,11 @@ class ExpositionOptions:
 
     per_job: bool = True  # the drs_job_* series
     dense_status: bool = False  # drs_job_status also 0 for every other known status
+    health: bool = True  # the replication health series (with per_job)
 
     def shows(self, family: Family) -> bool:
         """Whether ``family`` is part of the exposition with these options."""
-        return self.per_job or not family.per_job
+        return (self.per_job or not family.per_job) and (self.health or not family.health)
 
 
 def _chunk(text: str) -> Segment:
@@ -226,6 +227,40 @@ def _job_lines(
     }
 
 
+# The health figures, by the family that shows each.
+_FIGURES: tuple[tuple[str, Callable[[JobHealth], float | None]], ...] = (
+    ("drs_job_progress_ratio", lambda h: h.progress),
+    ("drs_job_replication_delay_seconds", lambda h: h.delay),
+    ("drs_job_remaining_seconds", lambda h: h.remaining),
+    ("drs_job_progress_update_timestamp_seconds", lambda h: h.updated),
+)
+
+
+def _health_lines(
+    base: str, jobs: Iterable[Job], health: Mapping[str, JobHealth]
+) -> dict[str, str]:
+    """The replication health families of one target, by family name."""
+    lines: dict[str, list[str]] = {name: [] for name, _ in _FIGURES}
+    errors: list[str] = []
+    for job in jobs:
+        found = health.get(job.id)
+        if found is None:
+            continue
+        ident = f'{base},job_id="{escape(job.id)}"'
+        for name, value_of in _FIGURES:
+            value = value_of(found)
+            if value is not None:
+                lines[name].append(f"{name}{{{ident}}} {_number(value)}\n")
+        if found.has_reason:
+            errors.append(
+                f'drs_job_error_info{{{ident},error_code="{escape(found.error_code)}",'
+                f'error_message="{escape(found.error_message)}"}} 1\n'
+            )
+    texts = {name: "".join(text) for name, text in lines.items()}
+    texts["drs_job_error_info"] = "".join(errors)
+    return texts
+
+
 def _poll_lines(base: str, state: TargetState) -> dict[str, str]:
     """drs_up, drs_last_poll_duration_seconds, drs_last_poll_success_timestamp_seconds."""
     lines = {"drs_up": f"drs_up{{{base}}} {1 if state.up else 0}\n"}
@@ -252,6 +287,8 @@ def _target_chunks(state: TargetState, options: ExpositionOptions) -> _TargetChu
         texts["drs_jobs_failed"] = f"drs_jobs_failed{{{base}}} {failed}\n"
         if options.per_job:
             texts.update(_job_lines(base, jobs, state.status_since, options.dense_status))
+        if options.per_job and options.health and state.health:
+            texts.update(_health_lines(base, jobs, state.health))
     if state.polled:
         texts.update(_poll_lines(base, state))
     return {name: _chunk(text) for name, text in texts.items() if text}

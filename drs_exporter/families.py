@@ -40,6 +40,7 @@ class Family:
     source: str  # the snapshot field that feeds it
     per_target: bool  # rendered from each TargetState, else once from the Snapshot
     per_job: bool = False  # only with metrics.per_job
+    health: bool = False  # only with metrics.health too
     note: str = ""  # one or more sentences the README adds to the help text
 
     @property
@@ -115,6 +116,66 @@ FAMILIES: tuple[Family, ...] = (
         note="First seen in this status by this process: kept across reloads, not restarts.",
     ),
     Family(
+        "drs_job_progress_ratio",
+        "gauge",
+        "Progress of a DRS job's or subtask's transfer, from 0 to 1.",
+        JOB_LABELS,
+        "TargetState.health (progress)",
+        per_target=True,
+        per_job=True,
+        health=True,
+        note="For jobs in `FULL_TRANSFER_STARTED`, `INCRE_TRANSFER_STARTED` or "
+        "`CHILD_TRANSFER_STARTED`: `progress` of batch-progress, divided by 100.",
+    ),
+    Family(
+        "drs_job_replication_delay_seconds",
+        "gauge",
+        "How far a DRS job's or subtask's incremental replication is behind its source.",
+        JOB_LABELS,
+        "TargetState.health (delay)",
+        per_target=True,
+        per_job=True,
+        health=True,
+        note="For jobs in `INCRE_TRANSFER_STARTED` or `CHILD_TRANSFER_STARTED`: "
+        "`incre_trans_delay_millis` / 1000, else `incre_trans_delay`.",
+    ),
+    Family(
+        "drs_job_remaining_seconds",
+        "gauge",
+        "How long a DRS job's or subtask's transfer still needs, as DRS estimates it.",
+        JOB_LABELS,
+        "TargetState.health (remaining)",
+        per_target=True,
+        per_job=True,
+        health=True,
+        note="The jobs of `drs_job_progress_ratio`: `remaining_time`.",
+    ),
+    Family(
+        "drs_job_progress_update_timestamp_seconds",
+        "gauge",
+        "When DRS last updated a job's or subtask's progress, in Unix seconds.",
+        JOB_LABELS,
+        "TargetState.health (updated)",
+        per_target=True,
+        per_job=True,
+        health=True,
+        note="The jobs of `drs_job_progress_ratio`: `process_time` / 1000. A value that "
+        "stops moving while the job transfers means a stalled transfer.",
+    ),
+    Family(
+        "drs_job_error_info",
+        "gauge",
+        "Why a DRS job or subtask failed, as DRS says it (always 1).",
+        (*JOB_LABELS, "error_code", "error_message"),
+        "TargetState.health (error_code, error_message)",
+        per_target=True,
+        per_job=True,
+        health=True,
+        note="For jobs in a `*_FAILED` status: `error_code` and `error_message` of "
+        "batch-status, or a v3 subtask's `error_msg`; the message on one line, at most 200 "
+        "characters.",
+    ),
+    Family(
         "drs_up",
         "gauge",
         "1 if the last poll of this target succeeded.",
@@ -145,7 +206,7 @@ FAMILIES: tuple[Family, ...] = (
         ("region", "api", "code"),
         "Snapshot.api_requests",
         per_target=False,
-        note="`api`: `v5_jobs`, `iam_tokens`.",
+        note="`api`: `v5_jobs`, `v3_jobs`, `v3_batch_progress`, `v3_batch_status`, `iam_tokens`.",
     ),
     Family(
         "drs_poll_errors_total",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -42,6 +43,8 @@ KNOWN_STATUSES = frozenset(STATUSES)
 
 # Label values longer than this are cut: a hostile or broken API must not blow up a scrape.
 MAX_LABEL_LENGTH = 256
+# A failure reason as a label: one line of at most this many characters (SPEC 6).
+MAX_ERROR_MESSAGE = 200
 
 
 def is_failed(status: str) -> bool:
@@ -70,10 +73,32 @@ class Job:
     enterprise_project_id: str
     created: float | None  # Unix seconds from create_time, None when absent or unparsable
     parent_id: str = ""
+    error_message: str = ""  # a v3 subtask's error_msg, one line (see one_line)
 
     @property
     def failed(self) -> bool:
         return is_failed(self.status)
+
+
+@dataclass(frozen=True, slots=True)
+class JobHealth:
+    """How a transferring or failed job is doing, as far as the API said (None: it did not).
+
+    Figures are what the metrics export: ``progress`` as a ratio from 0 to 1, ``delay`` and
+    ``remaining`` in seconds, ``updated`` (the last progress update) in Unix seconds. A failed
+    job's reason is ``error_code`` and ``error_message`` (one line), "" when not given.
+    """
+
+    progress: float | None = None
+    delay: float | None = None
+    remaining: float | None = None
+    updated: float | None = None
+    error_code: str = ""
+    error_message: str = ""
+
+    @property
+    def has_reason(self) -> bool:
+        return bool(self.error_code or self.error_message)
 
 
 def label_value(value: Any) -> str:
@@ -91,11 +116,22 @@ def label_value(value: Any) -> str:
     return s if len(s) <= MAX_LABEL_LENGTH else s[:MAX_LABEL_LENGTH]
 
 
+def one_line(value: Any, limit: int) -> str:
+    """Server text on one line (every run of white space a single space), cut to ``limit``."""
+    if value is None or isinstance(value, (dict, list)):
+        return ""
+    return " ".join(str(value).split())[:limit]
+
+
+_EPOCH = re.compile(r"[0-9]{9,13}(\.[0-9]+)?")  # seconds or milliseconds since 1970
+
+
 def parse_time(value: Any) -> float | None:
     """A DRS ``create_time`` or IAM ``expires_at`` as Unix seconds (UTC unless it says).
 
     Seen: ``2022-11-07T16:15:18Z``, ``2020-12-21 10:57:49``, ``2020-01-04T09:05:22.701000Z``;
-    epoch milliseconds and seconds are accepted too. Anything else gives None, never raises.
+    epoch milliseconds and seconds are accepted too, as numbers or as text (the v3 API may
+    send ``"1667837718000"``). Anything else gives None, never raises.
     """
     if isinstance(value, bool) or value is None:
         return None
@@ -105,6 +141,8 @@ def parse_time(value: Any) -> float | None:
     if not isinstance(value, str) or not value.strip():
         return None
     s = value.strip()
+    if _EPOCH.fullmatch(s):
+        return parse_time(float(s))
     if s.endswith(("Z", "z")):
         s = s[:-1] + "+00:00"
     try:
@@ -134,6 +172,7 @@ def _job(raw: Mapping[str, Any], parent_id: str) -> Job | None:
         enterprise_project_id=label_value(raw.get("enterprise_project_id")),
         created=parse_time(raw.get("create_time")),
         parent_id=parent_id,
+        error_message=one_line(raw.get("error_msg"), MAX_ERROR_MESSAGE),
     )
 
 

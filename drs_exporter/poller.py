@@ -21,8 +21,9 @@ from .auth import Authenticator
 from .client import DrsClient
 from .config import PollConfig, Target
 from .errors import ApiError
+from .health import fetch_health
 from .listing import list_jobs
-from .model import KNOWN_STATUSES, Job
+from .model import KNOWN_STATUSES, Job, JobHealth
 from .sharding import Shard
 from .snapshot import ReloadState, Snapshot, TargetKey, TargetState
 from .telemetry import Telemetry
@@ -59,6 +60,11 @@ class Plan:
     client: DrsClient
     poll: PollConfig
     shard: Shard = field(default_factory=Shard)
+    health: bool = True  # ask the v3 batch calls for progress, lag and failure reasons
+
+    def asks_health(self, target: Target) -> bool:
+        """The batch calls belong to the v3 API: a target that leaves v3 out gets none."""
+        return self.health and "v3" in target.apis
 
 
 class StatusHistory:
@@ -174,6 +180,7 @@ class Poller:
         key = pt.key
         started = self._clock.monotonic()
         jobs: list[Job] | None = None
+        health: Mapping[str, JobHealth] = {}
         try:
             jobs = await list_jobs(
                 plan.client, pt.target, pt.auth, key.job_type, plan.poll.page_size
@@ -197,6 +204,8 @@ class Poller:
                 type(exc).__name__,
                 exc_info=log.isEnabledFor(logging.DEBUG),
             )
+        if jobs is not None and plan.asks_health(pt.target):
+            health = await _health(plan, pt, jobs)
         duration = self._clock.monotonic() - started
         if key not in self._states:  # dropped by a reload while we polled
             return
@@ -209,6 +218,7 @@ class Poller:
                 up=True,
                 jobs=tuple(jobs),
                 status_since=self._history.update(key, jobs, now),
+                health=MappingProxyType(dict(health)),
                 last_poll_duration=duration,
                 last_success=now,
                 has_data=True,
@@ -238,6 +248,7 @@ class Poller:
             last_poll_duration=duration,
             jobs=(),
             status_since=MappingProxyType({}),
+            health=MappingProxyType({}),
             has_data=False,
         )
 
@@ -250,3 +261,21 @@ class Poller:
                 return
             self._unknown_logged.add(status)
             log.warning("job %s has a status the DRS API does not document: %r", job.id, status)
+
+
+async def _health(plan: Plan, pt: PollTarget, jobs: Sequence[Job]) -> Mapping[str, JobHealth]:
+    """The jobs' health; nothing on a bug, which must not fail a poll whose listing worked."""
+    try:
+        return await fetch_health(
+            plan.client, pt.target, pt.auth, pt.key.job_type, jobs, plan.poll.batch_size
+        )
+    except Exception as exc:
+        log.error(
+            "health failed project_id=%s region=%s job_type=%s: unexpected %s",
+            pt.key.project_id,
+            pt.key.region,
+            pt.key.job_type,
+            type(exc).__name__,
+            exc_info=log.isEnabledFor(logging.DEBUG),
+        )
+        return {}

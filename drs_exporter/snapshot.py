@@ -6,10 +6,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from .model import Job
+from .model import Job, JobHealth
 from .sharding import Shard
 
-_EMPTY: Mapping[str, float] = MappingProxyType({})
+_NO_TIMES: Mapping[str, float] = MappingProxyType({})
+_NO_HEALTH: Mapping[str, JobHealth] = MappingProxyType({})
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -27,13 +28,15 @@ class TargetState:
 
     ``jobs`` are the last good poll's jobs and subtasks (kept while the target fails, until
     ``stale_after``, then emptied); ``status_since`` maps a job id to the Unix time the
-    exporter first saw it in its current status.
+    exporter first saw it in its current status; ``health`` maps a job id to its progress,
+    lag or failure reason, for the jobs the batch calls told about.
     """
 
     key: TargetKey
     up: bool = False  # the last poll succeeded
     jobs: tuple[Job, ...] = ()
-    status_since: Mapping[str, float] = field(default_factory=lambda: _EMPTY)
+    status_since: Mapping[str, float] = field(default_factory=lambda: _NO_TIMES)
+    health: Mapping[str, JobHealth] = field(default_factory=lambda: _NO_HEALTH)
     last_poll_duration: float | None = None  # seconds
     last_success: float | None = None  # Unix seconds
     # ``jobs`` holds a successful poll's result (possibly an empty one) that is not yet stale;

@@ -23,7 +23,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("transport",),
     ("auth",),
     ("client", "paging"),
-    ("listing",),
+    ("listing", "health"),
     ("snapshot",),
     ("telemetry",),
     ("poller",),

@@ -24,7 +24,7 @@ from drs_exporter.exposition import (
     ExpositionOptions,
     render,
 )
-from drs_exporter.model import STATUSES, Job
+from drs_exporter.model import STATUSES, Job, JobHealth
 from drs_exporter.sharding import Shard
 from drs_exporter.snapshot import ReloadState, Snapshot, TargetKey, TargetState
 
@@ -71,6 +71,11 @@ def sample_snapshot() -> Snapshot:
                 up=True,
                 jobs=migration_jobs,
                 status_since={"m1": 1_700_000_000.0, "m1-c2": 1_700_000_100.5},
+                health={
+                    "m1": JobHealth(progress=0.5, delay=12.5, remaining=600, updated=1.7e9),
+                    "m1-c1": JobHealth(progress=0.25),
+                    "m2": JobHealth(error_code="DRS.M05004", error_message='say "no"\\'),
+                },
                 last_poll_duration=0.25,
                 last_success=1_700_000_200.0,
                 has_data=True,
