@@ -43,22 +43,8 @@ ALERTS = (
     "DRSConfigReloadFailed",
 )
 
-# The replication health families of SPEC 6, which the rules and the dashboard use. The
-# exporter's change that writes them adds them to FAMILIES; until then they are named here,
-# and PENDING_METRICS (those not in FAMILIES yet) tells the tests that need real data.
-HEALTH_METRICS = frozenset(
-    {
-        "drs_job_progress_ratio",
-        "drs_job_replication_delay_seconds",
-        "drs_job_remaining_seconds",
-        "drs_job_progress_update_timestamp_seconds",
-        "drs_job_error_info",
-    }
-)
-PENDING_METRICS = HEALTH_METRICS - {family.name for family in FAMILIES}
-
 # Every family the exporter writes; `up` is Prometheus' own.
-METRICS = frozenset({family.name for family in FAMILIES} | {"up"} | HEALTH_METRICS)
+METRICS = frozenset({family.name for family in FAMILIES} | {"up"})
 
 # The group drs-exporter-shards, at the end of the file: the replicas of a sharded deployment.
 SHARD_ALERTS = ("DRSExporterShardDown", "DRSExporterShardMissing", "DRSExporterShardDuplicated")
