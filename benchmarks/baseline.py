@@ -1,6 +1,7 @@
 """The straightforward exporter that the benchmark measures drs-exporter against.
 
-It lists the same jobs from the same DRS API, sets one prometheus_client Gauge child per
+It lists the same jobs from the same DRS API (v5, then v3, then the health of the jobs that
+have some), sets one prometheus_client Gauge child per
 series with ``.labels(...).set(...)`` (the same metric names and labels as drs-exporter),
 and answers every scrape with ``generate_latest()``: the usual way to write a Python
 exporter, and exactly the per-scrape, per-series work that drs-exporter's pre-rendered
@@ -32,7 +33,8 @@ from prometheus_client import Counter as PromCounter
 
 from drs_exporter import __version__
 from drs_exporter.families import COUNT_LABELS, INFO_LABELS, JOB_LABELS, TARGET_LABELS
-from drs_exporter.model import JOB_TYPES, Job, is_failed, parse_jobs
+from drs_exporter.health import job_health, needs_progress, needs_status
+from drs_exporter.model import JOB_TYPES, Job, JobHealth, is_failed, parse_jobs, unique_jobs
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,7 @@ class Listing:
     project_id: str
     job_type: str
     jobs: list[Job]
+    health: dict[str, JobHealth]
     duration: float
     finished: float  # Unix seconds
 
@@ -88,6 +91,20 @@ class Metrics:
         self.requests = PromCounter(
             "drs_api_requests_total", "DRS API requests.", ("region", "code"), registry=r
         )
+        self.progress = Gauge("drs_job_progress_ratio", "Progress.", JOB_LABELS, registry=r)
+        self.delay = Gauge(
+            "drs_job_replication_delay_seconds", "Replication delay.", JOB_LABELS, registry=r
+        )
+        self.remaining = Gauge("drs_job_remaining_seconds", "Remaining.", JOB_LABELS, registry=r)
+        self.updated = Gauge(
+            "drs_job_progress_update_timestamp_seconds", "Progress update.", JOB_LABELS, registry=r
+        )
+        self.error = Gauge(
+            "drs_job_error_info",
+            "Failure reason.",
+            (*JOB_LABELS, "error_code", "error_message"),
+            registry=r,
+        )
         self.build = Gauge(
             "drs_exporter_build_info", "Build info.", ("version", "python_version"), registry=r
         )
@@ -123,9 +140,42 @@ class Metrics:
             if j.created is not None:
                 self.created.labels(*ident).set(j.created)
             self.since.labels(*ident).set(listing.finished)  # first seen: this poll
+            health = listing.health.get(j.id)
+            if health is not None:
+                for gauge, figure in (
+                    (self.progress, health.progress),
+                    (self.delay, health.delay),
+                    (self.remaining, health.remaining),
+                    (self.updated, health.updated),
+                ):
+                    if figure is not None:
+                        gauge.labels(*ident).set(figure)
+                if health.has_reason:
+                    self.error.labels(*ident, health.error_code, health.error_message).set(1)
         self.up.labels(*base).set(1)
         self.duration.labels(*base).set(listing.duration)
         self.success.labels(*base).set(listing.finished)
+
+
+async def _call(
+    session: aiohttp.ClientSession,
+    method: str,
+    url: str,
+    token: str,
+    codes: Counter[str],
+    body: Any = None,
+    params: dict[str, str] | None = None,
+) -> Any:
+    async with session.request(
+        method,
+        url,
+        params=params,
+        json=body,
+        headers={"X-Auth-Token": token, "Content-Type": "application/json"},
+    ) as resp:
+        codes[str(resp.status)] += 1
+        resp.raise_for_status()
+        return json.loads(await resp.read())
 
 
 async def list_target(
@@ -137,26 +187,56 @@ async def list_target(
     page_size: int,
     codes: Counter[str],
 ) -> Listing:
-    """Every job of one (project, job type), page after page."""
+    """Every job of one (project, job type) from v5 then v3, page after page, then the
+    health of the jobs that have some, ten ids a request."""
     started = time.monotonic()
     items: list[Any] = []
     offset = 0
     while True:
         params = {"job_type": job_type, "offset": str(offset), "limit": str(page_size)}
-        async with session.get(
-            f"{endpoint}/v5/{project_id}/jobs",
-            params=params,
-            headers={"X-Auth-Token": token, "Content-Type": "application/json"},
-        ) as resp:
-            codes[str(resp.status)] += 1
-            resp.raise_for_status()
-            page = json.loads(await resp.read())
+        page = await _call(
+            session, "GET", f"{endpoint}/v5/{project_id}/jobs", token, codes, params=params
+        )
         jobs = page.get("jobs") or []
         items.extend(jobs)
         offset += len(jobs)
         if not jobs or offset >= int(page.get("total_count") or 0):
             break
-    return Listing(project_id, job_type, parse_jobs(items), time.monotonic() - started, time.time())
+    number, seen, per_page = 1, 0, 100
+    while True:
+        body = {"db_use_type": job_type, "cur_page": number, "per_page": per_page}
+        page = await _call(session, "POST", f"{endpoint}/v3/{project_id}/jobs", token, codes, body)
+        jobs = page.get("jobs") or []
+        items.extend(jobs)
+        seen += len(jobs)
+        number += 1
+        if not jobs or seen >= int(page.get("total_record") or 0):
+            break
+        per_page = min(per_page, len(jobs))  # pages are numbered in units of what came back
+    listed = unique_jobs(parse_jobs(items))
+    by_id = {j.id: j for j in listed}
+    health: dict[str, JobHealth] = {}
+    for api, wanted, key in (
+        ("batch-progress", needs_progress, "job_id"),
+        ("batch-status", needs_status, "id"),
+    ):
+        ids = [j.id for j in listed if wanted(j)]
+        url = f"{endpoint}/v3/{project_id}/jobs/{api}"
+        for i in range(0, len(ids), 10):
+            body = {"jobs": ids[i : i + 10], "page_req": {"cur_page": 1, "per_page": 100}}
+            answer = await _call(session, "POST", url, token, codes, body)
+            for result in answer.get("results") or []:
+                job = by_id.get(result.get(key))
+                if job is None:
+                    continue
+                as_progress = key == "job_id"
+                found = job_health(
+                    job, result if as_progress else None, None if as_progress else result
+                )
+                if found is not None:
+                    health[job.id] = found
+    duration = time.monotonic() - started
+    return Listing(project_id, job_type, listed, health, duration, time.time())
 
 
 async def serve(args: argparse.Namespace) -> None:

@@ -15,10 +15,12 @@ How each figure is taken:
   which restarts polling at once. Once the exporter's CPU is quiet, one scrape checks that
   every target finished; the cycle's time is the largest ``drs_last_poll_duration_seconds``
   (all targets start with the cycle, so the slowest target's poll is the cycle). The ideal is
-  the round trips that cannot overlap, with R requests (one per page of each target),
-  C = max_concurrency, Q = max_requests_per_second and RTT = one page's round trip measured
-  alone:  ideal = max(ceil(R / C) * RTT, (R - 1) / Q + RTT, 2 * RTT)  (the last term: a
-  target's other pages wait for its first, which tells the page size and the total).
+  the round trips that cannot overlap, with R requests (the cycle's own: every page of each
+  target's v5 and v3 listings, and its batch calls), C = max_concurrency,
+  Q = max_requests_per_second and RTT = one page's round trip measured alone:
+  ideal = max(ceil(R / C) * RTT, (R - 1) / Q + RTT, D * RTT), D the requests a target must
+  make one after the other (its first page; its other pages; its batch calls, which need
+  the listing's statuses). One cycle is also measured with ``metrics.health: false``.
   The CPU floor is what the machine allows: neither the exporter nor the simulator can use
   more than one CPU, and together no more than all of them.
 - CPU per cycle: utime + stime of the exporter (and of the simulator) from /proc/PID/stat,
@@ -51,6 +53,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -311,7 +314,7 @@ _HEALTH = re.compile(
     rb"\{(project_id=\"[^\"]*\",region=\"[^\"]*\",job_type=\"[^\"]*\")\} (\S+)$",
     re.M,
 )
-_REQUESTS = re.compile(rb"^drs_api_requests_total\{[^}]*\} (\S+)$", re.M)
+_REQUESTS = re.compile(rb'^drs_api_requests_total\{[^}]*api="([^"]*)"[^}]*\} (\S+)$', re.M)
 _PARENT = re.compile(rb'parent_job_id="([^"]+)"')
 
 
@@ -319,7 +322,7 @@ _PARENT = re.compile(rb'parent_job_id="([^"]+)"')
 class Health:
     durations: dict[str, float]  # target labels -> drs_last_poll_duration_seconds
     successes: dict[str, float]  # target labels -> drs_last_poll_success_timestamp_seconds
-    requests: float  # sum of drs_api_requests_total
+    requests: Counter[str]  # drs_api_requests_total by api
 
 
 def read_health(body: bytes) -> Health:
@@ -331,7 +334,9 @@ def read_health(body: bytes) -> Health:
         (durations if name.endswith(b"duration_seconds") else successes)[target.decode()] = float(
             value
         )
-    requests = sum(float(v) for v in _REQUESTS.findall(tail))
+    requests: Counter[str] = Counter()
+    for api, value in _REQUESTS.findall(tail):
+        requests[api.decode()] += float(value)
     return Health(durations, successes, requests)
 
 
@@ -359,7 +364,11 @@ class Cycle:
     seconds: float  # largest drs_last_poll_duration_seconds
     cpu: float  # CPU seconds of the exporter
     simulator_cpu: float  # CPU seconds of the simulator, which serves one request at a time
-    requests: float  # drs_api_requests_total increase
+    requests_by_api: Mapping[str, float]  # drs_api_requests_total increase by api
+
+    @property
+    def requests(self) -> float:
+        return sum(self.requests_by_api.values())
 
     def floor(self, cpus: int) -> float:
         """What this machine's CPUs allow at best: neither process can use more than one."""
@@ -371,6 +380,7 @@ class SizeResult:
     world: World
     rtt: float
     fast: list[Cycle]
+    health_off: list[Cycle]  # empty unless measured at this size
     slow: list[Cycle]  # empty unless measured at this size
     ours: Latency
     ours_prometheus: Latency
@@ -385,12 +395,20 @@ class SizeResult:
     baseline_rss: float
 
 
-def ideal(world: World, rtt: float, concurrency: int, rps: float) -> float:
+LISTING_APIS = ("v5_jobs", "v3_jobs")
+
+
+def ideal(cycle: Cycle, world: World, rtt: float, concurrency: int, rps: float) -> float:
     """Round trips that cannot overlap; see the module docstring."""
-    requests = world.pages
+    requests = cycle.requests
     bound = max(math.ceil(requests / concurrency) * rtt, (requests - 1) / rps + rtt, rtt)
-    # A target's other pages wait for its first; with one page each, nothing waits.
-    return max(bound, 2 * rtt) if requests > world.targets else bound
+    # A target's other pages wait for its first (with one page each, nothing waits), and
+    # its batch calls wait for its listing.
+    listing = sum(cycle.requests_by_api.get(api, 0) for api in LISTING_APIS)
+    depth = 2 if listing > len(LISTING_APIS) * world.targets else 1
+    if requests > listing:
+        depth += 1
+    return max(bound, depth * rtt)
 
 
 def median_cycle(cycles: Sequence[Cycle]) -> Cycle:
@@ -410,7 +428,6 @@ def start_simulator(
         f"--page-cap={plan.page_cap}",
         f"--latency={plan.latency}",
         "--status-period=0",
-        "--v5-lists=all",  # the exporter lists through v5 alone so far
         "--seed=1",
         f"--token={TOKEN}",
         "--log.level=warn",
@@ -422,15 +439,15 @@ def start_simulator(
     client = Http(url)
     stack.callback(client.close)
     summary = json.loads(client.get("/_sim/summary"))
-    pages = 0
-    total = 0
-    subtasks = 0
-    for project in projects:
-        for job_type, statuses in summary["counts"][project].items():
-            count = sum(statuses.values())
-            total += count
-            pages += max(1, math.ceil(count / plan.page_cap))
-            subtasks += sum(summary["subtasks"][project][job_type].values())
+    total = sum(sum(s.values()) for p in projects for s in summary["counts"][p].values())
+    subtasks = sum(sum(s.values()) for p in projects for s in summary["subtasks"][p].values())
+    # Each list API pages the jobs it lists (v3 at most 100 a page).
+    pages = sum(
+        max(1, math.ceil(sum(statuses.values()) / min(plan.page_cap, 100)))
+        for api in ("v5", "v3")
+        for p in projects
+        for statuses in summary["apis"][api]["counts"][p].values()
+    )
     return sim, World(url, projects, 3 * len(projects), pages, total, 0, subtasks)
 
 
@@ -448,7 +465,7 @@ def measure_rtt(world: World, plan: Plan) -> float:
     return statistics.median(samples)
 
 
-def write_config(path: Path, plan: Plan, world: World, rps: float) -> None:
+def write_config(path: Path, plan: Plan, world: World, rps: float, health: bool = True) -> None:
     """The exporter's config; each call changes stale_after a little (see run_cycle)."""
     previous = yaml.safe_load(path.read_text()) if path.exists() else None
     stale_after = 600 if previous is None else int(previous["poll"]["stale_after"][:-1]) + 1
@@ -466,6 +483,7 @@ def write_config(path: Path, plan: Plan, world: World, rps: float) -> None:
             "max_requests_per_second": rps,
             "stale_after": f"{stale_after}s",
         },
+        "metrics": {"health": health},
     }
     path.write_text(yaml.safe_dump(config))
 
@@ -517,7 +535,7 @@ def run_cycle(
                 max(health.durations.values()),
                 cpu_end - cpu_start,
                 simulator.cpu_seconds() - simulator_start,
-                health.requests - before.requests,
+                dict(health.requests - before.requests),
             )
         if time.monotonic() > deadline:
             raise BenchError(f"the cycle did not finish within {timeout:g}s ({len(done)} targets)")
@@ -603,7 +621,9 @@ def run_size(plan: Plan, jobs: int, exporter_argv: Sequence[str], with_slow: boo
             baseline.wait_idle(startup_timeout)
             say(f"{label} exporter and baseline up in {time.monotonic() - t0:.1f}s")
 
-            cycle_timeout = 120.0 + 20 * ideal(world, rtt, plan.concurrency, plan.slow_rps)
+            # Listing pages, and at most one batch request per ten jobs and subtasks.
+            requests = world.pages + (world.jobs + world.subtasks) / 10
+            cycle_timeout = 120.0 + 20 * requests / plan.slow_rps
             fast = [
                 run_cycle(
                     exporter,
@@ -630,8 +650,20 @@ def run_size(plan: Plan, jobs: int, exporter_argv: Sequence[str], with_slow: boo
             baseline_rss = baseline.memory_mb()[0]
             world = replace(world, with_subtasks=len(set(_PARENT.findall(text_body))))
 
+            health_off: list[Cycle] = []
             slow: list[Cycle] = []
             if with_slow:
+                health_off = [
+                    run_cycle(
+                        exporter,
+                        simulator,
+                        ours,
+                        lambda: write_config(config, plan, world, plan.fast_rps, health=False),
+                        world.targets,
+                        cycle_timeout,
+                    )
+                ]
+                say(f"{label} cycle without health: {health_off[0].seconds:.2f}s")
                 slow = [
                     run_cycle(
                         exporter,
@@ -647,6 +679,7 @@ def run_size(plan: Plan, jobs: int, exporter_argv: Sequence[str], with_slow: boo
                 world=world,
                 rtt=rtt,
                 fast=fast,
+                health_off=health_off,
                 slow=slow,
                 ours=text,
                 ours_prometheus=prometheus,
@@ -677,18 +710,20 @@ class Verdict:
     met: bool | None  # None: no target
 
 
-def cycle_verdict(plan: Plan, result: SizeResult, rps: float, cycles: Sequence[Cycle]) -> Verdict:
+def cycle_verdict(
+    plan: Plan, result: SizeResult, rps: float, cycles: Sequence[Cycle], label: str = ""
+) -> Verdict:
     cycle = median_cycle(cycles)
-    best = ideal(result.world, result.rtt, plan.concurrency, rps)
+    best = ideal(cycle, result.world, result.rtt, plan.concurrency, rps)
     bound = (
         "concurrency"
-        if best == math.ceil(result.world.pages / plan.concurrency) * result.rtt
+        if best == math.ceil(cycle.requests / plan.concurrency) * result.rtt
         else "rate"
     )
     floor = cycle.floor(CPUS)
     return Verdict(
-        f"Full poll cycle, max_concurrency {plan.concurrency}, max_requests_per_second "
-        f"{rps:g} ({bound}-bound)",
+        f"Full poll cycle{label}, max_concurrency {plan.concurrency}, "
+        f"max_requests_per_second {rps:g} ({bound}-bound)",
         f"{cycle.seconds:.2f} s = {cycle.seconds / best:.2f} x ideal {best:.2f} s "
         f"(CPU floor {floor:.2f} s)",
         f"<= {CYCLE_RATIO_TARGET:g} x ideal",
@@ -696,10 +731,30 @@ def cycle_verdict(plan: Plan, result: SizeResult, rps: float, cycles: Sequence[C
     )
 
 
+def requests_by_api(cycle: Cycle) -> str:
+    """``v5_jobs 120, v3_jobs 130, ...``: a cycle's requests by api, in a fixed order."""
+    order = ("v5_jobs", "v3_jobs", "v3_batch_progress", "v3_batch_status", "iam_tokens")
+    counts = cycle.requests_by_api
+    return ", ".join(f"{api} {counts[api]:.0f}" for api in order if counts.get(api))
+
+
 def verdicts(plan: Plan, main: SizeResult) -> list[Verdict]:
-    rows = [cycle_verdict(plan, main, plan.fast_rps, main.fast)]
+    rows = [cycle_verdict(plan, main, plan.fast_rps, main.fast, ", health on")]
+    if main.health_off:
+        rows.append(
+            cycle_verdict(plan, main, plan.fast_rps, main.health_off, ", metrics.health false")
+        )
     if main.slow:
         rows.append(cycle_verdict(plan, main, plan.slow_rps, main.slow))
+    rows.append(
+        Verdict(
+            "Requests per cycle by api: health on; health off",
+            f"{requests_by_api(median_cycle(main.fast))}; "
+            f"{requests_by_api(median_cycle(main.health_off)) if main.health_off else '-'}",
+            "",
+            None,
+        )
+    )
     fast = median_cycle(main.fast)
     speedup = main.baseline.median / main.ours.median
     rows += [
@@ -775,10 +830,11 @@ def report(plan: Plan, command: str, results: Mapping[int, SizeResult]) -> list[
         out.append(f"| {v.what} | {v.result} | {v.target}{mark} |")
     out += [
         "",
-        "Ideal cycle = max(ceil(R / C) x RTT, (R - 1) / Q + RTT, 2 x RTT), with R requests "
-        f"({w.pages} here: one per page of each target), C = max_concurrency, "
-        "Q = max_requests_per_second, RTT = one page's round trip; 2 x RTT because a target's "
-        "other pages wait for its first. CPU floor = max(exporter CPU, simulator CPU, their "
+        "Ideal cycle = max(ceil(R / C) x RTT, (R - 1) / Q + RTT, D x RTT), with R the "
+        f"cycle's requests ({w.pages} listing pages, plus the batch calls with health on), "
+        "C = max_concurrency, Q = max_requests_per_second, RTT = one page's round trip, "
+        "D = 3 with health (first page, other pages, batch calls), else 2. "
+        "CPU floor = max(exporter CPU, simulator CPU, their "
         f"sum / {CPUS}): the cycle cannot be shorter on this machine, whatever the network "
         f"allows. Scrapes: {main.ours.count} of each kind, sequential, alternating between the "
         "exporters, over keep-alive loopback connections; p99 by nearest rank. Both serve "
@@ -795,7 +851,7 @@ def report(plan: Plan, command: str, results: Mapping[int, SizeResult]) -> list[
     for jobs in sorted(results):
         r = results[jobs]
         c = median_cycle(r.fast)
-        best = ideal(r.world, r.rtt, plan.concurrency, plan.fast_rps)
+        best = ideal(c, r.world, r.rtt, plan.concurrency, plan.fast_rps)
         out.append(
             f"| {r.world.jobs:,} | {c.requests:.0f} "
             f"| {c.seconds:.2f} s ({best:.2f} s; {c.floor(CPUS):.2f} s) | {c.cpu:.2f} s "
