@@ -203,3 +203,32 @@ async def test_demo_shows_jobs_in_several_statuses_including_a_failed_one() -> N
     assert any(s.endswith("_FAILED") for s in statuses), statuses
     assert f"http://127.0.0.1:{port}/metrics" in out.decode()
     assert proc.returncode == 0 and b"Traceback" not in err
+
+
+async def test_a_region_without_the_v3_api_is_named_by_check_and_once_with_a_hint(
+    start_sim: StartSim, tmp_path: Path
+) -> None:
+    sim = await start_sim(seed=9, projects=1, jobs=9, token="cli-token", v3=False)
+    config = write_config(tmp_path, sim.url, sim.project_ids)
+    code, out, _ = await run("check", "--config.file", str(config))
+    assert code == 1
+    rows = [line.split(maxsplit=4) for line in out.splitlines()[1:]]
+    assert {row[3] for row in rows if row[4].startswith("ok")} == {"v5"}
+    failed = [row for row in rows if not row[4].startswith("ok")]
+    assert {row[3] for row in failed} == {"v3"} and len(failed) == 3
+    assert all("404 APIGW.0101" in row[4] and "apis: [v5]" in row[4] for row in failed)
+
+    # once: every target fails (a poll needs every API it uses), and the log says why.
+    code, out, err = await run("once", "--config.file", str(config))
+    assert code == 1
+    assert all(v == 0 for _, _, v in select(samples(out), "drs_up"))
+    assert "v3_jobs: HTTP 404 APIGW.0101" in err and "targets[].apis: [v5]" in err
+
+    # Listing with v5 only, as the hint says, the same targets are up.
+    narrowed = tmp_path / "narrowed.yaml"
+    narrowed.write_text(
+        config.read_text().replace("    endpoint:", "    apis: [v5]\n    endpoint:")
+    )
+    code, out, err = await run("once", "--config.file", str(narrowed))
+    assert code == 0, err
+    assert all(v == 1 for _, _, v in select(samples(out), "drs_up"))
