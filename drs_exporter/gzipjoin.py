@@ -6,6 +6,10 @@ into one deflate stream. Each segment also carries the CRC-32 and length of its 
 CRC of a concatenation follows from the parts' CRCs by zlib's ``crc32_combine``, done here
 in pure Python with a precomputed table of powers, so a gzip member of any list of segments
 costs a join and a few multiplications per segment.
+
+A member can also be built in two steps: ``open_member`` joins the header and the segments
+once, ``close_member`` gives what ends it after a few more segments. The megabytes of the
+start are then shared by every body that ends differently, and never copied again.
 """
 
 from __future__ import annotations
@@ -77,15 +81,41 @@ def segment(data: bytes) -> Segment:
     return Segment(packed, zlib.crc32(data), len(data), _shift(len(data)))
 
 
-def gzip_member(segments: Sequence[Segment]) -> bytes:
-    """One gzip member holding the segments' bytes in order: a valid .gz for any client."""
-    crc = 0
-    size = 0
+def _combined(crc: int, size: int, segments: Sequence[Segment]) -> tuple[int, int]:
+    """The CRC-32 and length of some bytes (``crc``, ``size``) followed by the segments'."""
     for s in segments:
         crc = _multiply(s.shift, crc) ^ s.crc  # zlib's crc32_combine
         size += s.size
+    return crc, size
+
+
+@dataclass(frozen=True, slots=True)
+class OpenMember:
+    """The start of a gzip member: its header and segments joined, their CRC-32 and length."""
+
+    start: bytes
+    crc: int
+    size: int
+
+
+def open_member(segments: Sequence[Segment]) -> OpenMember:
+    """A gzip member holding the segments' bytes, still open for more (``close_member``)."""
+    crc, size = _combined(0, 0, segments)
+    return OpenMember(b"".join((_HEADER, *(s.packed for s in segments))), crc, size)
+
+
+def close_member(member: OpenMember, tail: Sequence[Segment]) -> bytes:
+    """What follows ``member.start`` to make one gzip member that ends with the tail's bytes:
+    the tail's segments, the final block and the trailer (CRC-32 and length of it all)."""
+    crc, size = _combined(member.crc, member.size, tail)
     trailer = struct.pack("<II", crc, size & 0xFFFFFFFF)
-    return b"".join((_HEADER, *(s.packed for s in segments), _FINAL_BLOCK, trailer))
+    return b"".join((*(s.packed for s in tail), _FINAL_BLOCK, trailer))
+
+
+def gzip_member(segments: Sequence[Segment]) -> bytes:
+    """One gzip member holding the segments' bytes in order: a valid .gz for any client."""
+    member = open_member(segments)
+    return member.start + close_member(member, ())
 
 
 def inflate(segments: Sequence[Segment]) -> bytes:

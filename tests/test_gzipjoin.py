@@ -8,7 +8,7 @@ import zlib
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from drs_exporter.gzipjoin import gzip_member, inflate, segment
+from drs_exporter.gzipjoin import close_member, gzip_member, inflate, open_member, segment
 
 # Text-like bytes compress well, random ones do not; both, and empty pieces, must join.
 pieces = st.lists(
@@ -36,6 +36,26 @@ def test_a_gzip_member_of_segments_decompresses_to_their_bytes(parts: list[bytes
 @given(pieces)
 def test_inflating_segments_gives_their_bytes(parts: list[bytes]) -> None:
     assert inflate([segment(p) for p in parts]) == b"".join(parts)
+
+
+@settings(max_examples=300, deadline=None)
+@given(pieces, pieces)
+def test_an_open_member_closed_with_a_tail_is_one_member_of_both(
+    start: list[bytes], tail: list[bytes]
+) -> None:
+    member = open_member([segment(p) for p in start])
+    packed = member.start + close_member(member, [segment(p) for p in tail])
+    reader = zlib.decompressobj(wbits=31)
+    assert reader.decompress(packed) == b"".join(start + tail)
+    assert reader.eof and reader.unused_data == b""
+
+
+def test_one_open_member_closes_with_different_tails() -> None:
+    member = open_member([segment(b"shared start\n" * 1000)])
+    for tail in (b"", b"one ending\n", b"another\n" * 50):
+        packed = member.start + close_member(member, [segment(tail)])
+        assert gzip.decompress(packed) == b"shared start\n" * 1000 + tail
+    assert gzip.decompress(member.start + close_member(member, ())) == b"shared start\n" * 1000
 
 
 def test_segments_join_in_any_order_and_repeat() -> None:
