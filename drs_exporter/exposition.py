@@ -12,6 +12,11 @@ holds 1.5 MB instead of 13. ``render`` given the previous Exposition takes over 
 of every target whose TargetState is the very same object as then (the poller keeps an
 unchanged target's state): a progress snapshot published after one target finished costs
 that target's lines and a concatenation, not 10,000 jobs.
+
+A scrape adds lines of its own after these families (the process metrics, a few dozen lines
+rendered per request): ``Exposition.parts`` gives the body as pieces to send in order, the
+pre-rendered part joined once per snapshot and never copied, then the scrape's lines and
+OpenMetrics' ``# EOF``; gzipped, the pieces still make one gzip member.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from .families import FAMILIES, Family
-from .gzipjoin import Segment, gzip_member, inflate, segment
+from .gzipjoin import OpenMember, Segment, close_member, inflate, open_member, segment
 from .model import KNOWN_STATUSES, STATUSES, Job, JobHealth, is_failed, unique_jobs
 from .snapshot import Snapshot, TargetKey, TargetState
 
@@ -68,14 +73,17 @@ def _headers(family: Family) -> _Headers:
 
 
 _HEADERS = {family.name: _headers(family) for family in FAMILIES}
-_EOF = _chunk("# EOF\n")
+_EOF = b"# EOF\n"
 
 # A target's chunks by family name; a family in which the target has no lines is absent.
 _TargetChunks = Mapping[str, Segment]
 
 
 class Exposition:
-    """Rendered metrics of one snapshot; each of the four bodies joined once, when first asked."""
+    """Rendered metrics of one snapshot; each format's families joined once, when first asked.
+
+    Bodies come in four variants: the text format or OpenMetrics, plain or gzipped.
+    """
 
     def __init__(
         self,
@@ -86,22 +94,38 @@ class Exposition:
     ) -> None:
         self._options = options
         self._targets = targets  # each target's state and its chunks, for the next render
-        self._chunks = {False: text, True: openmetrics}
-        self._bodies: dict[tuple[bool, bool], bytes] = {}
+        self._chunks = {False: text, True: openmetrics}  # OpenMetrics without its # EOF
+        self._plain: dict[bool, bytes] = {}
+        self._packed: dict[bool, OpenMember] = {}
 
-    def cached_body(self, *, openmetrics: bool, gzip: bool) -> bytes | None:
-        """The body if an earlier ``body`` call joined it already, else None (no work)."""
-        return self._bodies.get((openmetrics, gzip))
+    def joined(self, *, openmetrics: bool, gzip: bool) -> bool:
+        """Whether the variant's families are joined already, so ``parts`` costs no more
+        than its ``extra``."""
+        return openmetrics in (self._packed if gzip else self._plain)
 
-    def body(self, *, openmetrics: bool, gzip: bool) -> bytes:
-        """The body in the Prometheus text format or OpenMetrics, optionally gzipped."""
-        key = (openmetrics, gzip)
-        cached = self._bodies.get(key)
-        if cached is None:
-            chunks = self._chunks[openmetrics]
-            cached = gzip_member(chunks) if gzip else inflate(chunks)
-            self._bodies[key] = cached
-        return cached
+    def parts(self, *, openmetrics: bool, gzip: bool, extra: bytes = b"") -> tuple[bytes, ...]:
+        """The body as pieces to send in order: the families, ``extra`` and OpenMetrics' EOF.
+
+        ``extra`` is lines in the same format that follow the families (without a ``# EOF``).
+        The first call for a variant joins megabytes (best made off the event loop); later
+        ones return the very same bytes for the families and build only the small rest.
+        """
+        tail = extra + _EOF if openmetrics else extra
+        chunks = self._chunks[openmetrics]
+        if gzip:
+            member = self._packed.get(openmetrics)
+            if member is None:
+                member = self._packed[openmetrics] = open_member(chunks)
+            return member.start, close_member(member, (segment(tail),))
+        plain = self._plain.get(openmetrics)
+        if plain is None:
+            plain = self._plain[openmetrics] = inflate(chunks)
+        return plain, tail
+
+    def body(self, *, openmetrics: bool, gzip: bool, extra: bytes = b"") -> bytes:
+        """The body in the Prometheus text format or OpenMetrics, optionally gzipped, as one
+        bytes object (a copy of ``parts``: for tests and ``once``, not for scrapes)."""
+        return b"".join(self.parts(openmetrics=openmetrics, gzip=gzip, extra=extra))
 
 
 def escape(value: str) -> str:
@@ -368,5 +392,4 @@ def render(
             if chunk is not None:
                 text.append(chunk)
                 openmetrics.append(chunk)
-    openmetrics.append(_EOF)
     return Exposition(options, targets, tuple(text), tuple(openmetrics))

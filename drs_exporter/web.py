@@ -149,26 +149,32 @@ def make_app(
         openmetrics = wants_openmetrics(request.headers.get("Accept", ""))
         use_gzip = accepts_gzip(request.headers.get("Accept-Encoding", ""))
         exposition = source.exposition()
-        body = exposition.cached_body(openmetrics=openmetrics, gzip=use_gzip)
-        if body is None:  # the first request for this variant joins megabytes: not on the loop
-            body = await asyncio.to_thread(exposition.body, openmetrics=openmetrics, gzip=use_gzip)
+        if exposition.joined(openmetrics=openmetrics, gzip=use_gzip):
+            parts = exposition.parts(openmetrics=openmetrics, gzip=use_gzip)
+        else:  # the first request for this variant joins megabytes: not on the loop
+            parts = await asyncio.to_thread(
+                exposition.parts, openmetrics=openmetrics, gzip=use_gzip
+            )
         headers = {
             "Content-Type": OPENMETRICS_CONTENT_TYPE if openmetrics else TEXT_CONTENT_TYPE,
             "Vary": "Accept, Accept-Encoding",
         }
         if use_gzip:
             headers["Content-Encoding"] = "gzip"
-        if len(body) <= _SLICE:
-            return web.Response(body=body, headers=headers)
-        # Sent in slices: handing a transport megabytes at once makes asyncio copy what it
-        # could not send yet, a copy per scrape that shows up as resident memory.
+        size = sum(len(part) for part in parts)
+        if size <= _SLICE:
+            return web.Response(body=b"".join(parts), headers=headers)
+        # Sent in slices, the pre-rendered part straight from the snapshot's bytes: handing a
+        # transport megabytes at once makes asyncio copy what it could not send yet, a copy
+        # per scrape that shows up as resident memory.
         response = web.StreamResponse(headers=headers)
-        response.content_length = len(body)
+        response.content_length = size
         await response.prepare(request)
         if request.method != "HEAD":
-            view = memoryview(body)
-            for start in range(0, len(body), _SLICE):
-                await response.write(view[start : start + _SLICE])
+            for part in parts:
+                view = memoryview(part)
+                for start in range(0, len(part), _SLICE):
+                    await response.write(view[start : start + _SLICE])
         await response.write_eof()
         return response
 

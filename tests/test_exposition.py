@@ -100,9 +100,8 @@ def sample_snapshot() -> Snapshot:
 
 
 def families(exposition: Exposition, *, openmetrics: bool = False) -> dict[str, Metric]:
-    body = exposition.body(openmetrics=openmetrics, gzip=False).decode("utf-8")
-    parse = parse_openmetrics if openmetrics else parse_text
-    return {family.name: family for family in parse(body)}
+    body = exposition.body(openmetrics=openmetrics, gzip=False)
+    return families_of(body, openmetrics=openmetrics)
 
 
 def values(family: Metric, *label_names: str) -> dict[tuple[str, ...], float]:
@@ -305,7 +304,6 @@ def test_gzip_bodies_decompress_to_the_plain_ones() -> None:
         plain = exposition.body(openmetrics=openmetrics, gzip=False)
         packed = exposition.body(openmetrics=openmetrics, gzip=True)
         assert gzip.decompress(packed) == plain
-        assert exposition.body(openmetrics=openmetrics, gzip=True) is packed  # computed once
 
 
 HOSTILE = [
@@ -552,11 +550,43 @@ def test_a_target_state_that_is_the_same_object_is_not_rendered_again() -> None:
     assert {s.labels["job_id"] for s in families(fresh)["drs_job_info"].samples} == {"sneaked-in"}
 
 
-def test_each_body_is_joined_once_and_then_served_as_is() -> None:
+def test_each_variant_is_joined_once_and_then_served_as_is() -> None:
     exposition = render(sample_snapshot(), ExpositionOptions(), "1.0.0")
-    for openmetrics in (False, True):
-        for use_gzip in (False, True):
-            assert exposition.cached_body(openmetrics=openmetrics, gzip=use_gzip) is None
-            body = exposition.body(openmetrics=openmetrics, gzip=use_gzip)
-            assert exposition.cached_body(openmetrics=openmetrics, gzip=use_gzip) is body
-            assert exposition.body(openmetrics=openmetrics, gzip=use_gzip) is body
+    for openmetrics, use_gzip in ALL_BODIES:
+        assert not exposition.joined(openmetrics=openmetrics, gzip=use_gzip)
+        first = exposition.parts(openmetrics=openmetrics, gzip=use_gzip)
+        assert exposition.joined(openmetrics=openmetrics, gzip=use_gzip)
+        again = exposition.parts(openmetrics=openmetrics, gzip=use_gzip, extra=b"x 1\n")
+        assert again[0] is first[0]  # the families' bytes, not a copy
+        assert sum(len(part) for part in again[1:]) < 100  # and a small tail of their own
+
+
+# A gauge is written alike in both formats.
+EXTRA = b"# HELP x_seconds An extra family.\n# TYPE x_seconds gauge\nx_seconds 1.5\n"
+
+
+@pytest.mark.parametrize(("openmetrics", "use_gzip"), ALL_BODIES)
+def test_extra_lines_follow_the_families_and_precede_the_one_eof(
+    openmetrics: bool, use_gzip: bool
+) -> None:
+    exposition = render(sample_snapshot(), ExpositionOptions(), "1.2.3")
+    without = exposition.body(openmetrics=openmetrics, gzip=False)
+    body = exposition.body(openmetrics=openmetrics, gzip=use_gzip, extra=EXTRA)
+    if use_gzip:
+        reader = zlib.decompressobj(wbits=31)  # still exactly one gzip member
+        body, packed = reader.decompress(body), body
+        assert reader.eof and reader.unused_data == b""
+        assert packed.startswith(exposition.parts(openmetrics=openmetrics, gzip=True)[0])
+    if openmetrics:
+        assert body == without.removesuffix(b"# EOF\n") + EXTRA + b"# EOF\n"
+        assert body.count(b"# EOF") == 1
+    else:
+        assert body == without + EXTRA
+    got = families_of(body, openmetrics=openmetrics)
+    assert got["x_seconds"].samples[0].value == 1.5
+    assert set(got) == set(families_of(without, openmetrics=openmetrics)) | {"x_seconds"}
+
+
+def families_of(body: bytes, *, openmetrics: bool) -> dict[str, Metric]:
+    parse = parse_openmetrics if openmetrics else parse_text
+    return {family.name: family for family in parse(body.decode("utf-8"))}
