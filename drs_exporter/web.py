@@ -1,7 +1,7 @@
 """The HTTP server: /metrics, the landing page, health, readiness and reload endpoints.
 
-A scrape only picks the pre-rendered body that fits the request's Accept and
-Accept-Encoding headers; nothing is computed per job.
+A scrape picks the pre-rendered body that fits the request's Accept and Accept-Encoding
+headers and adds the process metrics, rendered for it; nothing is computed per job.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from aiohttp.typedefs import Handler, Middleware
 from .config import check_telemetry_path, parse_listen_address
 from .errors import ConfigError
 from .exposition import OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE, Exposition
+from .process import ProcessMetrics
 from .webconfig import BasicAuth, WebSecurity
 
 log = logging.getLogger(__name__)
@@ -144,16 +145,18 @@ def make_app(
         app.on_response_prepare.append(add_headers)
 
     landing = _landing_page(telemetry_path, version)
+    process = ProcessMetrics()
 
     async def metrics(request: web.Request) -> web.StreamResponse:
         openmetrics = wants_openmetrics(request.headers.get("Accept", ""))
         use_gzip = accepts_gzip(request.headers.get("Accept-Encoding", ""))
         exposition = source.exposition()
+        own = process.render(openmetrics=openmetrics)
         if exposition.joined(openmetrics=openmetrics, gzip=use_gzip):
-            parts = exposition.parts(openmetrics=openmetrics, gzip=use_gzip)
+            parts = exposition.parts(openmetrics=openmetrics, gzip=use_gzip, extra=own)
         else:  # the first request for this variant joins megabytes: not on the loop
             parts = await asyncio.to_thread(
-                exposition.parts, openmetrics=openmetrics, gzip=use_gzip
+                exposition.parts, openmetrics=openmetrics, gzip=use_gzip, extra=own
             )
         headers = {
             "Content-Type": OPENMETRICS_CONTENT_TYPE if openmetrics else TEXT_CONTENT_TYPE,

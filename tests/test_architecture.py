@@ -28,7 +28,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("telemetry",),
     ("poller",),
     ("families", "gzipjoin"),
-    ("exposition",),
+    ("exposition", "process"),
     ("webconfig",),
     ("web",),
     ("service", "simulator"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import time
 from pathlib import Path
 
 import aiohttp
@@ -154,6 +155,7 @@ async def test_serve_answers_probes_scrapes_and_stops_cleanly_on_sigterm(
     sim = await start_sim(seed=9, projects=1, jobs=9, token="cli-token")
     port = free_port()
     config = write_config(tmp_path, sim.url, sim.project_ids)
+    spawned = time.time()
     proc = await asyncio.create_subprocess_exec(
         EXE,
         "--config.file",
@@ -173,6 +175,11 @@ async def test_serve_answers_probes_scrapes_and_stops_cleanly_on_sigterm(
             async with session.get(base + "/metrics") as resp:
                 found = samples(await resp.text())
             assert sum(v for _, _, v in select(found, "drs_jobs")) == 9
+            # The process families are the exporter's own: started when we spawned it.
+            (started,) = select(found, "process_start_time_seconds")
+            assert spawned - 1.5 <= started[2] <= time.time()
+            (memory,) = select(found, "process_resident_memory_bytes")
+            assert memory[2] > 10 * 2**20
     finally:
         proc.send_signal(signal.SIGTERM)
         _, err = await asyncio.wait_for(proc.communicate(), 20)

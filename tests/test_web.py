@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 import base64
 import dataclasses
-import gzip
 import logging
 import socket
 import ssl
+import zlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -18,6 +18,7 @@ from types import MappingProxyType
 import aiohttp
 import bcrypt
 import pytest
+from prometheus_client.metrics_core import Metric
 from prometheus_client.openmetrics.parser import (
     text_string_to_metric_families as parse_openmetrics,
 )
@@ -25,6 +26,7 @@ from prometheus_client.parser import text_string_to_metric_families as parse_tex
 
 from drs_exporter.errors import ConfigError
 from drs_exporter.exposition import Exposition, ExpositionOptions, render
+from drs_exporter.families import FAMILIES
 from drs_exporter.model import Job
 from drs_exporter.snapshot import Snapshot, TargetKey, TargetState
 from drs_exporter.web import (
@@ -35,6 +37,7 @@ from drs_exporter.web import (
     wants_openmetrics,
 )
 from drs_exporter.webconfig import TlsSettings, WebSecurity
+from tests.test_process import PROCESS_FAMILIES, PYTHON_FAMILIES
 from tests.test_webconfig import TlsFiles, make_tls_files
 
 VERSION = "9.8.7"
@@ -117,6 +120,29 @@ PROMETHEUS_ACCEPT = (
     "application/openmetrics-text;version=1.0.0;q=0.5,"
     "application/openmetrics-text;version=0.0.1;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2"
 )
+JOB_FAMILIES = {family.family_name for family in FAMILIES if ExpositionOptions().shows(family)}
+
+
+def scraped(
+    source: FakeSource, body: bytes, *, openmetrics: bool, use_gzip: bool
+) -> dict[str, Metric]:
+    """The families of a scrape, checked: the snapshot's families as pre-rendered, then the
+    process's, in one gzip member when gzipped, with exactly one ``# EOF`` in OpenMetrics."""
+    assert body.startswith(source.current.parts(openmetrics=openmetrics, gzip=use_gzip)[0])
+    if use_gzip:
+        reader = zlib.decompressobj(wbits=31)
+        body = reader.decompress(body)
+        assert reader.eof and reader.unused_data == b""
+    text = body.decode()
+    if openmetrics:
+        assert text.endswith("\n# EOF\n") and text.count("# EOF") == 1
+        families = parse_openmetrics(text)  # type: ignore[no-untyped-call]
+    else:
+        assert "# EOF" not in text
+        families = parse_text(text)
+    got = {family.name: family for family in families}
+    assert set(got) >= JOB_FAMILIES | PROCESS_FAMILIES | PYTHON_FAMILIES
+    return got
 
 
 async def test_metrics_default_to_the_text_format() -> None:
@@ -130,9 +156,8 @@ async def test_metrics_default_to_the_text_format() -> None:
             "Accept",
             "Accept-Encoding",
         }
-    assert body == source.current.body(openmetrics=False, gzip=False)
-    names = {family.name for family in parse_text(body.decode())}
-    assert {"drs_jobs", "drs_job_info", "drs_up", "drs_api_requests"} <= names
+    got = scraped(source, body, openmetrics=False, use_gzip=False)
+    assert got["drs_job_info"].samples and got["process_resident_memory_bytes"].samples
 
 
 async def test_prometheus_gets_openmetrics_when_it_asks() -> None:
@@ -148,10 +173,8 @@ async def test_prometheus_gets_openmetrics_when_it_asks() -> None:
             "application/openmetrics-text; version=1.0.0"
         )
         assert resp.headers["Content-Encoding"] == "gzip"
-    body = gzip.decompress(packed)
-    assert body.endswith(b"# EOF\n")
-    parsed = parse_openmetrics(body.decode())  # type: ignore[no-untyped-call]
-    assert any(f.name == "drs_api_requests" for f in parsed)
+    got = scraped(source, packed, openmetrics=True, use_gzip=True)
+    assert got["drs_api_requests"].samples and got["process_cpu_seconds"].samples
 
 
 @pytest.mark.parametrize(
@@ -212,9 +235,7 @@ async def test_negotiation_over_http(
         body = await resp.read()
         assert resp.headers["Content-Type"].split(";")[0] == content_type
         assert resp.headers.get("Content-Encoding") == encoding
-    plain = gzip.decompress(body) if encoding else body
-    openmetrics = content_type != "text/plain"
-    assert plain == source.current.body(openmetrics=openmetrics, gzip=False)
+    scraped(source, body, openmetrics=content_type != "text/plain", use_gzip=bool(encoding))
 
 
 async def test_head_on_metrics_sends_headers_only() -> None:
@@ -236,11 +257,17 @@ def large_snapshot(jobs: int = 4000) -> Snapshot:
     return Snapshot(targets=(dataclasses.replace(target, jobs=many),))
 
 
-@pytest.mark.parametrize(("openmetrics", "use_gzip"), [(False, False), (True, True), (False, True)])
-async def test_a_large_body_arrives_whole(openmetrics: bool, use_gzip: bool) -> None:
-    source = FakeSource(current=render(large_snapshot(), ExpositionOptions(), VERSION))
-    expected = source.current.body(openmetrics=openmetrics, gzip=use_gzip)
-    assert len(expected) > 3 * 256 * 1024 or use_gzip
+ALL_VARIANTS = [(False, False), (False, True), (True, False), (True, True)]
+
+
+@pytest.mark.parametrize("jobs", [1, 4000], ids=["small", "large"])
+@pytest.mark.parametrize(("openmetrics", "use_gzip"), ALL_VARIANTS)
+async def test_every_variant_carries_the_job_and_the_process_families(
+    openmetrics: bool, use_gzip: bool, jobs: int
+) -> None:
+    source = FakeSource(current=render(large_snapshot(jobs), ExpositionOptions(), VERSION))
+    families = source.current.body(openmetrics=openmetrics, gzip=use_gzip)
+    assert len(families) > 3 * 256 * 1024 or use_gzip or jobs == 1  # several slices
     headers = {
         "Accept": PROMETHEUS_ACCEPT if openmetrics else "text/plain",
         "Accept-Encoding": "gzip" if use_gzip else "identity",
@@ -248,10 +275,15 @@ async def test_a_large_body_arrives_whole(openmetrics: bool, use_gzip: bool) -> 
     async with serving(source) as url, client() as http:
         async with http.get(f"{url}/metrics", headers=headers) as resp:
             assert resp.status == 200
-            assert int(resp.headers["Content-Length"]) == len(expected)
-            assert await resp.read() == expected
+            body = await resp.read()
+            assert int(resp.headers["Content-Length"]) == len(body) > len(families)
+        got = scraped(source, body, openmetrics=openmetrics, use_gzip=use_gzip)
+        assert len(got["drs_job_info"].samples) == jobs
+        assert got["process_resident_memory_bytes"].samples[0].value > 0
         async with http.head(f"{url}/metrics", headers=headers) as resp:
             assert resp.status == 200 and await resp.read() == b""
+            # The same size, give or take the process figures' digits since the GET.
+            assert abs(int(resp.headers["Content-Length"]) - len(body)) < 200
 
 
 async def test_a_new_snapshot_is_served_on_the_next_scrape() -> None:

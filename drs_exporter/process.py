@@ -1,0 +1,37 @@
+"""The exporter's own process on /metrics: prometheus_client's process, platform and GC collectors.
+
+Every exporter built on a Prometheus client library has these families (CPU seconds,
+resident memory, file descriptors, start time, ``python_info``, ``python_gc_*``), and the
+usual exporter-health panels and alerts rely on them. They live in a registry of our own
+(prometheus_client's global one is not touched) and are rendered on every scrape by
+prometheus_client's own exposition functions: a few dozen lines, current to the scrape,
+where the job families are rendered once per poll cycle.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
+from prometheus_client.exposition import generate_latest as generate_text
+from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
+
+_EOF = b"# EOF\n"
+
+
+class ProcessMetrics:
+    """The process, platform and GC collectors of this process, in a registry of their own."""
+
+    def __init__(self) -> None:
+        self._registry = CollectorRegistry()
+        ProcessCollector(registry=self._registry)
+        PlatformCollector(registry=self._registry)
+        GCCollector(registry=self._registry)
+
+    def render(self, *, openmetrics: bool) -> bytes:
+        """The families as they are now, in the text format or OpenMetrics.
+
+        Without OpenMetrics' ``# EOF``: these lines go before the end of a larger body.
+        """
+        if not openmetrics:
+            return generate_text(self._registry)
+        body: bytes = generate_openmetrics(self._registry)  # type: ignore[no-untyped-call]
+        return body.removesuffix(_EOF)
