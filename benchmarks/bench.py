@@ -597,6 +597,7 @@ def run_size(plan: Plan, jobs: int, exporter_argv: Sequence[str], with_slow: boo
                     *exporter_argv,
                     f"--config.file={config}",
                     f"--web.listen-address=127.0.0.1:{port}",
+                    "--web.enable-lifecycle",
                     "--log.level=warn",
                 ],
             )

@@ -28,7 +28,7 @@ from .errors import ApiError, ConfigError
 from .logs import FORMATS, LEVELS, SecretFilter, setup
 from .service import Exporter
 from .sharding import AUTO, SHARD_FLAG, TOTAL_FLAG, Shard, parse_shard
-from .web import make_app, start_server
+from .web import LIFECYCLE_FLAG, make_app, start_server
 from .webconfig import WebSecurity, load_web_config
 
 log = logging.getLogger("drs_exporter")
@@ -112,6 +112,12 @@ def build_parsers() -> dict[str, argparse.ArgumentParser]:
     serve.add_argument("--version", action="version", version=f"drs-exporter {__version__}")
     _add_config(serve)
     _add_listen(serve, None, "/metrics and the other endpoints")
+    serve.add_argument(
+        LIFECYCLE_FLAG,
+        dest="enable_lifecycle",
+        action="store_true",
+        help="allow POST /-/reload to re-read the config (SIGHUP always does)",
+    )
     _add_sharding(serve)
     _add_logging(serve)
 
@@ -172,7 +178,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_once(config, shard, secret_filter))
         security = load_web_config(config.web.config_file) if config.web.config_file else None
         listen = ns.listen_address or config.web.listen_address
-        return asyncio.run(_serve(config, shard, ns.config_file, listen, security, secret_filter))
+        return asyncio.run(
+            _serve(
+                config,
+                shard,
+                ns.config_file,
+                listen,
+                security,
+                secret_filter,
+                lifecycle=ns.enable_lifecycle,
+            )
+        )
     except ConfigError as exc:
         print(f"drs-exporter: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -210,12 +226,18 @@ async def _serve(
     listen: str,
     security: WebSecurity | None,
     secret_filter: SecretFilter | None,
+    *,
+    lifecycle: bool = False,
 ) -> int:
     async with Exporter(
         config, shard=shard, config_path=config_path, secret_filter=secret_filter
     ) as exp:
         app = make_app(
-            exp, telemetry_path=config.web.telemetry_path, version=__version__, security=security
+            exp,
+            telemetry_path=config.web.telemetry_path,
+            version=__version__,
+            security=security,
+            lifecycle=lifecycle,
         )
         runner = await start_server(app, listen, security)
         try:

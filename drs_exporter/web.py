@@ -2,6 +2,7 @@
 
 A scrape picks the pre-rendered body that fits the request's Accept and Accept-Encoding
 headers and adds the process metrics, rendered for it; nothing is computed per job.
+``POST /-/reload`` exists only when the lifecycle endpoint is enabled, as in Prometheus.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from .webconfig import BasicAuth, WebSecurity
 
 log = logging.getLogger(__name__)
 _SLICE = 256 * 1024  # bytes of a large /metrics body written at a time
+LIFECYCLE_FLAG = "--web.enable-lifecycle"
 
 
 class MetricsSource(Protocol):
@@ -85,7 +87,7 @@ def accepts_gzip(accept_encoding: str) -> bool:
     return chosen is not None and chosen > 0
 
 
-def _landing_page(telemetry_path: str, version: str) -> str:
+def _landing_page(telemetry_path: str, version: str, lifecycle: bool) -> str:
     # Relative links keep working behind a reverse proxy that adds a path prefix.
     links = [
         (telemetry_path, "Metrics"),
@@ -97,12 +99,18 @@ def _landing_page(telemetry_path: str, version: str) -> str:
         f"<code>{html.escape(path)}</code></li>"
         for path, text in links
     )
+    reload = (
+        "POST <code>/-/reload</code> or SIGHUP re-reads the configuration."
+        if lifecycle
+        else "SIGHUP re-reads the configuration; POST <code>/-/reload</code> is off: start "
+        f"with <code>{LIFECYCLE_FLAG}</code> to allow it."
+    )
     return (
         '<!DOCTYPE html>\n<html lang="en">\n<head><meta charset="utf-8">'
         "<title>DRS Exporter</title></head>\n<body>\n<h1>DRS Exporter</h1>\n"
         "<p>Prometheus exporter for Huawei Cloud Data Replication Service job state. "
         f"Version {html.escape(version)}.</p>\n<ul>\n{items}\n</ul>\n"
-        "<p>POST <code>/-/reload</code> re-reads the configuration.</p>\n</body>\n</html>\n"
+        f"<p>{reload}</p>\n</body>\n</html>\n"
     )
 
 
@@ -127,8 +135,12 @@ def make_app(
     telemetry_path: str = "/metrics",
     version: str,
     security: WebSecurity | None = None,
+    lifecycle: bool = False,
 ) -> web.Application:
-    """The exporter's aiohttp application; basic auth and extra headers from ``security``."""
+    """The exporter's aiohttp application; basic auth and extra headers from ``security``.
+
+    ``lifecycle`` (``--web.enable-lifecycle``) adds ``POST /-/reload``.
+    """
     check_telemetry_path(telemetry_path)
     middlewares: list[Middleware] = []
     if security is not None and security.basic_auth_users:
@@ -144,7 +156,7 @@ def make_app(
 
         app.on_response_prepare.append(add_headers)
 
-    landing = _landing_page(telemetry_path, version)
+    landing = _landing_page(telemetry_path, version, lifecycle)
     process = ProcessMetrics()
 
     async def metrics(request: web.Request) -> web.StreamResponse:
@@ -204,7 +216,8 @@ def make_app(
     app.router.add_get("/", index)
     app.router.add_get("/-/healthy", healthy)
     app.router.add_get("/-/ready", ready)
-    app.router.add_post("/-/reload", reload)
+    if lifecycle:
+        app.router.add_post("/-/reload", reload)
     return app
 
 

@@ -105,6 +105,7 @@ async def test_help_names_every_command_and_flag_and_no_secret() -> None:
         "--web.listen-address",
         "--log.level",
         "--log.format",
+        "--web.enable-lifecycle",
         "check",
         "once",
         "simulate",

@@ -855,7 +855,7 @@ async def test_reload_applies_a_good_config_and_rejects_a_bad_one(
     p0, p1 = sim.project_ids
     path = tmp_path / "config.yaml"
     write_config(path, sim.url, [(p0, ["sync", "migration"])])
-    proc, base = await start_serving(path)
+    proc, base = await start_serving(path, "--web.enable-lifecycle")
     try:
         async with aiohttp.ClientSession() as session:
             first = await wait_for(
@@ -911,6 +911,49 @@ async def test_reload_applies_a_good_config_and_rejects_a_bad_one(
     assert "Traceback" not in log
     assert log.count("config reload rejected") == 2, log
     assert "config reloaded" in log
+
+
+async def test_without_the_lifecycle_flag_post_reload_is_404_and_sighup_still_reloads(
+    start_sim: StartSim, tmp_path: Path
+) -> None:
+    sim = await start_sim(seed=10, projects=2, jobs=18, status_period=0, token=TOKEN)
+    p0, p1 = sim.project_ids
+    path = tmp_path / "config.yaml"
+    write_config(path, sim.url, [(p0, ["sync"])])
+    proc, base = await start_serving(path)
+    reloaded_at = "drs_exporter_config_last_reload_success_timestamp_seconds"
+    try:
+        async with aiohttp.ClientSession() as session:
+            first = await wait_for(
+                session, base, lambda f: polled_targets(f) == {(p0, "sync")}, "the first poll"
+            )
+            write_config(path, sim.url, [(p0, ["sync"]), (p1, ["sync"])])
+            async with session.post(base + "/-/reload") as resp:
+                assert resp.status == 404
+            # Not re-read: cycles go on with the old targets, and no reload is recorded.
+            requests_then = requests_by_code(first)["200"]
+            later = await wait_for(
+                session,
+                base,
+                lambda f: requests_by_code(f)["200"] > requests_then + 8,
+                "more cycles after the refused POST",
+            )
+            assert polled_targets(later) == {(p0, "sync")}
+            assert value(later, reloaded_at) == value(first, reloaded_at)
+
+            proc.send_signal(signal.SIGHUP)
+            await wait_for(
+                session,
+                base,
+                lambda f: polled_targets(f) == {(p0, "sync"), (p1, "sync")},
+                "the targets of the file, on SIGHUP",
+            )
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = await asyncio.wait_for(proc.communicate(), 20)
+    log = err.decode()
+    assert proc.returncode == 0, log
+    assert log.count("config reloaded") == 1, log
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])

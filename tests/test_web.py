@@ -92,9 +92,16 @@ async def serving(
     security: WebSecurity | None = None,
     telemetry_path: str = "/metrics",
     listen_address: str = "127.0.0.1:0",
+    lifecycle: bool = False,
 ) -> AsyncIterator[str]:
     """Run the server on a free loopback port; yield its base URL."""
-    app = make_app(source, telemetry_path=telemetry_path, version=VERSION, security=security)
+    app = make_app(
+        source,
+        telemetry_path=telemetry_path,
+        version=VERSION,
+        security=security,
+        lifecycle=lifecycle,
+    )
     runner = await start_server(app, listen_address, security)
     scheme = "https" if security is not None and security.tls is not None else "http"
     try:
@@ -338,7 +345,7 @@ async def test_health_and_readiness() -> None:
 
 async def test_reload_is_post_only_and_reports_the_error_line() -> None:
     source = FakeSource()
-    async with serving(source) as url, client() as http:
+    async with serving(source, lifecycle=True) as url, client() as http:
         async with http.get(f"{url}/-/reload") as resp:
             assert resp.status == 405
         assert source.reloads == 0
@@ -352,6 +359,33 @@ async def test_reload_is_post_only_and_reports_the_error_line() -> None:
     assert text == "targets[0].region: unknown region 'xx-nowhere-1' second line\n"
 
 
+async def test_without_the_lifecycle_flag_there_is_no_reload_endpoint() -> None:
+    source = FakeSource()
+    async with serving(source) as url, client() as http:
+        for method in ("POST", "GET", "PUT"):
+            async with http.request(method, f"{url}/-/reload") as resp:
+                assert resp.status == 404, method
+        async with http.get(f"{url}/-/healthy") as resp:
+            assert resp.status == 200
+    assert source.reloads == 0
+
+
+@pytest.mark.parametrize("lifecycle", [False, True])
+async def test_the_landing_page_says_how_to_reload(lifecycle: bool) -> None:
+    async with (
+        serving(FakeSource(), lifecycle=lifecycle) as url,
+        client() as http,
+        http.get(f"{url}/") as resp,
+    ):
+        page = await resp.text()
+    if lifecycle:
+        assert "POST <code>/-/reload</code> or SIGHUP re-reads the configuration." in page
+    else:
+        assert "SIGHUP re-reads the configuration" in page
+        assert "POST <code>/-/reload</code> is off" in page
+        assert "<code>--web.enable-lifecycle</code> to allow it" in page
+
+
 class BrokenSource(FakeSource):
     async def reload(self) -> str | None:
         raise RuntimeError("a bug, with details that stay out of the log")
@@ -362,7 +396,7 @@ async def test_a_failing_handler_answers_500_and_logs_one_line(
 ) -> None:
     caplog.set_level(logging.INFO)
     async with (
-        serving(BrokenSource()) as url,
+        serving(BrokenSource(), lifecycle=True) as url,
         client() as http,
         http.post(f"{url}/-/reload") as resp,
     ):
@@ -459,7 +493,7 @@ async def test_basic_auth_protects_every_endpoint() -> None:
     source = FakeSource()
     good = auth_header("alice", "wonderland")
     bad = auth_header("alice", "guess")
-    async with serving(source, security=secured()) as url, client() as http:
+    async with serving(source, security=secured(), lifecycle=True) as url, client() as http:
         for method, path, ok_status in [
             ("GET", "/metrics", 200),
             ("GET", "/", 200),
