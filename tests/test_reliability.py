@@ -46,6 +46,7 @@ from drs_exporter.transport import MAX_BODY_BYTES, Limiter, Transport
 from drs_exporter.web import bound_port, make_app, start_server
 
 from .conftest import EXE, Sample, StartSim, free_port, samples, select, sim_call, sim_config
+from .simulated import Simulated
 
 TOKEN = "reliability-token"
 REGION = "ap-southeast-1"
@@ -819,6 +820,13 @@ async def start_serving(config_path: Path, *args: str) -> tuple[asyncio.subproce
     return proc, f"http://127.0.0.1:{port}"
 
 
+async def stop(proc: asyncio.subprocess.Process, sig: int = signal.SIGTERM) -> str:
+    """Signal the exporter to stop, wait for it (bounded) and return its log."""
+    proc.send_signal(sig)
+    _, err = await asyncio.wait_for(proc.communicate(), 20)
+    return err.decode()
+
+
 async def wait_for(
     session: aiohttp.ClientSession,
     base: str,
@@ -848,10 +856,16 @@ def polled_targets(found: list[Sample]) -> set[tuple[str, str]]:
     return {(lbl["project_id"], lbl["job_type"]) for _, lbl, _ in select(found, "drs_up")}
 
 
+@pytest.fixture
+async def two_projects(start_sim: StartSim) -> Simulated:
+    """The reload tests' simulator: two projects whose jobs keep their status."""
+    return await start_sim(seed=10, projects=2, jobs=18, status_period=0, token=TOKEN)
+
+
 async def test_reload_applies_a_good_config_and_rejects_a_bad_one(
-    start_sim: StartSim, tmp_path: Path
+    two_projects: Simulated, tmp_path: Path
 ) -> None:
-    sim = await start_sim(seed=10, projects=2, jobs=18, status_period=0, token=TOKEN)
+    sim = two_projects
     p0, p1 = sim.project_ids
     path = tmp_path / "config.yaml"
     write_config(path, sim.url, [(p0, ["sync", "migration"])])
@@ -904,9 +918,7 @@ async def test_reload_applies_a_good_config_and_rejects_a_bad_one(
             async with session.get(base + "/-/healthy") as resp:
                 assert resp.status == 200
     finally:
-        proc.send_signal(signal.SIGTERM)
-        _, err = await asyncio.wait_for(proc.communicate(), 20)
-    log = err.decode()
+        log = await stop(proc)
     assert proc.returncode == 0, log
     assert "Traceback" not in log
     assert log.count("config reload rejected") == 2, log
@@ -914,9 +926,9 @@ async def test_reload_applies_a_good_config_and_rejects_a_bad_one(
 
 
 async def test_without_the_lifecycle_flag_post_reload_is_404_and_sighup_still_reloads(
-    start_sim: StartSim, tmp_path: Path
+    two_projects: Simulated, tmp_path: Path
 ) -> None:
-    sim = await start_sim(seed=10, projects=2, jobs=18, status_period=0, token=TOKEN)
+    sim = two_projects
     p0, p1 = sim.project_ids
     path = tmp_path / "config.yaml"
     write_config(path, sim.url, [(p0, ["sync"])])
@@ -949,9 +961,7 @@ async def test_without_the_lifecycle_flag_post_reload_is_404_and_sighup_still_re
                 "the targets of the file, on SIGHUP",
             )
     finally:
-        proc.send_signal(signal.SIGTERM)
-        _, err = await asyncio.wait_for(proc.communicate(), 20)
-    log = err.decode()
+        log = await stop(proc)
     assert proc.returncode == 0, log
     assert log.count("config reloaded") == 1, log
 
@@ -967,11 +977,10 @@ async def test_a_signal_during_a_hanging_poll_stops_the_process_cleanly(
     try:
         await sim.wait_in_flight()  # a poll is in flight, hanging
     finally:
-        proc.send_signal(sig)
-        _, err = await asyncio.wait_for(proc.communicate(), 20)
-    assert proc.returncode == 0, err.decode()
-    assert b"Traceback" not in err
-    assert b"shutting down" in err
+        log = await stop(proc, sig)
+    assert proc.returncode == 0, log
+    assert "Traceback" not in log
+    assert "shutting down" in log
 
 
 @pytest.mark.parametrize("tz", ["Pacific/Kiritimati", "Pacific/Pago_Pago"])
