@@ -27,11 +27,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+import msgspec
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, generate_latest
 from prometheus_client import Counter as PromCounter
 
 from drs_exporter import __version__
+from drs_exporter.decode import Progress, Status
 from drs_exporter.families import COUNT_LABELS, INFO_LABELS, JOB_LABELS, TARGET_LABELS
 from drs_exporter.health import job_health, needs_progress, needs_status
 from drs_exporter.model import JOB_TYPES, Job, JobHealth, is_failed, parse_jobs, unique_jobs
@@ -229,10 +231,10 @@ async def list_target(
                 job = by_id.get(result.get(key))
                 if job is None:
                     continue
-                as_progress = key == "job_id"
-                found = job_health(
-                    job, result if as_progress else None, None if as_progress else result
-                )
+                if key == "job_id":
+                    found = job_health(job, msgspec.convert(result, Progress), None)
+                else:
+                    found = job_health(job, None, msgspec.convert(result, Status))
                 if found is not None:
                     health[job.id] = found
     duration = time.monotonic() - started

@@ -21,15 +21,20 @@ OpenMetrics' ``# EOF``; gzipped, the pieces still make one gzip member.
 
 from __future__ import annotations
 
-import math
-import platform
-from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from .families import FAMILIES, Family
 from .gzipjoin import OpenMember, Segment, close_member, inflate, open_member, segment
-from .model import KNOWN_STATUSES, STATUSES, Job, JobHealth, is_failed, unique_jobs
+from .model import is_failed, unique_jobs
+from .samples import (
+    count_lines,
+    health_lines,
+    job_lines,
+    poll_lines,
+    snapshot_lines,
+    target_labels,
+)
 from .snapshot import Snapshot, TargetKey, TargetState
 
 TEXT_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -128,229 +133,62 @@ class Exposition:
         return b"".join(self.parts(openmetrics=openmetrics, gzip=gzip, extra=extra))
 
 
-def escape(value: str) -> str:
-    """A label value escaped for both formats: backslash, double quote and newline."""
-    if "\\" in value:
-        value = value.replace("\\", "\\\\")
-    if '"' in value:
-        value = value.replace('"', '\\"')
-    if "\n" in value:
-        value = value.replace("\n", "\\n")
-    return value
+# The target families by what their lines are rendered from, so that a group whose inputs
+# are the very same objects as at the last render keeps its chunks.
+_COUNT_FAMILIES = ("drs_jobs", "drs_subtasks", "drs_jobs_failed")  # from the jobs
+_JOB_FAMILIES = tuple(f.name for f in FAMILIES if f.per_job and not f.health)  # + status_since
+_HEALTH_FAMILIES = tuple(f.name for f in FAMILIES if f.health)  # + health
 
 
-def _number(value: float) -> str:
-    """A sample value as both formats spell it (integers without a fraction)."""
-    if abs(value) < 1e15:  # false for NaN and the infinities
-        whole = int(value)
-        return str(whole) if whole == value else repr(float(value))
-    if math.isnan(value):
-        return "NaN"
-    if math.isinf(value):
-        return "+Inf" if value > 0 else "-Inf"
-    return repr(float(value))
+def _target_chunks(
+    state: TargetState,
+    options: ExpositionOptions,
+    before: tuple[TargetState, _TargetChunks] | None = None,
+) -> _TargetChunks:
+    """Every line one target contributes, rendered and compressed, by family name.
 
-
-def _target_labels(key: TargetKey) -> str:
-    return (
-        f'project_id="{escape(key.project_id)}",region="{escape(key.region)}",'
-        f'job_type="{escape(key.job_type)}"'
-    )
-
-
-def _count_lines(name: str, base: str, jobs: Iterable[Job], subtasks: bool) -> str:
-    """drs_jobs or drs_subtasks of one target: jobs grouped by engine, network and status."""
-    groups = Counter(
-        (job.engine_type, job.net_type, job.status)
-        for job in jobs
-        if bool(job.parent_id) == subtasks
-    )
-    return "".join(
-        f'{name}{{{base},engine_type="{escape(engine)}",net_type="{escape(net)}",'
-        f'status="{escape(status)}"}} {count}\n'
-        for (engine, net, status), count in sorted(groups.items())
-    )
-
-
-def _escaped(job: Job) -> Job:
-    """The job with its text fields escaped: the job itself when none needs it (nearly all)."""
-    text = "".join(
-        (
-            job.id,
-            job.name,
-            job.status,
-            job.engine_type,
-            job.net_type,
-            job.job_direction,
-            job.task_type,
-            job.job_mode,
-            job.job_mode_role,
-            job.charging_mode,
-            job.enterprise_project_id,
-            job.parent_id,
-        )
-    )
-    if "\\" not in text and '"' not in text and "\n" not in text:
-        return job
-    return Job(
-        id=escape(job.id),
-        name=escape(job.name),
-        status=escape(job.status),
-        engine_type=escape(job.engine_type),
-        net_type=escape(job.net_type),
-        job_direction=escape(job.job_direction),
-        task_type=escape(job.task_type),
-        job_mode=escape(job.job_mode),
-        job_mode_role=escape(job.job_mode_role),
-        charging_mode=escape(job.charging_mode),
-        enterprise_project_id=escape(job.enterprise_project_id),
-        created=job.created,
-        parent_id=escape(job.parent_id),
-    )
-
-
-def _job_lines(
-    base: str, jobs: Iterable[Job], status_since: Mapping[str, float], dense_status: bool
-) -> dict[str, str]:
-    """The per-job families of one target, by family name."""
-    info: list[str] = []
-    status: list[str] = []
-    created: list[str] = []
-    since: list[str] = []
-    numbers: dict[float, str] = {}  # most jobs of a target were first seen at the same time
-    for job in jobs:
-        e = _escaped(job)  # for the text; ``job`` for comparisons and lookups
-        ident = f'{base},job_id="{e.id}"'
-        info.append(
-            f'drs_job_info{{{ident},name="{e.name}",engine_type="{e.engine_type}",'
-            f'net_type="{e.net_type}",job_direction="{e.job_direction}",'
-            f'task_type="{e.task_type}",job_mode="{e.job_mode}",'
-            f'job_mode_role="{e.job_mode_role}",charging_mode="{e.charging_mode}",'
-            f'enterprise_project_id="{e.enterprise_project_id}",'
-            f'parent_job_id="{e.parent_id}"}} 1\n'
-        )
-        prefix = f"drs_job_status{{{ident},status="
-        if dense_status:
-            for known in STATUSES:  # known statuses need no escaping
-                status.append(f'{prefix}"{known}"}} {1 if known == job.status else 0}\n')
-        if not dense_status or job.status not in KNOWN_STATUSES:
-            status.append(f'{prefix}"{e.status}"}} 1\n')
-        if job.created is not None:
-            created.append(f"drs_job_created_timestamp_seconds{{{ident}}} {_number(job.created)}\n")
-        first_seen = status_since.get(job.id)
-        if first_seen is not None:
-            text = numbers.get(first_seen)
-            if text is None:
-                text = numbers[first_seen] = _number(first_seen)
-            since.append(f"drs_job_status_since_timestamp_seconds{{{ident}}} {text}\n")
-    return {
-        "drs_job_info": "".join(info),
-        "drs_job_status": "".join(status),
-        "drs_job_created_timestamp_seconds": "".join(created),
-        "drs_job_status_since_timestamp_seconds": "".join(since),
-    }
-
-
-# The health figures, by the family that shows each.
-_FIGURES: tuple[tuple[str, Callable[[JobHealth], float | None]], ...] = (
-    ("drs_job_progress_ratio", lambda h: h.progress),
-    ("drs_job_replication_delay_seconds", lambda h: h.delay),
-    ("drs_job_remaining_seconds", lambda h: h.remaining),
-    ("drs_job_progress_update_timestamp_seconds", lambda h: h.updated),
-)
-
-
-def _health_lines(
-    base: str, jobs: Iterable[Job], health: Mapping[str, JobHealth]
-) -> dict[str, str]:
-    """The replication health families of one target, by family name."""
-    lines: dict[str, list[str]] = {name: [] for name, _ in _FIGURES}
-    errors: list[str] = []
-    for job in jobs:
-        found = health.get(job.id)
-        if found is None:
-            continue
-        ident = f'{base},job_id="{escape(job.id)}"'
-        for name, value_of in _FIGURES:
-            value = value_of(found)
-            if value is not None:
-                lines[name].append(f"{name}{{{ident}}} {_number(value)}\n")
-        if found.has_reason:
-            errors.append(
-                f'drs_job_error_info{{{ident},error_code="{escape(found.error_code)}",'
-                f'error_message="{escape(found.error_message)}"}} 1\n'
-            )
-    texts = {name: "".join(text) for name, text in lines.items()}
-    texts["drs_job_error_info"] = "".join(errors)
-    return texts
-
-
-def _poll_lines(base: str, state: TargetState) -> dict[str, str]:
-    """drs_up, drs_last_poll_duration_seconds, drs_last_poll_success_timestamp_seconds."""
-    lines = {"drs_up": f"drs_up{{{base}}} {1 if state.up else 0}\n"}
-    if state.last_poll_duration is not None:
-        lines["drs_last_poll_duration_seconds"] = (
-            f"drs_last_poll_duration_seconds{{{base}}} {_number(state.last_poll_duration)}\n"
-        )
-    if state.last_success is not None:
-        lines["drs_last_poll_success_timestamp_seconds"] = (
-            f"drs_last_poll_success_timestamp_seconds{{{base}}} {_number(state.last_success)}\n"
-        )
-    return lines
-
-
-def _target_chunks(state: TargetState, options: ExpositionOptions) -> _TargetChunks:
-    """Every line one target contributes, rendered and compressed, by family name."""
-    base = _target_labels(state.key)
+    ``before`` is the target's state and chunks at the last render (with these options):
+    what was rendered from inputs that have not changed since is taken over as it is.
+    """
+    if before is not None and before[0] is state:
+        return before[1]
+    prev, old = before if before is not None else (None, {})
+    same_jobs = prev is not None and prev.has_data and prev.jobs is state.jobs
+    base = target_labels(state.key)
+    chunks: dict[str, Segment] = {}
     texts: dict[str, str] = {}
+
+    def keep(names: Iterable[str]) -> None:
+        chunks.update((name, old[name]) for name in names if name in old)
+
     if state.has_data:
         jobs = unique_jobs(state.jobs)
-        failed = sum(1 for job in jobs if not job.parent_id and is_failed(job.status))
-        texts["drs_jobs"] = _count_lines("drs_jobs", base, jobs, subtasks=False)
-        texts["drs_subtasks"] = _count_lines("drs_subtasks", base, jobs, subtasks=True)
-        texts["drs_jobs_failed"] = f"drs_jobs_failed{{{base}}} {failed}\n"
+        if same_jobs:
+            keep(_COUNT_FAMILIES)
+        else:
+            failed = sum(1 for job in jobs if not job.parent_id and is_failed(job.status))
+            texts["drs_jobs"] = count_lines("drs_jobs", base, jobs, subtasks=False)
+            texts["drs_subtasks"] = count_lines("drs_subtasks", base, jobs, subtasks=True)
+            texts["drs_jobs_failed"] = f"drs_jobs_failed{{{base}}} {failed}\n"
         if options.per_job:
-            texts.update(_job_lines(base, jobs, state.status_since, options.dense_status))
+            if same_jobs and prev is not None and prev.status_since is state.status_since:
+                keep(_JOB_FAMILIES)
+            else:
+                texts.update(job_lines(base, jobs, state.status_since, options.dense_status))
         if options.per_job and options.health and state.health:
-            texts.update(_health_lines(base, jobs, state.health))
+            if same_jobs and prev is not None and prev.health is state.health:
+                keep(_HEALTH_FAMILIES)
+            else:
+                texts.update(health_lines(base, jobs, state.health))
     if state.polled:
-        texts.update(_poll_lines(base, state))
-    return {name: _chunk(text) for name, text in texts.items() if text}
+        texts.update(poll_lines(base, state))
+    chunks.update((name, _chunk(text)) for name, text in texts.items() if text)
+    return chunks
 
 
 def _snapshot_chunks(snapshot: Snapshot, version: str) -> dict[str, Segment]:
     """The families that are not per target: counters, build info, shard, reload state."""
-    requests = "".join(
-        f'drs_api_requests_total{{region="{escape(region)}",api="{escape(api)}",'
-        f'code="{escape(code)}"}} {_number(count)}\n'
-        for (region, api, code), count in sorted(snapshot.api_requests.items())
-    )
-    errors = "".join(
-        f'drs_poll_errors_total{{{_target_labels(key)},reason="{escape(reason)}"}} '
-        f"{_number(count)}\n"
-        for (key, reason), count in sorted(snapshot.poll_errors.items())
-    )
-    build = f'version="{escape(version)}",python_version="{escape(platform.python_version())}"'
-    reload = snapshot.reload
-    shard = f'shard="{snapshot.shard.index}",total_shards="{snapshot.shard.total}"'
-    texts = {
-        "drs_api_requests_total": requests,
-        "drs_poll_errors_total": errors,
-        "drs_exporter_build_info": f"drs_exporter_build_info{{{build}}} 1\n",
-        "drs_exporter_shard": f"drs_exporter_shard{{{shard}}} 1\n",
-        "drs_exporter_config_last_reload_successful": _unlabelled(
-            "drs_exporter_config_last_reload_successful", int(reload.success)
-        ),
-        "drs_exporter_config_last_reload_success_timestamp_seconds": _unlabelled(
-            "drs_exporter_config_last_reload_success_timestamp_seconds", reload.timestamp
-        ),
-    }
-    return {name: _chunk(text) for name, text in texts.items() if text}
-
-
-def _unlabelled(name: str, value: float | None) -> str:
-    """The one sample of a family without labels; nothing when there is no value."""
-    return "" if value is None else f"{name} {_number(value)}\n"
+    return {name: _chunk(text) for name, text in snapshot_lines(snapshot, version).items() if text}
 
 
 def render(
@@ -362,18 +200,16 @@ def render(
     """Render every metric of the snapshot; the result is served unchanged until the next.
 
     With ``previous``, the exposition of an earlier snapshot, a target whose TargetState is
-    the same object as then is not rendered again: its lines are reused as they were.
+    the same object as then is not rendered again: its lines are reused as they were; of a
+    changed one, only the families whose inputs changed (its jobs, status times, health,
+    poll figures) are rendered again.
     """
     reusable: Mapping[TargetKey, tuple[TargetState, _TargetChunks]] = {}
     if previous is not None and previous._options == options:
         reusable = previous._targets
     targets: dict[TargetKey, tuple[TargetState, _TargetChunks]] = {}
     for state in snapshot.targets:
-        known = reusable.get(state.key)
-        chunks = known[1] if known is not None and known[0] is state else None
-        if chunks is None:
-            chunks = _target_chunks(state, options)
-        targets[state.key] = (state, chunks)
+        targets[state.key] = (state, _target_chunks(state, options, reusable.get(state.key)))
     own = _snapshot_chunks(snapshot, version)
 
     text: list[Segment] = []

@@ -15,12 +15,13 @@ import asyncio
 import json
 import logging
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Sequence
 from typing import Any
 
 from .auth import Authenticator
 from .client import DrsClient
 from .config import Target
+from .decode import Progress, Status, read_progress, read_status
 from .errors import ApiError
 from .model import MAX_ERROR_MESSAGE, Job, JobHealth, is_failed, one_line, parse_time
 
@@ -35,8 +36,6 @@ PROGRESS_STATUSES = frozenset(
 # ... and those in which it also has a replication delay.
 DELAY_STATUSES = frozenset({"INCRE_TRANSFER_STARTED", "CHILD_TRANSFER_STARTED"})
 MAX_PER_PAGE = 100  # batch-status pages its results; a batch never holds more ids than this
-
-Results = dict[str, Mapping[str, Any]]  # job id -> its result object
 
 
 def needs_progress(job: Job) -> bool:
@@ -63,12 +62,12 @@ async def fetch_health(
     """
     progress_ids = [job.id for job in jobs if needs_progress(job)]
     status_ids = [job.id for job in jobs if needs_status(job)]
-    calls = [
+    calls: list[Awaitable[dict[str, Progress] | dict[str, Status]]] = [
         *(_progress(client, target, auth, ids) for ids in _batches(progress_ids, batch_size)),
         *(_status(client, target, auth, ids) for ids in _batches(status_ids, batch_size)),
     ]
-    progress: Results = {}
-    status: Results = {}
+    progress: dict[str, Progress] = {}
+    status: dict[str, Status] = {}
     failures: list[BaseException] = []
     for outcome in await asyncio.gather(*calls, return_exceptions=True):
         if isinstance(outcome, Exception):
@@ -76,8 +75,11 @@ async def fetch_health(
         elif isinstance(outcome, BaseException):
             raise outcome  # cancelled: the poll is being stopped
         else:
-            api, results = outcome
-            (progress if api == PROGRESS_API else status).update(results)
+            for job_id, result in outcome.items():
+                if isinstance(result, Progress):
+                    progress[job_id] = result
+                else:
+                    status[job_id] = result
     if failures:
         _log_failures(target, job_type, failures, len(calls))
     health: dict[str, JobHealth] = {}
@@ -88,24 +90,22 @@ async def fetch_health(
     return health
 
 
-def job_health(
-    job: Job, progress: Mapping[str, Any] | None, status: Mapping[str, Any] | None
-) -> JobHealth | None:
+def job_health(job: Job, progress: Progress | None, status: Status | None) -> JobHealth | None:
     """What a job's batch results say of it, given its status; None when they say nothing."""
     if needs_progress(job) and progress is not None:
         found = JobHealth(
-            progress=_ratio(progress.get("progress")),
+            progress=_ratio(progress.progress),
             delay=_delay(progress) if job.status in DELAY_STATUSES else None,
-            remaining=_non_negative(progress.get("remaining_time")),
-            updated=_timestamp(progress.get("process_time")),
+            remaining=_non_negative(progress.remaining_time),
+            updated=_timestamp(progress.process_time),
         )
         figures = (found.progress, found.delay, found.remaining, found.updated)
         return found if any(f is not None for f in figures) else None
     if needs_status(job):
         code, message = "", ""
         if status is not None:
-            code = one_line(status.get("error_code"), 64)
-            message = one_line(status.get("error_message"), MAX_ERROR_MESSAGE)
+            code = one_line(status.error_code, 64)
+            message = one_line(status.error_message, MAX_ERROR_MESSAGE)
         if not code and not message:
             message = job.error_message
         found = JobHealth(error_code=code, error_message=message)
@@ -116,16 +116,19 @@ def job_health(
 def figure(value: Any) -> float | None:
     """A number the API sent, as a number or as text ("12.5", "94%"); None for anything else
     ("", "-", "N/A", "null", true, NaN, objects)."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, (int, float)):
-        number = float(value)
-    elif isinstance(value, str):
-        text = value.strip().removesuffix("%").strip()
+    if type(value) is str:  # the usual case: a number as text, read in one go
         try:
-            number = float(text)
+            number = float(value)
         except ValueError:
-            return None
+            text = value.strip().removesuffix("%").strip()
+            if not text or (text[-1].isalpha() and text.lower() not in ("inf", "nan")):
+                return None
+            try:
+                number = float(text)
+            except ValueError:
+                return None
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        number = float(value)
     else:
         return None
     return number if math.isfinite(number) else None
@@ -141,9 +144,9 @@ def _non_negative(value: Any) -> float | None:
     return number if number is not None and number >= 0 else None
 
 
-def _delay(result: Mapping[str, Any]) -> float | None:
-    millis = _non_negative(result.get("incre_trans_delay_millis"))
-    return millis / 1000.0 if millis is not None else _non_negative(result.get("incre_trans_delay"))
+def _delay(result: Progress) -> float | None:
+    millis = _non_negative(result.incre_trans_delay_millis)
+    return millis / 1000.0 if millis is not None else _non_negative(result.incre_trans_delay)
 
 
 def _timestamp(value: Any) -> float | None:
@@ -159,42 +162,21 @@ def _batches(ids: Sequence[str], size: int) -> list[list[str]]:
 
 async def _progress(
     client: DrsClient, target: Target, auth: Authenticator, ids: list[str]
-) -> tuple[str, Results]:
+) -> dict[str, Progress]:
     body = json.dumps({"jobs": ids}).encode()
     path = f"/v3/{target.project_id}/jobs/batch-progress"
     answer = await client.call(target, auth, PROGRESS_API, "POST", path, body=body)
-    return PROGRESS_API, results_of(answer, "job_id", ids, PROGRESS_API)
+    return read_progress(answer, ids, PROGRESS_API)
 
 
 async def _status(
     client: DrsClient, target: Target, auth: Authenticator, ids: list[str]
-) -> tuple[str, Results]:
+) -> dict[str, Status]:
     page = {"cur_page": 1, "per_page": MAX_PER_PAGE}
     body = json.dumps({"jobs": ids, "page_req": page}).encode()
     path = f"/v3/{target.project_id}/jobs/batch-status"
     answer = await client.call(target, auth, STATUS_API, "POST", path, body=body)
-    return STATUS_API, results_of(answer, "id", ids, STATUS_API)
-
-
-def results_of(body: bytes, id_key: str, asked: Sequence[str], api: str) -> Results:
-    """The result objects of a batch answer by job id: only ids that were asked for, the
-    first result of an id winning; ApiError(decode) when the answer has no results list."""
-    try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise ApiError("decode", "answer is not valid JSON", api=api) from None
-    results = data.get("results") if isinstance(data, dict) else None
-    if not isinstance(results, list):
-        raise ApiError("decode", "answer has no results list", api=api)
-    wanted = set(asked)
-    found: Results = {}
-    for result in results:
-        if not isinstance(result, Mapping):
-            continue
-        job_id = result.get(id_key)
-        if isinstance(job_id, str) and job_id in wanted and job_id not in found:
-            found[job_id] = result
-    return found
+    return read_status(answer, ids, STATUS_API)
 
 
 def _log_failures(

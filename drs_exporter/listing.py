@@ -11,18 +11,19 @@ next is decided by ``paging``; how each request is sent, signed and retried by `
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass
 from typing import Any, TypeVar
+
+import msgspec
 
 from .auth import Authenticator
 from .client import DrsClient
 from .config import Target
+from .decode import AnswerCache, Page, read_page
 from .errors import ApiError
-from .model import Job, parse_jobs, unique_jobs
+from .model import Job, unique_jobs
 from .paging import MAX_PAGES, listing_settled, next_offsets, page_at
 
 log = logging.getLogger(__name__)
@@ -38,52 +39,20 @@ T = TypeVar("T")
 FetchPage = Callable[[int, int], Awaitable["Page"]]
 
 
-@dataclass(frozen=True, slots=True)
-class Page:
-    """One answer of a job listing, parsed as soon as it arrives."""
-
-    total: int | None  # the total the server said, None when it left it out
-    count: int  # entries in the page's jobs list, whatever they held: paging counts these
-    jobs: list[Job]  # the jobs and their subtasks
-
-
-def parse_page(body: bytes, total_key: str, api: str) -> Page:
-    """Read a 200 answer of a list API; ApiError(decode) if it is not one.
-
-    ``total_key`` is where the API puts its total: ``total_count`` (v5), ``total_record`` (v3).
-    """
-
-    def wrong(message: str) -> ApiError:
-        return ApiError("decode", message, api=api)
-
-    try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise wrong("answer is not valid JSON") from None
-    if not isinstance(data, dict):
-        raise wrong("answer is not a JSON object")
-    total = data.get(total_key)
-    if total is not None and (isinstance(total, bool) or not isinstance(total, int) or total < 0):
-        raise wrong(f"{total_key} is not a non-negative integer")
-    jobs = data.get("jobs")
-    if jobs is None and total is None:
-        # Some other JSON object (a proxy's status page, say): taking it for an empty
-        # listing would make every job vanish with drs_up still 1.
-        raise wrong(f"answer has neither jobs nor {total_key}")
-    if jobs is None:
-        if total != 0:
-            raise wrong("answer has no jobs list")
-        jobs = []
-    if not isinstance(jobs, list):
-        raise wrong("jobs is not a list")
-    return Page(total, len(jobs), parse_jobs(jobs))
-
-
 def v5_pages(
-    client: DrsClient, target: Target, auth: Authenticator, job_type: str, page_size: int
+    client: DrsClient,
+    target: Target,
+    auth: Authenticator,
+    job_type: str,
+    page_size: int,
+    cache: AnswerCache[Page],
 ) -> FetchPage:
     """Pages of ``GET /v5/{project_id}/jobs``: by offset, each asking for ``page_size``."""
     path = f"/v5/{target.project_id}/jobs"
+    api = COUNTED_AS["v5"]
+
+    def decode(body: bytes) -> Page:
+        return read_page(body, "total_count", api)
 
     async def fetch(offset: int, step: int) -> Page:
         query = [
@@ -96,8 +65,8 @@ def v5_pages(
             ("sort_key", "create_time"),
             ("sort_dir", "asc"),
         ]
-        body = await client.call(target, auth, COUNTED_AS["v5"], "GET", path, query)
-        return parse_page(body, "total_count", COUNTED_AS["v5"])
+        body = await client.call(target, auth, api, "GET", path, query)
+        return cache.read((api, offset, page_size), body, decode)
 
     return fetch
 
@@ -114,38 +83,57 @@ def v3_body(target: Target, job_type: str, cur_page: int, per_page: int) -> dict
 
 
 def v3_pages(
-    client: DrsClient, target: Target, auth: Authenticator, job_type: str, page_size: int
+    client: DrsClient,
+    target: Target,
+    auth: Authenticator,
+    job_type: str,
+    page_size: int,
+    cache: AnswerCache[Page],
 ) -> FetchPage:
     """Pages of ``POST /v3/{project_id}/jobs``: numbered in units of the page size, so every
     page after the first asks for the size the first one showed (at most 100)."""
     path = f"/v3/{target.project_id}/jobs"
+    api = COUNTED_AS["v3"]
+
+    def decode(body: bytes) -> Page:
+        return read_page(body, "total_record", api)
 
     async def fetch(offset: int, step: int) -> Page:
         cur_page, per_page = page_at(offset, min(step, page_size, V3_MAX_PER_PAGE))
         body = json.dumps(v3_body(target, job_type, cur_page, per_page)).encode()
-        api = COUNTED_AS["v3"]
         try:
             answer = await client.call(target, auth, api, "POST", path, body=body)
         except ApiError as exc:
             if exc.status == 404:  # the gateway's APIGW.0101: no such API here
                 raise exc.amended(_NO_V3_HINT) from None
             raise
-        return parse_page(answer, "total_record", api)
+        return cache.read((api, cur_page, per_page), answer, decode)
 
     return fetch
 
 
 async def list_jobs(
-    client: DrsClient, target: Target, auth: Authenticator, job_type: str, page_size: int
+    client: DrsClient,
+    target: Target,
+    auth: Authenticator,
+    job_type: str,
+    page_size: int,
+    cache: AnswerCache[Page] | None = None,
 ) -> list[Job]:
     """Every job (and subtask) of one (project, job type) from each of the target's APIs.
 
     Each job once, parents before their children; ApiError if any API's listing failed.
+    With the ``cache`` of the target's last listing, pages that come back the same are not
+    decoded again.
     """
+    pages = AnswerCache[Page]() if cache is None else cache
     listings = await _all_or_nothing(
-        _one_listing(_PAGES[api](client, target, auth, job_type, page_size), target, job_type)
+        _one_listing(
+            _PAGES[api](client, target, auth, job_type, page_size, pages), target, job_type
+        )
         for api in target.apis
     )
+    pages.prune()
     return merge_listings(listings)
 
 
@@ -153,7 +141,8 @@ async def first_page(
     client: DrsClient, target: Target, auth: Authenticator, job_type: str, api: str, page_size: int
 ) -> Page:
     """The first page of one list API (``v5`` or ``v3``), as ``check`` asks for it."""
-    return await _PAGES[api](client, target, auth, job_type, page_size)(0, V3_MAX_PER_PAGE)
+    pages = _PAGES[api](client, target, auth, job_type, page_size, AnswerCache[Page]())
+    return await pages(0, V3_MAX_PER_PAGE)
 
 
 def merge_listings(listings: Sequence[Sequence[Job]]) -> list[Job]:
@@ -164,14 +153,16 @@ def merge_listings(listings: Sequence[Sequence[Job]]) -> list[Job]:
     reasons = {j.id: j.error_message for jobs in listings for j in jobs if j.error_message}
     merged = unique_jobs(job for jobs in listings for job in jobs)
     return [
-        dataclasses.replace(j, error_message=reasons[j.id])
+        msgspec.structs.replace(j, error_message=reasons[j.id])
         if not j.error_message and j.id in reasons
         else j
         for j in merged
     ]
 
 
-_PAGES: dict[str, Callable[[DrsClient, Target, Authenticator, str, int], FetchPage]] = {
+_PAGES: dict[
+    str, Callable[[DrsClient, Target, Authenticator, str, int, AnswerCache[Page]], FetchPage]
+] = {
     "v5": v5_pages,
     "v3": v3_pages,
 }

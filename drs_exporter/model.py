@@ -1,4 +1,10 @@
-"""What a DRS job is, to the exporter: the documented vocabulary and a defensive parser."""
+"""What a DRS job is, to the exporter: the documented vocabulary, the records, a tolerant
+parser.
+
+``Job`` and ``JobHealth`` are msgspec structs rather than dataclasses: a 10,000-job tenant
+builds 12,000 of them a cycle, and a struct is built in half the time and is never tracked
+by the garbage collector (``gc=False``: they hold only strings and numbers).
+"""
 
 from __future__ import annotations
 
@@ -6,8 +12,9 @@ import datetime as dt
 import math
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any
+
+import msgspec
 
 JOB_TYPES: tuple[str, ...] = ("migration", "sync", "cloudDataGuard")
 
@@ -52,8 +59,7 @@ def is_failed(status: str) -> bool:
     return status.endswith("_FAILED")
 
 
-@dataclass(frozen=True, slots=True)
-class Job:
+class Job(msgspec.Struct, frozen=True, gc=False):
     """One DRS job or subtask, reduced to what the metrics need.
 
     Every text field is a string ("" when the API left it out or sent null);
@@ -80,8 +86,7 @@ class Job:
         return is_failed(self.status)
 
 
-@dataclass(frozen=True, slots=True)
-class JobHealth:
+class JobHealth(msgspec.Struct, frozen=True, gc=False):
     """How a transferring or failed job is doing, as far as the API said (None: it did not).
 
     Figures are what the metrics export: ``progress`` as a ratio from 0 to 1, ``delay`` and

@@ -20,6 +20,7 @@ from types import MappingProxyType
 from .auth import Authenticator
 from .client import DrsClient
 from .config import PollConfig, Target
+from .decode import AnswerCache, Page
 from .errors import ApiError
 from .health import fetch_health
 from .listing import list_jobs
@@ -72,9 +73,13 @@ class StatusHistory:
 
     def __init__(self) -> None:
         self._seen: dict[TargetKey, dict[str, tuple[str, float]]] = {}
+        self._since: dict[TargetKey, Mapping[str, float]] = {}
 
     def update(self, key: TargetKey, jobs: Sequence[Job], now: float) -> Mapping[str, float]:
-        """Record a successful listing; return job id -> since, forgetting vanished jobs."""
+        """Record a successful listing; return job id -> since, forgetting vanished jobs.
+
+        When nothing changed, the mapping returned last time is returned again.
+        """
         before = self._seen.get(key, {})
         after: dict[str, tuple[str, float]] = {}
         for job in jobs:
@@ -83,12 +88,17 @@ class StatusHistory:
                 prev if prev is not None and prev[0] == job.status else (job.status, now)
             )
         self._seen[key] = after
-        return MappingProxyType({job_id: since for job_id, (_, since) in after.items()})
+        if after == before and key in self._since:
+            return self._since[key]
+        since = MappingProxyType({job_id: since for job_id, (_, since) in after.items()})
+        self._since[key] = since
+        return since
 
     def retain(self, keys: set[TargetKey]) -> None:
         """Forget targets that are no longer configured."""
         for key in set(self._seen) - keys:
             del self._seen[key]
+            self._since.pop(key, None)
 
 
 class Poller:
@@ -106,6 +116,7 @@ class Poller:
         self._publish_cb = publish
         self._clock = clock or Clock()
         self._history = StatusHistory()
+        self._pages: dict[TargetKey, AnswerCache[Page]] = {}  # the last listing's pages
         self._states: dict[TargetKey, TargetState] = {}
         self._success_at: dict[TargetKey, float] = {}  # monotonic time of last success
         self._reload = ReloadState(success=True, timestamp=self._clock.wall())
@@ -124,6 +135,7 @@ class Poller:
         keys = [pt.key for pt in plan.targets]
         self._states = {k: self._states.get(k) or TargetState(key=k) for k in keys}
         self._success_at = {k: v for k, v in self._success_at.items() if k in self._states}
+        self._pages = {k: self._pages.get(k) or AnswerCache() for k in keys}
         self._history.retain(set(keys))
         self.publish()
 
@@ -183,7 +195,12 @@ class Poller:
         health: Mapping[str, JobHealth] = {}
         try:
             jobs = await list_jobs(
-                plan.client, pt.target, pt.auth, key.job_type, plan.poll.page_size
+                plan.client,
+                pt.target,
+                pt.auth,
+                key.job_type,
+                plan.poll.page_size,
+                self._pages.get(key),
             )
         except ApiError as exc:
             self._telemetry.count_poll_error(key, exc.reason)
@@ -213,12 +230,16 @@ class Poller:
             self._note_unknown_statuses(jobs)
             now = self._clock.wall()
             self._success_at[key] = self._clock.monotonic()
+            prev = self._states[key]
+            # What did not change is handed on as the same object: the exposition keeps
+            # what it rendered of it.
+            listed = tuple(jobs)
             state = TargetState(
                 key=key,
                 up=True,
-                jobs=tuple(jobs),
+                jobs=prev.jobs if prev.has_data and prev.jobs == listed else listed,
                 status_since=self._history.update(key, jobs, now),
-                health=MappingProxyType(dict(health)),
+                health=prev.health if prev.health == health else MappingProxyType(dict(health)),
                 last_poll_duration=duration,
                 last_success=now,
                 has_data=True,

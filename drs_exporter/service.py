@@ -80,8 +80,8 @@ class Exporter:
         self._reload_lock = asyncio.Lock()
 
     async def __aenter__(self) -> Exporter:
-        # trust_env: HTTPS_PROXY / NO_PROXY from the environment are honoured.
-        self._session = aiohttp.ClientSession(trust_env=True)
+        # The transport honours HTTPS_PROXY / NO_PROXY itself (see Transport).
+        self._session = aiohttp.ClientSession()
         self._note_secrets(self.config)
         self._poller = Poller(self._plan(self.config), self._telemetry, self._publish, self._clock)
         return self

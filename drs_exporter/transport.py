@@ -13,6 +13,7 @@ import asyncio
 import email.utils
 import json
 import time
+import urllib.request
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -72,7 +73,12 @@ class Limiter:
 
 
 class Transport:
-    """Sends requests over one aiohttp session, within one Limiter, counting each."""
+    """Sends requests over one aiohttp session, within one Limiter, counting each.
+
+    The proxy is ``proxy`` if given, else the one the environment names for the URL
+    (``HTTPS_PROXY``, ``HTTP_PROXY``, ``NO_PROXY``), looked up once per host: aiohttp's own
+    ``trust_env`` would look it (and ``~/.netrc``) up in a thread for every request.
+    """
 
     def __init__(
         self,
@@ -83,13 +89,19 @@ class Transport:
         *,
         proxy: str | None = None,
         ssl: Any = None,
+        environ_proxies: Mapping[str, str] | None = None,
     ) -> None:
         self._session = session
         self._limiter = limiter
         self._counter = counter
         self._timeout = timeout
+        self._client_timeout = aiohttp.ClientTimeout(total=timeout)
         self._proxy = proxy
         self._ssl = ssl
+        self._environ_proxies = (
+            urllib.request.getproxies_environment() if environ_proxies is None else environ_proxies
+        )
+        self._proxies: dict[tuple[str, str], str | None] = {}
 
     async def send(
         self,
@@ -107,15 +119,16 @@ class Transport:
         code = "network"  # what drs_api_requests_total counts this request under
         async with self._limiter.slot():
             try:
+                target = URL(url, encoded=True)
                 async with self._session.request(
                     method,
-                    URL(url, encoded=True),
+                    target,
                     headers=dict(headers),
                     data=body or None,
-                    proxy=self._proxy,
+                    proxy=self._proxy_for(target),
                     ssl=self._ssl,
                     allow_redirects=False,
-                    timeout=aiohttp.ClientTimeout(total=self._timeout),
+                    timeout=self._client_timeout,
                 ) as resp:
                     code = str(resp.status)  # answered: even an over-long body counts as such
                     return Response(resp.status, resp.headers, await _read_capped(resp, api))
@@ -132,6 +145,17 @@ class Transport:
                 raise ApiError("network", _describe(exc, url), api=api) from None
             finally:
                 self._counter.count_request(region, api, code)
+
+    def _proxy_for(self, url: URL) -> str | None:
+        if self._proxy is not None:
+            return self._proxy
+        where = (url.scheme, url.host or "")
+        if where not in self._proxies:
+            proxy = self._environ_proxies.get(url.scheme)
+            if proxy and urllib.request.proxy_bypass(where[1], self._environ_proxies):
+                proxy = None
+            self._proxies[where] = proxy or None
+        return self._proxies[where]
 
 
 def api_error(response: Response, api: str) -> ApiError:

@@ -380,3 +380,28 @@ async def test_a_shard_without_targets_is_ready_at_once_and_says_so(
     (shard,) = select(found, "drs_exporter_shard")
     assert shard[1] == {"shard": str(idle.index), "total_shards": "2"}
     assert f"shard {idle.index} of 2 owns none of the 1 configured targets" in caplog.text
+
+
+async def test_the_proxy_from_the_environment_is_used_unless_no_proxy_says_otherwise(
+    start_sim: StartSim, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The simulator answers a request in the absolute form a proxy is sent, so it stands in
+    # for a proxy that reaches a DRS endpoint no resolver knows.
+    sim = await start_sim(seed=2, projects=1, jobs=6, status_period=0)
+    config = sim_config(sim)
+    unknown = tuple(
+        dataclasses.replace(t, endpoint="http://drs.unknown.invalid") for t in config.targets
+    )
+    monkeypatch.setenv("HTTP_PROXY", sim.url)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    async with Exporter(dataclasses.replace(config, targets=unknown)) as exporter:
+        found = await poll(exporter)
+    assert all(v == 1 for _, _, v in select(found, "drs_up"))
+    assert sum(v for _, _, v in select(found, "drs_jobs")) == 6
+
+    monkeypatch.setenv("NO_PROXY", "drs.unknown.invalid")
+    async with Exporter(dataclasses.replace(config, targets=unknown)) as exporter:
+        found = await poll(exporter)
+    assert all(v == 0 for _, _, v in select(found, "drs_up"))
+    assert select(found, "drs_poll_errors_total", reason="network")

@@ -10,6 +10,7 @@ import subprocess
 import zlib
 from collections.abc import Iterable
 
+import msgspec
 import pytest
 from prometheus_client.metrics_core import Metric
 from prometheus_client.openmetrics.parser import (
@@ -497,7 +498,7 @@ def test_render_with_the_previous_exposition_equals_a_fresh_render() -> None:
     before = sample_snapshot()
     migration, sync, down, never = before.targets
     changed_jobs = tuple(
-        dataclasses.replace(j, status="INCRE_TRANSFER_STARTED") if j.id == "m2" else j
+        msgspec.structs.replace(j, status="INCRE_TRANSFER_STARTED") if j.id == "m2" else j
         for j in migration.jobs
         if j.id != "m4"
     )
@@ -590,3 +591,29 @@ def test_extra_lines_follow_the_families_and_precede_the_one_eof(
 def families_of(body: bytes, *, openmetrics: bool) -> dict[str, Metric]:
     parse = parse_openmetrics if openmetrics else parse_text
     return {family.name: family for family in parse(body.decode("utf-8"))}
+
+
+def test_a_changed_target_renders_again_only_what_changed_and_equals_a_fresh_render() -> None:
+    before = sample_snapshot()
+    migration = before.targets[0]
+    first = render(before, ExpositionOptions(), "1.2.3")
+    # A new poll of the same jobs: new health and poll figures, the same jobs and status times.
+    health = {"m1": JobHealth(progress=0.75, delay=99.0)}
+    after = Snapshot(
+        targets=(
+            dataclasses.replace(migration, health=health, last_success=1_700_000_900.0),
+            *before.targets[1:],
+        ),
+        reload=before.reload,
+    )
+    again = render(after, ExpositionOptions(), "1.2.3", previous=first)
+    assert bodies(again) == bodies(render(after, ExpositionOptions(), "1.2.3"))
+    old = first._targets[migration.key][1]
+    new = again._targets[migration.key][1]
+    for name in ("drs_jobs", "drs_job_info", "drs_job_status_since_timestamp_seconds"):
+        assert new[name] is old[name], name  # taken over, not rendered again
+    for name in ("drs_job_progress_ratio", "drs_last_poll_success_timestamp_seconds"):
+        assert new[name] is not old[name], name
+    got = families(again)
+    assert values(got["drs_job_progress_ratio"], "job_id") == {("m1",): 0.75}
+    assert "drs_job_error_info" not in {s.name for f in got.values() for s in f.samples}

@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 
+from drs_exporter.decode import Progress, Status, read_progress
 from drs_exporter.errors import ApiError
-from drs_exporter.health import figure, job_health, results_of
+from drs_exporter.health import figure, job_health
 from drs_exporter.model import Job, JobHealth
 
 
@@ -35,8 +36,8 @@ FULL = job("FULL_TRANSFER_STARTED")
 FAILED = job("INCRE_TRANSFER_FAILED")
 
 
-def progress(**fields: Any) -> dict[str, Any]:
-    return {"job_id": "j1", **fields}
+def progress(**fields: Any) -> Progress:
+    return Progress(job_id="j1", **fields)
 
 
 @pytest.mark.parametrize(
@@ -115,13 +116,13 @@ def test_a_full_transfer_has_no_delay_even_if_the_api_sends_one() -> None:
 
 def test_jobs_in_other_statuses_have_no_health() -> None:
     done = job("FULL_TRANSFER_COMPLETE")
-    assert job_health(done, progress(progress="100"), {"id": "j1", "error_code": "X"}) is None
+    assert job_health(done, progress(progress="100"), Status(id="j1", error_code="X")) is None
 
 
 def test_a_failed_job_gets_its_reason_on_one_short_line() -> None:
     message = "line one\nline two\t" + "x" * 500
     found = job_health(
-        FAILED, None, {"id": "j1", "error_code": "DRS.M05004", "error_message": message}
+        FAILED, None, Status(id="j1", error_code="DRS.M05004", error_message=message)
     )
     assert found is not None and found.error_code == "DRS.M05004"
     assert found.error_message.startswith("line one line two x")
@@ -131,7 +132,7 @@ def test_a_failed_job_gets_its_reason_on_one_short_line() -> None:
 def test_a_failed_job_without_a_batch_reason_keeps_its_subtask_error_msg() -> None:
     child = job("CHILD_TRANSFER_FAILED", error_message="源数据库连接失败")
     assert job_health(child, None, None) == JobHealth(error_message="源数据库连接失败")
-    empty = {"id": "j1", "error_code": "", "error_message": None}
+    empty = Status(id="j1", error_code="", error_message=None)
     assert job_health(child, None, empty) == JobHealth(error_message="源数据库连接失败")
     assert job_health(FAILED, None, empty) is None  # nothing said: no series
 
@@ -151,8 +152,8 @@ def test_results_keep_only_asked_ids_and_the_first_of_a_repeated_one() -> None:
             {"job_id": 7},
         ]
     )
-    found = results_of(body, "job_id", ["a", "b"], "v3_batch_progress")
-    assert found == {"a": {"job_id": "a", "progress": "10"}}  # b asked, missing: absent
+    found = read_progress(body, ["a", "b"], "v3_batch_progress")
+    assert found == {"a": Progress(job_id="a", progress="10")}  # b asked, missing: absent
 
 
 @pytest.mark.parametrize(
@@ -166,7 +167,7 @@ def test_results_keep_only_asked_ids_and_the_first_of_a_repeated_one() -> None:
 )
 def test_progress_map_in_any_shape_leaves_the_figures_alone(shape: Any) -> None:
     body = answer([{"job_id": "j1", "progress": "94", "progress_map": shape}])
-    found = job_health(FULL, results_of(body, "job_id", ["j1"], "p")["j1"], None)
+    found = job_health(FULL, read_progress(body, ["j1"], "p")["j1"], None)
     assert found == JobHealth(progress=0.94)
 
 
@@ -184,5 +185,5 @@ def test_progress_map_in_any_shape_leaves_the_figures_alone(shape: Any) -> None:
 )
 def test_an_answer_that_is_not_a_batch_answer_is_a_decode_error(body: bytes) -> None:
     with pytest.raises(ApiError) as info:
-        results_of(body, "job_id", ["j1"], "v3_batch_progress")
+        read_progress(body, ["j1"], "v3_batch_progress")
     assert info.value.reason == "decode" and info.value.api == "v3_batch_progress"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import dataclasses
+import msgspec
 
 from drs_exporter.config import Credentials, Target
 from drs_exporter.listing import merge_listings, v3_body
@@ -12,7 +12,7 @@ from .test_health import job
 
 def test_a_job_both_apis_list_is_one_job_with_v5s_record() -> None:
     v5 = [
-        dataclasses.replace(
+        msgspec.structs.replace(
             job("INCRE_TRANSFER_STARTED", job_id="both"), engine_type="mysql-to-mysql"
         )
     ]
@@ -29,8 +29,8 @@ def test_a_job_both_apis_list_is_one_job_with_v5s_record() -> None:
 
 def test_a_v3_subtasks_error_msg_survives_the_merge() -> None:
     parent = job("CHILD_TRANSFER_STARTED", job_id="p")
-    child_v5 = dataclasses.replace(job("CHILD_TRANSFER_FAILED", job_id="c"), parent_id="p")
-    child_v3 = dataclasses.replace(child_v5, error_message="Lost connection to the target")
+    child_v5 = msgspec.structs.replace(job("CHILD_TRANSFER_FAILED", job_id="c"), parent_id="p")
+    child_v3 = msgspec.structs.replace(child_v5, error_message="Lost connection to the target")
     merged = merge_listings([[parent, child_v5], [parent, child_v3]])
     assert [(j.id, j.error_message) for j in merged] == [
         ("p", ""),

@@ -17,6 +17,7 @@ from types import MappingProxyType
 
 import aiohttp
 import bcrypt
+import msgspec
 import pytest
 from prometheus_client.metrics_core import Metric
 from prometheus_client.openmetrics.parser import (
@@ -260,7 +261,9 @@ def large_snapshot(jobs: int = 4000) -> Snapshot:
     """Enough jobs that every body variant is several slices long."""
     (target,) = snapshot().targets
     (job,) = target.jobs
-    many = tuple(dataclasses.replace(job, id=f"job-{i}", name=f"orders {i}") for i in range(jobs))
+    many = tuple(
+        msgspec.structs.replace(job, id=f"job-{i}", name=f"orders {i}") for i in range(jobs)
+    )
     return Snapshot(targets=(dataclasses.replace(target, jobs=many),))
 
 

@@ -258,7 +258,10 @@ class Timeline:
         """The status ``elapsed`` seconds after the world started (negative: the first)."""
         while not self._final and self._horizon <= elapsed:
             self._walk()
-        return self._statuses[self._index(elapsed)]
+        statuses = self._statuses
+        if len(statuses) == 1:  # a job that never moved (frozen worlds: every job)
+            return statuses[0]
+        return statuses[self._index(elapsed)]
 
     def stay_at(self, elapsed: int) -> tuple[str, int, int | None]:
         """The status at ``elapsed``, the second it was entered (0 for the status the world

@@ -1,0 +1,219 @@
+"""The sample lines of every family, written by hand: label values escaped, numbers spelled
+as both the Prometheus text format and OpenMetrics spell them.
+
+Each function writes the lines one target (or the snapshot) contributes to some families,
+by family name; ``exposition`` compresses them and puts them in the order of the table.
+"""
+
+from __future__ import annotations
+
+import math
+import platform
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
+
+from .model import KNOWN_STATUSES, STATUSES, Job, JobHealth
+from .snapshot import Snapshot, TargetKey, TargetState
+
+
+def escape(value: str) -> str:
+    """A label value escaped for both formats: backslash, double quote and newline."""
+    if "\\" in value:
+        value = value.replace("\\", "\\\\")
+    if '"' in value:
+        value = value.replace('"', '\\"')
+    if "\n" in value:
+        value = value.replace("\n", "\\n")
+    return value
+
+
+def number(value: float) -> str:
+    """A sample value as both formats spell it (integers without a fraction)."""
+    if abs(value) < 1e15:  # false for NaN and the infinities
+        whole = int(value)
+        return str(whole) if whole == value else repr(float(value))
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    return repr(float(value))
+
+
+def target_labels(key: TargetKey) -> str:
+    return (
+        f'project_id="{escape(key.project_id)}",region="{escape(key.region)}",'
+        f'job_type="{escape(key.job_type)}"'
+    )
+
+
+def count_lines(name: str, base: str, jobs: Iterable[Job], subtasks: bool) -> str:
+    """drs_jobs or drs_subtasks of one target: jobs grouped by engine, network and status."""
+    groups = Counter(
+        (job.engine_type, job.net_type, job.status)
+        for job in jobs
+        if bool(job.parent_id) == subtasks
+    )
+    return "".join(
+        f'{name}{{{base},engine_type="{escape(engine)}",net_type="{escape(net)}",'
+        f'status="{escape(status)}"}} {count}\n'
+        for (engine, net, status), count in sorted(groups.items())
+    )
+
+
+def _escaped(job: Job) -> Job:
+    """The job with its text fields escaped: the job itself when none needs it (nearly all)."""
+    text = "".join(
+        (
+            job.id,
+            job.name,
+            job.status,
+            job.engine_type,
+            job.net_type,
+            job.job_direction,
+            job.task_type,
+            job.job_mode,
+            job.job_mode_role,
+            job.charging_mode,
+            job.enterprise_project_id,
+            job.parent_id,
+        )
+    )
+    if "\\" not in text and '"' not in text and "\n" not in text:
+        return job
+    return Job(
+        id=escape(job.id),
+        name=escape(job.name),
+        status=escape(job.status),
+        engine_type=escape(job.engine_type),
+        net_type=escape(job.net_type),
+        job_direction=escape(job.job_direction),
+        task_type=escape(job.task_type),
+        job_mode=escape(job.job_mode),
+        job_mode_role=escape(job.job_mode_role),
+        charging_mode=escape(job.charging_mode),
+        enterprise_project_id=escape(job.enterprise_project_id),
+        created=job.created,
+        parent_id=escape(job.parent_id),
+    )
+
+
+def job_lines(
+    base: str, jobs: Iterable[Job], status_since: Mapping[str, float], dense_status: bool
+) -> dict[str, str]:
+    """The per-job families of one target, by family name."""
+    info: list[str] = []
+    status: list[str] = []
+    created: list[str] = []
+    since: list[str] = []
+    numbers: dict[float, str] = {}  # most jobs of a target were first seen at the same time
+    for job in jobs:
+        e = _escaped(job)  # for the text; ``job`` for comparisons and lookups
+        ident = f'{base},job_id="{e.id}"'
+        info.append(
+            f'drs_job_info{{{ident},name="{e.name}",engine_type="{e.engine_type}",'
+            f'net_type="{e.net_type}",job_direction="{e.job_direction}",'
+            f'task_type="{e.task_type}",job_mode="{e.job_mode}",'
+            f'job_mode_role="{e.job_mode_role}",charging_mode="{e.charging_mode}",'
+            f'enterprise_project_id="{e.enterprise_project_id}",'
+            f'parent_job_id="{e.parent_id}"}} 1\n'
+        )
+        prefix = f"drs_job_status{{{ident},status="
+        if dense_status:
+            for known in STATUSES:  # known statuses need no escaping
+                status.append(f'{prefix}"{known}"}} {1 if known == job.status else 0}\n')
+        if not dense_status or job.status not in KNOWN_STATUSES:
+            status.append(f'{prefix}"{e.status}"}} 1\n')
+        if job.created is not None:
+            created.append(f"drs_job_created_timestamp_seconds{{{ident}}} {number(job.created)}\n")
+        first_seen = status_since.get(job.id)
+        if first_seen is not None:
+            text = numbers.get(first_seen)
+            if text is None:
+                text = numbers[first_seen] = number(first_seen)
+            since.append(f"drs_job_status_since_timestamp_seconds{{{ident}}} {text}\n")
+    return {
+        "drs_job_info": "".join(info),
+        "drs_job_status": "".join(status),
+        "drs_job_created_timestamp_seconds": "".join(created),
+        "drs_job_status_since_timestamp_seconds": "".join(since),
+    }
+
+
+# The health figures, by the family that shows each.
+_FIGURES: tuple[tuple[str, Callable[[JobHealth], float | None]], ...] = (
+    ("drs_job_progress_ratio", lambda h: h.progress),
+    ("drs_job_replication_delay_seconds", lambda h: h.delay),
+    ("drs_job_remaining_seconds", lambda h: h.remaining),
+    ("drs_job_progress_update_timestamp_seconds", lambda h: h.updated),
+)
+
+
+def health_lines(base: str, jobs: Iterable[Job], health: Mapping[str, JobHealth]) -> dict[str, str]:
+    """The replication health families of one target, by family name."""
+    lines: dict[str, list[str]] = {name: [] for name, _ in _FIGURES}
+    errors: list[str] = []
+    for job in jobs:
+        found = health.get(job.id)
+        if found is None:
+            continue
+        ident = f'{base},job_id="{escape(job.id)}"'
+        for name, value_of in _FIGURES:
+            value = value_of(found)
+            if value is not None:
+                lines[name].append(f"{name}{{{ident}}} {number(value)}\n")
+        if found.has_reason:
+            errors.append(
+                f'drs_job_error_info{{{ident},error_code="{escape(found.error_code)}",'
+                f'error_message="{escape(found.error_message)}"}} 1\n'
+            )
+    texts = {name: "".join(text) for name, text in lines.items()}
+    texts["drs_job_error_info"] = "".join(errors)
+    return texts
+
+
+def poll_lines(base: str, state: TargetState) -> dict[str, str]:
+    """drs_up, drs_last_poll_duration_seconds, drs_last_poll_success_timestamp_seconds."""
+    lines = {"drs_up": f"drs_up{{{base}}} {1 if state.up else 0}\n"}
+    if state.last_poll_duration is not None:
+        lines["drs_last_poll_duration_seconds"] = (
+            f"drs_last_poll_duration_seconds{{{base}}} {number(state.last_poll_duration)}\n"
+        )
+    if state.last_success is not None:
+        lines["drs_last_poll_success_timestamp_seconds"] = (
+            f"drs_last_poll_success_timestamp_seconds{{{base}}} {number(state.last_success)}\n"
+        )
+    return lines
+
+
+def snapshot_lines(snapshot: Snapshot, version: str) -> dict[str, str]:
+    """The families that are not per target: counters, build info, shard, reload state."""
+    requests = "".join(
+        f'drs_api_requests_total{{region="{escape(region)}",api="{escape(api)}",'
+        f'code="{escape(code)}"}} {number(count)}\n'
+        for (region, api, code), count in sorted(snapshot.api_requests.items())
+    )
+    errors = "".join(
+        f'drs_poll_errors_total{{{target_labels(key)},reason="{escape(reason)}"}} {number(count)}\n'
+        for (key, reason), count in sorted(snapshot.poll_errors.items())
+    )
+    build = f'version="{escape(version)}",python_version="{escape(platform.python_version())}"'
+    reload = snapshot.reload
+    shard = f'shard="{snapshot.shard.index}",total_shards="{snapshot.shard.total}"'
+    texts = {
+        "drs_api_requests_total": requests,
+        "drs_poll_errors_total": errors,
+        "drs_exporter_build_info": f"drs_exporter_build_info{{{build}}} 1\n",
+        "drs_exporter_shard": f"drs_exporter_shard{{{shard}}} 1\n",
+        "drs_exporter_config_last_reload_successful": unlabelled(
+            "drs_exporter_config_last_reload_successful", int(reload.success)
+        ),
+        "drs_exporter_config_last_reload_success_timestamp_seconds": unlabelled(
+            "drs_exporter_config_last_reload_success_timestamp_seconds", reload.timestamp
+        ),
+    }
+    return texts
+
+
+def unlabelled(name: str, value: float | None) -> str:
+    """The one sample of a family without labels; nothing when there is no value."""
+    return "" if value is None else f"{name} {number(value)}\n"
