@@ -794,3 +794,17 @@ def test_simulate_help_names_every_endpoint_and_hook() -> None:
     app = simulator.build_app(simulator.SimulatorOptions(jobs=0))
     paths = {r.canonical for r in app.router.resources()}
     assert paths and all(path in simulator.ENDPOINTS_HELP for path in paths)
+
+
+async def test_a_compact_world_lists_jobs_with_only_the_fields_a_lean_server_sends(
+    start: Callable[..., Any],
+) -> None:
+    sim = await start(seed=4, projects=1, jobs=60, children_ratio=0.5, compact=True)
+    async with aiohttp.ClientSession() as http:
+        jobs = [j for t in JOB_TYPES for j in await v3_all(http, sim, t)]
+        v5 = [j for t in JOB_TYPES for j in sim.world.jobs(sim.project_ids[0], t, "v5")]
+    allowed = {"id", "name", "status", "create_time", "engine_type", "net_type", "children"}
+    assert jobs and v5
+    assert any(j.get("children") for j in jobs)
+    for job in [*jobs, *v5, *(c for j in jobs for c in j.get("children") or ())]:
+        assert set(job) <= allowed and {"id", "status"} <= set(job), job

@@ -10,7 +10,9 @@ the name ``mysql``): one job with one id, listed by both. ``v3_lists`` ``all``
 (``--v3-lists all``) makes v3 list the other three v5 engines' jobs too (under their v5
 names); ``v3`` False (``--no-v3``) is a region without the v3 API. A default world holds
 v5-only and v3-only migration jobs, v5-only, v3-only and doubly listed sync jobs, and
-v3-only disaster-recovery jobs. A subtask is listed with its parent.
+v3-only disaster-recovery jobs. A subtask is listed with its parent. With ``compact``
+(``--compact``), every generated job is listed with only ``id``, ``name``, ``status``,
+``create_time``, ``engine_type``, ``net_type`` and its ``children``, as a lean server might.
 
 The API (answered as DRS and its gateway do):
 

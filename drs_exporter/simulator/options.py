@@ -43,6 +43,7 @@ class SimulatorOptions:
     v5_lists: str = "own"  # "all": the v5 listing lists every job (beyond what is documented)
     v3: bool = True  # False: a region without the v3 API (its calls answer 404 APIGW.0101)
     batch_cap: int = 0  # most job ids in one batch request; 0: no cap
+    compact: bool = False  # jobs with only id, name, status, create_time, engine and net type
 
     def __post_init__(self) -> None:
         check_options(self)
@@ -169,6 +170,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=_non_negative_int,
         default=d.jobs,
         help="top-level jobs over all projects and job types (default %(default)s)",
+    )
+    world.add_argument(
+        "--compact",
+        action="store_true",
+        help="list each job with only id, name, status, create_time, engine_type, net_type "
+        "and children, as a lean server might",
     )
     world.add_argument(
         "--children-ratio",

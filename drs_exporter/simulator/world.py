@@ -27,12 +27,19 @@ from .summary import Summary
 from .v3 import status_result, v3_child, v3_job
 
 
+# What a job of a --compact world is listed with (and its children).
+COMPACT_FIELDS = frozenset(
+    {"id", "name", "status", "create_time", "engine_type", "net_type", "children"}
+)
+
+
 class World:
     """The jobs of every project, and the simulated clock they live by."""
 
     def __init__(self, options: SimulatorOptions, clock: Callable[[], float]) -> None:
         self._seed = options.seed
         self._v3 = options.v3
+        self._compact = options.compact
         self._clock = clock
         self._start = clock()
         self._offset = 0.0
@@ -352,6 +359,8 @@ class World:
                 obj = v3_child(obj, job.v3_engine_type, "" if failure is None else failure[1])
             elif api == V3:
                 obj = v3_job(obj, job.v3_engine_type)
+        if self._compact and job.raw is None:
+            obj = {k: v for k, v in obj.items() if k in COMPACT_FIELDS}
         if job.children:
             obj["children"] = [self._render(c, elapsed, api, child=True) for c in job.children]
         return obj
