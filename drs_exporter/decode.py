@@ -13,6 +13,7 @@ wrong. Either way an answer that is not a listing or batch answer at all is
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -154,19 +155,25 @@ def _label(value: str | None) -> str:
     return value if len(value) <= MAX_LABEL_LENGTH else value[:MAX_LABEL_LENGTH]
 
 
+def _shared(value: str | None) -> str:
+    # The same few values on every job (statuses, engines...): one string each, not one a
+    # job, saves a tenth of the memory. Interned strings go when nothing refers to them.
+    return sys.intern(_label(value))
+
+
 def _job(raw: _Child, job_id: str, parent_id: str) -> Job:
     return Job(
         job_id,
         _label(raw.name),
-        _label(raw.status),
-        _label(raw.engine_type),
-        _label(raw.net_type),
-        _label(raw.job_direction),
-        _label(raw.task_type),
-        _label(raw.job_mode),
-        _label(raw.job_mode_role),
-        _label(raw.charging_mode),
-        _label(raw.enterprise_project_id),
+        _shared(raw.status),
+        _shared(raw.engine_type),
+        _shared(raw.net_type),
+        _shared(raw.job_direction),
+        _shared(raw.task_type),
+        _shared(raw.job_mode),
+        _shared(raw.job_mode_role),
+        _shared(raw.charging_mode),
+        _shared(raw.enterprise_project_id),
         parse_time(raw.create_time),
         parent_id,
         one_line(raw.error_msg, MAX_ERROR_MESSAGE) if raw.error_msg else "",

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import struct
 import zlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 # Level 3 (zlib's fast strategy) takes half the time of level 6 for 14% more bytes: a
@@ -91,17 +91,23 @@ def _combined(crc: int, size: int, segments: Sequence[Segment]) -> tuple[int, in
 
 @dataclass(frozen=True, slots=True)
 class OpenMember:
-    """The start of a gzip member: its header and segments joined, their CRC-32 and length."""
+    """The start of a gzip member, as pieces to send in order (its header, then each
+    segment's bytes, never joined), and their CRC-32 and length."""
 
-    start: bytes
+    start: tuple[bytes, ...]
     crc: int
     size: int
+
+    @property
+    def length(self) -> int:
+        """Bytes in ``start``."""
+        return sum(len(piece) for piece in self.start)
 
 
 def open_member(segments: Sequence[Segment]) -> OpenMember:
     """A gzip member holding the segments' bytes, still open for more (``close_member``)."""
     crc, size = _combined(0, 0, segments)
-    return OpenMember(b"".join((_HEADER, *(s.packed for s in segments))), crc, size)
+    return OpenMember((_HEADER, *(s.packed for s in segments)), crc, size)
 
 
 def close_member(member: OpenMember, tail: Sequence[Segment]) -> bytes:
@@ -115,7 +121,20 @@ def close_member(member: OpenMember, tail: Sequence[Segment]) -> bytes:
 def gzip_member(segments: Sequence[Segment]) -> bytes:
     """One gzip member holding the segments' bytes in order: a valid .gz for any client."""
     member = open_member(segments)
-    return member.start + close_member(member, ())
+    return b"".join((*member.start, close_member(member, ())))
+
+
+def inflate_pieces(segments: Sequence[Segment], piece: int = 1 << 20) -> Iterator[bytes]:
+    """The segments' bytes, uncompressed, in pieces of at most ``piece`` bytes, made one at a
+    time as they are taken: the whole is never held at once."""
+    inflater = zlib.decompressobj(wbits=-zlib.MAX_WBITS)
+    for s in segments:
+        data = s.packed
+        while data:
+            out = inflater.decompress(data, piece)
+            data = inflater.unconsumed_tail
+            if out:
+                yield out
 
 
 def inflate(segments: Sequence[Segment]) -> bytes:

@@ -20,7 +20,7 @@ from aiohttp.typedefs import Handler, Middleware
 
 from .config import check_telemetry_path, parse_listen_address
 from .errors import ConfigError
-from .exposition import OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE, Exposition
+from .exposition import OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE, Body, Exposition
 from .process import ProcessMetrics
 from .webconfig import BasicAuth, WebSecurity
 
@@ -165,9 +165,9 @@ def make_app(
         exposition = source.exposition()
         own = process.render(openmetrics=openmetrics)
         if exposition.joined(openmetrics=openmetrics, gzip=use_gzip):
-            parts = exposition.parts(openmetrics=openmetrics, gzip=use_gzip, extra=own)
-        else:  # the first request for this variant joins megabytes: not on the loop
-            parts = await asyncio.to_thread(
+            body = exposition.parts(openmetrics=openmetrics, gzip=use_gzip, extra=own)
+        else:  # the first gzip request of this snapshot joins megabytes: not on the loop
+            body = await asyncio.to_thread(
                 exposition.parts, openmetrics=openmetrics, gzip=use_gzip, extra=own
             )
         headers = {
@@ -176,20 +176,20 @@ def make_app(
         }
         if use_gzip:
             headers["Content-Encoding"] = "gzip"
-        size = sum(len(part) for part in parts)
-        if size <= _SLICE:
-            return web.Response(body=b"".join(parts), headers=headers)
+        if body.size <= _SLICE:  # small: joined (and inflated) at once
+            return web.Response(body=b"".join(body.pieces), headers=headers)
         # Sent in slices, the pre-rendered part straight from the snapshot's bytes: handing a
         # transport megabytes at once makes asyncio copy what it could not send yet, a copy
         # per scrape that shows up as resident memory.
         response = web.StreamResponse(headers=headers)
-        response.content_length = size
+        response.content_length = body.size
         await response.prepare(request)
         if request.method != "HEAD":
-            for part in parts:
-                view = memoryview(part)
-                for start in range(0, len(part), _SLICE):
-                    await response.write(view[start : start + _SLICE])
+            try:
+                await _write(response, body)
+            except ConnectionResetError:  # the scraper went away: nothing more to send
+                log.debug("scrape from %s ended before its body was sent", request.remote)
+                return response
         await response.write_eof()
         return response
 
@@ -219,6 +219,29 @@ def make_app(
     if lifecycle:
         app.router.add_post("/-/reload", reload)
     return app
+
+
+async def _write(response: web.StreamResponse, body: Body) -> None:
+    """The body's pieces, in writes of about ``_SLICE`` bytes (small pieces gathered)."""
+    pieces = iter(body.pieces)
+    gathered: list[bytes] = []
+    size = 0
+    while True:
+        # A plain body's pieces are inflated as they are taken: in a thread, where zlib
+        # lets go of the interpreter.
+        part = await asyncio.to_thread(next, pieces, None) if body.lazy else next(pieces, None)
+        if gathered and (part is None or size + len(part) > _SLICE):
+            await response.write(b"".join(gathered))
+            gathered, size = [], 0
+        if part is None:
+            return
+        if len(part) < _SLICE:
+            gathered.append(part)
+            size += len(part)
+            continue
+        view = memoryview(part)
+        for start in range(0, len(part), _SLICE):
+            await response.write(view[start : start + _SLICE])
 
 
 class _OneLineLogger(logging.Logger):

@@ -551,15 +551,33 @@ def test_a_target_state_that_is_the_same_object_is_not_rendered_again() -> None:
     assert {s.labels["job_id"] for s in families(fresh)["drs_job_info"].samples} == {"sneaked-in"}
 
 
-def test_each_variant_is_joined_once_and_then_served_as_is() -> None:
+def test_a_gzip_body_is_joined_once_and_a_plain_one_inflated_for_each_scrape() -> None:
     exposition = render(sample_snapshot(), ExpositionOptions(), "1.0.0")
-    for openmetrics, use_gzip in ALL_BODIES:
-        assert not exposition.joined(openmetrics=openmetrics, gzip=use_gzip)
-        first = exposition.parts(openmetrics=openmetrics, gzip=use_gzip)
-        assert exposition.joined(openmetrics=openmetrics, gzip=use_gzip)
-        again = exposition.parts(openmetrics=openmetrics, gzip=use_gzip, extra=b"x 1\n")
-        assert again[0] is first[0]  # the families' bytes, not a copy
-        assert sum(len(part) for part in again[1:]) < 100  # and a small tail of their own
+    for openmetrics in (False, True):
+        assert not exposition.joined(openmetrics=openmetrics, gzip=True)
+        first = list(exposition.parts(openmetrics=openmetrics, gzip=True).pieces)
+        assert exposition.joined(openmetrics=openmetrics, gzip=True)
+        again = exposition.parts(openmetrics=openmetrics, gzip=True, extra=b"x 1\n")
+        pieces = list(again.pieces)
+        # The families' compressed bytes themselves, not a copy; and a small tail of its own.
+        assert len(pieces) == len(first)
+        assert all(a is b for a, b in zip(pieces[:-1], first[:-1], strict=True))
+        assert len(pieces[-1]) < 100
+        assert again.size == sum(len(part) for part in pieces) and not again.lazy
+        # Plain: nothing held, a fresh inflate for each body, of the announced size.
+        assert exposition.joined(openmetrics=openmetrics, gzip=False)
+        plain = exposition.parts(openmetrics=openmetrics, gzip=False, extra=b"x 1\n")
+        assert plain.lazy and plain.size == len(b"".join(plain.pieces))
+
+
+def test_a_large_plain_body_comes_in_pieces_of_about_a_megabyte() -> None:
+    snapshot = Snapshot(targets=tuple(many_jobs(10, 1000)))
+    exposition = render(snapshot, ExpositionOptions(dense_status=True), "1.2.3")
+    body = exposition.parts(openmetrics=False, gzip=False)
+    pieces = list(body.pieces)
+    assert len(pieces) > 3 and max(len(p) for p in pieces) <= 1 << 20
+    assert b"".join(pieces) == gzip.decompress(exposition.body(openmetrics=False, gzip=True))
+    assert body.size == sum(len(p) for p in pieces)
 
 
 # A gauge is written alike in both formats.
@@ -577,7 +595,8 @@ def test_extra_lines_follow_the_families_and_precede_the_one_eof(
         reader = zlib.decompressobj(wbits=31)  # still exactly one gzip member
         body, packed = reader.decompress(body), body
         assert reader.eof and reader.unused_data == b""
-        assert packed.startswith(exposition.parts(openmetrics=openmetrics, gzip=True)[0])
+        first = next(iter(exposition.parts(openmetrics=openmetrics, gzip=True).pieces))
+        assert packed.startswith(first)
     if openmetrics:
         assert body == without.removesuffix(b"# EOF\n") + EXTRA + b"# EOF\n"
         assert body.count(b"# EOF") == 1

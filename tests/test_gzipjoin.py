@@ -8,7 +8,14 @@ import zlib
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from drs_exporter.gzipjoin import close_member, gzip_member, inflate, open_member, segment
+from drs_exporter.gzipjoin import (
+    close_member,
+    gzip_member,
+    inflate,
+    inflate_pieces,
+    open_member,
+    segment,
+)
 
 # Text-like bytes compress well, random ones do not; both, and empty pieces, must join.
 pieces = st.lists(
@@ -44,7 +51,7 @@ def test_an_open_member_closed_with_a_tail_is_one_member_of_both(
     start: list[bytes], tail: list[bytes]
 ) -> None:
     member = open_member([segment(p) for p in start])
-    packed = member.start + close_member(member, [segment(p) for p in tail])
+    packed = b"".join(member.start) + close_member(member, [segment(p) for p in tail])
     reader = zlib.decompressobj(wbits=31)
     assert reader.decompress(packed) == b"".join(start + tail)
     assert reader.eof and reader.unused_data == b""
@@ -53,9 +60,12 @@ def test_an_open_member_closed_with_a_tail_is_one_member_of_both(
 def test_one_open_member_closes_with_different_tails() -> None:
     member = open_member([segment(b"shared start\n" * 1000)])
     for tail in (b"", b"one ending\n", b"another\n" * 50):
-        packed = member.start + close_member(member, [segment(tail)])
+        packed = b"".join(member.start) + close_member(member, [segment(tail)])
         assert gzip.decompress(packed) == b"shared start\n" * 1000 + tail
-    assert gzip.decompress(member.start + close_member(member, ())) == b"shared start\n" * 1000
+    assert (
+        gzip.decompress(b"".join(member.start) + close_member(member, ()))
+        == b"shared start\n" * 1000
+    )
 
 
 def test_segments_join_in_any_order_and_repeat() -> None:
@@ -69,3 +79,11 @@ def test_a_large_body_keeps_its_crc_and_length() -> None:
     big = bytes(range(256)) * 40_000  # 10 MB in one segment
     packed = gzip_member([segment(big), segment(b"tail")])
     assert gzip.decompress(packed) == big + b"tail"
+
+
+@settings(max_examples=200, deadline=None)
+@given(pieces, st.integers(min_value=1, max_value=5000))
+def test_inflating_in_bounded_pieces_gives_their_bytes(parts: list[bytes], piece: int) -> None:
+    out = list(inflate_pieces([segment(p) for p in parts], piece))
+    assert b"".join(out) == b"".join(parts)
+    assert all(0 < len(p) <= piece for p in out)

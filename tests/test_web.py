@@ -136,7 +136,8 @@ def scraped(
 ) -> dict[str, Metric]:
     """The families of a scrape, checked: the snapshot's families as pre-rendered, then the
     process's, in one gzip member when gzipped, with exactly one ``# EOF`` in OpenMetrics."""
-    assert body.startswith(source.current.parts(openmetrics=openmetrics, gzip=use_gzip)[0])
+    families = source.current.parts(openmetrics=openmetrics, gzip=use_gzip).pieces
+    assert body.startswith(next(iter(families)))
     if use_gzip:
         reader = zlib.decompressobj(wbits=31)
         body = reader.decompress(body)

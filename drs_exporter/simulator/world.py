@@ -26,7 +26,6 @@ from .reasons import Reason, reason
 from .summary import Summary
 from .v3 import status_result, v3_child, v3_job
 
-
 # What a job of a --compact world is listed with (and its children).
 COMPACT_FIELDS = frozenset(
     {"id", "name", "status", "create_time", "engine_type", "net_type", "children"}
