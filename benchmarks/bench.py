@@ -10,24 +10,29 @@ benchmarks/baseline.py, holding the same jobs.
 
 How each figure is taken:
 
-- Poll cycle: the config's interval is an hour, so a cycle runs only when the benchmark
-  rewrites the config with a harmless change (stale_after) and sends ``POST /-/reload``,
-  which restarts polling at once. Once the exporter's CPU is quiet, one scrape checks that
-  every target finished; the cycle's time is the largest ``drs_last_poll_duration_seconds``
-  (all targets start with the cycle, so the slowest target's poll is the cycle). The ideal is
-  the round trips that cannot overlap, with R requests (the cycle's own: every page of each
-  target's v5 and v3 listings, and its batch calls), C = max_concurrency,
+- First full cycle: the exporter starts polling at once; once it is ready and quiet, one
+  scrape reads the largest ``drs_last_poll_duration_seconds`` (every target starts with the
+  cycle, so the slowest target's poll is the cycle) and the requests it made. The simulator
+  has answered the same requests before (the baseline's and the benchmark's own), so its
+  caches are as warm as in a steady cycle: this is the exporter's cold start alone.
+- Steady cycles: the config's interval is an hour, so a cycle runs only when the benchmark
+  rewrites the config with a harmless change (stale_after) and sends ``POST /-/reload``
+  (the exporter runs with ``--web.enable-lifecycle``), which restarts polling at once.
+  Statuses are frozen: a steady cycle reads answers much like the last ones. Cycles are
+  measured with health on (the default) and with ``metrics.health: false``.
+- The ideal is the round trips that cannot overlap, with R requests (the cycle's own: every
+  page of each target's v5 and v3 listings, and its batch calls), C = max_concurrency,
   Q = max_requests_per_second and RTT = one page's round trip measured alone:
   ideal = max(ceil(R / C) * RTT, (R - 1) / Q + RTT, D * RTT), D the requests a target must
   make one after the other (its first page; its other pages; its batch calls, which need
-  the listing's statuses). One cycle is also measured with ``metrics.health: false``.
-  The CPU floor is what the machine allows: neither the exporter nor the simulator can use
-  more than one CPU, and together no more than all of them.
+  the listing's statuses). The CPU floor is what the machine allows: neither the exporter
+  nor the simulator can use more than one CPU, and together no more than all of them.
 - CPU per cycle: utime + stime of the exporter (and of the simulator) from /proc/PID/stat,
-  from the reload's answer to the cycle's last CPU tick. RSS: VmRSS of /proc/PID/status
-  after the cycles (when only Prometheus-style gzip scrapes were made), then after the
-  text-format scrapes as well (which make the exporter hold the plain body too); VmHWM is
-  the peak.
+  from the reload's answer to the cycle's last CPU tick. json.loads: the benchmark fetches
+  the bodies of one cycle itself (benchmarks/bodies.py) and times the standard library's
+  decoder on them; the same again for a world of compact job records (``--compact``).
+- RSS: VmRSS of /proc/PID/status after the cycles (only Prometheus-style scrapes so far),
+  then after plain text, gzip text and plain OpenMetrics scrapes; VmHWM is the peak.
 - Scrapes: sequential GETs of /metrics over keep-alive connections, alternating between the
   exporter and the baseline, timed from request to last body byte; p99 by nearest rank.
   The text format uncompressed on both sides (the same bytes to move), and the exporter's
@@ -59,6 +64,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import yaml
+from bodies import cycle_bodies, loads_seconds
 from procs import exporter_command, free_port, memory_mib
 
 from drs_exporter import __version__
@@ -76,8 +82,10 @@ CLOCK_TICK = os.sysconf("SC_CLK_TCK")
 CPUS = len(os.sched_getaffinity(0))
 # Targets of the issue; ratios within one run, so the machine's speed cancels out.
 SCRAPE_SPEEDUP_TARGET = 20.0
-CYCLE_RATIO_TARGET = 1.5
-RSS_TARGET_MB = 100.0
+FIRST_CYCLE_TARGET = 1.2  # first full cycle, times its ideal
+CPU_RATIO_TARGET = 3.0  # CPU per steady cycle, times json.loads on the same bodies
+RSS_TARGETS_MB = {10_000: 70.0, 50_000: 200.0}  # after every kind of scrape
+BATCH_SIZE = 10  # the exporter's default poll.batch_size
 
 
 @dataclass(frozen=True)
@@ -112,7 +120,7 @@ FULL = Plan(
     page_cap=100,
     latency=0.05,
     page_size=1000,
-    concurrency=8,
+    concurrency=64,
     fast_rps=1000.0,
     slow_rps=50.0,
     scrapes=200,
@@ -128,7 +136,7 @@ TINY = Plan(
     page_cap=20,
     latency=0.01,
     page_size=1000,
-    concurrency=8,
+    concurrency=16,
     fast_rps=1000.0,
     slow_rps=100.0,
     scrapes=20,
@@ -353,7 +361,7 @@ class World:
     url: str
     projects: list[str]
     targets: int
-    pages: int  # requests of one full listing
+    pages: int  # listing requests of one full cycle, both APIs
     jobs: int
     with_subtasks: int  # top-level jobs with subtasks (filled in from the exporter's body)
     subtasks: int
@@ -362,7 +370,7 @@ class World:
 @dataclass(frozen=True)
 class Cycle:
     seconds: float  # largest drs_last_poll_duration_seconds
-    cpu: float  # CPU seconds of the exporter
+    cpu: float | None  # CPU seconds of the exporter (None: not separable from its start)
     simulator_cpu: float  # CPU seconds of the simulator, which serves one request at a time
     requests_by_api: Mapping[str, float]  # drs_api_requests_total increase by api
 
@@ -372,15 +380,27 @@ class Cycle:
 
     def floor(self, cpus: int) -> float:
         """What this machine's CPUs allow at best: neither process can use more than one."""
-        return max(self.cpu, self.simulator_cpu, (self.cpu + self.simulator_cpu) / cpus)
+        cpu = self.cpu or 0.0
+        return max(cpu, self.simulator_cpu, (cpu + self.simulator_cpu) / cpus)
+
+
+@dataclass(frozen=True)
+class Decoding:
+    """json.loads' CPU seconds on the bodies of one cycle, with and without health."""
+
+    health_on: float
+    health_off: float
+    megabytes: float  # the bodies with health on
 
 
 @dataclass(frozen=True)
 class SizeResult:
     world: World
     rtt: float
-    fast: list[Cycle]
-    health_off: list[Cycle]  # empty unless measured at this size
+    loads: Decoding
+    first: Cycle  # the first full cycle after the exporter started
+    steady: list[Cycle]  # health on, as by default
+    health_off: list[Cycle]
     slow: list[Cycle]  # empty unless measured at this size
     ours: Latency
     ours_prometheus: Latency
@@ -389,10 +409,18 @@ class SizeResult:
     body_gzip: int
     samples_ours: int
     samples_baseline: int
-    rss_polling: float  # MB, after the cycles, with only Prometheus' scrapes so far
-    rss: float  # MB, after the text-format scrapes as well
+    rss: dict[str, float]  # MB after each kind of scrape, in the order made
     hwm: float  # MB, the peak
     baseline_rss: float
+
+
+@dataclass(frozen=True)
+class CompactResult:
+    """The same world with compact job records: steady cycles against json.loads."""
+
+    loads: Decoding
+    steady: Cycle
+    health_off: Cycle
 
 
 LISTING_APIS = ("v5_jobs", "v3_jobs")
@@ -415,8 +443,12 @@ def median_cycle(cycles: Sequence[Cycle]) -> Cycle:
     return sorted(cycles, key=lambda c: c.seconds)[len(cycles) // 2]
 
 
+def median_cpu(cycles: Sequence[Cycle]) -> float:
+    return statistics.median(c.cpu or 0.0 for c in cycles)
+
+
 def start_simulator(
-    plan: Plan, jobs: int, workdir: Path, stack: contextlib.ExitStack
+    plan: Plan, jobs: int, workdir: Path, stack: contextlib.ExitStack, compact: bool = False
 ) -> tuple[Process, World]:
     argv = [
         *exporter_command(),
@@ -431,8 +463,9 @@ def start_simulator(
         "--seed=1",
         f"--token={TOKEN}",
         "--log.level=warn",
+        *(["--compact"] if compact else []),
     ]
-    sim = Process("simulator", argv, workdir)
+    sim = Process("simulator-compact" if compact else "simulator", argv, workdir)
     stack.callback(sim.stop)
     url = sim.read_line("DRS simulator listening on ", timeout=300)
     projects = sim.read_line("projects: ", timeout=10).split()
@@ -455,7 +488,7 @@ def measure_rtt(world: World, plan: Plan) -> float:
     """Median round trip of one full page, alone on the connection."""
     client = Http(world.url)
     path = (
-        f"/v5/{world.projects[0]}/jobs?job_type=migration&offset=0&limit={plan.page_size}"
+        f"/v5/{world.projects[0]}/jobs?job_type=sync&offset=0&limit={plan.page_size}"
         "&sort_key=create_time&sort_dir=asc"
     )
     try:
@@ -463,6 +496,13 @@ def measure_rtt(world: World, plan: Plan) -> float:
     finally:
         client.close()
     return statistics.median(samples)
+
+
+def measure_loads(world: World, plan: Plan) -> Decoding:
+    """json.loads on what a cycle reads, with health on and off."""
+    on = cycle_bodies(world.url, TOKEN, world.projects, plan.page_size, BATCH_SIZE, True)
+    off = cycle_bodies(world.url, TOKEN, world.projects, plan.page_size, BATCH_SIZE, False)
+    return Decoding(loads_seconds(on), loads_seconds(off), sum(map(len, on)) / 1e6)
 
 
 def write_config(path: Path, plan: Plan, world: World, rps: float, health: bool = True) -> None:
@@ -482,6 +522,7 @@ def write_config(path: Path, plan: Plan, world: World, rps: float, health: bool 
             "max_concurrency": plan.concurrency,
             "max_requests_per_second": rps,
             "stale_after": f"{stale_after}s",
+            "batch_size": BATCH_SIZE,
         },
         "metrics": {"health": health},
     }
@@ -500,6 +541,25 @@ def wait_ready(exporter: Process, client: Http, timeout: float) -> None:
         time.sleep(0.05)
 
 
+def scraped_health(client: Http) -> Health:
+    # As Prometheus asks: the cheapest scrape, and the one a real deployment gets.
+    return read_health(gzip.decompress(client.get("/metrics", PROMETHEUS_HEADERS)))
+
+
+def first_cycle(exporter: Process, simulator: Process, client: Http, timeout: float) -> Cycle:
+    """The cycle the exporter ran at start, read once it is ready and quiet."""
+    simulator_start = simulator.cpu_seconds()
+    wait_ready(exporter, client, timeout)
+    exporter.wait_idle(timeout)
+    health = scraped_health(client)
+    return Cycle(
+        max(health.durations.values()),
+        None,
+        simulator.cpu_seconds() - simulator_start,
+        dict(health.requests),
+    )
+
+
 def run_cycle(
     exporter: Process,
     simulator: Process,
@@ -513,7 +573,7 @@ def run_cycle(
     The exporter restarts its poll cycle on a reload only when the config changed:
     ``reconfigure`` rewrites it with a harmless difference first.
     """
-    before = read_health(gzip.decompress(client.get("/metrics", PROMETHEUS_HEADERS)))
+    before = scraped_health(client)
     reconfigure()
     started = time.time()
     status, body = client.request("POST", "/-/reload")
@@ -525,8 +585,7 @@ def run_cycle(
     while True:
         # Scraping while the cycle runs would cost the exporter CPU: wait for quiet first.
         cpu_end = exporter.wait_idle(timeout)
-        # As Prometheus asks: a plain body would be made for this scrape alone.
-        health = read_health(gzip.decompress(client.get("/metrics", PROMETHEUS_HEADERS)))
+        health = scraped_health(client)
         done = [t for t, when in health.successes.items() if when >= started]
         if not done and cpu_end - cpu_start < 0.05:
             raise BenchError("POST /-/reload did not start a poll cycle")
@@ -567,40 +626,73 @@ def scrape_side_by_side(
     )
 
 
-def run_size(plan: Plan, jobs: int, exporter_argv: Sequence[str], with_slow: bool) -> SizeResult:
+SCRAPE_KINDS = {  # the variants a scraper may ask for, after the two the side by side makes
+    "text, gzip": {"Accept-Encoding": "gzip"},
+    "OpenMetrics, plain": {"Accept": "application/openmetrics-text;version=1.0.0"},
+}
+
+
+class _Spawner:
+    """Child processes that stop with the size's ExitStack; their logs on failure."""
+
+    def __init__(self, stack: contextlib.ExitStack, workdir: Path) -> None:
+        self.stack = stack
+        self.workdir = workdir
+        self.processes: list[Process] = []
+
+    def __call__(self, name: str, argv: Sequence[str]) -> Process:
+        process = Process(name, argv, self.workdir)
+        self.processes.append(process)
+        self.stack.callback(process.stop)
+        return process
+
+    def exporter(self, argv: Sequence[str], config: Path) -> tuple[Process, Http]:
+        port = free_port()
+        exporter = self(
+            "exporter",
+            [
+                *argv,
+                f"--config.file={config}",
+                f"--web.listen-address=127.0.0.1:{port}",
+                "--web.enable-lifecycle",  # the benchmark starts cycles with POST /-/reload
+                "--log.level=warn",
+            ],
+        )
+        client = Http(f"http://127.0.0.1:{port}")
+        self.stack.callback(client.close)
+        return exporter, client
+
+    def dump_logs(self) -> None:
+        for process in self.processes:
+            say(f"--- {process.name} log (last lines):\n{process.log_tail()}")
+
+
+def cycle_timeout(plan: Plan, world: World) -> float:
+    # Listing pages, and at most one batch request per ten jobs and subtasks.
+    requests = world.pages + (world.jobs + world.subtasks) / BATCH_SIZE
+    return 120.0 + 20 * requests / plan.slow_rps
+
+
+def run_size(plan: Plan, jobs: int, exporter_argv: Sequence[str], headline: bool) -> SizeResult:
     label = f"[{jobs:,} jobs]"
     with contextlib.ExitStack() as stack:
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="drs-bench-")))
-        processes: list[Process] = []
-
-        def spawn(name: str, argv: Sequence[str]) -> Process:
-            process = Process(name, argv, workdir)
-            processes.append(process)
-            stack.callback(process.stop)
-            return process
-
+        spawn = _Spawner(stack, workdir)
         try:
             t0 = time.monotonic()
             simulator, world = start_simulator(plan, jobs, workdir, stack)
-            processes.append(simulator)
+            spawn.processes.append(simulator)
             rtt = measure_rtt(world, plan)
             say(
                 f"{label} simulator up in {time.monotonic() - t0:.1f}s: {world.jobs:,} jobs, "
                 f"{world.subtasks:,} subtasks, {world.pages} pages; page round trip {ms(rtt)}"
             )
-            config = workdir / "config.yaml"
-            write_config(config, plan, world, plan.fast_rps)
-            port = free_port()
-            exporter = spawn(
-                "exporter",
-                [
-                    *exporter_argv,
-                    f"--config.file={config}",
-                    f"--web.listen-address=127.0.0.1:{port}",
-                    "--web.enable-lifecycle",
-                    "--log.level=warn",
-                ],
+            loads = measure_loads(world, plan)  # also warms the simulator's caches
+            say(
+                f"{label} json.loads of a cycle's {loads.megabytes:.1f} MB: "
+                f"{loads.health_on:.3f}s (health off {loads.health_off:.3f}s)"
             )
+            startup = 300.0 + jobs / 100
             baseline = spawn(
                 "baseline",
                 [
@@ -612,74 +704,66 @@ def run_size(plan: Plan, jobs: int, exporter_argv: Sequence[str], with_slow: boo
                     *(f"--project={p}" for p in world.projects),
                 ],
             )
-            ours = Http(f"http://127.0.0.1:{port}")
-            stack.callback(ours.close)
-            startup_timeout = 300.0 + jobs / 100
-            wait_ready(exporter, ours, startup_timeout)
-            straightforward = Http(baseline.read_line("baseline listening on ", startup_timeout))
+            straightforward = Http(baseline.read_line("baseline listening on ", startup))
             stack.callback(straightforward.close)
-            exporter.wait_idle(startup_timeout)
-            baseline.wait_idle(startup_timeout)
-            say(f"{label} exporter and baseline up in {time.monotonic() - t0:.1f}s")
+            baseline.wait_idle(startup)
+            config = workdir / "config.yaml"
+            write_config(config, plan, world, plan.fast_rps)
+            exporter, ours = spawn.exporter(exporter_argv, config)
+            first = first_cycle(exporter, simulator, ours, startup)
+            say(
+                f"{label} exporter up in {time.monotonic() - t0:.1f}s; "
+                f"first cycle {first.seconds:.2f}s"
+            )
 
-            # Listing pages, and at most one batch request per ten jobs and subtasks.
-            requests = world.pages + (world.jobs + world.subtasks) / 10
-            cycle_timeout = 120.0 + 20 * requests / plan.slow_rps
-            fast = [
-                run_cycle(
-                    exporter,
-                    simulator,
-                    ours,
-                    lambda: write_config(config, plan, world, plan.fast_rps),
-                    world.targets,
-                    cycle_timeout,
-                )
-                for _ in range(plan.cycles)
-            ]
-            say(f"{label} cycles: " + ", ".join(f"{c.seconds:.2f}s/{c.cpu:.2f}s CPU" for c in fast))
-            # So far only gzip OpenMetrics was asked for, as by Prometheus.
-            rss_polling = exporter.memory_mb()[0]
+            timeout = cycle_timeout(plan, world)
 
+            def cycles(n: int, rps: float, health: bool) -> list[Cycle]:
+                return [
+                    run_cycle(
+                        exporter,
+                        simulator,
+                        ours,
+                        lambda: write_config(config, plan, world, rps, health),
+                        world.targets,
+                        timeout,
+                    )
+                    for _ in range(n)
+                ]
+
+            steady = cycles(plan.cycles, plan.fast_rps, True)
+            say(
+                f"{label} steady cycles: "
+                + ", ".join(f"{c.seconds:.2f}s/{c.cpu or 0:.2f}s CPU" for c in steady)
+            )
+            rss = {"after the cycles (OpenMetrics, gzip: as Prometheus)": exporter.memory_mb()[0]}
             text, prometheus, slow_baseline, text_body, gzip_body, baseline_body = (
                 scrape_side_by_side(ours, straightforward, plan)
             )
             say(
-                f"{label} scrapes: ours {text}, prometheus-style {prometheus}, "
+                f"{label} scrapes: ours {text}, Prometheus-style {prometheus}, "
                 f"baseline {slow_baseline}"
             )
-            rss, hwm = exporter.memory_mb()
+            rss["+ text, plain"] = exporter.memory_mb()[0]
+            for kind, headers in SCRAPE_KINDS.items():
+                for _ in range(max(5, plan.scrapes // 10)):
+                    ours.get("/metrics", headers)
+                rss[f"+ {kind}"] = exporter.memory_mb()[0]
+            hwm = exporter.memory_mb()[1]
             baseline_rss = baseline.memory_mb()[0]
             world = replace(world, with_subtasks=len(set(_PARENT.findall(text_body))))
 
-            health_off: list[Cycle] = []
-            slow: list[Cycle] = []
-            if with_slow:
-                health_off = [
-                    run_cycle(
-                        exporter,
-                        simulator,
-                        ours,
-                        lambda: write_config(config, plan, world, plan.fast_rps, health=False),
-                        world.targets,
-                        cycle_timeout,
-                    )
-                ]
-                say(f"{label} cycle without health: {health_off[0].seconds:.2f}s")
-                slow = [
-                    run_cycle(
-                        exporter,
-                        simulator,
-                        ours,
-                        lambda: write_config(config, plan, world, plan.slow_rps),
-                        world.targets,
-                        cycle_timeout,
-                    )
-                ]
+            health_off = cycles(plan.cycles, plan.fast_rps, False)
+            say(f"{label} cycles without health: {median_cycle(health_off).seconds:.2f}s")
+            slow = cycles(1, plan.slow_rps, True) if headline else []
+            if slow:
                 say(f"{label} rate-bound cycle: {slow[0].seconds:.2f}s")
             return SizeResult(
                 world=world,
                 rtt=rtt,
-                fast=fast,
+                loads=loads,
+                first=first,
+                steady=steady,
                 health_off=health_off,
                 slow=slow,
                 ours=text,
@@ -689,14 +773,49 @@ def run_size(plan: Plan, jobs: int, exporter_argv: Sequence[str], with_slow: boo
                 body_gzip=len(gzip_body),
                 samples_ours=sample_count(text_body),
                 samples_baseline=sample_count(baseline_body),
-                rss_polling=rss_polling,
                 rss=rss,
                 hwm=hwm,
                 baseline_rss=baseline_rss,
             )
         except BenchError:
-            for process in processes:
-                say(f"--- {process.name} log (last lines):\n{process.log_tail()}")
+            spawn.dump_logs()
+            raise
+
+
+def run_compact(plan: Plan, exporter_argv: Sequence[str]) -> CompactResult:
+    """The headline size with compact job records: steady cycles against json.loads."""
+    with contextlib.ExitStack() as stack:
+        workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="drs-bench-")))
+        spawn = _Spawner(stack, workdir)
+        try:
+            simulator, world = start_simulator(plan, plan.jobs, workdir, stack, compact=True)
+            spawn.processes.append(simulator)
+            loads = measure_loads(world, plan)
+            config = workdir / "config.yaml"
+            write_config(config, plan, world, plan.fast_rps)
+            exporter, ours = spawn.exporter(exporter_argv, config)
+            first_cycle(exporter, simulator, ours, 300.0 + plan.jobs / 100)
+            timeout = cycle_timeout(plan, world)
+
+            def cycle(health: bool) -> Cycle:
+                return run_cycle(
+                    exporter,
+                    simulator,
+                    ours,
+                    lambda: write_config(config, plan, world, plan.fast_rps, health),
+                    world.targets,
+                    timeout,
+                )
+
+            on = [cycle(True) for _ in range(plan.cycles)]
+            off = [cycle(False) for _ in range(plan.cycles)]
+            say(
+                f"[compact records] json.loads {loads.health_on:.3f}s, steady CPU "
+                f"{median_cpu(on):.3f}s; health off {loads.health_off:.3f}s, {median_cpu(off):.3f}s"
+            )
+            return CompactResult(loads, median_cycle(on), median_cycle(off))
+        except BenchError:
+            spawn.dump_logs()
             raise
 
 
@@ -712,23 +831,36 @@ class Verdict:
 
 
 def cycle_verdict(
-    plan: Plan, result: SizeResult, rps: float, cycles: Sequence[Cycle], label: str = ""
+    plan: Plan,
+    result: SizeResult,
+    rps: float,
+    cycle: Cycle,
+    what: str,
+    target: float | None = None,
 ) -> Verdict:
-    cycle = median_cycle(cycles)
     best = ideal(cycle, result.world, result.rtt, plan.concurrency, rps)
     bound = (
         "concurrency"
         if best == math.ceil(cycle.requests / plan.concurrency) * result.rtt
         else "rate"
     )
-    floor = cycle.floor(CPUS)
+    cpu = f"; CPU floor {cycle.floor(CPUS):.2f} s" if cycle.cpu is not None else ""
     return Verdict(
-        f"Full poll cycle{label}, max_concurrency {plan.concurrency}, "
-        f"max_requests_per_second {rps:g} ({bound}-bound)",
-        f"{cycle.seconds:.2f} s = {cycle.seconds / best:.2f} x ideal {best:.2f} s "
-        f"(CPU floor {floor:.2f} s)",
-        f"<= {CYCLE_RATIO_TARGET:g} x ideal",
-        cycle.seconds <= CYCLE_RATIO_TARGET * best,
+        f"{what}, max_concurrency {plan.concurrency}, max_requests_per_second {rps:g} "
+        f"({bound}-bound, {cycle.requests:.0f} requests)",
+        f"{cycle.seconds:.2f} s = {cycle.seconds / best:.2f} x ideal {best:.2f} s{cpu}",
+        "" if target is None else f"<= {target:g} x ideal",
+        None if target is None else cycle.seconds <= target * best,
+    )
+
+
+def cpu_verdict(what: str, cpu: float, loads: float) -> Verdict:
+    ratio = cpu / loads
+    return Verdict(
+        f"CPU per steady cycle, {what}: exporter; json.loads of the same bodies",
+        f"{cpu:.3f} s; {loads:.3f} s: {ratio:.2f} x",
+        f"<= {CPU_RATIO_TARGET:g} x (stretch: 1 x)",
+        ratio <= CPU_RATIO_TARGET,
     )
 
 
@@ -739,24 +871,56 @@ def requests_by_api(cycle: Cycle) -> str:
     return ", ".join(f"{api} {counts[api]:.0f}" for api in order if counts.get(api))
 
 
-def verdicts(plan: Plan, main: SizeResult) -> list[Verdict]:
-    rows = [cycle_verdict(plan, main, plan.fast_rps, main.fast, ", health on")]
-    if main.health_off:
-        rows.append(
-            cycle_verdict(plan, main, plan.fast_rps, main.health_off, ", metrics.health false")
-        )
+def rss_verdict(result: SizeResult) -> Verdict:
+    target = RSS_TARGETS_MB.get(result.world.jobs)
+    worst = max(result.rss.values())
+    return Verdict(
+        "Exporter resident memory: " + "; ".join(result.rss),
+        "; ".join(f"{mb:.0f} MB" for mb in result.rss.values()) + f" (peak {result.hwm:.0f} MB)",
+        "" if target is None else f"< {target:g} MB after each",
+        None if target is None else worst < target,
+    )
+
+
+def verdicts(plan: Plan, main: SizeResult, compact: CompactResult | None) -> list[Verdict]:
+    steady, off = median_cycle(main.steady), median_cycle(main.health_off)
+    rows = [
+        cycle_verdict(
+            plan,
+            main,
+            plan.fast_rps,
+            main.first,
+            "First full cycle after start",
+            FIRST_CYCLE_TARGET,
+        ),
+        cycle_verdict(plan, main, plan.fast_rps, steady, "Steady cycle"),
+        cycle_verdict(plan, main, plan.fast_rps, off, "Steady cycle, metrics.health false"),
+    ]
     if main.slow:
-        rows.append(cycle_verdict(plan, main, plan.slow_rps, main.slow))
-    rows.append(
+        rows.append(cycle_verdict(plan, main, plan.slow_rps, main.slow[0], "Steady cycle"))
+    rows += [
         Verdict(
             "Requests per cycle by api: health on; health off",
-            f"{requests_by_api(median_cycle(main.fast))}; "
-            f"{requests_by_api(median_cycle(main.health_off)) if main.health_off else '-'}",
+            f"{requests_by_api(steady)}; {requests_by_api(off)}",
             "",
             None,
-        )
-    )
-    fast = median_cycle(main.fast)
+        ),
+        cpu_verdict("the simulator's records", median_cpu(main.steady), main.loads.health_on),
+        cpu_verdict(
+            "the simulator's records, metrics.health false",
+            median_cpu(main.health_off),
+            main.loads.health_off,
+        ),
+    ]
+    if compact is not None:
+        rows += [
+            cpu_verdict("compact records", compact.steady.cpu or 0.0, compact.loads.health_on),
+            cpu_verdict(
+                "compact records, metrics.health false",
+                compact.health_off.cpu or 0.0,
+                compact.loads.health_off,
+            ),
+        ]
     speedup = main.baseline.median / main.ours.median
     rows += [
         Verdict(
@@ -784,30 +948,19 @@ def verdicts(plan: Plan, main: SizeResult) -> list[Verdict]:
             "",
             None,
         ),
+        rss_verdict(main),
         Verdict(
-            "Exporter resident memory: after the cycles; after the text-format scrapes too (peak)",
-            f"{main.rss_polling:.0f} MB; {main.rss:.0f} MB ({main.hwm:.0f} MB)",
-            f"< {RSS_TARGET_MB:g} MB",
-            max(main.rss_polling, main.rss) < RSS_TARGET_MB,
+            "prometheus_client baseline's resident memory", f"{main.baseline_rss:.0f} MB", "", None
         ),
-        Verdict(
-            "prometheus_client baseline's resident memory",
-            f"{main.baseline_rss:.0f} MB",
-            "",
-            None,
-        ),
-        Verdict(
-            "CPU per poll cycle: exporter (simulator)",
-            f"{fast.cpu:.2f} s ({fast.simulator_cpu:.2f} s)",
-            "",
-            None,
-        ),
+        Verdict("Simulator CPU per steady cycle", f"{steady.simulator_cpu:.2f} s", "", None),
     ]
     return rows
 
 
-def report(plan: Plan, command: str, results: Mapping[int, SizeResult]) -> list[Verdict]:
-    """Print the markdown for the README; return the verdicts."""
+def report(
+    plan: Plan, command: str, results: Mapping[int, SizeResult], compact: CompactResult | None
+) -> list[Verdict]:
+    """Print the markdown for the README; return the verdicts (the growth sizes' too)."""
     main = results[plan.jobs]
     w = main.world
     out = [
@@ -819,47 +972,53 @@ def report(plan: Plan, command: str, results: Mapping[int, SizeResult]) -> list[
         f"Simulator: {plan.projects} projects x 3 job types = {w.targets} targets, "
         f"{w.jobs:,} jobs ({w.with_subtasks:,} with subtasks, {w.subtasks:,} subtasks), "
         f"server-side page cap {plan.page_cap}, {plan.latency * 1000:g} ms added to every "
-        f"request, statuses frozen. Exporter: page_size {plan.page_size}, default metrics "
-        f"(per-job series, sparse status). One page's round trip, alone: {ms(main.rtt)}.",
+        f"request, statuses frozen. Exporter: page_size {plan.page_size}, batch_size "
+        f"{BATCH_SIZE}, default metrics (per-job series with health, sparse status). One "
+        f"page's round trip, alone: {ms(main.rtt)}. A cycle reads {main.loads.megabytes:.1f} MB.",
         "",
         "| Measure | Result | Target |",
         "|---|---|---|",
     ]
-    rows = verdicts(plan, main)
+    rows = verdicts(plan, main, compact)
+    for jobs, result in sorted(results.items()):
+        if jobs != plan.jobs and jobs in RSS_TARGETS_MB:
+            row = rss_verdict(result)
+            rows.append(replace(row, what=f"At {jobs:,} jobs: {row.what[0].lower()}{row.what[1:]}"))
     for v in rows:
         mark = "" if v.met is None else (" (met)" if v.met else " (**missed**)")
         out.append(f"| {v.what} | {v.result} | {v.target}{mark} |")
     out += [
         "",
         "Ideal cycle = max(ceil(R / C) x RTT, (R - 1) / Q + RTT, D x RTT), with R the "
-        f"cycle's requests ({w.pages} listing pages, plus the batch calls with health on), "
-        "C = max_concurrency, Q = max_requests_per_second, RTT = one page's round trip, "
-        "D = 3 with health (first page, other pages, batch calls), else 2. "
-        "CPU floor = max(exporter CPU, simulator CPU, their "
-        f"sum / {CPUS}): the cycle cannot be shorter on this machine, whatever the network "
-        f"allows. Scrapes: {main.ours.count} of each kind, sequential, alternating between the "
-        "exporters, over keep-alive loopback connections; p99 by nearest rank. Both serve "
-        f"the same series ({main.samples_ours:,} samples; prometheus_client "
+        "cycle's requests, C = max_concurrency, Q = max_requests_per_second, RTT = one page's "
+        "round trip, D = 3 with health (first page, other pages, batch calls), else 2. "
+        f"CPU floor = max(exporter CPU, simulator CPU, their sum / {CPUS}). CPU per cycle: the "
+        "median of the measured cycles, from /proc; json.loads: the least of five runs over the "
+        "bodies of one cycle, fetched by the benchmark itself. Scrapes: "
+        f"{main.ours.count} of each kind, sequential, alternating between the exporters, over "
+        "keep-alive loopback connections; p99 by nearest rank. Both serve the same job series "
+        f"({main.samples_ours:,} samples with the process metrics; prometheus_client "
         f"{main.samples_baseline:,}).",
         "",
         f"Growth (max_concurrency {plan.concurrency}, max_requests_per_second {plan.fast_rps:g}):",
         "",
-        "| Jobs | Requests | Cycle (ideal; CPU floor) | CPU / cycle | Scrape median / p99 "
-        "| prometheus_client median / p99 (scrapes) | Speed-up | Body text / gzip "
-        "| RSS: polling; + text scrapes (peak) |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| Jobs | Requests | First cycle (ideal) | Steady cycle; CPU | json.loads | "
+        "Scrape median / p99 | prometheus_client median (scrapes) | Speed-up | "
+        "Body text / gzip | RSS after each kind of scrape (peak) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for jobs in sorted(results):
         r = results[jobs]
-        c = median_cycle(r.fast)
-        best = ideal(c, r.world, r.rtt, plan.concurrency, plan.fast_rps)
+        c = median_cycle(r.steady)
+        best = ideal(r.first, r.world, r.rtt, plan.concurrency, plan.fast_rps)
         out.append(
             f"| {r.world.jobs:,} | {c.requests:.0f} "
-            f"| {c.seconds:.2f} s ({best:.2f} s; {c.floor(CPUS):.2f} s) | {c.cpu:.2f} s "
-            f"| {r.ours} | {r.baseline} ({r.baseline.count}) "
+            f"| {r.first.seconds:.2f} s ({best:.2f} s) | {c.seconds:.2f} s; "
+            f"{median_cpu(r.steady):.2f} s | {r.loads.health_on:.2f} s "
+            f"| {r.ours} | {ms(r.baseline.median)} ({r.baseline.count}) "
             f"| {r.baseline.median / r.ours.median:.0f} x "
             f"| {mb(r.body_text)} / {mb(r.body_gzip)} "
-            f"| {r.rss_polling:.0f} MB; {r.rss:.0f} MB ({r.hwm:.0f} MB) |"
+            f"| {' / '.join(f'{v:.0f}' for v in r.rss.values())} MB ({r.hwm:.0f} MB) |"
         )
     print("\n".join(out))
     return rows
@@ -873,6 +1032,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--sizes", help="comma-separated job counts for the growth table (first: headline)"
     )
+    parser.add_argument("--no-compact", action="store_true", help="skip the compact records run")
     parser.add_argument(
         "--exporter",
         help="command that runs the exporter (default: drs-exporter); it must exec, not fork",
@@ -894,13 +1054,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     command = "python benchmarks/bench.py" + (" --tiny" if args.tiny else "")
     results: dict[int, SizeResult] = {}
+    compact: CompactResult | None = None
     try:
         for jobs in plan.growth:
-            results[jobs] = run_size(plan, jobs, exporter_argv, with_slow=jobs == plan.jobs)
-    except (BenchError, OSError, http.client.HTTPException) as exc:
+            results[jobs] = run_size(plan, jobs, exporter_argv, headline=jobs == plan.jobs)
+        if not args.no_compact:
+            compact = run_compact(plan, exporter_argv)
+    except (BenchError, OSError, http.client.HTTPException, RuntimeError) as exc:
         say(f"bench: {exc}")
         return 1
-    rows = report(plan, command, results)
+    rows = report(plan, command, results, compact)
     missed = [v.what for v in rows if v.met is False]
     if missed:
         say("targets missed: " + "; ".join(missed))

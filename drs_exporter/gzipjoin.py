@@ -125,16 +125,21 @@ def gzip_member(segments: Sequence[Segment]) -> bytes:
 
 
 def inflate_pieces(segments: Sequence[Segment], piece: int = 1 << 20) -> Iterator[bytes]:
-    """The segments' bytes, uncompressed, in pieces of at most ``piece`` bytes, made one at a
-    time as they are taken: the whole is never held at once."""
+    """The segments' bytes, uncompressed, in pieces of at most ``piece`` bytes (each as near
+    that as the end allows), made one at a time as they are taken: the whole is never held
+    at once."""
     inflater = zlib.decompressobj(wbits=-zlib.MAX_WBITS)
+    out = bytearray()
     for s in segments:
         data = s.packed
         while data:
-            out = inflater.decompress(data, piece)
+            out += inflater.decompress(data, piece - len(out))
             data = inflater.unconsumed_tail
-            if out:
-                yield out
+            if len(out) >= piece:
+                yield bytes(out)
+                out.clear()
+    if out:
+        yield bytes(out)
 
 
 def inflate(segments: Sequence[Segment]) -> bytes:
