@@ -86,6 +86,7 @@ FIRST_CYCLE_TARGET = 1.2  # first full cycle, times its ideal
 CPU_RATIO_TARGET = 3.0  # CPU per steady cycle, times json.loads on the same bodies
 RSS_TARGETS_MB = {10_000: 70.0, 50_000: 200.0}  # after every kind of scrape
 BATCH_SIZE = 10  # the exporter's default poll.batch_size
+UNBOUND_RPS = 100_000.0  # a max_requests_per_second that never binds
 
 
 @dataclass(frozen=True)
@@ -399,6 +400,7 @@ class SizeResult:
     rtt: float
     loads: Decoding
     first: Cycle  # the first full cycle after the exporter started
+    first_unbound: Cycle | None  # the same with a rate limit that never binds (headline)
     steady: list[Cycle]  # health on, as by default
     health_off: list[Cycle]
     slow: list[Cycle]  # empty unless measured at this size
@@ -419,8 +421,8 @@ class CompactResult:
     """The same world with compact job records: steady cycles against json.loads."""
 
     loads: Decoding
-    steady: Cycle
-    health_off: Cycle
+    steady_cpu: float  # per cycle, health on
+    health_off_cpu: float
 
 
 LISTING_APIS = ("v5_jobs", "v3_jobs")
@@ -443,8 +445,9 @@ def median_cycle(cycles: Sequence[Cycle]) -> Cycle:
     return sorted(cycles, key=lambda c: c.seconds)[len(cycles) // 2]
 
 
-def median_cpu(cycles: Sequence[Cycle]) -> float:
-    return statistics.median(c.cpu or 0.0 for c in cycles)
+def mean_cpu(cycles: Sequence[Cycle]) -> float:
+    """CPU per cycle: the mean, as /proc counts in ticks of 10 ms (a median would round)."""
+    return statistics.fmean(c.cpu or 0.0 for c in cycles)
 
 
 def start_simulator(
@@ -753,16 +756,26 @@ def run_size(plan: Plan, jobs: int, exporter_argv: Sequence[str], headline: bool
             baseline_rss = baseline.memory_mb()[0]
             world = replace(world, with_subtasks=len(set(_PARENT.findall(text_body))))
 
-            health_off = cycles(plan.cycles, plan.fast_rps, False)
+            health_off = cycles(max(plan.cycles, 5), plan.fast_rps, False)
             say(f"{label} cycles without health: {median_cycle(health_off).seconds:.2f}s")
             slow = cycles(1, plan.slow_rps, True) if headline else []
+            first_unbound = None
             if slow:
                 say(f"{label} rate-bound cycle: {slow[0].seconds:.2f}s")
+                # A fresh exporter whose rate limit never binds: the first cycle against
+                # max_concurrency alone.
+                unbound = workdir / "unbound.yaml"
+                write_config(unbound, plan, world, UNBOUND_RPS)
+                exporter.stop()
+                exporter, ours = spawn.exporter(exporter_argv, unbound)
+                first_unbound = first_cycle(exporter, simulator, ours, startup)
+                say(f"{label} first cycle, concurrency-bound: {first_unbound.seconds:.2f}s")
             return SizeResult(
                 world=world,
                 rtt=rtt,
                 loads=loads,
                 first=first,
+                first_unbound=first_unbound,
                 steady=steady,
                 health_off=health_off,
                 slow=slow,
@@ -808,12 +821,12 @@ def run_compact(plan: Plan, exporter_argv: Sequence[str]) -> CompactResult:
                 )
 
             on = [cycle(True) for _ in range(plan.cycles)]
-            off = [cycle(False) for _ in range(plan.cycles)]
+            off = [cycle(False) for _ in range(max(plan.cycles, 5))]
             say(
                 f"[compact records] json.loads {loads.health_on:.3f}s, steady CPU "
-                f"{median_cpu(on):.3f}s; health off {loads.health_off:.3f}s, {median_cpu(off):.3f}s"
+                f"{mean_cpu(on):.3f}s; health off {loads.health_off:.3f}s, {mean_cpu(off):.3f}s"
             )
-            return CompactResult(loads, median_cycle(on), median_cycle(off))
+            return CompactResult(loads, mean_cpu(on), mean_cpu(off))
         except BenchError:
             spawn.dump_logs()
             raise
@@ -893,6 +906,20 @@ def verdicts(plan: Plan, main: SizeResult, compact: CompactResult | None) -> lis
             "First full cycle after start",
             FIRST_CYCLE_TARGET,
         ),
+        *(
+            [
+                cycle_verdict(
+                    plan,
+                    main,
+                    UNBOUND_RPS,
+                    main.first_unbound,
+                    "First full cycle after start",
+                    FIRST_CYCLE_TARGET,
+                )
+            ]
+            if main.first_unbound is not None
+            else []
+        ),
         cycle_verdict(plan, main, plan.fast_rps, steady, "Steady cycle"),
         cycle_verdict(plan, main, plan.fast_rps, off, "Steady cycle, metrics.health false"),
     ]
@@ -905,19 +932,19 @@ def verdicts(plan: Plan, main: SizeResult, compact: CompactResult | None) -> lis
             "",
             None,
         ),
-        cpu_verdict("the simulator's records", median_cpu(main.steady), main.loads.health_on),
+        cpu_verdict("the simulator's records", mean_cpu(main.steady), main.loads.health_on),
         cpu_verdict(
             "the simulator's records, metrics.health false",
-            median_cpu(main.health_off),
+            mean_cpu(main.health_off),
             main.loads.health_off,
         ),
     ]
     if compact is not None:
         rows += [
-            cpu_verdict("compact records", compact.steady.cpu or 0.0, compact.loads.health_on),
+            cpu_verdict("compact records", compact.steady_cpu, compact.loads.health_on),
             cpu_verdict(
                 "compact records, metrics.health false",
-                compact.health_off.cpu or 0.0,
+                compact.health_off_cpu,
                 compact.loads.health_off,
             ),
         ]
@@ -1014,7 +1041,7 @@ def report(
         out.append(
             f"| {r.world.jobs:,} | {c.requests:.0f} "
             f"| {r.first.seconds:.2f} s ({best:.2f} s) | {c.seconds:.2f} s; "
-            f"{median_cpu(r.steady):.2f} s | {r.loads.health_on:.2f} s "
+            f"{mean_cpu(r.steady):.2f} s | {r.loads.health_on:.2f} s "
             f"| {r.ours} | {ms(r.baseline.median)} ({r.baseline.count}) "
             f"| {r.baseline.median / r.ours.median:.0f} x "
             f"| {mb(r.body_text)} / {mb(r.body_gzip)} "

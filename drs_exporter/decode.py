@@ -24,6 +24,7 @@ from .errors import ApiError
 from .model import MAX_ERROR_MESSAGE, MAX_LABEL_LENGTH, Job, one_line, parse_jobs, parse_time
 
 T = TypeVar("T")
+R = TypeVar("R")
 _Text = str | None
 _Figure = str | int | float | None  # numbers come as text, sometimes as numbers
 
@@ -255,12 +256,14 @@ class AnswerCache(Generic[T]):
     bytes come back the same is not decoded again, and gives the very same records (so the
     exposition can keep what it rendered of them).
 
-    Answers are told apart by a 64-bit hash of their bytes and their length. ``prune``
-    after a successful poll forgets the requests it did not make.
+    Answers are told apart by a 64-bit hash of their bytes and their length. What is made
+    of them (``derive``) is kept too, for as long as it is made of the very same records.
+    ``prune`` after a successful poll forgets the requests it did not make.
     """
 
     def __init__(self) -> None:
         self._answers: dict[Hashable, tuple[int, int, T]] = {}
+        self._derived: dict[Hashable, tuple[tuple[object, ...], Any]] = {}
         self._used: set[Hashable] = set()
 
     def read(self, request: Hashable, body: bytes, decode: Callable[[bytes], T]) -> T:
@@ -274,8 +277,25 @@ class AnswerCache(Generic[T]):
         self._answers[request] = (fingerprint, len(body), decoded)
         return decoded
 
+    def derive(self, key: Hashable, inputs: Sequence[object], make: Callable[[], R]) -> R:
+        """``make()``, or what it gave last time ``key`` was made of the same objects."""
+        self._used.add(key)
+        known = self._derived.get(key)
+        if known is not None and _same_objects(known[0], inputs):
+            result: R = known[1]
+            return result
+        made = make()
+        self._derived[key] = (tuple(inputs), made)
+        return made
+
     def prune(self) -> None:
-        """Forget the requests not made since the last prune."""
+        """Forget the requests (and what was made of them) not used since the last prune."""
         for request in set(self._answers) - self._used:
             del self._answers[request]
+        for key in set(self._derived) - self._used:
+            del self._derived[key]
         self._used.clear()
+
+
+def _same_objects(before: Sequence[object], now: Sequence[object]) -> bool:
+    return len(before) == len(now) and all(a is b for a, b in zip(before, now, strict=True))

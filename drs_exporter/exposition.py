@@ -23,12 +23,12 @@ inflated piece by piece for each scrape, so that no plain body is ever held whol
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from .families import FAMILIES, Family
 from .gzipjoin import OpenMember, Segment, close_member, inflate_pieces, open_member, segment
-from .model import is_failed, unique_jobs
+from .model import Job, is_failed, unique_jobs
 from .samples import (
     count_lines,
     health_lines,
@@ -179,24 +179,30 @@ def _target_chunks(
         chunks.update((name, old[name]) for name in names if name in old)
 
     if state.has_data:
-        jobs = unique_jobs(state.jobs)
+        unique: list[Sequence[Job]] = []
+
+        def jobs() -> Sequence[Job]:  # one pass over the jobs, only if something is rendered
+            if not unique:
+                unique.append(unique_jobs(state.jobs))
+            return unique[0]
+
         if same_jobs:
             keep(_COUNT_FAMILIES)
         else:
-            failed = sum(1 for job in jobs if not job.parent_id and is_failed(job.status))
-            texts["drs_jobs"] = count_lines("drs_jobs", base, jobs, subtasks=False)
-            texts["drs_subtasks"] = count_lines("drs_subtasks", base, jobs, subtasks=True)
+            failed = sum(1 for job in jobs() if not job.parent_id and is_failed(job.status))
+            texts["drs_jobs"] = count_lines("drs_jobs", base, jobs(), subtasks=False)
+            texts["drs_subtasks"] = count_lines("drs_subtasks", base, jobs(), subtasks=True)
             texts["drs_jobs_failed"] = f"drs_jobs_failed{{{base}}} {failed}\n"
         if options.per_job:
             if same_jobs and prev is not None and prev.status_since is state.status_since:
                 keep(_JOB_FAMILIES)
             else:
-                texts.update(job_lines(base, jobs, state.status_since, options.dense_status))
+                texts.update(job_lines(base, jobs(), state.status_since, options.dense_status))
         if options.per_job and options.health and state.health:
             if same_jobs and prev is not None and prev.health is state.health:
                 keep(_HEALTH_FAMILIES)
             else:
-                texts.update(health_lines(base, jobs, state.health))
+                texts.update(health_lines(base, jobs(), state.health))
     if state.polled:
         texts.update(poll_lines(base, state))
     chunks.update((name, _chunk(text)) for name, text in texts.items() if text)

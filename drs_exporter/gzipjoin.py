@@ -125,21 +125,23 @@ def gzip_member(segments: Sequence[Segment]) -> bytes:
 
 
 def inflate_pieces(segments: Sequence[Segment], piece: int = 1 << 20) -> Iterator[bytes]:
-    """The segments' bytes, uncompressed, in pieces of at most ``piece`` bytes (each as near
-    that as the end allows), made one at a time as they are taken: the whole is never held
-    at once."""
+    """The segments' bytes, uncompressed, in pieces of about ``piece`` bytes (at most twice
+    that), made one at a time as they are taken: the whole is never held at once."""
     inflater = zlib.decompressobj(wbits=-zlib.MAX_WBITS)
-    out = bytearray()
+    parts: list[bytes] = []
+    size = 0
     for s in segments:
         data = s.packed
         while data:
-            out += inflater.decompress(data, piece - len(out))
+            out = inflater.decompress(data, piece)
             data = inflater.unconsumed_tail
-            if len(out) >= piece:
-                yield bytes(out)
-                out.clear()
-    if out:
-        yield bytes(out)
+            parts.append(out)
+            size += len(out)
+            if size >= piece:
+                yield b"".join(parts)
+                parts, size = [], 0
+    if size:
+        yield b"".join(parts)
 
 
 def inflate(segments: Sequence[Segment]) -> bytes:

@@ -11,6 +11,7 @@ next is decided by ``paging``; how each request is sent, signed and retried by `
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -129,12 +130,18 @@ async def list_jobs(
     pages = AnswerCache[Page]() if cache is None else cache
     listings = await _all_or_nothing(
         _one_listing(
-            _PAGES[api](client, target, auth, job_type, page_size, pages), target, job_type
+            _PAGES[api](client, target, auth, job_type, page_size, pages),
+            target,
+            job_type,
+            pages,
+            api,
         )
         for api in target.apis
     )
+    # The same pages make the same jobs: made once, then handed on as they are.
+    merged = pages.derive("merged", listings, functools.partial(merge_listings, listings))
     pages.prune()
-    return merge_listings(listings)
+    return merged
 
 
 async def first_page(
@@ -168,11 +175,14 @@ _PAGES: dict[
 }
 
 
-async def _one_listing(fetch: FetchPage, target: Target, job_type: str) -> list[Job]:
+async def _one_listing(
+    fetch: FetchPage, target: Target, job_type: str, cache: AnswerCache[Page], api: str
+) -> list[Job]:
     """One API's listing, fetched once more if it changed while it was paged."""
     for attempt in (1, 2):
         pages = await _pages(fetch)
-        jobs = unique_jobs(job for _, page in sorted(pages.items()) for job in page.jobs)
+        ordered = [page for _, page in sorted(pages.items())]
+        jobs = cache.derive(api, ordered, functools.partial(_jobs_of, ordered))
         listed = sum(1 for job in jobs if not job.parent_id)
         totals = {p.total for p in pages.values() if p.total is not None}
         if attempt == 2 or listing_settled(listed, totals):
@@ -185,6 +195,10 @@ async def _one_listing(fetch: FetchPage, target: Target, job_type: str) -> list[
             "/".join(str(t) for t in sorted(totals)),
         )
     return jobs
+
+
+def _jobs_of(pages: Sequence[Page]) -> list[Job]:
+    return unique_jobs(job for page in pages for job in page.jobs)
 
 
 async def _pages(fetch: FetchPage) -> dict[int, Page]:

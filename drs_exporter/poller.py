@@ -227,18 +227,22 @@ class Poller:
         if key not in self._states:  # dropped by a reload while we polled
             return
         if jobs is not None:
-            self._note_unknown_statuses(jobs)
             now = self._clock.wall()
             self._success_at[key] = self._clock.monotonic()
             prev = self._states[key]
             # What did not change is handed on as the same object: the exposition keeps
-            # what it rendered of it.
+            # what it rendered of it. The same jobs in the same statuses: nothing to note.
             listed = tuple(jobs)
+            if prev.has_data and prev.jobs == listed:
+                listed, since = prev.jobs, prev.status_since
+            else:
+                self._note_unknown_statuses(jobs)
+                since = self._history.update(key, jobs, now)
             state = TargetState(
                 key=key,
                 up=True,
-                jobs=prev.jobs if prev.has_data and prev.jobs == listed else listed,
-                status_since=self._history.update(key, jobs, now),
+                jobs=listed,
+                status_since=since,
                 health=prev.health if prev.health == health else MappingProxyType(dict(health)),
                 last_poll_duration=duration,
                 last_success=now,

@@ -13,6 +13,8 @@ from typing import Any
 import pytest
 
 from drs_exporter.decode import (
+    AnswerCache,
+    Page,
     Progress,
     Status,
     read_page,
@@ -131,3 +133,26 @@ def test_a_body_that_is_no_batch_answer_is_a_decode_error(body: bytes) -> None:
         with pytest.raises(ApiError) as info:
             read(body, ["a"], "api")
         assert info.value.reason == "decode"
+
+
+def test_an_answer_that_comes_back_the_same_is_not_decoded_again() -> None:
+    cache: AnswerCache[Page] = AnswerCache()
+    decoded: list[bytes] = []
+
+    def decode(body: bytes) -> Page:
+        decoded.append(body)
+        return read_page(body, "total_count", "api")
+
+    same = json.dumps({"total_count": 1, "jobs": [job("a")]}).encode()
+    first = cache.read("page-1", same, decode)
+    assert cache.read("page-1", bytes(same), decode) is first  # equal bytes, another object
+    changed = cache.read("page-1", same.replace(b'"a"', b'"b"'), decode)
+    assert changed is not first and [j.id for j in changed.jobs] == ["b"]
+    assert len(decoded) == 2
+    # What is made of the same records is made once; prune forgets what was not asked for.
+    made = cache.derive("jobs", [changed], lambda: list(changed.jobs))
+    assert cache.derive("jobs", [changed], lambda: []) is made
+    cache.prune()
+    cache.prune()  # nothing asked since the last one: all forgotten
+    assert cache.read("page-1", same, decode) is not first and len(decoded) == 3
+    assert cache.derive("jobs", [changed], lambda: []) == []
