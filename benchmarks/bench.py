@@ -87,6 +87,7 @@ CPU_RATIO_TARGET = 3.0  # CPU per steady cycle, times json.loads on the same bod
 RSS_TARGETS_MB = {10_000: 70.0, 50_000: 200.0}  # after every kind of scrape
 BATCH_SIZE = 10  # the exporter's default poll.batch_size
 UNBOUND_RPS = 100_000.0  # a max_requests_per_second that never binds
+WIDE_BATCH = 100  # batch_size of the cycles that show what the batch requests cost
 
 
 @dataclass(frozen=True)
@@ -391,6 +392,7 @@ class Decoding:
 
     health_on: float
     health_off: float
+    wide_batches: float  # health on, WIDE_BATCH ids a batch request
     megabytes: float  # the bodies with health on
 
 
@@ -403,6 +405,7 @@ class SizeResult:
     first_unbound: Cycle | None  # the same with a rate limit that never binds (headline)
     steady: list[Cycle]  # health on, as by default
     health_off: list[Cycle]
+    wide_batches: list[Cycle]  # health on, WIDE_BATCH ids a batch request (headline)
     slow: list[Cycle]  # empty unless measured at this size
     ours: Latency
     ours_prometheus: Latency
@@ -502,13 +505,28 @@ def measure_rtt(world: World, plan: Plan) -> float:
 
 
 def measure_loads(world: World, plan: Plan) -> Decoding:
-    """json.loads on what a cycle reads, with health on and off."""
-    on = cycle_bodies(world.url, TOKEN, world.projects, plan.page_size, BATCH_SIZE, True)
-    off = cycle_bodies(world.url, TOKEN, world.projects, plan.page_size, BATCH_SIZE, False)
-    return Decoding(loads_seconds(on), loads_seconds(off), sum(map(len, on)) / 1e6)
+    """json.loads on what a cycle reads, with health on and off, and with wide batches."""
+
+    def bodies(health: bool, batch_size: int = BATCH_SIZE) -> list[bytes]:
+        return cycle_bodies(world.url, TOKEN, world.projects, plan.page_size, batch_size, health)
+
+    on = bodies(True)
+    return Decoding(
+        loads_seconds(on),
+        loads_seconds(bodies(False)),
+        loads_seconds(bodies(True, WIDE_BATCH)),
+        sum(map(len, on)) / 1e6,
+    )
 
 
-def write_config(path: Path, plan: Plan, world: World, rps: float, health: bool = True) -> None:
+def write_config(
+    path: Path,
+    plan: Plan,
+    world: World,
+    rps: float,
+    health: bool = True,
+    batch_size: int = BATCH_SIZE,
+) -> None:
     """The exporter's config; each call changes stale_after a little (see run_cycle)."""
     previous = yaml.safe_load(path.read_text()) if path.exists() else None
     stale_after = 600 if previous is None else int(previous["poll"]["stale_after"][:-1]) + 1
@@ -525,7 +543,7 @@ def write_config(path: Path, plan: Plan, world: World, rps: float, health: bool 
             "max_concurrency": plan.concurrency,
             "max_requests_per_second": rps,
             "stale_after": f"{stale_after}s",
-            "batch_size": BATCH_SIZE,
+            "batch_size": batch_size,
         },
         "metrics": {"health": health},
     }
@@ -721,13 +739,15 @@ def run_size(plan: Plan, jobs: int, exporter_argv: Sequence[str], headline: bool
 
             timeout = cycle_timeout(plan, world)
 
-            def cycles(n: int, rps: float, health: bool) -> list[Cycle]:
+            def cycles(
+                n: int, rps: float, health: bool, batch_size: int = BATCH_SIZE
+            ) -> list[Cycle]:
                 return [
                     run_cycle(
                         exporter,
                         simulator,
                         ours,
-                        lambda: write_config(config, plan, world, rps, health),
+                        lambda: write_config(config, plan, world, rps, health, batch_size),
                         world.targets,
                         timeout,
                     )
@@ -758,6 +778,7 @@ def run_size(plan: Plan, jobs: int, exporter_argv: Sequence[str], headline: bool
 
             health_off = cycles(max(plan.cycles, 5), plan.fast_rps, False)
             say(f"{label} cycles without health: {median_cycle(health_off).seconds:.2f}s")
+            wide = cycles(plan.cycles, plan.fast_rps, True, WIDE_BATCH) if headline else []
             slow = cycles(1, plan.slow_rps, True) if headline else []
             first_unbound = None
             if slow:
@@ -778,6 +799,7 @@ def run_size(plan: Plan, jobs: int, exporter_argv: Sequence[str], headline: bool
                 first_unbound=first_unbound,
                 steady=steady,
                 health_off=health_off,
+                wide_batches=wide,
                 slow=slow,
                 ours=text,
                 ours_prometheus=prometheus,
@@ -939,6 +961,14 @@ def verdicts(plan: Plan, main: SizeResult, compact: CompactResult | None) -> lis
             main.loads.health_off,
         ),
     ]
+    if main.wide_batches:
+        rows.append(
+            cpu_verdict(
+                f"the simulator's records, batch_size {WIDE_BATCH}",
+                mean_cpu(main.wide_batches),
+                main.loads.wide_batches,
+            )
+        )
     if compact is not None:
         rows += [
             cpu_verdict("compact records", compact.steady_cpu, compact.loads.health_on),

@@ -86,17 +86,18 @@ _EOF = b"# EOF\n"
 _TargetChunks = Mapping[str, Segment]
 
 
+# A plain body is inflated this much at a time as it is sent: about a third of a
+# millisecond of the event loop's time each, and never the whole body at once.
+_PIECE = 256 * 1024
+
+
 @dataclass(frozen=True, slots=True)
 class Body:
-    """A body as the pieces to send in order, ``size`` bytes in all.
-
-    ``lazy`` pieces are made as they are taken (a plain body is inflated a megabyte at a
-    time, never held whole): take them off the event loop.
-    """
+    """A body as the pieces to send in order, ``size`` bytes in all (a plain body's are
+    inflated as they are taken)."""
 
     size: int
     pieces: Iterable[bytes]
-    lazy: bool
 
 
 class Exposition:
@@ -140,9 +141,9 @@ class Exposition:
             if member is None:
                 member = self._packed[openmetrics] = open_member(chunks)
             closing = close_member(member, (segment(tail),))
-            return Body(member.length + len(closing), (*member.start, closing), lazy=False)
+            return Body(member.length + len(closing), (*member.start, closing))
         size = sum(c.size for c in chunks) + len(tail)
-        return Body(size, itertools.chain(inflate_pieces(chunks), (tail,)), lazy=True)
+        return Body(size, itertools.chain(inflate_pieces(chunks, _PIECE), (tail,)))
 
     def body(self, *, openmetrics: bool, gzip: bool, extra: bytes = b"") -> bytes:
         """The body in the Prometheus text format or OpenMetrics, optionally gzipped, as one

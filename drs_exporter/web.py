@@ -223,18 +223,12 @@ def make_app(
 
 async def _write(response: web.StreamResponse, body: Body) -> None:
     """The body's pieces, in writes of about ``_SLICE`` bytes (small pieces gathered)."""
-    pieces = iter(body.pieces)
     gathered: list[bytes] = []
     size = 0
-    while True:
-        # A plain body's pieces are inflated as they are taken: in a thread, where zlib
-        # lets go of the interpreter.
-        part = await asyncio.to_thread(next, pieces, None) if body.lazy else next(pieces, None)
-        if gathered and (part is None or size + len(part) > _SLICE):
+    for part in body.pieces:
+        if gathered and size + len(part) > _SLICE:
             await response.write(b"".join(gathered))
             gathered, size = [], 0
-        if part is None:
-            return
         if len(part) < _SLICE:
             gathered.append(part)
             size += len(part)
@@ -242,6 +236,8 @@ async def _write(response: web.StreamResponse, body: Body) -> None:
         view = memoryview(part)
         for start in range(0, len(part), _SLICE):
             await response.write(view[start : start + _SLICE])
+    if gathered:
+        await response.write(b"".join(gathered))
 
 
 class _OneLineLogger(logging.Logger):
