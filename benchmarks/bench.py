@@ -80,7 +80,7 @@ SETTLE = 0.5  # seconds without a CPU tick after which a process counts as idle
 CPU_SAMPLE = 0.05  # seconds between /proc samples while waiting for a cycle
 CLOCK_TICK = os.sysconf("SC_CLK_TCK")
 CPUS = len(os.sched_getaffinity(0))
-# Targets of the issue; ratios within one run, so the machine's speed cancels out.
+# The performance targets; ratios within one run, so the machine's speed cancels out.
 SCRAPE_SPEEDUP_TARGET = 20.0
 FIRST_CYCLE_TARGET = 1.2  # first full cycle, times its ideal
 CPU_RATIO_TARGET = 3.0  # CPU per steady cycle, times json.loads on the same bodies
@@ -1050,7 +1050,7 @@ def report(
         "cycle's requests, C = max_concurrency, Q = max_requests_per_second, RTT = one page's "
         "round trip, D = 3 with health (first page, other pages, batch calls), else 2. "
         f"CPU floor = max(exporter CPU, simulator CPU, their sum / {CPUS}). CPU per cycle: the "
-        "median of the measured cycles, from /proc; json.loads: the least of five runs over the "
+        "mean of the measured cycles, from /proc; json.loads: the least of five runs over the "
         "bodies of one cycle, fetched by the benchmark itself. Scrapes: "
         f"{main.ours.count} of each kind, sequential, alternating between the exporters, over "
         "keep-alive loopback connections; p99 by nearest rank. Both serve the same job series "
