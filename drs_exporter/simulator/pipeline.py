@@ -105,10 +105,12 @@ async def serve(request: web.Request, api: str, answer: Answer) -> web.StreamRes
     project_id = request.match_info.get("project_id", "")
     # Four draws per request whatever happens, so a seed gives the same fault sequence.
     hang, throttle, error, malformed = (sim.random.random() for _ in range(4))
+    # The body as it arrives, as a gateway reads it: a client that gives up during the
+    # latency or a hang has sent it whole already.
+    raw_body = await request.read()
     await sim.pause(o.latency)
     if hang < o.hang_rate:
         await sim.pause(o.hang)
-    raw_body = await request.read()
     denied = sim.gateway.check(
         request.method, raw_path, raw_query, request.headers, raw_body, project_id
     )
