@@ -808,4 +808,3 @@ async def test_a_compact_world_lists_jobs_with_only_the_fields_a_lean_server_sen
     assert any(j.get("children") for j in jobs)
     for job in [*jobs, *v5, *(c for j in jobs for c in j.get("children") or ())]:
         assert set(job) <= allowed and {"id", "status"} <= set(job), job
-
