@@ -119,7 +119,7 @@ class Exposition:
         self._chunks = {False: text, True: openmetrics}  # OpenMetrics without its # EOF
         self._packed: dict[bool, OpenMember] = {}
 
-    def joined(self, *, openmetrics: bool, gzip: bool) -> bool:
+    def parts_ready(self, *, openmetrics: bool, gzip: bool) -> bool:
         """Whether ``parts`` costs no more than its ``extra`` now: a gzip variant whose
         families are joined already, or a plain one (whose work is in taking its pieces)."""
         return not gzip or openmetrics in self._packed

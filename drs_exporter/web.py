@@ -164,7 +164,7 @@ def make_app(
         use_gzip = accepts_gzip(request.headers.get("Accept-Encoding", ""))
         exposition = source.exposition()
         own = process.render(openmetrics=openmetrics)
-        if exposition.joined(openmetrics=openmetrics, gzip=use_gzip):
+        if exposition.parts_ready(openmetrics=openmetrics, gzip=use_gzip):
             body = exposition.parts(openmetrics=openmetrics, gzip=use_gzip, extra=own)
         else:  # the first gzip request of this snapshot joins megabytes: not on the loop
             body = await asyncio.to_thread(

@@ -554,9 +554,9 @@ def test_a_target_state_that_is_the_same_object_is_not_rendered_again() -> None:
 def test_a_gzip_body_is_joined_once_and_a_plain_one_inflated_for_each_scrape() -> None:
     exposition = render(sample_snapshot(), ExpositionOptions(), "1.0.0")
     for openmetrics in (False, True):
-        assert not exposition.joined(openmetrics=openmetrics, gzip=True)
+        assert not exposition.parts_ready(openmetrics=openmetrics, gzip=True)
         first = list(exposition.parts(openmetrics=openmetrics, gzip=True).pieces)
-        assert exposition.joined(openmetrics=openmetrics, gzip=True)
+        assert exposition.parts_ready(openmetrics=openmetrics, gzip=True)
         again = exposition.parts(openmetrics=openmetrics, gzip=True, extra=b"x 1\n")
         pieces = list(again.pieces)
         # The families' compressed bytes themselves, not a copy; and a small tail of its own.
@@ -565,7 +565,7 @@ def test_a_gzip_body_is_joined_once_and_a_plain_one_inflated_for_each_scrape() -
         assert len(pieces[-1]) < 100
         assert again.size == sum(len(part) for part in pieces)
         # Plain: nothing held, a fresh inflate for each body, of the announced size.
-        assert exposition.joined(openmetrics=openmetrics, gzip=False)
+        assert exposition.parts_ready(openmetrics=openmetrics, gzip=False)
         plain = exposition.parts(openmetrics=openmetrics, gzip=False, extra=b"x 1\n")
         assert plain.size == len(b"".join(plain.pieces))
 
