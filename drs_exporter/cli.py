@@ -14,7 +14,7 @@ import time
 from collections.abc import Sequence
 from typing import NoReturn
 
-from . import __version__, simulator
+from . import __version__, discovery, simulator
 from .config import (
     Config,
     Credentials,
@@ -24,6 +24,7 @@ from .config import (
     load_config,
     parse_listen_address,
 )
+from .discovery import Found
 from .errors import ApiError, ConfigError
 from .logs import FORMATS, LEVELS, SecretFilter, setup
 from .service import Exporter
@@ -265,6 +266,29 @@ async def _once(config: Config, shard: Shard, secret_filter: SecretFilter) -> in
     return 0 if all(t.up for t in snapshot.targets) else 1
 
 
+def _print_discovery(found: list[Found] | ApiError, config: Config) -> bool:
+    """What discovery found, before the per-target rows; False if IAM's answer failed."""
+    if isinstance(found, ApiError):
+        print(f"discovery failed: {found}")
+        return False
+    made = {t.project_id: t for t in discovery.targets(found, config.discovery, ())}
+    explicit = {t.project_id for t in config.targets}
+    rows = [("DISCOVERED PROJECT", "NAME", "REGION", "DRS ENDPOINT", "APIS")]
+    for f in found:
+        target = made[f.project.id]
+        apis = "(a configured target)" if f.project.id in explicit else ", ".join(target.apis)
+        rows.append((f.project.id, f.project.name, f.region, f.endpoint, apis))
+    _print_rows(rows)
+    print(f"discovery found {len(found)} projects\n")
+    return True
+
+
+def _print_rows(rows: Sequence[tuple[str, ...]]) -> None:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
+    for row in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=False)) + "  " + row[-1])
+
+
 async def _check(config: Config, shard: Shard, secret_filter: SecretFilter) -> int:
     rows: list[tuple[str, ...]] = [
         ("PROJECT", "REGION", "JOB TYPE", "API", "RESULT", "JOBS", "TIME")
@@ -273,6 +297,8 @@ async def _check(config: Config, shard: Shard, secret_filter: SecretFilter) -> i
     # One request per target and list API, as the command promises: no retries.
     config = dataclasses.replace(config, poll=dataclasses.replace(config.poll, retries=0))
     async with Exporter(config, shard=shard, secret_filter=secret_filter) as exp:
+        if config.discovery.enabled:
+            ok = _print_discovery(await exp.discover(), config)
         for key, api, probe in exp.probes():
             started = time.monotonic()
             try:
@@ -283,9 +309,7 @@ async def _check(config: Config, shard: Shard, secret_filter: SecretFilter) -> i
                 result, jobs = str(exc), "-"
             elapsed = f"{time.monotonic() - started:.2f}s"
             rows.append((key.project_id, key.region, key.job_type, api, result, jobs, elapsed))
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
-    for row in rows:
-        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=False)) + "  " + row[-1])
+    _print_rows(rows)
     print("all targets answered" if ok else "some targets failed", file=sys.stderr)
     return 0 if ok else 1
 

@@ -10,17 +10,18 @@ from collections.abc import Awaitable, Callable, Iterator
 
 import aiohttp
 
-from . import __version__
+from . import __version__, discovery
 from .auth import Authenticator, authenticator
 from .client import DrsClient
-from .config import Config, Credentials, HttpConfig, load_config
-from .errors import ConfigError
+from .config import Config, Credentials, HttpConfig, Target, load_config
+from .discovery import Found, Project, ProjectLister
+from .errors import ApiError, ConfigError
 from .exposition import Exposition, ExpositionOptions, render
 from .listing import first_page
 from .logs import SecretFilter
 from .poller import Clock, Plan, Poller, PollTarget
 from .sharding import Shard
-from .snapshot import ReloadState, Snapshot, TargetKey
+from .snapshot import DiscoveryState, ReloadState, Snapshot, TargetKey
 from .telemetry import Telemetry
 from .transport import Limiter, Transport
 
@@ -29,8 +30,10 @@ log = logging.getLogger(__name__)
 
 def secrets_of(config: Config) -> Iterator[str | None]:
     """Every secret value in a config, for the log filter."""
-    for target in config.targets:
-        c = target.credentials
+    credentials = [target.credentials for target in config.targets]
+    if config.discovery.credentials is not None:
+        credentials.append(config.discovery.credentials)
+    for c in credentials:
         yield from (c.access_key, c.secret_key, c.security_token, c.token)
         if c.iam is not None:
             yield c.iam.password
@@ -54,6 +57,9 @@ class Exporter:
     """Polls DRS for one config at a time and keeps the latest rendered exposition.
 
     ``shard`` says which of the config's targets this replica polls; reloads keep it.
+    With discovery on, the targets are the config's and those of the projects IAM last
+    listed: each successful discovery hands the poller a new plan (``_replan``), which it
+    polls from its next cycle.
     """
 
     def __init__(
@@ -78,11 +84,15 @@ class Exporter:
         self._exposition: Exposition | None = None
         self._snapshot = Snapshot()
         self._reload_lock = asyncio.Lock()
+        self._lister: ProjectLister | None = None
+        self._projects: list[Project] | None = None  # as IAM last listed them; None: not yet
+        self._discovery_tried = False  # the first discovery has finished, well or not
 
     async def __aenter__(self) -> Exporter:
         # The transport honours HTTPS_PROXY / NO_PROXY itself (see Transport).
         self._session = aiohttp.ClientSession()
         self._note_secrets(self.config)
+        self._set_discovery(self.config)
         self._poller = Poller(self._plan(self.config), self._telemetry, self._publish, self._clock)
         return self
 
@@ -92,9 +102,55 @@ class Exporter:
             await self._session.close()
 
     def start(self) -> None:
-        """Start polling in the background: the first cycle at once."""
+        """Start polling in the background: the first cycle at once (after the first
+        discovery, when discovery is on)."""
         assert self._poller is not None, "use Exporter as an async context manager"
-        self._task = asyncio.create_task(self._poller.run(), name="drs-poller")
+        self._task = asyncio.create_task(self._run(), name="drs-poller")
+
+    async def _run(self) -> None:
+        assert self._poller is not None
+        if self._lister is None:
+            await self._poller.run()
+            return
+        if self._projects is None:
+            await self.discover()
+        await asyncio.gather(self._poller.run(), self._rediscover(self._lister))
+
+    async def _rediscover(self, lister: ProjectLister) -> None:
+        while True:
+            await asyncio.sleep(lister.discovery.interval)
+            await self.discover()
+
+    async def discover(self) -> list[Found] | ApiError:
+        """Ask IAM for the projects now; poll what it found from the next cycle.
+
+        Returns what was found, or why IAM's answer failed: then the last list stays,
+        the failure is counted in drs_discovery_errors_total and logged.
+        """
+        assert self._poller is not None, "use Exporter as an async context manager"
+        lister = self._lister
+        assert lister is not None, "discovery is off"
+        try:
+            projects = await lister.projects(self._poller.plan.client)
+        except Exception as exc:  # a bug must not stop polling what is known
+            error = exc if isinstance(exc, ApiError) else ApiError("internal", type(exc).__name__)
+            self._telemetry.count_discovery_error(error.reason)
+            known = "none" if self._projects is None else len(self._projects)
+            log.warning("discovery failed, keeping the last list (%s projects): %s", known, error)
+            return error
+        finally:
+            self._discovery_tried = True
+        before = self._discovered_targets(self.config)
+        self._projects = projects
+        found = discovery.select(projects, lister.discovery)
+        after = self._discovered_targets(self.config)
+        self._telemetry.discovery = DiscoveryState(len(_pairs(after)), self._clock.wall())
+        if after != before:
+            log.info("discovery found %d projects: %d targets", len(found), len(_pairs(after)))
+            self._poller.replace_plan(self._plan(self.config, self._poller.plan.client))
+        else:
+            self._poller.publish()
+        return found
 
     async def stop(self) -> None:
         """Stop polling, cancelling requests in flight."""
@@ -105,8 +161,10 @@ class Exporter:
             self._task = None
 
     async def poll_once(self) -> Snapshot:
-        """Run one cycle now and return its snapshot."""
+        """Run one cycle now (after a first discovery, when it is on) and return its snapshot."""
         assert self._poller is not None, "use Exporter as an async context manager"
+        if self._lister is not None and self._projects is None:
+            await self.discover()
         await self._poller.cycle()
         return self._snapshot
 
@@ -134,7 +192,8 @@ class Exporter:
         return self._exposition
 
     def ready(self) -> bool:
-        return self._poller is not None and self._snapshot.ready
+        discovered = self._lister is None or self._discovery_tried
+        return self._poller is not None and discovered and self._snapshot.ready
 
     async def reload(self) -> str | None:
         """Re-read the config file; keep the running config if the new one is bad."""
@@ -160,7 +219,8 @@ class Exporter:
             await self.stop()
             self.config = config
             self._note_secrets(config)
-            self._poller.replace_plan(plan)
+            self._set_discovery(config)
+            self._poller.replace_plan(self._plan(config))
             self._poller.set_reload(ReloadState(True, self._clock.wall()))
             if running:
                 self.start()
@@ -183,22 +243,43 @@ class Exporter:
         if self._secret_filter is not None:
             self._secret_filter.set_secrets(secrets_of(config))
 
-    def _plan(self, config: Config) -> Plan:
+    def _set_discovery(self, config: Config) -> None:
+        """Keep the IAM client (and its token) and the last list while discovery's settings
+        stay the same; start over when they change."""
+        d = config.discovery
+        if not d.enabled:
+            self._lister, self._projects = None, None
+            self._telemetry.discovery = None
+        elif self._lister is None or self._lister.discovery != d:
+            self._lister, self._projects = ProjectLister(d, self._clock.wall), None
+            self._discovery_tried = False
+            self._telemetry.discovery = DiscoveryState()
+
+    def _discovered_targets(self, config: Config) -> tuple[Target, ...]:
+        if self._projects is None or not config.discovery.enabled:
+            return ()
+        found = discovery.select(self._projects, config.discovery)
+        return discovery.targets(found, config.discovery, config.targets)
+
+    def _plan(self, config: Config, client: DrsClient | None = None) -> Plan:
+        """What to poll for ``config``; ``client`` (its limits and counters) is kept when a
+        discovery changes only the targets."""
         assert self._session is not None
         poll = config.poll
-        transport = Transport(
-            self._session,
-            Limiter(poll.max_concurrency, poll.max_requests_per_second, self._clock.monotonic),
-            self._telemetry,
-            poll.timeout,
-            proxy=config.http.proxy_url,
-            ssl=ssl_context(config.http),
-        )
-        client = DrsClient(transport, poll.retries)
+        if client is None:
+            transport = Transport(
+                self._session,
+                Limiter(poll.max_concurrency, poll.max_requests_per_second, self._clock.monotonic),
+                self._telemetry,
+                poll.timeout,
+                proxy=config.http.proxy_url,
+                ssl=ssl_context(config.http),
+            )
+            client = DrsClient(transport, poll.retries)
         auths: dict[tuple[str, str, Credentials], Authenticator] = {}
         targets: list[PollTarget] = []
         configured = 0
-        for t in config.targets:
+        for t in (*config.targets, *self._discovered_targets(config)):
             configured += len(t.job_types)
             job_types = [jt for jt in t.job_types if self.shard.owns(t.project_id, t.region, jt)]
             if not job_types:
@@ -213,10 +294,16 @@ class Exporter:
                 PollTarget(TargetKey(t.project_id, t.region, jt), t, auth) for jt in job_types
             )
         self._auths = auths
-        _log_share(self.shard, len(targets), configured)
+        if not (config.discovery.enabled and self._projects is None):  # else: nothing known yet
+            _log_share(self.shard, len(targets), configured)
         metrics = config.metrics
         health = metrics.per_job and metrics.health
         return Plan(tuple(targets), client, poll, self.shard, health)
+
+
+def _pairs(targets: tuple[Target, ...]) -> list[tuple[str, str]]:
+    """The (project, job type) pairs of targets."""
+    return [(t.project_id, jt) for t in targets for jt in t.job_types]
 
 
 def _log_share(shard: Shard, owned: int, configured: int) -> None:

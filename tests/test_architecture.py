@@ -23,7 +23,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("transport",),
     ("auth",),
     ("client", "paging", "decode"),
-    ("listing", "health"),
+    ("listing", "health", "discovery"),
     ("snapshot",),
     ("telemetry",),
     ("poller",),
