@@ -121,6 +121,12 @@ async def sim_advance(request: web.Request) -> web.StreamResponse:
     return json_response(200, {"now": world.now()})
 
 
+async def sim_projects(request: web.Request) -> web.StreamResponse:
+    """``GET /_sim/projects``: what IAM lists (every project, disabled ones too)."""
+    base = f"{request.scheme}://{request.host}"
+    return json_response(200, request.app[SIMULATOR].projects.listing(base))
+
+
 async def sim_add_project(request: web.Request) -> web.StreamResponse:
     """``POST /_sim/projects`` with ``{"name": ...}`` and optionally ``"id"`` and
     ``"enabled"``: IAM lists the project from now on (add its jobs with ``/_sim/jobs``)."""

@@ -25,6 +25,7 @@ from .hooks import (
     sim_delete_project,
     sim_faults,
     sim_iam,
+    sim_projects,
     sim_set_health,
     sim_set_status,
     sim_summary,
@@ -129,6 +130,7 @@ control hooks (no auth, no faults; answers are JSON):
                                      "error_code", "error_message"}, null unpins
   DELETE /_sim/jobs/{job_id}         remove a job or subtask
   POST   /_sim/advance               move simulated time {"seconds": n}
+  GET    /_sim/projects              the projects IAM lists, without auth
   POST   /_sim/projects              add a project to IAM's list {"name", "id", "enabled"}
   DELETE /_sim/projects/{project_id} remove a project from IAM's list
   POST   /_sim/iam                   make IAM's project list fail {"fail_status": 503}, null heals
@@ -201,6 +203,7 @@ def build_app(
         app.router.add_route(method, path, _api(name, answer, v3=v3), name=name)
     app.router.add_post("/v3/auth/tokens", issue_token, name="iam_tokens")
     app.router.add_get("/v3/auth/projects", list_projects, name="iam_projects")
+    app.router.add_get("/_sim/projects", sim_projects)
     app.router.add_post("/_sim/projects", sim_add_project)
     app.router.add_delete("/_sim/projects/{project_id}", sim_delete_project)
     app.router.add_post("/_sim/iam", sim_iam)
