@@ -3,9 +3,11 @@
 IAM answers ``GET {iam_endpoint}/v3/auth/projects`` ("Querying the List of Projects
 Accessible to an IAM User", ``KeystoneListAuthProjects`` in Huawei's SDK) with every
 project of the account the caller may use. IAM is a global service: the request carries no
-project (no ``X-Project-Id``), an AK/SK signature covers what Huawei's SDK signs for it
-(host, date, content type), and a password login asks for a token scoped to the account
-(domain), the scope Huawei's global services take.
+project (no ``X-Project-Id``). Signed with AK/SK, a global service's request names the
+account in ``X-Domain-Id``; as Huawei's SDK does, the account id is first asked of IAM
+(``GET /v3/auth/domains``, ``KeystoneListAuthDomains``, signed without it) and kept. A
+password login asks for a token scoped to the account (domain), the scope Huawei's global
+services take.
 
 A project's region is its name up to the first ``_``: a region's system project is named
 after it (``ap-southeast-1``), subprojects ``{region}_{anything}``. ``MOS`` (an OBS project),
@@ -33,6 +35,8 @@ from .regions import drs_endpoint
 log = logging.getLogger(__name__)
 
 API = "iam_projects"  # how the project list is counted in drs_api_requests_total
+DOMAINS_API = "iam_domains"  # how the account id lookup is counted
+DOMAIN_HEADER = "X-Domain-Id"
 IAM_REGION = "global"  # the region label of those requests: IAM is one global service
 OBS_PROJECT = "MOS"  # OBS's own project: never one with DRS jobs
 MAX_PAGES = 20  # IAM answers in one page; a runaway "next" link stops here
@@ -86,6 +90,18 @@ def decode_projects(body: bytes) -> tuple[list[Project], str | None]:
     links = data.get("links")
     following = links.get("next") if isinstance(links, dict) else None
     return projects, following if isinstance(following, str) and following else None
+
+
+def decode_domain_id(body: bytes) -> str:
+    """The account id from IAM's answer to ``GET /v3/auth/domains``; ApiError if none."""
+    try:
+        data = json.loads(body)
+        domain_id = data["domains"][0]["id"]
+    except (ValueError, KeyError, IndexError, TypeError):
+        domain_id = None
+    if not isinstance(domain_id, str) or not _PROJECT_ID.fullmatch(domain_id):
+        raise ApiError("decode", "IAM's answer names no account id", api=DOMAINS_API)
+    return domain_id
 
 
 def select(projects: Iterable[Project], discovery: DiscoveryConfig) -> list[Found]:
@@ -171,10 +187,30 @@ class ProjectLister:
         assert discovery.credentials is not None, "discovery is enabled only with credentials"
         self.discovery = discovery
         self._auth = iam_authenticator(discovery.credentials, discovery, clock)
-        self._url = discovery.iam_endpoint.rstrip("/") + "/v3/auth/projects"
+        self._base = discovery.iam_endpoint.rstrip("/")
+        self._url = self._base + "/v3/auth/projects"
+        self._signs = isinstance(self._auth, AkSkSigner)
+        self._domain_id: str | None = None  # the account's id, once IAM told it
+
+    async def _headers(self, client: DrsClient) -> dict[str, str]:
+        headers = {"Content-Type": "application/json;charset=utf8"}
+        if self._signs:
+            if self._domain_id is None:
+                body = await client.request(
+                    IAM_REGION,
+                    self._auth,
+                    DOMAINS_API,
+                    "GET",
+                    self._base + "/v3/auth/domains",
+                    {"Content-Type": "application/json;charset=utf8"},
+                )
+                self._domain_id = decode_domain_id(body)
+            headers[DOMAIN_HEADER] = self._domain_id
+        return headers
 
     async def projects(self, client: DrsClient) -> list[Project]:
         """Every project IAM lists, following ``links.next`` on IAM's own host only."""
+        headers = await self._headers(client)
         origin = urlsplit(self._url)[:2]
         following: str | None = self._url
         visited: set[str] = set()
@@ -193,7 +229,7 @@ class ProjectLister:
                 API,
                 "GET",
                 f"{parts.scheme}://{parts.netloc}{parts.path}",
-                {"Content-Type": "application/json;charset=utf8"},
+                headers,
                 parse_qsl(parts.query, keep_blank_values=True),
             )
             page, following = decode_projects(body)

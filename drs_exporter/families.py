@@ -207,7 +207,7 @@ FAMILIES: tuple[Family, ...] = (
         "Snapshot.api_requests",
         per_target=False,
         note="`api`: `v5_jobs`, `v3_jobs`, `v3_batch_progress`, `v3_batch_status`, `iam_tokens`, "
-        '`iam_projects` (discovery; `region` is `"global"`).',
+        '`iam_projects` and `iam_domains` (discovery; `region` is `"global"`).',
     ),
     Family(
         "drs_poll_errors_total",

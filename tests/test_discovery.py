@@ -22,6 +22,7 @@ import aiohttp
 import pytest
 from huaweicloudsdkcore.auth.credentials import GlobalCredentials
 from huaweicloudsdkcore.http.http_config import HttpConfig
+from huaweicloudsdkcore.region.region import Region
 from huaweicloudsdkiam.v3 import IamClient, KeystoneListAuthProjectsRequest
 
 from drs_exporter.client import DrsClient
@@ -423,19 +424,28 @@ async def test_iam_password_discovery_uses_a_token_scoped_to_the_account(
 # Huawei's official IAM SDK against the simulator, and the exporter's lister beside it.
 
 
-async def test_the_official_iam_sdk_lists_the_simulators_projects_with_aksk(
-    sim: Simulated,
-) -> None:
+def sdk_client(sim: Simulated, sk: str = SK, domain_id: str | None = None) -> Any:
+    """Huawei's IAM client as a user builds it for the simulator: AK/SK global credentials
+    and a region whose endpoint is the simulator, so that the SDK looks the account id up
+    from IAM itself (unless given) as it does for a real region."""
     config = HttpConfig.get_default_config()
     config.timeout = (5, 20)
-    client = (
+    credentials = GlobalCredentials(AK, sk, domain_id)
+    credentials.iam_endpoint = sim.url  # where the SDK asks for the account id
+    return (
         IamClient.new_builder()
-        # With the account id given, the SDK signs it in X-Domain-Id and never looks it up.
-        .with_credentials(GlobalCredentials(AK, SK, "0" * 32))
-        .with_endpoints([sim.url])
+        .with_credentials(credentials)
+        .with_region(Region("simulated", sim.url))
         .with_http_config(config)
         .build()
     )
+
+
+async def test_the_official_iam_sdk_lists_the_simulators_projects_with_aksk(
+    sim: Simulated,
+) -> None:
+    # Building it asks /v3/auth/domains (synchronously: in a thread, as every SDK call here).
+    client = await asyncio.to_thread(sdk_client, sim)
     answer = await asyncio.to_thread(
         client.keystone_list_auth_projects, KeystoneListAuthProjectsRequest()
     )
@@ -443,19 +453,107 @@ async def test_the_official_iam_sdk_lists_the_simulators_projects_with_aksk(
     assert sdk == {(p["id"], p["name"], p["enabled"]) for p in await iam_projects(sim)}
 
     async with aiohttp.ClientSession() as http:
-        transport = Transport(http, Limiter(4, 100.0), Telemetry(), 5.0)
+        telemetry = Telemetry()
+        transport = Transport(http, Limiter(4, 100.0), telemetry, 5.0)
         lister = ProjectLister(discovery(iam_endpoint=sim.url), time.time)
         ours = await lister.projects(DrsClient(transport, 0))
-    assert {(p.id, p.name, p.enabled) for p in ours} == sdk
-
-    wrong = (
-        IamClient.new_builder()
-        .with_credentials(GlobalCredentials(AK, "not-the-secret", "0" * 32))
-        .with_endpoints([sim.url])
-        .with_http_config(config)
-        .build()
+        again = await lister.projects(DrsClient(transport, 0))
+    assert (
+        {(p.id, p.name, p.enabled) for p in ours}
+        == sdk
+        == {(p.id, p.name, p.enabled) for p in again}
     )
-    with pytest.raises(Exception, match=r"401|verify aksk"):
-        await asyncio.to_thread(
-            wrong.keystone_list_auth_projects, KeystoneListAuthProjectsRequest()
-        )
+    # The account id is asked once, as the SDK caches it.
+    assert telemetry.api_requests == {
+        ("global", "iam_domains", "200"): 1,
+        ("global", "iam_projects", "200"): 2,
+    }
+
+    for sk, domain_id in ((SK + "-wrong", None), (SK, "f" * 32)):
+        wrong = await asyncio.to_thread(sdk_client, sim, sk, domain_id)
+        with pytest.raises(Exception, match=r"401|verify aksk|X-Domain-Id"):
+            await asyncio.to_thread(
+                wrong.keystone_list_auth_projects, KeystoneListAuthProjectsRequest()
+            )
+
+
+async def test_a_signature_that_names_no_account_is_refused(
+    sim: Simulated, session: aiohttp.ClientSession
+) -> None:
+    """What a global service asks of AK/SK: the simulator refuses a signature without
+    X-Domain-Id, so the exporter's lister must send it to pass (the test above)."""
+    from drs_exporter.auth import AkSkSigner, Request
+
+    url = sim.url + "/v3/auth/projects"
+    headers = await AkSkSigner(AK, SK).headers(
+        Request("GET", url, (), {"Content-Type": "application/json"}),
+        None,  # type: ignore[arg-type]
+    )
+    async with session.get(url, headers=headers) as resp:
+        assert resp.status == 401
+        assert "X-Domain-Id" in (await resp.json())["error_msg"]
+
+
+# The simulator's IAM.
+
+
+async def test_the_simulators_iam_lists_regions_a_subproject_mos_and_a_disabled_project(
+    sim: Simulated,
+) -> None:
+    listed = {p["name"]: p for p in await iam_projects(sim)}
+    assert listed["MOS"]["enabled"] and not listed["cn-east-3"]["enabled"]
+    team = listed["ap-southeast-1_team"]
+    assert team["parent_id"] == listed["ap-southeast-1"]["id"]  # a subproject's parent
+    assert {p["id"] for p in listed.values()} >= set(sim.project_ids)
+    assert all(p["domain_id"] == listed["MOS"]["domain_id"] for p in listed.values())
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "status", "error"),
+    [
+        ("POST", "/_sim/projects", {}, 400, "name (a string) is required"),
+        ("POST", "/_sim/projects", {"name": "x", "enabled": "no"}, 400, "enabled must be"),
+        ("POST", "/_sim/projects", {"name": "x", "id": 5}, 400, "id must be"),
+        ("DELETE", "/_sim/projects/nope", None, 404, "no such project"),
+        ("POST", "/_sim/iam", {"fail_status": 200}, 400, "fail_status must be"),
+        ("POST", "/_sim/iam", {"fail_status": True}, 400, "fail_status must be"),
+    ],
+)
+async def test_the_project_hooks_refuse_what_they_cannot_do(
+    sim: Simulated,
+    session: aiohttp.ClientSession,
+    method: str,
+    path: str,
+    body: Any,
+    status: int,
+    error: str,
+) -> None:
+    async with session.request(method, sim.url + path, json=body) as resp:
+        assert resp.status == status
+        assert (await resp.json())["error"].startswith(error)
+
+
+async def test_an_account_scoped_token_lists_projects_but_drs_refuses_it(
+    start_sim: StartSim, session: aiohttp.ClientSession
+) -> None:
+    sim = await start_sim(projects=1, jobs=3, iam_domain="acme", iam_user="ops", iam_password="pw")
+    login = {
+        "auth": {
+            "identity": {
+                "methods": ["password"],
+                "password": {"user": {"domain": {"name": "acme"}, "name": "ops", "password": "pw"}},
+            },
+            "scope": {"domain": {"name": "acme"}},
+        }
+    }
+    async with session.post(sim.url + "/v3/auth/tokens", json=login) as resp:
+        assert resp.status == 201
+        assert "project" not in (await resp.json())["token"]
+        token = resp.headers["X-Subject-Token"]
+    headers = {"X-Auth-Token": token}
+    async with session.get(sim.url + "/v3/auth/projects", headers=headers) as resp:
+        assert resp.status == 200
+    project = sim.project_ids[0]
+    url = f"{sim.url}/v5/{project}/jobs?job_type=sync"
+    async with session.get(url, headers=headers) as resp:
+        assert resp.status == 401

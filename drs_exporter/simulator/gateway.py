@@ -103,6 +103,29 @@ class Gateway:
             return self._check_signature(method, raw_path, raw_query, headers, body)
         return _denied("no valid credentials in the request")
 
+    def check_global(
+        self,
+        method: str,
+        raw_path: str,
+        raw_query: str,
+        headers: Mapping[str, str],
+        body: bytes,
+        domain_id: str | None,
+    ) -> Denied | None:
+        """As ``check``, for a global service (IAM): any token scope; an AK/SK signature must
+        also sign ``X-Domain-Id`` naming the account (``domain_id``), unless None (the
+        account-id lookup itself, which Huawei's SDK signs without it)."""
+        denied = self.check(method, raw_path, raw_query, headers, body, None)
+        if denied is not None or domain_id is None or not self._options.aksk:
+            return denied
+        authorization = headers.get("Authorization")
+        if authorization is None or headers.get("X-Auth-Token") is not None:
+            return None
+        signed = signer.parse_authorization(authorization).signed_headers
+        if "x-domain-id" not in signed or headers.get("X-Domain-Id") != domain_id:
+            return _denied("a global service's request must sign X-Domain-Id, the account id")
+        return None
+
     def _check_token(self, token: str, project_id: str | None) -> Denied | None:
         if self._options.token is not None and _same(token, self._options.token):
             return None

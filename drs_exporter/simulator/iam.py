@@ -1,5 +1,8 @@
 """The simulated IAM project list: ``GET /v3/auth/projects``, and the projects it knows.
 
+The account (``GET /v3/auth/domains``) is one, whose id an AK/SK caller of a global service
+names in ``X-Domain-Id``.
+
 Every project of the world is listed, named after a region as IAM names them: a region's
 system project carries the region's name, a subproject ``{region}_{name}``. Beside them
 IAM lists what a real account has too and DRS must never be asked about: ``MOS`` (OBS's
@@ -95,3 +98,18 @@ class Projects:
                 }
             )
         return {"links": {"self": url, "previous": None, "next": None}, "projects": projects}
+
+    def domains(self, base_url: str, name: str) -> dict[str, Any]:
+        """The body of ``GET /v3/auth/domains``: the one account."""
+        return {
+            "domains": [
+                {
+                    "id": DOMAIN_ID,
+                    "name": name,
+                    "enabled": True,
+                    "description": "",
+                    "links": {"self": f"{base_url}/v3/domains/{DOMAIN_ID}"},
+                }
+            ],
+            "links": {"self": f"{base_url}/v3/auth/domains"},
+        }
