@@ -5,16 +5,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import dataclasses
 import logging
 import signal
 import socket
 import sys
-import time
 from collections.abc import Sequence
 from typing import NoReturn
 
-from . import __version__, discovery, simulator
+from . import __version__, simulator
+from .check import check
 from .config import (
     Config,
     Credentials,
@@ -24,8 +23,7 @@ from .config import (
     load_config,
     parse_listen_address,
 )
-from .discovery import Found
-from .errors import ApiError, ConfigError
+from .errors import ConfigError
 from .logs import FORMATS, LEVELS, SecretFilter, setup
 from .service import Exporter
 from .sharding import AUTO, SHARD_FLAG, TOTAL_FLAG, Shard, parse_shard
@@ -174,7 +172,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         shard = parse_shard(ns.shard, ns.total_shards, socket.gethostname())
         config = load_config(ns.config_file)
         if command == "check":
-            return asyncio.run(_check(config, shard, secret_filter))
+            return asyncio.run(check(config, shard, secret_filter))
         if command == "once":
             return asyncio.run(_once(config, shard, secret_filter))
         security = load_web_config(config.web.config_file) if config.web.config_file else None
@@ -266,54 +264,6 @@ async def _once(config: Config, shard: Shard, secret_filter: SecretFilter) -> in
     return 0 if all(t.up for t in snapshot.targets) else 1
 
 
-def _print_discovery(found: list[Found] | ApiError, config: Config) -> bool:
-    """What discovery found, before the per-target rows; False if IAM's answer failed."""
-    if isinstance(found, ApiError):
-        print(f"discovery failed: {found}")
-        return False
-    made = {t.project_id: t for t in discovery.targets(found, config.discovery, ())}
-    explicit = {t.project_id for t in config.targets}
-    rows = [("DISCOVERED PROJECT", "NAME", "REGION", "DRS ENDPOINT", "APIS")]
-    for f in found:
-        target = made[f.project.id]
-        apis = "(a configured target)" if f.project.id in explicit else ", ".join(target.apis)
-        rows.append((f.project.id, f.project.name, f.region, f.endpoint, apis))
-    _print_rows(rows)
-    print(f"discovery found {len(found)} projects\n")
-    return True
-
-
-def _print_rows(rows: Sequence[tuple[str, ...]]) -> None:
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
-    for row in rows:
-        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=False)) + "  " + row[-1])
-
-
-async def _check(config: Config, shard: Shard, secret_filter: SecretFilter) -> int:
-    rows: list[tuple[str, ...]] = [
-        ("PROJECT", "REGION", "JOB TYPE", "API", "RESULT", "JOBS", "TIME")
-    ]
-    ok = True
-    # One request per target and list API, as the command promises: no retries.
-    config = dataclasses.replace(config, poll=dataclasses.replace(config.poll, retries=0))
-    async with Exporter(config, shard=shard, secret_filter=secret_filter) as exp:
-        if config.discovery.enabled:
-            ok = _print_discovery(await exp.discover(), config)
-        for key, api, probe in exp.probes():
-            started = time.monotonic()
-            try:
-                total = await probe()
-                result, jobs = "ok", str(total)
-            except ApiError as exc:
-                ok = False
-                result, jobs = str(exc), "-"
-            elapsed = f"{time.monotonic() - started:.2f}s"
-            rows.append((key.project_id, key.region, key.job_type, api, result, jobs, elapsed))
-    _print_rows(rows)
-    print("all targets answered" if ok else "some targets failed", file=sys.stderr)
-    return 0 if ok else 1
-
-
 async def _simulate(ns: argparse.Namespace) -> int:
     host, port = parse_listen_address(ns.listen_address, LISTEN_FLAG)
     sim = await simulator.start(simulator.options_from_args(ns), host=host, port=port)
@@ -330,6 +280,10 @@ async def _simulate(ns: argparse.Namespace) -> int:
 DEMO_TOKEN = "demo-token-not-a-secret"
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def _listed_by(world: simulator.World) -> str:
     """Which list API lists how many of the simulated jobs."""
     n = world.summary()["listed_by"]
@@ -339,31 +293,45 @@ def _listed_by(world: simulator.World) -> str:
     )
 
 
+# The demo's regions, as Huawei documents their list APIs: Hong Kong publishes only v3 (as
+# most regions do), cn-south-2 both; so a first look shows drs_api_published 0 and 1.
+DEMO_REGIONS: tuple[tuple[str, tuple[str, ...], int, int], ...] = (
+    ("ap-southeast-1", ("v3",), 2, 40),  # region, its list APIs, projects, jobs
+    ("cn-south-2", ("v5", "v3"), 1, 30),
+)
+
+
 async def _demo(ns: argparse.Namespace, secret_filter: SecretFilter) -> int:
-    options = simulator.SimulatorOptions(token=DEMO_TOKEN)
-    sim = await simulator.start(options, host="127.0.0.1", port=0)
+    sims: list[simulator.RunningSimulator] = []
     try:
-        config = Config(
-            targets=tuple(
-                Target(
-                    project_id=project_id,
-                    region="ap-southeast-1",
-                    endpoint=sim.url,
-                    credentials=Credentials(token=DEMO_TOKEN),
-                )
+        targets: list[Target] = []
+        for seed, (region, apis, projects, jobs) in enumerate(DEMO_REGIONS, start=1):
+            options = simulator.SimulatorOptions(
+                token=DEMO_TOKEN, apis=apis, projects=projects, jobs=jobs, seed=seed
+            )
+            sim = await simulator.start(options, host="127.0.0.1", port=0)
+            sims.append(sim)
+            targets.extend(
+                Target(project_id, region, sim.url, Credentials(token=DEMO_TOKEN))
                 for project_id in sim.project_ids
-            ),
+            )
+            print(
+                f"simulated {region} ({'+'.join(apis)}): {sim.url}, "
+                f"{_count(len(sim.project_ids), 'project')}; {_listed_by(sim.world)}",
+                flush=True,
+            )
+        config = Config(
+            targets=tuple(targets),
             poll=PollConfig(interval=5.0),
             web=WebConfig(listen_address=ns.listen_address),
         )
         url = f"http://{ns.listen_address.replace('0.0.0.0', '127.0.0.1')}"
-        print(f"simulated DRS API: {sim.url} ({len(sim.project_ids)} projects)", flush=True)
-        print(f"                   {_listed_by(sim.world)}", flush=True)
-        print(f"exporter:          {url}/", flush=True)
-        print(f"metrics:           {url}/metrics   (Ctrl-C to stop)", flush=True)
+        print(f"exporter:  {url}/", flush=True)
+        print(f"metrics:   {url}/metrics   (Ctrl-C to stop)", flush=True)
         return await _serve(config, Shard(), None, ns.listen_address, None, secret_filter)
     finally:
-        await sim.close()
+        for sim in sims:
+            await sim.close()
 
 
 if __name__ == "__main__":

@@ -80,6 +80,8 @@ class Snapshot:
     discovery: DiscoveryState | None = None  # None: discovery is off
     # reason -> failed askings of IAM's project list so far.
     discovery_errors: Mapping[str, int] = field(default_factory=dict)
+    # (region, list API) -> whether the region was last found to publish it.
+    published: Mapping[tuple[str, str], bool] = field(default_factory=dict)
 
     @property
     def ready(self) -> bool:

@@ -22,7 +22,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("config",),
     ("transport",),
     ("auth",),
-    ("client", "paging", "decode"),
+    ("client", "paging", "decode", "publication"),
     ("listing", "health", "discovery"),
     ("snapshot",),
     ("telemetry",),
@@ -32,6 +32,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("webconfig",),
     ("web",),
     ("service", "simulator"),
+    ("check",),
     ("cli",),
 )
 RANK = {name: rank for rank, layer in enumerate(LAYERS) for name in layer}

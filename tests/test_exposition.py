@@ -105,6 +105,7 @@ def sample_snapshot() -> Snapshot:
         reload=ReloadState(success=True, timestamp=1_699_999_000.0),
         discovery=DiscoveryState(targets=6, last_success=1_700_000_100.0),
         discovery_errors={"http_5xx": 2},
+        published={("ap-southeast-1", "v3_jobs"): True, ("ap-southeast-1", "v5_jobs"): False},
     )
 
 
@@ -243,6 +244,10 @@ def test_counters_build_info_and_reload_state() -> None:
         }
         assert values(got["drs_poll_errors"], *TARGET, "reason") == {
             (*target_labels(DOWN), "timeout"): 3
+        }
+        assert values(got["drs_api_published"], "region", "api") == {
+            ("ap-southeast-1", "v3_jobs"): 1,
+            ("ap-southeast-1", "v5_jobs"): 0,
         }
         build = got["drs_exporter_build_info"].samples
         assert len(build) == 1 and build[0].value == 1

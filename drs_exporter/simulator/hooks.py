@@ -1,7 +1,7 @@
 """The simulator's control hooks under ``/_sim/``: look at the truth, change faults, pin
-statuses and health, add and delete jobs and IAM's projects, make IAM fail, move the clock.
-No auth and no faults; a request that cannot be done answers ``{"error": "..."}``
-(HookError).
+statuses and health, add and delete jobs and IAM's projects, make IAM fail, move the clock,
+change which list APIs the region publishes. No auth and no faults; a request that cannot
+be done answers ``{"error": "..."}`` (HookError).
 """
 
 from __future__ import annotations
@@ -159,3 +159,13 @@ async def sim_iam(request: web.Request) -> web.StreamResponse:
         raise HookError(400, "fail_status must be an HTTP error status (400-599) or null")
     request.app[SIMULATOR].projects.fail_status = status
     return json_response(200, {"fail_status": status})
+
+
+async def sim_set_published(request: web.Request) -> web.StreamResponse:
+    """``POST /_sim/apis`` with ``{"apis": ["v3"]}``: the list APIs the region publishes."""
+    apis = (await _json_body(request)).get("apis")
+    try:
+        request.app[SIMULATOR].world.set_published(apis)
+    except ValueError as e:
+        raise HookError(400, str(e)) from None
+    return json_response(200, {"apis": apis})
