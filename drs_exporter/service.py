@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import ssl
 from collections.abc import Awaitable, Callable, Iterator
@@ -221,6 +222,10 @@ class Exporter:
             self.config = config
             self._note_secrets(config)
             self._set_discovery(config)
+            state = self._telemetry.discovery
+            if state is not None and self._projects is not None:  # selected anew from the list
+                count = len(_pairs(self._discovered_targets(config)))
+                self._telemetry.discovery = dataclasses.replace(state, targets=count)
             self._poller.replace_plan(self._plan(config))
             self._poller.set_reload(ReloadState(True, self._clock.wall()))
             if running:
@@ -245,16 +250,24 @@ class Exporter:
             self._secret_filter.set_secrets(secrets_of(config))
 
     def _set_discovery(self, config: Config) -> None:
-        """Keep the IAM client (and its token) and the last list while discovery's settings
-        stay the same; start over when they change."""
+        """Keep the IAM client (and its token) while discovery's settings stay the same, and
+        the last list while IAM is asked the same way (the other settings only select from
+        it); start over when they change."""
         d = config.discovery
+        old = self._lister
         if not d.enabled:
             self._lister, self._projects = None, None
             self._telemetry.discovery = None
-        elif self._lister is None or self._lister.discovery != d:
-            self._lister, self._projects = ProjectLister(d, self._clock.wall), None
-            self._discovery_tried = False
-            self._telemetry.discovery = DiscoveryState()
+        elif old is None or old.discovery != d:
+            self._lister = ProjectLister(d, self._clock.wall)
+            asked_alike = old is not None and (
+                (old.discovery.credentials, old.discovery.iam_endpoint)
+                == (d.credentials, d.iam_endpoint)
+            )
+            if not asked_alike:
+                self._projects = None
+                self._discovery_tried = False
+                self._telemetry.discovery = DiscoveryState()
 
     def _discovered_targets(self, config: Config) -> tuple[Target, ...]:
         if self._projects is None or not config.discovery.enabled:

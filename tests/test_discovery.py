@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 import time
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -328,6 +329,29 @@ async def test_projects_come_and_go_and_an_iam_failure_keeps_the_last_list(
     finally:
         log = await stop(proc)
     assert "discovery failed, keeping the last list" in log
+
+
+async def test_a_reload_that_narrows_discovery_selects_from_the_list_it_has(
+    sim: Simulated, tmp_path: Path, session: aiohttp.ClientSession
+) -> None:
+    dropped = sim.project_ids[0]
+    config = write(tmp_path, sim)
+    proc, base = await start_serving(config)
+    try:
+        await wait_ready(session, base)
+        write(tmp_path, sim, more=f"  exclude_projects: [{dropped}]\n")
+        proc.send_signal(signal.SIGHUP)
+
+        def narrowed(found: list[Sample]) -> bool:
+            return dropped not in {p for p, _, _ in polled(found)}
+
+        found = await wait_for(session, base, narrowed, "the excluded project's series gone")
+    finally:
+        await stop(proc)
+    assert {p for p, _, _ in polled(found)} == set(sim.project_ids) - {dropped}
+    assert value(found, "drs_discovery_targets") == 3 * (len(sim.project_ids) - 1)
+    # IAM is asked the same way as before: the list it gave is kept, not asked again.
+    assert value(found, "drs_api_requests_total", api="iam_projects") == 1
 
 
 async def test_three_shards_poll_each_discovered_target_exactly_once(
