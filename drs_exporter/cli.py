@@ -261,7 +261,9 @@ async def _once(config: Config, shard: Shard, secret_filter: SecretFilter) -> in
         snapshot = await exp.poll_once()
         sys.stdout.buffer.write(exp.exposition().body(openmetrics=False, gzip=False))
         sys.stdout.flush()
-    return 0 if all(t.up for t in snapshot.targets) else 1
+    # A discovery that failed is a failure too, though it leaves no target to be down.
+    ok = all(t.up for t in snapshot.targets) and not snapshot.discovery_errors
+    return 0 if ok else 1
 
 
 async def _simulate(ns: argparse.Namespace) -> int:

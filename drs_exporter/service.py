@@ -59,8 +59,8 @@ class Exporter:
 
     ``shard`` says which of the config's targets this replica polls; reloads keep it.
     With discovery on, the targets are the config's and those of the projects IAM last
-    listed: each successful discovery hands the poller a new plan (``_replan``), which it
-    polls from its next cycle.
+    listed: each successful discovery that changes them hands the poller a new plan
+    (``discover``), which it polls from its next cycle.
     """
 
     def __init__(
@@ -136,8 +136,13 @@ class Exporter:
         except Exception as exc:  # a bug must not stop polling what is known
             error = exc if isinstance(exc, ApiError) else ApiError("internal", type(exc).__name__)
             self._telemetry.count_discovery_error(error.reason)
-            known = "none" if self._projects is None else len(self._projects)
-            log.warning("discovery failed, keeping the last list (%s projects): %s", known, error)
+            if self._projects is None:
+                log.warning("discovery failed, no project list yet: %s", error)
+            else:
+                count = len(self._projects)
+                log.warning(
+                    "discovery failed, keeping the last list (%d projects): %s", count, error
+                )
             return error
         finally:
             self._discovery_tried = True

@@ -422,6 +422,18 @@ async def test_check_prints_what_discovery_found_before_the_targets(
     assert any(line.startswith("PROJECT ") for line in lines[len(rows) + 1 :])
 
 
+async def test_once_and_check_fail_when_iam_fails(sim: Simulated, tmp_path: Path) -> None:
+    await sim_call(sim, "POST", "/_sim/iam", {"fail_status": 503})
+    config = str(write(tmp_path, sim))
+    code, out, err = await run("once", "--config.file", config)
+    assert code == 1
+    assert value(samples(out), "drs_discovery_errors_total", reason="http_5xx") == 1
+    assert "discovery failed, no project list yet: http_5xx" in err
+    code, out, _ = await run("check", "--config.file", config)
+    assert code == 1
+    assert out.startswith("discovery failed: http_5xx: iam_domains: HTTP 503")
+
+
 async def test_iam_password_discovery_uses_a_token_scoped_to_the_account(
     start_sim: StartSim, tmp_path: Path
 ) -> None:
