@@ -20,6 +20,7 @@ from .errors import ApiError, ConfigError
 from .exposition import Exposition, ExpositionOptions, render
 from .listing import first_page
 from .logs import SecretFilter
+from .model import LIST_API_NAMES
 from .poller import Clock, Plan, Poller, PollTarget
 from .sharding import Shard
 from .snapshot import DiscoveryState, ReloadState, Snapshot, TargetKey
@@ -27,6 +28,8 @@ from .telemetry import Telemetry
 from .transport import Limiter, Transport
 
 log = logging.getLogger(__name__)
+
+BARE_REGION_RECHECK = 3600.0  # seconds a region without a DRS list API is left out of discovery
 
 
 def secrets_of(config: Config) -> Iterator[str | None]:
@@ -88,6 +91,8 @@ class Exporter:
         self._lister: ProjectLister | None = None
         self._projects: list[Project] | None = None  # as IAM last listed them; None: not yet
         self._discovery_tried = False  # the first discovery has finished, well or not
+        self._bare_regions: dict[str, float] = {}  # region -> when found without a list API
+        self._planned: tuple[Target, ...] = ()  # the discovered targets of the last plan
 
     async def __aenter__(self) -> Exporter:
         # The transport honours HTTPS_PROXY / NO_PROXY itself (see Transport).
@@ -146,12 +151,11 @@ class Exporter:
             return error
         finally:
             self._discovery_tried = True
-        before = self._discovered_targets(self.config)
         self._projects = projects
         found = discovery.select(projects, lister.discovery)
         after = self._discovered_targets(self.config)
         self._telemetry.discovery = DiscoveryState(len(_pairs(after)), self._clock.wall())
-        if after != before:
+        if after != self._planned:  # new or gone projects, or a region's leave ended
             log.info("discovery found %d projects: %d targets", len(found), len(_pairs(after)))
             self._poller.replace_plan(self._plan(self.config, self._poller.plan.client))
         else:
@@ -243,6 +247,42 @@ class Exporter:
     def _publish(self, snapshot: Snapshot) -> None:
         self._snapshot = snapshot
         self._exposition = self._render(snapshot)
+        if self._projects is not None and snapshot.published:
+            self._leave_out_bare_regions(snapshot)
+
+    def _leave_out_bare_regions(self, snapshot: Snapshot) -> None:
+        """Leave out, for an hour, the discovered projects of a region found to publish no
+        list API: IAM lists a project in every region of the account, and DRS lists jobs in
+        fewer. A configured target there keeps failing (reason unsupported), as asked."""
+        published = snapshot.published
+        bare = {
+            region
+            for region, _ in published
+            if not any(published.get((region, api), True) for api in LIST_API_NAMES.values())
+        }
+        new = bare & {t.region for t in self._discovered_targets(self.config)}
+        if not new:
+            return
+        now = self._clock.monotonic()
+        for region in sorted(new):
+            self._bare_regions[region] = now
+            log.info(
+                "no DRS list API answers in region %s: its discovered projects are left out, "
+                "and tried again in %gs",
+                region,
+                BARE_REGION_RECHECK,
+            )
+        asyncio.get_running_loop().call_soon(self._replan)
+
+    def _replan(self) -> None:
+        """Poll the discovered targets as they now are, from the next cycle."""
+        if self._poller is None:
+            return
+        state = self._telemetry.discovery
+        if state is not None:
+            count = len(_pairs(self._discovered_targets(self.config)))
+            self._telemetry.discovery = dataclasses.replace(state, targets=count)
+        self._poller.replace_plan(self._plan(self.config, self._poller.plan.client))
 
     def _render(self, snapshot: Snapshot) -> Exposition:
         m = self.config.metrics
@@ -275,9 +315,14 @@ class Exporter:
                 self._telemetry.discovery = DiscoveryState()
 
     def _discovered_targets(self, config: Config) -> tuple[Target, ...]:
+        """The targets of the projects IAM listed, but those of regions left out for now."""
         if self._projects is None or not config.discovery.enabled:
             return ()
-        found = discovery.select(self._projects, config.discovery)
+        now = self._clock.monotonic()
+        bare = {r for r, at in self._bare_regions.items() if now - at < BARE_REGION_RECHECK}
+        found = [
+            f for f in discovery.select(self._projects, config.discovery) if f.region not in bare
+        ]
         return discovery.targets(found, config.discovery, config.targets)
 
     def _plan(self, config: Config, client: DrsClient | None = None) -> Plan:
@@ -298,7 +343,8 @@ class Exporter:
         auths: dict[tuple[str, str, Credentials], Authenticator] = {}
         targets: list[PollTarget] = []
         configured = 0
-        for t in (*config.targets, *self._discovered_targets(config)):
+        self._planned = self._discovered_targets(config)
+        for t in (*config.targets, *self._planned):
             configured += len(t.job_types)
             job_types = [jt for jt in t.job_types if self.shard.owns(t.project_id, t.region, jt)]
             if not job_types:

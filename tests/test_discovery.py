@@ -354,6 +354,54 @@ async def test_a_reload_that_narrows_discovery_selects_from_the_list_it_has(
     assert value(found, "drs_api_requests_total", api="iam_projects") == 1
 
 
+async def test_a_region_without_a_list_api_is_left_out_of_discovery(
+    sim: Simulated, start_sim: StartSim, tmp_path: Path, session: aiohttp.ClientSession
+) -> None:
+    """IAM lists a project in every region of an account; DRS lists jobs in fewer. A
+    discovered project whose region answers 404 APIGW.0101 to both list APIs is left out
+    rather than failing every cycle; a configured target is never left out."""
+    bare = "0bare0000000000000000000000000000"
+    await sim_call(sim, "POST", "/_sim/projects", {"name": "la-south-2", "id": bare})
+    # The bare region's endpoint is another simulator (each region has its own endpoint);
+    # the world's projects are configured targets on the first.
+    elsewhere = await start_sim(seed=2, projects=1, jobs=3, access_key=AK, secret_key=SK)
+    unpublished = {
+        "status": 404,
+        "body": {"error_code": "APIGW.0101", "error_msg": "The API does not exist"},
+    }
+    for api in ("v5_jobs", "v3_jobs"):
+        elsewhere.script([unpublished] * 30, project_id=bare, api=api)
+    targets = "".join(
+        f"  - {{project_id: {p}, region: ap-southeast-1, endpoint: '{sim.url}'}}\n"
+        for p in sim.project_ids
+    )
+    path = tmp_path / "config.yaml"
+    path.write_text(
+        f"credentials: {{access_key: {AK}, secret_key: {SK}}}\n"
+        f"discovery: {{enabled: true, iam_endpoint: '{sim.url}', endpoint: '{elsewhere.url}'}}\n"
+        f"targets:\n{targets}poll: {{interval: 1s, timeout: 5s, retries: 0}}\n"
+    )
+    proc, base = await start_serving(path)
+    try:
+        await wait_ready(session, base)
+
+        def left_out(found: list[Sample]) -> bool:
+            return bare not in {p for p, _, _ in polled(found)}
+
+        found = await wait_for(session, base, left_out, "the bare region left out")
+        await asyncio.sleep(2.5)  # two more cycles: the bare project is not asked again
+        found = await scrape(session, base + "/metrics")
+    finally:
+        log = await stop(proc)
+    assert {p for p, _, _ in polled(found)} == set(sim.project_ids)
+    assert all(v == 1 for _, _, v in select_samples(found, "drs_up"))
+    assert value(found, "drs_discovery_targets") == 0
+    assert "no DRS list API answers in region la-south-2" in log
+    assert elsewhere.script_left == 60 - 6  # one poll of each job type, both APIs, no more
+    code, out, _ = await run("check", "--config.file", str(path))
+    assert "la-south-2" in out and code == 0, out  # a discovered project there is no failure
+
+
 async def test_three_shards_poll_each_discovered_target_exactly_once(
     sim: Simulated, tmp_path: Path, session: aiohttp.ClientSession
 ) -> None:
