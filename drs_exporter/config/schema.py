@@ -64,6 +64,12 @@ class PollConfig:
     max_requests_per_second: float = 10.0
     stale_after: float = 600.0  # seconds
     batch_size: int = 10  # job ids per v3 batch request (progress, status)
+    deadline: float | None = None  # seconds a target's poll may take; None: the interval
+
+    @property
+    def budget(self) -> float:
+        """The time one target's poll may take before it fails with reason ``deadline``."""
+        return self.interval if self.deadline is None else self.deadline
 
 
 @dataclass(frozen=True, slots=True)
