@@ -17,13 +17,15 @@ class ConfigError(ExporterError):
 
 
 # Reasons a poll of a target fails, as exported in drs_poll_errors_total{reason}. "decode"
-# is an answer that is not what the API documents; "internal" is a bug of the exporter.
+# is an answer that is not what the API documents; "deadline" a poll that outlasted its
+# time budget; "internal" is a bug of the exporter.
 REASONS = (
     "auth",
     "throttled",
     "http_4xx",
     "http_5xx",
     "timeout",
+    "deadline",
     "network",
     "decode",
     "internal",

@@ -202,7 +202,7 @@ FAMILIES: tuple[Family, ...] = (
     Family(
         "drs_api_requests_total",
         "counter",
-        "DRS and IAM API requests by API and HTTP status code (or timeout, network).",
+        "DRS and IAM API requests by API and HTTP status code (or timeout, network, cancelled).",
         ("region", "api", "code"),
         "Snapshot.api_requests",
         per_target=False,
@@ -215,9 +215,9 @@ FAMILIES: tuple[Family, ...] = (
         (*TARGET_LABELS, "reason"),
         "Snapshot.poll_errors",
         per_target=False,
-        note="Reasons: `auth`, `throttled`, `http_4xx`, `http_5xx`, `timeout`, `network`, "
-        "`decode` (an answer that is not the documented JSON), `internal` (a bug of the "
-        "exporter: please report it).",
+        note="Reasons: `auth`, `throttled`, `http_4xx`, `http_5xx`, `timeout`, `deadline` "
+        "(the poll outlasted `poll.deadline`), `network`, `decode` (an answer that is not "
+        "the documented JSON), `internal` (a bug of the exporter: please report it).",
     ),
     Family(
         "drs_exporter_build_info",

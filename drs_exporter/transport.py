@@ -33,7 +33,7 @@ class RequestCounter(Protocol):
     """Where each request is counted, as drs_api_requests_total{region, api, code}."""
 
     def count_request(self, region: str, api: str, code: str) -> None:
-        """``code`` is the HTTP status as text, or ``timeout`` / ``network``."""
+        """``code`` is the HTTP status as text, or ``timeout`` / ``network`` / ``cancelled``."""
         ...
 
 
@@ -132,6 +132,10 @@ class Transport:
                 ) as resp:
                     code = str(resp.status)  # answered: even an over-long body counts as such
                     return Response(resp.status, resp.headers, await _read_capped(resp, api))
+            except asyncio.CancelledError:
+                # Given up by us (a reload, a target's deadline, shutdown), not lost on the way.
+                code = "cancelled"
+                raise
             except (asyncio.TimeoutError, TimeoutError):
                 code = "timeout"
                 raise ApiError("timeout", f"no answer within {self._timeout:g}s", api=api) from None
@@ -175,7 +179,7 @@ def api_error(response: Response, api: str) -> ApiError:
 def _error_fields(body: bytes) -> tuple[str, str]:
     try:
         data = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: JSON nested too deeply
         return "", ""
     if isinstance(data, dict) and isinstance(data.get("error"), dict):
         data = data["error"]  # IAM's {"error": {"code": ..., "message": ...}}
