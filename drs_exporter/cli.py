@@ -14,7 +14,7 @@ import time
 from collections.abc import Sequence
 from typing import NoReturn
 
-from . import __version__, simulator
+from . import __version__, guard, simulator
 from .config import (
     Config,
     Credentials,
@@ -25,10 +25,11 @@ from .config import (
     parse_listen_address,
 )
 from .errors import ApiError, ConfigError
+from .guard import ServerLimits
 from .logs import FORMATS, LEVELS, SecretFilter, setup
 from .service import Exporter
 from .sharding import AUTO, SHARD_FLAG, TOTAL_FLAG, Shard, parse_shard
-from .web import LIFECYCLE_FLAG, make_app, start_server
+from .web import LIFECYCLE_FLAG, Protection, make_app, start_server
 from .webconfig import WebSecurity, load_web_config
 
 log = logging.getLogger("drs_exporter")
@@ -118,6 +119,7 @@ def build_parsers() -> dict[str, argparse.ArgumentParser]:
         action="store_true",
         help="allow POST /-/reload to re-read the config (SIGHUP always does)",
     )
+    guard.add_arguments(serve)
     _add_sharding(serve)
     _add_logging(serve)
 
@@ -153,6 +155,7 @@ def build_parsers() -> dict[str, argparse.ArgumentParser]:
         description="Run the simulator and the exporter together, with no config.",
     )
     _add_listen(demo, "127.0.0.1:9877", "the exporter")
+    guard.add_arguments(demo)
     _add_logging(demo)
     return {"serve": serve, "check": check, "once": once, "simulate": sim, "demo": demo}
 
@@ -176,6 +179,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_check(config, shard, secret_filter))
         if command == "once":
             return asyncio.run(_once(config, shard, secret_filter))
+        limits = guard.limits_from_args(ns)
         security = load_web_config(config.web.config_file) if config.web.config_file else None
         listen = ns.listen_address or config.web.listen_address
         return asyncio.run(
@@ -187,6 +191,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 security,
                 secret_filter,
                 lifecycle=ns.enable_lifecycle,
+                limits=limits,
             )
         )
     except ConfigError as exc:
@@ -228,18 +233,25 @@ async def _serve(
     secret_filter: SecretFilter | None,
     *,
     lifecycle: bool = False,
+    limits: ServerLimits | None = None,
 ) -> int:
+    protection = Protection(security)
     async with Exporter(
-        config, shard=shard, config_path=config_path, secret_filter=secret_filter
+        config,
+        shard=shard,
+        config_path=config_path,
+        secret_filter=secret_filter,
+        protection=protection,
     ) as exp:
         app = make_app(
             exp,
             telemetry_path=config.web.telemetry_path,
             version=__version__,
-            security=security,
+            security=protection,
             lifecycle=lifecycle,
+            limits=limits,
         )
-        runner = await start_server(app, listen, security)
+        runner = await start_server(app, listen, protection, limits)
         try:
             exp.start()
             log.info(
@@ -254,6 +266,7 @@ async def _serve(
         finally:
             await exp.stop()
             await runner.cleanup()
+            protection.close()
     return 0
 
 
@@ -280,7 +293,7 @@ async def _check(config: Config, shard: Shard, secret_filter: SecretFilter) -> i
                 result, jobs = "ok", str(total)
             except ApiError as exc:
                 ok = False
-                result, jobs = str(exc), "-"
+                result, jobs = exp.redact(str(exc)), "-"  # a server may echo a token
             elapsed = f"{time.monotonic() - started:.2f}s"
             rows.append((key.project_id, key.region, key.job_type, api, result, jobs, elapsed))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
@@ -337,7 +350,15 @@ async def _demo(ns: argparse.Namespace, secret_filter: SecretFilter) -> int:
         print(f"                   {_listed_by(sim.world)}", flush=True)
         print(f"exporter:          {url}/", flush=True)
         print(f"metrics:           {url}/metrics   (Ctrl-C to stop)", flush=True)
-        return await _serve(config, Shard(), None, ns.listen_address, None, secret_filter)
+        return await _serve(
+            config,
+            Shard(),
+            None,
+            ns.listen_address,
+            None,
+            secret_filter,
+            limits=guard.limits_from_args(ns),
+        )
     finally:
         await sim.close()
 

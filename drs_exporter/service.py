@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import ssl
 from collections.abc import Awaitable, Callable, Iterator
@@ -23,6 +24,8 @@ from .sharding import Shard
 from .snapshot import ReloadState, Snapshot, TargetKey
 from .telemetry import Telemetry
 from .transport import Limiter, Transport
+from .web import Protection
+from .webconfig import WebSecurity, load_web_config
 
 log = logging.getLogger(__name__)
 
@@ -64,8 +67,11 @@ class Exporter:
         config_path: str | None = None,
         secret_filter: SecretFilter | None = None,
         clock: Clock | None = None,
+        protection: Protection | None = None,
     ) -> None:
         self.config = config
+        # The web-config in force, read again on each reload (None: not serving HTTP).
+        self.protection = protection
         self.shard = shard or Shard()
         self._config_path = config_path
         self._secret_filter = secret_filter
@@ -143,9 +149,12 @@ class Exporter:
         assert self._poller is not None
         async with self._reload_lock:
             try:
-                config = load_config(self._config_path)
+                # Off the event loop: a big or hostile file must not stop the scrapes.
+                config, security = await asyncio.to_thread(self._read, self._config_path)
                 # Unchanged: nothing to do, and the cycle in progress may finish.
                 plan = None if config == self.config else self._plan(config)
+                if self.protection is not None:
+                    self.protection.replace(security)
             except ConfigError as exc:
                 log.error("config reload rejected, keeping the running config: %s", exc)
                 self._poller.set_reload(ReloadState(False, self._snapshot.reload.timestamp))
@@ -154,7 +163,9 @@ class Exporter:
                 self._poller.set_reload(ReloadState(True, self._clock.wall()))
                 log.info("config reloaded: unchanged")
                 return None
-            if config.web != self.config.web:
+            if dataclasses.replace(config.web, config_file=None) != dataclasses.replace(
+                self.config.web, config_file=None
+            ):
                 log.warning("web settings changed; they take effect after a restart")
             running = self._task is not None
             await self.stop()
@@ -169,6 +180,14 @@ class Exporter:
 
     # Internals.
 
+    def _read(self, path: str) -> tuple[Config, WebSecurity | None]:
+        """The config file and, when serving, the web-config file it names, both checked."""
+        config = load_config(path)
+        security = None
+        if self.protection is not None and config.web.config_file:
+            security = load_web_config(config.web.config_file)
+        return config, security
+
     def _publish(self, snapshot: Snapshot) -> None:
         self._snapshot = snapshot
         self._exposition = self._render(snapshot)
@@ -182,6 +201,14 @@ class Exporter:
     def _note_secrets(self, config: Config) -> None:
         if self._secret_filter is not None:
             self._secret_filter.set_secrets(secrets_of(config))
+
+    def _note_issued(self, token: str) -> None:
+        if self._secret_filter is not None:
+            self._secret_filter.add_issued(token)
+
+    def redact(self, text: str) -> str:
+        """``text`` with every secret the exporter holds replaced (for output beside logs)."""
+        return text if self._secret_filter is None else self._secret_filter.redact(text)
 
     def _plan(self, config: Config) -> Plan:
         assert self._session is not None
@@ -206,7 +233,7 @@ class Exporter:
             # Reuse an unchanged target's authenticator so a reload keeps its IAM token.
             ident = (t.project_id, t.region, t.credentials)
             auth = self._auths.get(ident) or authenticator(
-                t.credentials, t.project_id, t.region, self._clock.wall
+                t.credentials, t.project_id, t.region, self._clock.wall, self._note_issued
             )
             auths[ident] = auth
             targets.extend(
