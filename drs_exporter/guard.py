@@ -27,9 +27,10 @@ log = logging.getLogger(__name__)
 MAX_CONNECTIONS_FLAG = "--web.max-connections"
 READ_TIMEOUT_FLAG = "--web.read-timeout"
 WRITE_TIMEOUT_FLAG = "--web.write-timeout"
-# Descriptors kept for the poller (a connection per request in flight), the config and
-# certificate files and the log: a quarter of the limit, at least this many.
-FD_RESERVE = 64
+# Descriptors kept for the poller (its HTTP client holds at most 100 connections, aiohttp's
+# default), the config and certificate files and the log: a quarter of the limit, at least
+# this many.
+FD_RESERVE = 128
 QUIET_FOR = 60.0  # seconds: one log line per kind of event in this time
 _REFUSED = b"HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
 
@@ -134,8 +135,8 @@ def cap_connections(server: web.Server, cap: int, once: Once) -> None:
     def connection_made(handler: web.RequestHandler, transport: asyncio.Transport) -> None:
         admit(handler, transport)
         if len(server.connections) > cap:
-            transport.write(_REFUSED)
-            transport.close()
+            # Once the handler has started: closed before, it would fail on its first step.
+            asyncio.get_running_loop().call_soon(_refuse, handler, transport)
             skipped = once.due("cap")
             if skipped is not None:
                 log.warning(
@@ -147,6 +148,13 @@ def cap_connections(server: web.Server, cap: int, once: Once) -> None:
                 )
 
     server.connection_made = connection_made  # type: ignore[method-assign]
+
+
+def _refuse(handler: web.RequestHandler, transport: asyncio.Transport) -> None:
+    handler.force_close()
+    if not transport.is_closing():
+        transport.write(_REFUSED)
+        transport.close()
 
 
 def quiet_loop_errors(loop: asyncio.AbstractEventLoop, once: Once) -> None:
