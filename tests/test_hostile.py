@@ -14,6 +14,7 @@ import io
 import json
 import logging
 import os
+import resource
 import signal
 import socket
 import time
@@ -103,8 +104,13 @@ class Served:
 async def serve(tmp_path: Path) -> AsyncIterator[Callable[..., Awaitable[Served]]]:
     running: list[Served] = []
 
-    async def start(config: Path, *args: str) -> Served:
+    async def start(config: Path, *args: str, fd_limit: int | None = None) -> Served:
         port = free_port()
+
+        def limit_fds() -> None:
+            if fd_limit is not None:
+                resource.setrlimit(resource.RLIMIT_NOFILE, (fd_limit, fd_limit))
+
         log = tmp_path / f"exporter-{port}.log"  # a file: a pipe nobody reads would fill up
         proc = await asyncio.create_subprocess_exec(
             EXE,
@@ -115,6 +121,7 @@ async def serve(tmp_path: Path) -> AsyncIterator[Callable[..., Awaitable[Served]
             *args,
             stdout=asyncio.subprocess.DEVNULL,
             stderr=log.open("w"),
+            preexec_fn=limit_fds,
         )
         served = Served(proc, f"http://127.0.0.1:{port}", log)
         running.append(served)
@@ -356,6 +363,46 @@ async def test_silent_and_slowloris_connections_are_closed_within_the_read_timeo
     )
     assert len(closed_after) == 250
     assert max(closed_after) < 2.0 + 6.0
+
+
+async def test_idle_clients_do_not_starve_the_poller_of_file_descriptors(
+    start_sim: Any, serve: Callable[..., Awaitable[Served]], tmp_path: Path
+) -> None:
+    sim = await start_sim(seed=1, projects=3, jobs=30, token=TOKEN)
+    path = tmp_path / "config.yaml"
+    write_config(path, sim.url, sim.project_ids, interval="1s")
+    served = await serve(path, fd_limit=256)
+    writers = []
+    try:
+        for _ in range(400):  # idle connections, more than the descriptors left
+            try:
+                _, writer = await asyncio.open_connection("127.0.0.1", served.port)
+            except OSError:
+                continue
+            writers.append(writer)
+        fds_held = served.fds()
+        await asyncio.sleep(3.0)  # three poll cycles meanwhile
+    finally:
+        for writer in writers:
+            writer.close()
+    await asyncio.sleep(0.5)
+    async with aiohttp.ClientSession() as session:
+        found = await scrape(session, served.base + "/metrics")
+    log = await served.stop()
+    up = [v for _, _, v in select(found, "drs_up")]
+    errors = select(found, "drs_poll_errors_total")
+    report(
+        "400 idle connections at a descriptor limit of 256",
+        exporter_fds=fds_held,
+        drs_up=up,
+        poll_errors=len(errors),
+        log_lines=log.count("\n"),
+    )
+    assert up and all(v == 1 for v in up) and not errors
+    assert fds_held < 256
+    assert "serving at most 128 connections, not 512" in log
+    assert "Traceback" not in log and "Too many open files" not in log
+    assert log.count("connections open: closing new ones") == 1
 
 
 def test_the_connection_cap_leaves_the_poller_its_file_descriptors() -> None:
