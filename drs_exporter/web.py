@@ -150,6 +150,7 @@ class Protection:
         old_tls, new_tls = self.security.tls, new.tls
         if (old_tls is None) != (new_tls is None):
             log.warning("web config: turning TLS on or off takes effect after a restart")
+            new = dataclasses.replace(new, tls=old_tls)  # what runs until then
         elif old_tls is not None and new_tls is not None and self.ssl_context is not None:
             try:
                 new_tls.load_certificate(self.ssl_context)  # for new connections from now on

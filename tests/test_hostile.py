@@ -15,8 +15,10 @@ import json
 import logging
 import os
 import resource
+import shutil
 import signal
 import socket
+import ssl
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -42,6 +44,7 @@ from drs_exporter.service import Exporter
 from drs_exporter.simulator.override import ApiCall
 
 from .conftest import EXE, Sample, free_port, samples, select
+from .test_webconfig import make_tls_files
 
 REGION = "ap-southeast-1"
 TOKEN = "hostile-test-token"
@@ -104,7 +107,9 @@ class Served:
 async def serve(tmp_path: Path) -> AsyncIterator[Callable[..., Awaitable[Served]]]:
     running: list[Served] = []
 
-    async def start(config: Path, *args: str, fd_limit: int | None = None) -> Served:
+    async def start(
+        config: Path, *args: str, fd_limit: int | None = None, tls: bool = False
+    ) -> Served:
         port = free_port()
 
         def limit_fds() -> None:
@@ -123,12 +128,12 @@ async def serve(tmp_path: Path) -> AsyncIterator[Callable[..., Awaitable[Served]
             stderr=log.open("w"),
             preexec_fn=limit_fds,
         )
-        served = Served(proc, f"http://127.0.0.1:{port}", log)
+        served = Served(proc, f"{'https' if tls else 'http'}://127.0.0.1:{port}", log)
         running.append(served)
         async with aiohttp.ClientSession() as session:
             for _ in range(400):
                 try:
-                    async with session.get(served.base + "/-/healthy") as resp:
+                    async with session.get(served.base + "/-/healthy", ssl=False) as resp:
                         if resp.status in (200, 401):
                             return served
                 except aiohttp.ClientConnectionError:
@@ -645,6 +650,45 @@ async def test_the_web_config_is_read_again_on_reload_and_a_broken_one_is_refuse
     assert rotated == (401, 200)
     assert ok[2] == 0
     assert "basic_auth_users.prom: not a bcrypt hash" in log
+
+
+async def test_a_reload_serves_a_rotated_certificate_to_new_connections(
+    start_sim: Any, serve: Callable[..., Awaitable[Served]], tmp_path: Path
+) -> None:
+    first, second = make_tls_files(tmp_path / "a"), make_tls_files(tmp_path / "b")
+    cert, key = tmp_path / "server.crt", tmp_path / "server.key"
+    shutil.copy(first.server_cert, cert)
+    shutil.copy(first.server_key, key)
+    web_config = tmp_path / "web.yml"
+    web_config.write_text(f"tls_server_config:\n  cert_file: {cert}\n  key_file: {key}\n")
+    sim = await start_sim(seed=1, projects=1, jobs=3, token=TOKEN)
+    path = tmp_path / "config.yaml"
+    write_config(path, sim.url, sim.project_ids, f"web:\n  config_file: {web_config}\n")
+    served = await serve(path, tls=True)
+    https = served.base
+
+    async def trusted_by(ca: Path) -> bool:
+        context = ssl.create_default_context(cafile=str(ca))
+        async with aiohttp.ClientSession() as session:
+            try:
+                async with session.get(https + "/-/healthy", ssl=context) as resp:
+                    return resp.status == 200
+            except aiohttp.ClientConnectorCertificateError:
+                return False
+
+    before = (await trusted_by(first.ca_cert), await trusted_by(second.ca_cert))
+    shutil.copy(second.server_cert, cert)
+    shutil.copy(second.server_key, key)
+    served.proc.send_signal(signal.SIGHUP)
+    for _ in range(100):
+        if await trusted_by(second.ca_cert):
+            break
+        await asyncio.sleep(0.05)
+    after = (await trusted_by(first.ca_cert), await trusted_by(second.ca_cert))
+    log = await served.stop()
+    report("certificate rotation", trusted_by_old_and_new_ca=f"{before} -> {after}")
+    assert before == (True, False) and after == (False, True)
+    assert "config reload rejected" not in log
 
 
 # 7. Requests cancelled by a reload, and answers nested too deeply.
