@@ -24,8 +24,9 @@ from .config import PollConfig, Target
 from .decode import AnswerCache, Page
 from .errors import ApiError
 from .health import fetch_health
-from .listing import list_jobs
+from .listing import Listing, list_published
 from .model import KNOWN_STATUSES, Job, JobHealth
+from .publication import Publication
 from .sharding import Shard
 from .snapshot import ReloadState, Snapshot, TargetKey, TargetState
 from .telemetry import Telemetry
@@ -64,9 +65,10 @@ class Plan:
     shard: Shard = field(default_factory=Shard)
     health: bool = True  # ask the v3 batch calls for progress, lag and failure reasons
 
-    def asks_health(self, target: Target) -> bool:
-        """The batch calls belong to the v3 API: a target that leaves v3 out gets none."""
-        return self.health and "v3" in target.apis
+    def asks_health(self, answered: Sequence[str]) -> bool:
+        """The batch calls belong to the v3 API: asked only when v3 listed the target's jobs
+        in this poll (not where the region leaves v3 out, nor where ``apis`` does)."""
+        return self.health and "v3" in answered
 
 
 class StatusHistory:
@@ -122,6 +124,7 @@ class Poller:
         self._success_at: dict[TargetKey, float] = {}  # monotonic time of last success
         self._reload = ReloadState(success=True, timestamp=self._clock.wall())
         self._unknown_logged: set[str] = set()
+        self._publication = Publication()  # which list APIs each endpoint publishes
         self._last_publish = float("-inf")
         self._pending: asyncio.TimerHandle | None = None
         self.replace_plan(plan)
@@ -138,6 +141,7 @@ class Poller:
         self._success_at = {k: v for k, v in self._success_at.items() if k in self._states}
         self._pages = {k: self._pages.get(k) or AnswerCache() for k in keys}
         self._history.retain(set(keys))
+        self._publication.retain(pt.target for pt in plan.targets)
         self.publish()
 
     def set_reload(self, reload: ReloadState) -> None:
@@ -153,6 +157,7 @@ class Poller:
             poll_errors=MappingProxyType(dict(self._telemetry.poll_errors)),
             reload=self._reload,
             shard=self._plan.shard,
+            published=self._publication.by_region(),
         )
 
     def publish(self) -> None:
@@ -194,11 +199,13 @@ class Poller:
         started = self._clock.monotonic()
         jobs: list[Job] | None = None
         health: Mapping[str, JobHealth] = {}
+        answered: Sequence[str] = ()
         budget = plan.poll.budget
         try:
             # The target's time budget: past it, this target fails the cycle, and no other
             # target (nor the next cycle) waits for it.
-            jobs = await asyncio.wait_for(self._list(plan, pt), budget)
+            listing = await asyncio.wait_for(self._list(plan, pt, started), budget)
+            jobs, answered = listing.jobs, listing.answered
         except (asyncio.TimeoutError, TimeoutError):
             late = f"not finished within {budget:g}s (poll.deadline, by default poll.interval)"
             self._fail(key, ApiError("deadline", late))
@@ -214,7 +221,7 @@ class Poller:
                 type(exc).__name__,
                 exc_info=log.isEnabledFor(logging.DEBUG),
             )
-        if jobs is not None and plan.asks_health(pt.target):
+        if jobs is not None and plan.asks_health(answered):
             left = budget - (self._clock.monotonic() - started)
             health = await _health(plan, pt, jobs, left)
         duration = self._clock.monotonic() - started
@@ -247,13 +254,15 @@ class Poller:
         self._states[key] = state
         self._publish_soon()
 
-    async def _list(self, plan: Plan, pt: PollTarget) -> list[Job]:
-        return await list_jobs(
+    async def _list(self, plan: Plan, pt: PollTarget, started: float) -> Listing:
+        return await list_published(
             plan.client,
             pt.target,
             pt.auth,
             pt.key.job_type,
             plan.poll.page_size,
+            self._publication,
+            started,
             self._pages.get(pt.key),
         )
 
