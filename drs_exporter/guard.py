@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ctypes
+import ctypes.util
 import logging
 import resource
 import time
@@ -90,6 +92,30 @@ def limits_from_args(ns: argparse.Namespace) -> ServerLimits:
             raise ConfigError(flag, f"must be longer than 0 and at most 1h, got {value}")
         timeouts.append(seconds)
     return ServerLimits(int(text), timeouts[0], timeouts[1])
+
+
+def return_freed_buffers() -> None:
+    """Have glibc give the buffers of clients that stopped reading back to the system when
+    they are freed.
+
+    A client that stops reading leaves up to a slice or two of its answer in the
+    connection's buffer. Freed, such blocks stay in glibc's heap (its threshold for mapping
+    them separately grows as they come and go), so a flood of slow clients would leave its
+    peak behind for good. A fixed threshold maps every block from 64 KiB up on its own.
+    Elsewhere (musl, macOS) this does nothing.
+    """
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return
+    try:
+        libc = ctypes.CDLL(name)
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return
+    mallopt(_M_MMAP_THRESHOLD, 64 * 1024)
+
+
+_M_MMAP_THRESHOLD = -3  # glibc's malloc.h
 
 
 def connection_cap(wanted: int, fd_limit: int | None = None) -> int:

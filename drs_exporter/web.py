@@ -32,6 +32,7 @@ from .guard import (
     cap_connections,
     connection_cap,
     quiet_loop_errors,
+    return_freed_buffers,
     server_logger,
 )
 from .process import ProcessMetrics
@@ -350,6 +351,7 @@ async def start_server(
         keepalive_timeout=limits.read_timeout,
     )
     await runner.setup()
+    return_freed_buffers()
     once = Once()
     cap = connection_cap(limits.max_connections)
     if cap < limits.max_connections:
