@@ -29,10 +29,13 @@ log = logging.getLogger(__name__)
 MAX_CONNECTIONS_FLAG = "--web.max-connections"
 READ_TIMEOUT_FLAG = "--web.read-timeout"
 WRITE_TIMEOUT_FLAG = "--web.write-timeout"
+# Connections the event loop accepts in one go, before the cap closes those beyond it: a
+# listen backlog this short keeps that burst, and so the descriptors it takes, small.
+BACKLOG = 32
 # Descriptors kept for the poller (its HTTP client holds at most 100 connections, aiohttp's
-# default), the config and certificate files and the log: a quarter of the limit, at least
-# this many.
-FD_RESERVE = 128
+# default), the config and certificate files, the log and a burst of accepted connections:
+# a quarter of the limit, at least this many.
+FD_RESERVE = 128 + BACKLOG
 QUIET_FOR = 60.0  # seconds: one log line per kind of event in this time
 _REFUSED = b"HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
 

@@ -27,6 +27,7 @@ from .config import check_telemetry_path, parse_listen_address
 from .errors import ConfigError
 from .exposition import OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE, Body, Exposition
 from .guard import (
+    BACKLOG,
     Once,
     ServerLimits,
     cap_connections,
@@ -365,7 +366,9 @@ async def start_server(
     assert runner.server is not None
     cap_connections(runner.server, cap, once)
     quiet_loop_errors(asyncio.get_running_loop(), once)
-    site = web.TCPSite(runner, host or None, port, ssl_context=ssl_context)  # "": all
+    site = web.TCPSite(
+        runner, host or None, port, ssl_context=ssl_context, backlog=BACKLOG
+    )  # host "": all
     try:
         await site.start()
     except OSError as exc:
