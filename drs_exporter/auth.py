@@ -24,6 +24,8 @@ log = logging.getLogger(__name__)
 # Sends one HTTP request (method, url, headers, body) and returns the answer; raises ApiError
 # on transport failures. The client provides it, so IAM logins are limited and counted too.
 Send = Callable[[str, str, Mapping[str, str], bytes], Awaitable[Response]]
+# Told every credential issued to the exporter, so that it is redacted wherever it is echoed.
+OnIssued = Callable[[str], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,8 +114,10 @@ class IamToken:
         region: str,
         clock: Callable[[], float],
         endpoint: str | None = None,
+        on_issued: OnIssued | None = None,
     ) -> None:
         self._iam = iam
+        self._on_issued = on_issued
         self._project_id = project_id
         base = endpoint or iam.endpoint or iam_endpoint(region)
         self._url = base.rstrip("/") + "/v3/auth/tokens"
@@ -179,8 +183,10 @@ class IamToken:
         token = response.headers.get("X-Subject-Token", "")
         if not token:
             raise ApiError("decode", "IAM answered without X-Subject-Token", status=status)
+        if self._on_issued is not None:  # before any request can carry it, or echo it
+            self._on_issued(token)
         expires = None
-        with contextlib.suppress(ValueError, KeyError, TypeError):
+        with contextlib.suppress(ValueError, KeyError, TypeError, RecursionError):
             expires = parse_time(json.loads(response.body)["token"]["expires_at"])
         if expires is None:
             expires = issued + 3600.0  # unknown lifetime: assume the shortest usual one
@@ -193,11 +199,20 @@ class IamToken:
 
 
 def authenticator(
-    credentials: Credentials, project_id: str, region: str, clock: Callable[[], float]
+    credentials: Credentials,
+    project_id: str | None,
+    region: str,
+    clock: Callable[[], float],
+    on_issued: OnIssued | None = None,
+    iam_endpoint: str | None = None,
 ) -> Authenticator:
-    """Build the authenticator that the target's credentials call for."""
+    """Build the authenticator that the credentials call for: for one project, or with
+    ``project_id`` None for the account (IAM's own calls, at ``iam_endpoint``); ``on_issued``
+    hears of each token IAM issues."""
     if credentials.iam is not None:
-        return IamToken(credentials.iam, project_id, region, clock)
+        return IamToken(
+            credentials.iam, project_id, region, clock, iam_endpoint, on_issued=on_issued
+        )
     if credentials.token is not None:
         return StaticToken(credentials.token)
     if credentials.access_key is None or credentials.secret_key is None:

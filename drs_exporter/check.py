@@ -23,10 +23,10 @@ from .sharding import Shard
 from .snapshot import TargetKey
 
 
-def _print_discovery(found: list[Found] | ApiError, config: Config) -> bool:
+def _print_discovery(found: list[Found] | ApiError, config: Config, exp: Exporter) -> bool:
     """What discovery found, before the per-target rows; False if IAM's answer failed."""
     if isinstance(found, ApiError):
-        print(f"discovery failed: {found}")
+        print(f"discovery failed: {exp.redact(str(found))}")
         return False
     made = {t.project_id: t for t in discovery.targets(found, config.discovery, ())}
     explicit = {t.project_id for t in config.targets}
@@ -66,7 +66,7 @@ async def check(config: Config, shard: Shard, secret_filter: SecretFilter) -> in
     async with Exporter(config, shard=shard, secret_filter=secret_filter) as exp:
         discovered = True
         if config.discovery.enabled:
-            discovered = _print_discovery(await exp.discover(), config)
+            discovered = _print_discovery(await exp.discover(), config, exp)
         for pt, api, probe in exp.probes():
             key = pt.key
             keys.add(key)
@@ -83,7 +83,7 @@ async def check(config: Config, shard: Shard, secret_filter: SecretFilter) -> in
                         result += "; targets[].apis requires it"
                         failed.add(key)
                 else:
-                    result = str(exc)
+                    result = exp.redact(str(exc))  # a server may echo a token
                     failed.add(key)
             elapsed = f"{time.monotonic() - started:.2f}s"
             rows.append((key.project_id, key.region, key.job_type, api, result, jobs, elapsed))

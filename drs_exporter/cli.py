@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from . import __version__, simulator
+from . import __version__, guard, simulator
 from .check import check
 from .config import (
     Config,
@@ -24,10 +24,11 @@ from .config import (
     parse_listen_address,
 )
 from .errors import ConfigError
+from .guard import ServerLimits
 from .logs import FORMATS, LEVELS, SecretFilter, setup
 from .service import Exporter
 from .sharding import AUTO, SHARD_FLAG, TOTAL_FLAG, Shard, parse_shard
-from .web import LIFECYCLE_FLAG, make_app, start_server
+from .web import LIFECYCLE_FLAG, Protection, make_app, start_server
 from .webconfig import WebSecurity, load_web_config
 
 log = logging.getLogger("drs_exporter")
@@ -117,6 +118,7 @@ def build_parsers() -> dict[str, argparse.ArgumentParser]:
         action="store_true",
         help="allow POST /-/reload to re-read the config (SIGHUP always does)",
     )
+    guard.add_arguments(serve)
     _add_sharding(serve)
     _add_logging(serve)
 
@@ -175,6 +177,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(check(config, shard, secret_filter))
         if command == "once":
             return asyncio.run(_once(config, shard, secret_filter))
+        limits = guard.limits_from_args(ns)
         security = load_web_config(config.web.config_file) if config.web.config_file else None
         listen = ns.listen_address or config.web.listen_address
         return asyncio.run(
@@ -186,6 +189,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 security,
                 secret_filter,
                 lifecycle=ns.enable_lifecycle,
+                limits=limits,
             )
         )
     except ConfigError as exc:
@@ -227,18 +231,25 @@ async def _serve(
     secret_filter: SecretFilter | None,
     *,
     lifecycle: bool = False,
+    limits: ServerLimits | None = None,
 ) -> int:
+    protection = Protection(security)
     async with Exporter(
-        config, shard=shard, config_path=config_path, secret_filter=secret_filter
+        config,
+        shard=shard,
+        config_path=config_path,
+        secret_filter=secret_filter,
+        protection=protection,
     ) as exp:
         app = make_app(
             exp,
             telemetry_path=config.web.telemetry_path,
             version=__version__,
-            security=security,
+            security=protection,
             lifecycle=lifecycle,
+            limits=limits,
         )
-        runner = await start_server(app, listen, security)
+        runner = await start_server(app, listen, protection, limits)
         try:
             exp.start()
             log.info(
@@ -253,6 +264,7 @@ async def _serve(
         finally:
             await exp.stop()
             await runner.cleanup()
+            protection.close()
     return 0
 
 

@@ -112,7 +112,7 @@ def read_page(body: bytes, total_key: str, api: str) -> Page:
     """
     try:
         page = _PAGES[total_key].decode(body)
-    except msgspec.DecodeError:  # a ValidationError is one too: an odd value somewhere
+    except (msgspec.DecodeError, RecursionError):  # also a ValidationError: an odd value
         return read_page_tolerantly(body, total_key, api)
     total = page.total_count if isinstance(page, _V5Page) else page.total_record
     jobs = page.jobs
@@ -123,7 +123,7 @@ def read_page(body: bytes, total_key: str, api: str) -> Page:
 def read_page_tolerantly(body: bytes, total_key: str, api: str) -> Page:
     try:
         data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # also JSON nested too deeply
         raise ApiError("decode", "answer is not valid JSON", api=api) from None
     if not isinstance(data, dict):
         raise ApiError("decode", "answer is not a JSON object", api=api)
@@ -198,7 +198,7 @@ def read_progress(body: bytes, asked: Sequence[str], api: str) -> dict[str, Prog
     """A batch-progress answer's results by job id (see ``_by_id``)."""
     try:
         results = _PROGRESS.decode(body).results
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, RecursionError):  # nested too deeply: the slow path says so
         return _by_id(results_tolerantly(body, api, Progress), "job_id", asked)
     return _by_id(_results_or_fail(results, api), "job_id", asked)
 
@@ -207,7 +207,7 @@ def read_status(body: bytes, asked: Sequence[str], api: str) -> dict[str, Status
     """A batch-status answer's results by job id (see ``_by_id``)."""
     try:
         results = _STATUS.decode(body).results
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, RecursionError):
         return _by_id(results_tolerantly(body, api, Status), "id", asked)
     return _by_id(_results_or_fail(results, api), "id", asked)
 
@@ -223,7 +223,7 @@ def results_tolerantly(body: bytes, api: str, kind: type[msgspec.Struct]) -> lis
     documented types kept (others as if absent); entries that are not objects dropped."""
     try:
         data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # also JSON nested too deeply
         raise ApiError("decode", "answer is not valid JSON", api=api) from None
     results = data.get("results") if isinstance(data, dict) else None
     if not isinstance(results, list):

@@ -25,9 +25,9 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlsplit
 
-from .auth import AkSkSigner, Authenticator, IamToken, StaticToken
+from .auth import AkSkSigner, OnIssued, authenticator
 from .client import DrsClient
-from .config import Credentials, DiscoveryConfig, Target
+from .config import DiscoveryConfig, Target
 from .config.discovery import REGION, endpoint_for
 from .errors import ApiError
 from .regions import drs_endpoint
@@ -166,27 +166,21 @@ def targets(
     )
 
 
-def iam_authenticator(
-    credentials: Credentials, discovery: DiscoveryConfig, clock: Callable[[], float]
-) -> Authenticator:
-    """How the project list request proves who asks: AK/SK, an account-scoped token, or the
-    static token."""
-    if credentials.iam is not None:
-        return IamToken(credentials.iam, None, "", clock, endpoint=discovery.iam_endpoint)
-    if credentials.token is not None:
-        return StaticToken(credentials.token)
-    if credentials.access_key is None or credentials.secret_key is None:
-        raise ValueError("credentials carry neither AK/SK, IAM login nor token")
-    return AkSkSigner(credentials.access_key, credentials.secret_key, credentials.security_token)
-
-
 class ProjectLister:
     """Asks IAM for the projects the credentials can reach (one discovery config's worth)."""
 
-    def __init__(self, discovery: DiscoveryConfig, clock: Callable[[], float]) -> None:
+    def __init__(
+        self,
+        discovery: DiscoveryConfig,
+        clock: Callable[[], float],
+        on_issued: OnIssued | None = None,
+    ) -> None:
         assert discovery.credentials is not None, "discovery is enabled only with credentials"
         self.discovery = discovery
-        self._auth = iam_authenticator(discovery.credentials, discovery, clock)
+        # An account-scoped token where IAM logs in: a project's would not list them all.
+        self._auth = authenticator(
+            discovery.credentials, None, "", clock, on_issued, discovery.iam_endpoint
+        )
         self._base = discovery.iam_endpoint.rstrip("/")
         self._url = self._base + "/v3/auth/projects"
         self._signs = isinstance(self._auth, AkSkSigner)

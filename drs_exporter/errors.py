@@ -17,14 +17,16 @@ class ConfigError(ExporterError):
 
 
 # Reasons a poll of a target fails, as exported in drs_poll_errors_total{reason}. "decode"
-# is an answer that is not what the API documents; "unsupported" a region that publishes no
-# list API the target may use; "internal" is a bug of the exporter.
+# is an answer that is not what the API documents; "deadline" a poll that outlasted its
+# time budget; "unsupported" a region that publishes no list API the target may use;
+# "internal" is a bug of the exporter.
 REASONS = (
     "auth",
     "throttled",
     "http_4xx",
     "http_5xx",
     "timeout",
+    "deadline",
     "network",
     "decode",
     "unsupported",

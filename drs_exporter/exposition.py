@@ -86,9 +86,9 @@ _EOF = b"# EOF\n"
 _TargetChunks = Mapping[str, Segment]
 
 
-# A plain body is inflated this much at a time as it is sent: about a third of a
-# millisecond of the event loop's time each, and never the whole body at once.
-_PIECE = 256 * 1024
+# A plain body is inflated this much at a time as it is sent: never the whole body at
+# once, and little held for a scraper that stops reading (one piece, at most twice this).
+_PIECE = 64 * 1024
 
 
 @dataclass(frozen=True, slots=True)

@@ -212,7 +212,7 @@ FAMILIES: tuple[Family, ...] = (
     Family(
         "drs_api_requests_total",
         "counter",
-        "DRS and IAM API requests by API and HTTP status code (or timeout, network).",
+        "DRS and IAM API requests by API and HTTP status code (or timeout, network, cancelled).",
         ("region", "api", "code"),
         "Snapshot.api_requests",
         per_target=False,
@@ -226,10 +226,10 @@ FAMILIES: tuple[Family, ...] = (
         (*TARGET_LABELS, "reason"),
         "Snapshot.poll_errors",
         per_target=False,
-        note="Reasons: `auth`, `throttled`, `http_4xx`, `http_5xx`, `timeout`, `network`, "
-        "`decode` (an answer that is not the documented JSON), `unsupported` (the region "
-        "publishes no list API the target may use), `internal` (a bug of the exporter: "
-        "please report it).",
+        note="Reasons: `auth`, `throttled`, `http_4xx`, `http_5xx`, `timeout`, `deadline` "
+        "(the poll outlasted `poll.deadline`), `network`, `decode` (an answer that is not "
+        "the documented JSON), `unsupported` (the region publishes no list API the target may "
+        "use), `internal` (a bug of the exporter: please report it).",
     ),
     Family(
         "drs_discovery_targets",

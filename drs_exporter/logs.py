@@ -6,26 +6,45 @@ import datetime as dt
 import json
 import logging
 import sys
+from collections import deque
 from collections.abc import Iterable
 
 LEVELS = ("debug", "info", "warn", "error")
 FORMATS = ("logfmt", "json")
 REDACTED = "<secret>"
+# Tokens IAM issued that are still redacted: the latest ones. A token is refreshed well
+# before it expires, so an older one is no longer sent anywhere.
+MAX_ISSUED = 1024
 
 
 class SecretFilter(logging.Filter):
     """Replaces any known secret value in a record's text by ``<secret>``.
 
-    The code never logs a secret on purpose; this catches what a library might echo.
+    The code never logs a secret on purpose; this catches what a library or a server might
+    echo. The secrets are those of the config (``set_secrets``) and the tokens issued to the
+    exporter while it runs (``add_issued``).
     """
 
     def __init__(self) -> None:
         super().__init__()
+        self._configured: frozenset[str] = frozenset()
+        self._issued: deque[str] = deque(maxlen=MAX_ISSUED)
         self._secrets: tuple[str, ...] = ()
 
     def set_secrets(self, secrets: Iterable[str | None]) -> None:
         # Very short values would redact ordinary words; no real credential is that short.
-        self._secrets = tuple(sorted({s for s in secrets if s and len(s) >= 6}, key=len)[::-1])
+        self._configured = frozenset(s for s in secrets if s and len(s) >= 6)
+        self._sort()
+
+    def add_issued(self, token: str) -> None:
+        """Redact ``token`` too: a credential handed to the exporter at run time."""
+        if len(token) >= 6 and token not in self._issued:
+            self._issued.append(token)
+            self._sort()
+
+    def _sort(self) -> None:
+        # Longest first, so that a secret containing another is replaced whole.
+        self._secrets = tuple(sorted({*self._configured, *self._issued}, key=len)[::-1])
 
     def redact(self, text: str) -> str:
         for secret in self._secrets:

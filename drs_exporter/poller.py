@@ -4,7 +4,8 @@ A cycle polls all targets concurrently (the shared Limiter bounds the requests).
 result replaces its TargetState; snapshots are published as targets finish (at most once a
 second, so a hanging target never hides the others beyond that) and once when the cycle ends.
 Cycles never overlap: the next starts ``interval`` after the previous one started, or at once
-if it ran longer.
+if it ran longer. A target has ``poll.deadline`` (by default the interval) to finish; past it,
+it fails the cycle with reason ``deadline``, so one slow target cannot stretch the cycles.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from .config import PollConfig, Target
 from .decode import AnswerCache, Page
 from .errors import ApiError
 from .health import fetch_health
-from .listing import list_published
+from .listing import Listing, list_published
 from .model import KNOWN_STATUSES, Job, JobHealth
 from .publication import Publication
 from .sharding import Shard
@@ -201,27 +202,17 @@ class Poller:
         jobs: list[Job] | None = None
         health: Mapping[str, JobHealth] = {}
         answered: Sequence[str] = ()
+        budget = plan.poll.budget
         try:
-            listing = await list_published(
-                plan.client,
-                pt.target,
-                pt.auth,
-                key.job_type,
-                plan.poll.page_size,
-                self._publication,
-                started,
-                self._pages.get(key),
-            )
+            # The target's time budget: past it, this target fails the cycle, and no other
+            # target (nor the next cycle) waits for it.
+            listing = await asyncio.wait_for(self._list(plan, pt, started), budget)
             jobs, answered = listing.jobs, listing.answered
+        except (asyncio.TimeoutError, TimeoutError):
+            late = f"not finished within {budget:g}s (poll.deadline, by default poll.interval)"
+            self._fail(key, ApiError("deadline", late))
         except ApiError as exc:
-            self._telemetry.count_poll_error(key, exc.reason)
-            log.warning(
-                "poll failed project_id=%s region=%s job_type=%s: %s",
-                key.project_id,
-                key.region,
-                key.job_type,
-                exc,
-            )
+            self._fail(key, exc)
         except Exception as exc:  # a bug must not stop the other targets or later cycles
             self._telemetry.count_poll_error(key, "internal")
             log.error(
@@ -233,7 +224,8 @@ class Poller:
                 exc_info=log.isEnabledFor(logging.DEBUG),
             )
         if jobs is not None and plan.asks_health(answered):
-            health = await _health(plan, pt, jobs)
+            left = budget - (self._clock.monotonic() - started)
+            health = await _health(plan, pt, jobs, left)
         duration = self._clock.monotonic() - started
         if key not in self._states:  # dropped by a reload while we polled
             return
@@ -263,6 +255,28 @@ class Poller:
             state = self._failed_state(self._states[key], duration, plan.poll.stale_after)
         self._states[key] = state
         self._publish_soon()
+
+    async def _list(self, plan: Plan, pt: PollTarget, started: float) -> Listing:
+        return await list_published(
+            plan.client,
+            pt.target,
+            pt.auth,
+            pt.key.job_type,
+            plan.poll.page_size,
+            self._publication,
+            started,
+            self._pages.get(pt.key),
+        )
+
+    def _fail(self, key: TargetKey, exc: ApiError) -> None:
+        self._telemetry.count_poll_error(key, exc.reason)
+        log.warning(
+            "poll failed project_id=%s region=%s job_type=%s: %s",
+            key.project_id,
+            key.region,
+            key.job_type,
+            exc,
+        )
 
     def _failed_state(self, prev: TargetState, duration: float, stale_after: float) -> TargetState:
         success_at = self._success_at.get(prev.key)
@@ -299,12 +313,28 @@ class Poller:
             log.warning("job %s has a status the DRS API does not document: %r", job.id, status)
 
 
-async def _health(plan: Plan, pt: PollTarget, jobs: Sequence[Job]) -> Mapping[str, JobHealth]:
-    """The jobs' health; nothing on a bug, which must not fail a poll whose listing worked."""
+async def _health(
+    plan: Plan, pt: PollTarget, jobs: Sequence[Job], budget: float
+) -> Mapping[str, JobHealth]:
+    """The jobs' health within what is left of the target's budget; nothing when that runs
+    out or on a bug, neither of which must fail a poll whose listing worked."""
     try:
-        return await fetch_health(
-            plan.client, pt.target, pt.auth, pt.key.job_type, jobs, plan.poll.batch_size
+        return await asyncio.wait_for(
+            fetch_health(
+                plan.client, pt.target, pt.auth, pt.key.job_type, jobs, plan.poll.batch_size
+            ),
+            max(budget, 0.0),
         )
+    except (asyncio.TimeoutError, TimeoutError):
+        log.warning(
+            "health not fetched project_id=%s region=%s job_type=%s: deadline: the listing "
+            "left too little of the target's %gs",
+            pt.key.project_id,
+            pt.key.region,
+            pt.key.job_type,
+            plan.poll.budget,
+        )
+        return {}
     except Exception as exc:
         log.error(
             "health failed project_id=%s region=%s job_type=%s: unexpected %s",

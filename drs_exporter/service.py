@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-import ssl
 from collections.abc import Awaitable, Callable, Iterator
 
 import aiohttp
@@ -14,7 +13,7 @@ import aiohttp
 from . import __version__, discovery
 from .auth import Authenticator, authenticator
 from .client import DrsClient
-from .config import Config, Credentials, HttpConfig, Target, load_config
+from .config import Config, Credentials, Target, load_config, secrets_of
 from .discovery import Found, Project, ProjectLister
 from .errors import ApiError, ConfigError
 from .exposition import Exposition, ExpositionOptions, render
@@ -25,36 +24,13 @@ from .poller import Clock, Plan, Poller, PollTarget
 from .sharding import Shard
 from .snapshot import DiscoveryState, ReloadState, Snapshot, TargetKey
 from .telemetry import Telemetry
-from .transport import Limiter, Transport
+from .transport import Limiter, Transport, ssl_context
+from .web import Protection
+from .webconfig import WebSecurity, load_web_config
 
 log = logging.getLogger(__name__)
 
 BARE_REGION_RECHECK = 3600.0  # seconds a region without a DRS list API is left out of discovery
-
-
-def secrets_of(config: Config) -> Iterator[str | None]:
-    """Every secret value in a config, for the log filter."""
-    credentials = [target.credentials for target in config.targets]
-    if config.discovery.credentials is not None:
-        credentials.append(config.discovery.credentials)
-    for c in credentials:
-        yield from (c.access_key, c.secret_key, c.security_token, c.token)
-        if c.iam is not None:
-            yield c.iam.password
-    yield config.http.proxy_url
-
-
-def ssl_context(http: HttpConfig) -> ssl.SSLContext | bool | None:
-    """The TLS settings for talking to DRS and IAM (None: the system defaults)."""
-    if http.insecure_skip_verify:
-        return False
-    if http.ca_file:
-        try:
-            return ssl.create_default_context(cafile=http.ca_file)
-        except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
-            reason = getattr(exc, "reason", None) or type(exc).__name__
-            raise ConfigError("http.ca_file", f"cannot load CA certificates: {reason}") from None
-    return None
 
 
 class Exporter:
@@ -74,8 +50,11 @@ class Exporter:
         config_path: str | None = None,
         secret_filter: SecretFilter | None = None,
         clock: Clock | None = None,
+        protection: Protection | None = None,
     ) -> None:
         self.config = config
+        # The web-config in force, read again on each reload (None: not serving HTTP).
+        self.protection = protection
         self.shard = shard or Shard()
         self._config_path = config_path
         self._secret_filter = secret_filter
@@ -213,9 +192,12 @@ class Exporter:
         assert self._poller is not None
         async with self._reload_lock:
             try:
-                config = load_config(self._config_path)
+                # Off the event loop: a big or hostile file must not stop the scrapes.
+                config, security = await asyncio.to_thread(self._read, self._config_path)
                 # Unchanged: nothing to do, and the cycle in progress may finish.
                 plan = None if config == self.config else self._plan(config)
+                if self.protection is not None:
+                    self.protection.replace(security)
             except ConfigError as exc:
                 log.error("config reload rejected, keeping the running config: %s", exc)
                 self._poller.set_reload(ReloadState(False, self._snapshot.reload.timestamp))
@@ -224,7 +206,9 @@ class Exporter:
                 self._poller.set_reload(ReloadState(True, self._clock.wall()))
                 log.info("config reloaded: unchanged")
                 return None
-            if config.web != self.config.web:
+            if dataclasses.replace(config.web, config_file=None) != dataclasses.replace(
+                self.config.web, config_file=None
+            ):
                 log.warning("web settings changed; they take effect after a restart")
             running = self._task is not None
             await self.stop()
@@ -243,6 +227,14 @@ class Exporter:
             return None
 
     # Internals.
+
+    def _read(self, path: str) -> tuple[Config, WebSecurity | None]:
+        """The config file and, when serving, the web-config file it names, both checked."""
+        config = load_config(path)
+        security = None
+        if self.protection is not None and config.web.config_file:
+            security = load_web_config(config.web.config_file)
+        return config, security
 
     def _publish(self, snapshot: Snapshot) -> None:
         self._snapshot = snapshot
@@ -294,6 +286,14 @@ class Exporter:
         if self._secret_filter is not None:
             self._secret_filter.set_secrets(secrets_of(config))
 
+    def _note_issued(self, token: str) -> None:
+        if self._secret_filter is not None:
+            self._secret_filter.add_issued(token)
+
+    def redact(self, text: str) -> str:
+        """``text`` with every secret the exporter holds replaced (for output beside logs)."""
+        return text if self._secret_filter is None else self._secret_filter.redact(text)
+
     def _set_discovery(self, config: Config) -> None:
         """Keep the IAM client (and its token) while discovery's settings stay the same, and
         the last list while IAM is asked the same way (the other settings only select from
@@ -304,7 +304,7 @@ class Exporter:
             self._lister, self._projects = None, None
             self._telemetry.discovery = None
         elif old is None or old.discovery != d:
-            self._lister = ProjectLister(d, self._clock.wall)
+            self._lister = ProjectLister(d, self._clock.wall, self._note_issued)
             asked_alike = old is not None and (
                 (old.discovery.credentials, old.discovery.iam_endpoint)
                 == (d.credentials, d.iam_endpoint)
@@ -352,7 +352,7 @@ class Exporter:
             # Reuse an unchanged target's authenticator so a reload keeps its IAM token.
             ident = (t.project_id, t.region, t.credentials)
             auth = self._auths.get(ident) or authenticator(
-                t.credentials, t.project_id, t.region, self._clock.wall
+                t.credentials, t.project_id, t.region, self._clock.wall, self._note_issued
             )
             auths[ident] = auth
             targets.extend(

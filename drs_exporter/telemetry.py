@@ -22,7 +22,7 @@ class Telemetry:
         self.discovery: DiscoveryState | None = None  # set while discovery is on
 
     def count_request(self, region: str, api: str, code: str) -> None:
-        """One request sent; ``code`` is the HTTP status, or ``timeout`` / ``network``."""
+        """One request sent; ``code``: the HTTP status, ``timeout``, ``network``, ``cancelled``."""
         self.api_requests[(region, api, code)] += 1
 
     def count_poll_error(self, key: TargetKey, reason: str) -> None:

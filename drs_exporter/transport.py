@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import json
+import ssl
 import time
 import urllib.request
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -22,7 +23,8 @@ from typing import Any, Protocol
 import aiohttp
 from yarl import URL
 
-from .errors import ApiError, reason_for_status
+from .config import HttpConfig
+from .errors import ApiError, ConfigError, reason_for_status
 from .model import one_line
 
 MAX_BODY_BYTES = 32 * 1024 * 1024  # far above any real answer; stops a runaway one
@@ -33,7 +35,7 @@ class RequestCounter(Protocol):
     """Where each request is counted, as drs_api_requests_total{region, api, code}."""
 
     def count_request(self, region: str, api: str, code: str) -> None:
-        """``code`` is the HTTP status as text, or ``timeout`` / ``network``."""
+        """``code`` is the HTTP status as text, or ``timeout`` / ``network`` / ``cancelled``."""
         ...
 
 
@@ -132,6 +134,10 @@ class Transport:
                 ) as resp:
                     code = str(resp.status)  # answered: even an over-long body counts as such
                     return Response(resp.status, resp.headers, await _read_capped(resp, api))
+            except asyncio.CancelledError:
+                # Given up by us (a reload, a target's deadline, shutdown), not lost on the way.
+                code = "cancelled"
+                raise
             except (asyncio.TimeoutError, TimeoutError):
                 code = "timeout"
                 raise ApiError("timeout", f"no answer within {self._timeout:g}s", api=api) from None
@@ -175,7 +181,7 @@ def api_error(response: Response, api: str) -> ApiError:
 def _error_fields(body: bytes) -> tuple[str, str]:
     try:
         data = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: JSON nested too deeply
         return "", ""
     if isinstance(data, dict) and isinstance(data.get("error"), dict):
         data = data["error"]  # IAM's {"error": {"code": ..., "message": ...}}
@@ -226,3 +232,16 @@ def _describe(exc: aiohttp.ClientError, url: str) -> str:
     if isinstance(exc, aiohttp.ClientConnectorError) and exc.os_error.strerror:
         return f"cannot connect to {where}: {exc.os_error.strerror}"
     return f"{type(exc).__name__} talking to {where}"
+
+
+def ssl_context(http: HttpConfig) -> ssl.SSLContext | bool | None:
+    """The TLS settings for talking to DRS and IAM (None: the system defaults)."""
+    if http.insecure_skip_verify:
+        return False
+    if http.ca_file:
+        try:
+            return ssl.create_default_context(cafile=http.ca_file)
+        except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
+            reason = getattr(exc, "reason", None) or type(exc).__name__
+            raise ConfigError("http.ca_file", f"cannot load CA certificates: {reason}") from None
+    return None

@@ -3,29 +3,47 @@
 A scrape picks the pre-rendered body that fits the request's Accept and Accept-Encoding
 headers and adds the process metrics, rendered for it; nothing is computed per job.
 ``POST /-/reload`` exists only when the lifecycle endpoint is enabled, as in Prometheus.
+``Protection`` holds what the web-config file asks for (basic auth, extra headers, the TLS
+certificate), replaced when the file is read again.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import html
 import logging
 import math
+import resource
+import ssl
 from collections.abc import Iterator
 from typing import Protocol
 
 from aiohttp import web
-from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.typedefs import Handler, Middleware
 
+from .basicauth import AuthBusy, BasicAuth
 from .config import check_telemetry_path, parse_listen_address
 from .errors import ConfigError
 from .exposition import OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE, Body, Exposition
+from .guard import (
+    BACKLOG,
+    Once,
+    ServerLimits,
+    cap_connections,
+    connection_cap,
+    quiet_loop_errors,
+    return_freed_buffers,
+    server_logger,
+)
 from .process import ProcessMetrics
-from .webconfig import BasicAuth, WebSecurity
+from .webconfig import WebSecurity
 
 log = logging.getLogger(__name__)
-_SLICE = 256 * 1024  # bytes of a large /metrics body written at a time
+# Bytes of a /metrics body handed to the connection at a time: what the connection does not
+# send at once is copied and held until the client reads it, so this bounds what a client
+# that stops reading costs (beside the kernel's socket buffer).
+_SLICE = 64 * 1024
 LIFECYCLE_FLAG = "--web.enable-lifecycle"
 
 
@@ -114,11 +132,74 @@ def _landing_page(telemetry_path: str, version: str, lifecycle: bool) -> str:
     )
 
 
-def _auth_middleware(auth: BasicAuth) -> Middleware:
+class Protection:
+    """What the web-config file asks of the server now; ``replace`` applies a new file."""
+
+    def __init__(self, security: WebSecurity | None) -> None:
+        self.security = security or WebSecurity()
+        users = self.security.basic_auth_users
+        self.auth: BasicAuth | None = BasicAuth(users) if users else None
+        self.ssl_context: ssl.SSLContext | None = None  # the running server's, once started
+
+    @property
+    def headers(self) -> tuple[tuple[str, str], ...]:
+        return self.security.headers
+
+    def replace(self, security: WebSecurity | None) -> None:
+        """Apply a web-config file read again: users and headers at once, a new certificate
+        and key for new connections; other TLS changes need a restart (said in the log)."""
+        new = security or WebSecurity()
+        old_tls, new_tls = self.security.tls, new.tls
+        if (old_tls is None) != (new_tls is None):
+            log.warning("web config: turning TLS on or off takes effect after a restart")
+            new = dataclasses.replace(new, tls=old_tls)  # what runs until then
+        elif old_tls is not None and new_tls is not None and self.ssl_context is not None:
+            try:
+                new_tls.load_certificate(self.ssl_context)  # for new connections from now on
+            except (OSError, ValueError) as exc:  # changed since it was checked
+                raise ConfigError(
+                    "web.config_file", f"cannot load the certificate: {exc}"
+                ) from None
+            kept = dataclasses.replace(
+                new_tls, cert_file=old_tls.cert_file, key_file=old_tls.key_file
+            )
+            if kept != old_tls:
+                log.warning(
+                    "web config: TLS settings other than cert_file and key_file take effect "
+                    "after a restart"
+                )
+            new = dataclasses.replace(
+                new,
+                tls=dataclasses.replace(
+                    old_tls, cert_file=new_tls.cert_file, key_file=new_tls.key_file
+                ),
+            )
+        if new.basic_auth_users:
+            if self.auth is None:
+                self.auth = BasicAuth(new.basic_auth_users)
+            else:
+                self.auth.set_users(new.basic_auth_users)
+        elif self.auth is not None:
+            self.auth.close()
+            self.auth = None
+        self.security = new
+
+    def close(self) -> None:
+        if self.auth is not None:
+            self.auth.close()
+
+
+def _auth_middleware(protection: Protection) -> Middleware:
     @web.middleware
     async def require_basic_auth(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if await auth.check(request.headers.get("Authorization")):
+        auth = protection.auth
+        if auth is None:
             return await handler(request)
+        try:
+            if await auth.check(request.headers.get("Authorization")):
+                return await handler(request)
+        except AuthBusy:
+            return web.Response(status=429, text="Too many password checks waiting; try again\n")
         log.debug("unauthorized request from %s for %s", request.remote, request.path)
         return web.Response(
             status=401,
@@ -134,27 +215,24 @@ def make_app(
     *,
     telemetry_path: str = "/metrics",
     version: str,
-    security: WebSecurity | None = None,
+    security: WebSecurity | Protection | None = None,
     lifecycle: bool = False,
+    limits: ServerLimits | None = None,
 ) -> web.Application:
     """The exporter's aiohttp application; basic auth and extra headers from ``security``.
 
     ``lifecycle`` (``--web.enable-lifecycle``) adds ``POST /-/reload``.
     """
     check_telemetry_path(telemetry_path)
-    middlewares: list[Middleware] = []
-    if security is not None and security.basic_auth_users:
-        middlewares.append(_auth_middleware(BasicAuth(security.basic_auth_users)))
-    app = web.Application(middlewares=middlewares)
+    protection = security if isinstance(security, Protection) else Protection(security)
+    write_timeout = (limits or ServerLimits()).write_timeout
+    app = web.Application(middlewares=[_auth_middleware(protection)])
 
-    if security is not None and security.headers:
-        extra = security.headers
+    async def add_headers(request: web.Request, response: web.StreamResponse) -> None:
+        for name, value in protection.headers:
+            response.headers[name] = value
 
-        async def add_headers(request: web.Request, response: web.StreamResponse) -> None:
-            for name, value in extra:
-                response.headers[name] = value
-
-        app.on_response_prepare.append(add_headers)
+    app.on_response_prepare.append(add_headers)
 
     landing = _landing_page(telemetry_path, version, lifecycle)
     process = ProcessMetrics()
@@ -176,21 +254,20 @@ def make_app(
         }
         if use_gzip:
             headers["Content-Encoding"] = "gzip"
-        if body.size <= _SLICE:  # small: joined (and inflated) at once
-            return web.Response(body=b"".join(body.pieces), headers=headers)
         # Sent in slices, the pre-rendered part straight from the snapshot's bytes: handing a
         # transport megabytes at once makes asyncio copy what it could not send yet, a copy
-        # per scrape that shows up as resident memory.
+        # per scrape that shows up as resident memory. Sent here rather than after the
+        # handler returns, so that the write timeout covers all of it.
         response = web.StreamResponse(headers=headers)
         response.content_length = body.size
-        await response.prepare(request)
-        if request.method != "HEAD":
-            try:
-                await _write(response, body)
-            except ConnectionResetError:  # the scraper went away: nothing more to send
-                log.debug("scrape from %s ended before its body was sent", request.remote)
-                return response
-        await response.write_eof()
+        try:
+            await asyncio.wait_for(_send(request, response, body), write_timeout)
+        except (asyncio.TimeoutError, TimeoutError):
+            log.debug("scrape from %s not read within %gs: closed", request.remote, write_timeout)
+            if request.transport is not None:
+                request.transport.abort()
+        except ConnectionResetError:  # the scraper went away: nothing more to send
+            log.debug("scrape from %s ended before its body was sent", request.remote)
         return response
 
     async def index(request: web.Request) -> web.StreamResponse:
@@ -221,6 +298,13 @@ def make_app(
     return app
 
 
+async def _send(request: web.Request, response: web.StreamResponse, body: Body) -> None:
+    await response.prepare(request)
+    if request.method != "HEAD":
+        await _write(response, body)
+    await response.write_eof()
+
+
 async def _write(response: web.StreamResponse, body: Body) -> None:
     """The body's pieces, in writes of about ``_SLICE`` bytes (small pieces gathered)."""
     gathered: list[bytes] = []
@@ -240,54 +324,51 @@ async def _write(response: web.StreamResponse, body: Body) -> None:
         await response.write(b"".join(gathered))
 
 
-class _OneLineLogger(logging.Logger):
-    """aiohttp's server logger, minus tracebacks.
-
-    aiohttp logs a malformed request (oversized headers, a bad method) with a full
-    traceback at ERROR; that is the client's mistake, so it goes to DEBUG as one line.
-    Errors of our own keep their traceback only when DEBUG logging is on.
-    """
-
-    def handle(self, record: logging.LogRecord) -> None:
-        if record.exc_info:
-            exc = record.exc_info[1]
-            client_error = isinstance(exc, HttpProcessingError)
-            # getEffectiveLevel, not isEnabledFor: this logger is unknown to logging's manager,
-            # which would not clear its level cache when the configuration changes.
-            debugging = self.getEffectiveLevel() <= logging.DEBUG
-            if client_error:
-                if not debugging:
-                    return  # handlers do not filter by level themselves, usually
-                record.levelno, record.levelname = logging.DEBUG, "DEBUG"
-            if client_error or not debugging:
-                record.msg = f"{record.getMessage()}: {type(exc).__name__}"
-                record.args = ()
-                record.exc_info = None
-                record.exc_text = None
-        super().handle(record)
-
-
-def _server_logger() -> logging.Logger:
-    # Not registered with logging's manager: it exists for one runner and hands its records
-    # to this module's logger, so the CLI's logging setup applies to them.
-    logger = _OneLineLogger(f"{__name__}.server")
-    logger.parent = log
-    return logger
-
-
 async def start_server(
-    app: web.Application, listen_address: str, security: WebSecurity | None
+    app: web.Application,
+    listen_address: str,
+    security: WebSecurity | Protection | None,
+    limits: ServerLimits | None = None,
 ) -> web.AppRunner:
     """Serve ``app`` (over TLS when ``security`` says so); stop it with ``runner.cleanup()``."""
     host, port = parse_listen_address(listen_address)
+    limits = limits or ServerLimits()
+    protection = security if isinstance(security, Protection) else None
+    settings = protection.security if protection is not None else security
+    assert not isinstance(settings, Protection)
     try:
-        ssl_context = security.ssl_context() if security is not None else None
+        ssl_context = settings.ssl_context() if settings is not None else None
     except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
         raise ConfigError("web.config_file", f"cannot set up TLS: {exc}") from None
+    if protection is not None:
+        protection.ssl_context = ssl_context
     # No access log: a line per scrape is noise, and 401s are logged at DEBUG instead.
-    runner = web.AppRunner(app, access_log=None, logger=_server_logger())
+    # aiohttp closes a connection that has not sent a whole request within its keep-alive
+    # timeout, from its start or its last answer: the read timeout, slowloris included.
+    runner = web.AppRunner(
+        app,
+        access_log=None,
+        logger=server_logger(log),
+        keepalive_timeout=limits.read_timeout,
+    )
     await runner.setup()
-    site = web.TCPSite(runner, host or None, port, ssl_context=ssl_context)  # "": all
+    return_freed_buffers()
+    once = Once()
+    cap = connection_cap(limits.max_connections)
+    if cap < limits.max_connections:
+        log.warning(
+            "serving at most %d connections, not %d: the rest of the %d file descriptors "
+            "this process may open are kept for polling",
+            cap,
+            limits.max_connections,
+            resource.getrlimit(resource.RLIMIT_NOFILE)[0],
+        )
+    assert runner.server is not None
+    cap_connections(runner.server, cap, once)
+    quiet_loop_errors(asyncio.get_running_loop(), once)
+    site = web.TCPSite(
+        runner, host or None, port, ssl_context=ssl_context, backlog=BACKLOG
+    )  # host "": all
     try:
         await site.start()
     except OSError as exc:

@@ -3,26 +3,18 @@
 ``load_web_config`` validates the whole file once, including that the certificates load, with
 the config's own readers; every mistake is a ConfigError for ``web.config_file`` whose message
 starts with the path inside this file ("web.config_file: tls_server_config.cert_file: ...").
-``BasicAuth`` checks request credentials against the bcrypt hashes.
+``basicauth.BasicAuth`` checks request credentials against the bcrypt hashes it reads.
 """
 
 from __future__ import annotations
 
-import asyncio
-import base64
-import binascii
-import hashlib
-import hmac
 import os
 import re
-import secrets
 import ssl
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
-
-import bcrypt
 
 from .config.loading import read_yaml
 from .config.validators import boolean, join_path, kind_of, mapping, nested_in, one_of
@@ -80,11 +72,6 @@ _TOP_KEYS = ("tls_server_config", "http_server_config", "basic_auth_users")
 _TOP_UNSUPPORTED = ("rate_limit",)
 
 _BCRYPT_HASH = re.compile(r"\$2[aby]\$(\d\d)\$[./A-Za-z0-9]{53}")
-# bcrypt looks at the first 72 bytes only; Go's bcrypt (and so exporter-toolkit) and htpasswd
-# ignore the rest, while the Python package raises. Truncating keeps the two in agreement.
-_BCRYPT_MAX_PASSWORD = 72
-# Checked for unknown users, so that timing does not tell which user names exist.
-_DUMMY_HASH = b"$2b$10$4cNj73pi8dn63rYzPMv3JOVFC0Ebd5NwhMavAHtIQV1EaGWvx5aVK"
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,13 +86,18 @@ class TlsSettings:
     max_version: str = "TLS13"
     prefer_server_cipher_suites: bool = True
 
+    def load_certificate(self, context: ssl.SSLContext) -> None:
+        """Serve the certificate and key of these settings from ``context`` (its next
+        connections, when it is in use)."""
+        # An encrypted key would make OpenSSL prompt on the terminal; fail instead.
+        context.load_cert_chain(self.cert_file, self.key_file, password=_no_password)
+
     def ssl_context(self) -> ssl.SSLContext:
         """A fresh server-side context; reads the certificate files now."""
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.minimum_version = TLS_VERSIONS[self.min_version]
         context.maximum_version = TLS_VERSIONS[self.max_version]
-        # An encrypted key would make OpenSSL prompt on the terminal; fail instead.
-        context.load_cert_chain(self.cert_file, self.key_file, password=_no_password)
+        self.load_certificate(context)
         if self.prefer_server_cipher_suites:
             context.options |= ssl.OP_CIPHER_SERVER_PREFERENCE
         # Python cannot ask for a client certificate without verifying it, so
@@ -313,64 +305,3 @@ def load_web_config(path: str) -> WebSecurity:
             basic_auth_users=_parse_users(top.get("basic_auth_users")),
             headers=_parse_headers(top.get("http_server_config")),
         )
-
-
-def _credentials(authorization: str | None) -> tuple[str, bytes] | None:
-    """User and password from an ``Authorization: Basic ...`` header, or None."""
-    if not authorization:
-        return None
-    scheme, _, encoded = authorization.strip().partition(" ")
-    if scheme.lower() != "basic":
-        return None
-    try:
-        decoded = base64.b64decode(encoded.strip(), validate=True)
-        user_bytes, colon, password = decoded.partition(b":")
-        user = user_bytes.decode("utf-8")
-    except (binascii.Error, ValueError):  # also UnicodeDecodeError and non-ASCII input
-        return None
-    return (user, password) if colon else None
-
-
-def _bcrypt_matches(password: bytes, hashed: bytes) -> bool:
-    try:
-        return bool(bcrypt.checkpw(password[:_BCRYPT_MAX_PASSWORD], hashed))
-    except ValueError:
-        return False
-
-
-class BasicAuth:
-    """Checks basic-auth credentials against bcrypt hashes.
-
-    bcrypt is slow on purpose (tens of milliseconds), so it runs in a thread, one check at a
-    time, and a success is remembered as a keyed hash: the next scrape costs one HMAC.
-    """
-
-    def __init__(self, users: Mapping[str, str]) -> None:
-        self._users = {user: hashed.encode("ascii") for user, hashed in users.items()}
-        self._key = secrets.token_bytes(32)  # per process: the cache is useless to a reader
-        self._verified: dict[str, bytes] = {}  # user -> digest of the last good password
-        self._bcrypt_turn = asyncio.Lock()  # one bcrypt at a time: a flood cannot take all CPUs
-
-    async def check(self, authorization: str | None) -> bool:
-        """True when the ``Authorization`` header names a user with the right password."""
-        credentials = _credentials(authorization)
-        if credentials is None:
-            return False
-        user, password = credentials
-        digest = hmac.new(self._key, user.encode("utf-8") + b":" + password, hashlib.sha256)
-        proof = digest.digest()
-        if self._remembered(user, proof):
-            return True
-        async with self._bcrypt_turn:
-            if self._remembered(user, proof):  # checked meanwhile by a concurrent request
-                return True
-            hashed = self._users.get(user)
-            matches = await asyncio.to_thread(_bcrypt_matches, password, hashed or _DUMMY_HASH)
-            if matches and hashed is not None:
-                self._verified[user] = proof
-                return True
-        return False
-
-    def _remembered(self, user: str, proof: bytes) -> bool:
-        known = self._verified.get(user)
-        return known is not None and hmac.compare_digest(known, proof)

@@ -29,7 +29,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("poller",),
     ("families", "gzipjoin", "samples"),
     ("exposition", "process"),
-    ("webconfig",),
+    ("webconfig", "basicauth", "guard"),
     ("web",),
     ("service", "simulator"),
     ("check",),

@@ -467,7 +467,7 @@ MISTAKES = [
         "no concurrency",
         GOOD + "poll: {max_concurrency: 0}\n",
         "poll.max_concurrency",
-        "at least 1",
+        "from 1 to 1000",
     ),
     case(
         "zero rate",

@@ -204,7 +204,7 @@ def write(
         f"  endpoint: {sim.url}\n"
         f"  interval: {interval}\n"
         + more
-        + "poll: {interval: 1s, timeout: 5s, retries: 0}\n"
+        + "poll: {interval: 1s, deadline: 30s, timeout: 5s, retries: 0}\n"
         + extra
     )
     return path
@@ -379,7 +379,7 @@ async def test_a_region_without_a_list_api_is_left_out_of_discovery(
     path.write_text(
         f"credentials: {{access_key: {AK}, secret_key: {SK}}}\n"
         f"discovery: {{enabled: true, iam_endpoint: '{sim.url}', endpoint: '{elsewhere.url}'}}\n"
-        f"targets:\n{targets}poll: {{interval: 1s, timeout: 5s, retries: 0}}\n"
+        f"targets:\n{targets}poll: {{interval: 1s, deadline: 30s, timeout: 5s, retries: 0}}\n"
     )
     proc, base = await start_serving(path)
     try:

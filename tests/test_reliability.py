@@ -98,7 +98,9 @@ def target(
 
 
 def config(*targets: Target, **poll: Any) -> Config:
-    base = PollConfig(interval=1.0, timeout=5.0, retries=0, max_requests_per_second=FAST)
+    base = PollConfig(
+        interval=1.0, timeout=5.0, retries=0, max_requests_per_second=FAST, deadline=60.0
+    )
     return Config(targets=targets, poll=dataclasses.replace(base, **poll), metrics=LISTING_ONLY)
 
 
@@ -802,7 +804,8 @@ def write_config(
             f"  - project_id: {project}\n    region: {REGION}\n    endpoint: {sim_url}\n"
             f"    job_types: [{', '.join(types)}]"
         )
-    lines.append(f"poll:\n  interval: 500ms\n  timeout: {timeout}\n  retries: 0")
+    # At the default request rate a cycle outlasts this short interval: a longer deadline.
+    lines.append(f"poll:\n  interval: 500ms\n  deadline: 30s\n  timeout: {timeout}\n  retries: 0")
     path.write_text("\n".join(lines) + "\n")
 
 

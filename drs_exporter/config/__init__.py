@@ -19,6 +19,7 @@ from .schema import (
     PollConfig,
     Target,
     WebConfig,
+    secrets_of,
 )
 from .sections import load_config, parse_config
 from .validators import check_telemetry_path, parse_duration, parse_listen_address
@@ -39,4 +40,5 @@ __all__ = [
     "parse_duration",
     "parse_listen_address",
     "read_yaml",
+    "secrets_of",
 ]

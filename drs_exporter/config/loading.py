@@ -18,14 +18,31 @@ from .schema import Credentials
 from .validators import as_text, join_path, nonempty
 
 _MAX_SECRET_FILE = 64 * 1024  # a secret file bigger than this is the wrong file
+# A config or web-config file bigger than this is the wrong file, or an attack: parsing
+# megabytes of YAML takes seconds of CPU. A thousand targets fit in a tenth of it.
+MAX_FILE_BYTES = 1024 * 1024
+# YAML aliases let a few lines stand for billions of values ("billion laughs"); counted with
+# every alias expanded, a file may hold this many values (scalars, lists and mappings).
+MAX_NODES = 200_000
 _ENV_AK = "HUAWEICLOUD_SDK_AK"
 _ENV_SK = "HUAWEICLOUD_SDK_SK"
 _ENV_SECURITY_TOKEN = "HUAWEICLOUD_SDK_SECURITY_TOKEN"
 _VAR_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
+class _TooLarge(Exception):
+    """The file's values, with every alias expanded, exceed MAX_NODES."""
+
+
 class _Loader(yaml.SafeLoader):
-    """SafeLoader that refuses a key given twice in one mapping: YAML would keep the last."""
+    """SafeLoader that refuses a key given twice in one mapping (YAML would keep the last)
+    and a document that, with its aliases expanded, holds more than MAX_NODES values."""
+
+    def get_single_node(self) -> yaml.Node | None:
+        node = super().get_single_node()
+        if node is not None:
+            _expanded_size(node, {})
+        return node
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Hashable, Any]:
         seen: set[tuple[str, str]] = set()
@@ -47,20 +64,52 @@ def read_yaml(path: str, field: str = "", what: str = "config file") -> Any:
     Duplicate keys are refused, and no message quotes the file, which may hold secrets.
     """
     try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
+        with open(path, "rb") as f:
+            raw = f.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
         raise ConfigError(field, f"{path}: cannot read the {what}: {exc.strerror}") from None
+    if len(raw) > MAX_FILE_BYTES:
+        raise ConfigError(field, f"{path}: the {what} is larger than {MAX_FILE_BYTES // 1024} KiB")
+    try:
+        text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise ConfigError(field, f"{path}: the {what} is not UTF-8 text") from None
     try:
         return yaml.load(text, Loader=_Loader)  # _Loader is a SafeLoader
+    except _TooLarge:
+        raise ConfigError(
+            field,
+            f"{path}: the {what} holds more than {MAX_NODES} values once its YAML aliases "
+            "are expanded",
+        ) from None
     except yaml.MarkedYAMLError as exc:
         raise ConfigError(field, _yaml_error_text(path, exc)) from None
     except yaml.YAMLError:
         raise ConfigError(field, f"{path}: invalid YAML") from None
     except RecursionError:
         raise ConfigError(field, f"{path}: invalid YAML: nested too deeply") from None
+
+
+def _expanded_size(node: yaml.Node, sizes: dict[int, int]) -> int:
+    """How many values ``node`` stands for with every alias expanded; _TooLarge past
+    MAX_NODES. An alias is the same node object again, so each node is measured once."""
+    known = sizes.get(id(node))
+    if known is not None:
+        return known
+    sizes[id(node)] = 1  # a node that contains itself counts once, not forever
+    size = 1
+    if isinstance(node, yaml.SequenceNode):
+        for item in node.value:
+            size += _expanded_size(item, sizes)
+            if size > MAX_NODES:
+                raise _TooLarge
+    elif isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            size += _expanded_size(key, sizes) + _expanded_size(value, sizes)
+            if size > MAX_NODES:
+                raise _TooLarge
+    sizes[id(node)] = size
+    return size
 
 
 def _yaml_error_text(path: str, exc: yaml.MarkedYAMLError) -> str:

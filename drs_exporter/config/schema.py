@@ -5,6 +5,7 @@ Nothing here reads or checks anything; ``sections`` builds these from the YAML f
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field, fields
 
 from ..model import JOB_TYPES, LIST_APIS
@@ -67,6 +68,12 @@ class PollConfig:
     max_requests_per_second: float = 10.0
     stale_after: float = 600.0  # seconds
     batch_size: int = 10  # job ids per v3 batch request (progress, status)
+    deadline: float | None = None  # seconds a target's poll may take; None: the interval
+
+    @property
+    def budget(self) -> float:
+        """The time one target's poll may take before it fails with reason ``deadline``."""
+        return self.interval if self.deadline is None else self.deadline
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +122,18 @@ class Config:
     web: WebConfig = WebConfig()
     http: HttpConfig = HttpConfig()
     discovery: DiscoveryConfig = DiscoveryConfig()
+
+
+def secrets_of(config: Config) -> Iterator[str | None]:
+    """Every secret value in a config, for the log filter."""
+    credentials = [target.credentials for target in config.targets]
+    if config.discovery.credentials is not None:
+        credentials.append(config.discovery.credentials)
+    for c in credentials:
+        yield from (c.access_key, c.secret_key, c.security_token, c.token)
+        if c.iam is not None:
+            yield c.iam.password
+    yield config.http.proxy_url
 
 
 # The vocabulary of the file: the keys each section takes.

@@ -50,10 +50,10 @@ from .validators import (
     kind_of,
     mapping,
     nonempty,
+    number_at_most,
     one_of,
     parse_listen_address,
     positive_duration,
-    positive_number,
     required,
     show,
     suggest,
@@ -346,13 +346,14 @@ def _instance_ids(value: object, path: str) -> list[str]:
 
 # Each key of poll and metrics, with the reader that checks its value.
 _POLL_READERS: dict[str, Callable[[object, str], Any]] = {
-    "interval": positive_duration,
+    "interval": lambda value, path: positive_duration(value, path, 86400.0),
+    "deadline": lambda value, path: positive_duration(value, path, 86400.0),
     "page_size": lambda value, path: integer(value, path, 1, 1000),
-    "timeout": positive_duration,
+    "timeout": lambda value, path: positive_duration(value, path, 600.0),
     "retries": lambda value, path: integer(value, path, 0, 10),
-    "max_concurrency": lambda value, path: integer(value, path, 1),
-    "max_requests_per_second": positive_number,
-    "stale_after": positive_duration,
+    "max_concurrency": lambda value, path: integer(value, path, 1, 1000),
+    "max_requests_per_second": lambda value, path: number_at_most(value, path, 10_000),
+    "stale_after": lambda value, path: positive_duration(value, path, 30 * 86400.0),
     # The batch calls' limit is not documented; their per_page is at most 100.
     "batch_size": lambda value, path: integer(value, path, 1, 100),
 }

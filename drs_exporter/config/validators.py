@@ -31,6 +31,10 @@ _DURATION = re.compile(
     r"((?P<m>[0-9.]+)m)?((?P<s>[0-9.]+)s)?((?P<ms>[0-9.]+)ms)?"
 )
 
+# No duration the exporter takes is longer than this: a bigger one is a typo, and would
+# overflow the event loop's timers.
+MAX_DURATION = 365 * 86400.0
+
 _UNIT_SECONDS = {
     "y": 365 * 86400.0,
     "w": 7 * 86400.0,
@@ -200,7 +204,19 @@ def parse_duration(value: object, path: str) -> float:
         seconds = float(value)
     if not math.isfinite(seconds) or seconds < 0:
         raise ConfigError(path, f"must be a duration of 0 or more, got {value}")
+    if seconds > MAX_DURATION:
+        limit = format_duration(MAX_DURATION)
+        raise ConfigError(path, f"must be at most {limit}, got {show(str(value), 40)}")
     return seconds
+
+
+def format_duration(seconds: float) -> str:
+    """``seconds`` in the largest unit that divides it (``86400`` -> ``1d``)."""
+    for unit in ("y", "w", "d", "h", "m", "s"):
+        size = _UNIT_SECONDS[unit]
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds / size:g}{unit}"
+    return f"{seconds:g}s"
 
 
 def _duration_seconds(text: str) -> float | None:
@@ -218,12 +234,24 @@ def _duration_seconds(text: str) -> float | None:
     return total
 
 
-def positive_duration(value: object, path: str) -> float:
-    """A duration (as ``parse_duration`` reads it) longer than 0, in seconds."""
+def positive_duration(value: object, path: str, most: float = MAX_DURATION) -> float:
+    """A duration (as ``parse_duration`` reads it) longer than 0 and at most ``most`` seconds."""
     seconds = parse_duration(value, path)
     if seconds <= 0:
         raise ConfigError(path, "must be longer than 0")
+    if seconds > most:
+        raise ConfigError(
+            path, f"must be at most {format_duration(most)}, got {show(str(value), 40)}"
+        )
     return seconds
+
+
+def number_at_most(value: object, path: str, most: float) -> float:
+    """A finite number greater than 0 and at most ``most``."""
+    number = positive_number(value, path)
+    if number > most:
+        raise ConfigError(path, f"must be at most {most:g}, got {value}")
+    return number
 
 
 def http_url(value: object, path: str, example: str) -> str:
