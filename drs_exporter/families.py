@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from .model import INFO_FIELDS
+from .model import INFO_FIELDS, MAX_ERROR_MESSAGE
 
 TARGET_LABELS = ("project_id", "region", "job_type")
 JOB_LABELS = (*TARGET_LABELS, "job_id")
@@ -162,8 +162,8 @@ FAMILIES: tuple[Family, ...] = (
         per_job=True,
         health=True,
         note="For jobs in a `*_FAILED` status: `error_code` and `error_message` of "
-        "batch-status, or a v3 subtask's `error_msg`; the message on one line, at most 200 "
-        "characters.",
+        "batch-status, or a v3 subtask's `error_msg`; the message on one line, at most "
+        f"{MAX_ERROR_MESSAGE} characters.",
     ),
     Family(
         "drs_up",
