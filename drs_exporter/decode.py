@@ -2,13 +2,12 @@
 
 Two readers give the same result. The fast one is msgspec, which reads straight from the
 bytes into typed structs, only the fields the exporter uses: faster than ``json.loads``,
-with no dict per job (``benchmarks/decoding.py`` times both readers). Both
-build each Job as the table of job fields says (``model.Job``). When an answer holds a value
-of another type than the API documents (a number for a name, an object for a job), it
-cannot say which, so the tolerant reader reads the answer again: ``json.loads`` and the
-field-by-field checks of ``model.parse_jobs``, which keep what can be kept and name what is
-wrong. Either way an answer that is not a listing or batch answer at all is
-``ApiError("decode")``.
+with no dict per job (``benchmarks/decoding.py`` times both readers). When an answer holds
+a value of another type than the API documents (a number for a name, an object for a
+job), it cannot say which, so the tolerant reader reads the answer again: ``json.loads``
+and the field-by-field checks of ``model.parse_jobs``, which keep what can be kept and name
+what is wrong. Both build each Job as the table of job fields (``model.Job``) says. Either
+way an answer that is not a listing or batch answer at all is ``ApiError("decode")``.
 """
 
 from __future__ import annotations
