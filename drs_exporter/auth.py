@@ -99,18 +99,24 @@ class AkSkSigner:
 
 
 class IamToken:
-    """A project-scoped IAM token from a password login, cached and refreshed before expiry."""
+    """An IAM token from a password login, cached and refreshed before expiry.
+
+    Scoped to ``project_id`` for DRS; with None, to the account (domain), as Huawei's global
+    services such as IAM itself take it. ``endpoint`` overrides the login's IAM endpoint.
+    """
 
     def __init__(
         self,
         iam: IamCredentials,
-        project_id: str,
+        project_id: str | None,
         region: str,
         clock: Callable[[], float],
+        endpoint: str | None = None,
     ) -> None:
         self._iam = iam
         self._project_id = project_id
-        self._url = (iam.endpoint or iam_endpoint(region)).rstrip("/") + "/v3/auth/tokens"
+        base = endpoint or iam.endpoint or iam_endpoint(region)
+        self._url = base.rstrip("/") + "/v3/auth/tokens"
         self._clock = clock
         self._token: str | None = None
         self._refresh_at = 0.0
@@ -149,7 +155,11 @@ class IamToken:
                         }
                     },
                 },
-                "scope": {"project": {"id": self._project_id}},
+                "scope": (
+                    {"project": {"id": self._project_id}}
+                    if self._project_id is not None
+                    else {"domain": {"name": self._iam.domain_name}}
+                ),
             }
         }
         issued = self._clock()
@@ -177,7 +187,8 @@ class IamToken:
             log.warning("IAM token has no readable expires_at; refreshing it within the hour")
         lifetime = max(expires - issued, 0.0)
         margin = min(lifetime / 10.0, 600.0)
-        log.debug("IAM token issued for project %s, lifetime %.0fs", self._project_id, lifetime)
+        scope = self._project_id or "the account"
+        log.debug("IAM token issued for %s, lifetime %.0fs", scope, lifetime)
         return token, expires - margin
 
 

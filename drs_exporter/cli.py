@@ -5,16 +5,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import dataclasses
 import logging
 import signal
 import socket
 import sys
-import time
 from collections.abc import Sequence
 from typing import NoReturn
 
 from . import __version__, simulator
+from .check import check
 from .config import (
     Config,
     Credentials,
@@ -24,12 +23,10 @@ from .config import (
     load_config,
     parse_listen_address,
 )
-from .errors import ApiError, ConfigError
+from .errors import ConfigError
 from .logs import FORMATS, LEVELS, SecretFilter, setup
-from .regions import documented_hint
 from .service import Exporter
 from .sharding import AUTO, SHARD_FLAG, TOTAL_FLAG, Shard, parse_shard
-from .snapshot import TargetKey
 from .web import LIFECYCLE_FLAG, make_app, start_server
 from .webconfig import WebSecurity, load_web_config
 
@@ -175,7 +172,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         shard = parse_shard(ns.shard, ns.total_shards, socket.gethostname())
         config = load_config(ns.config_file)
         if command == "check":
-            return asyncio.run(_check(config, shard, secret_filter))
+            return asyncio.run(check(config, shard, secret_filter))
         if command == "once":
             return asyncio.run(_once(config, shard, secret_filter))
         security = load_web_config(config.web.config_file) if config.web.config_file else None
@@ -264,44 +261,8 @@ async def _once(config: Config, shard: Shard, secret_filter: SecretFilter) -> in
         snapshot = await exp.poll_once()
         sys.stdout.buffer.write(exp.exposition().body(openmetrics=False, gzip=False))
         sys.stdout.flush()
-    return 0 if all(t.up for t in snapshot.targets) else 1
-
-
-async def _check(config: Config, shard: Shard, secret_filter: SecretFilter) -> int:
-    rows: list[tuple[str, ...]] = [
-        ("PROJECT", "REGION", "JOB TYPE", "API", "RESULT", "JOBS", "TIME")
-    ]
-    keys: set[TargetKey] = set()
-    listed: set[TargetKey] = set()  # targets with a list API that answered
-    failed: set[TargetKey] = set()  # targets with a list API that failed
-    # One request per target and list API, as the command promises: no retries.
-    config = dataclasses.replace(config, poll=dataclasses.replace(config.poll, retries=0))
-    async with Exporter(config, shard=shard, secret_filter=secret_filter) as exp:
-        for pt, api, probe in exp.probes():
-            key = pt.key
-            keys.add(key)
-            started = time.monotonic()
-            try:
-                total = await probe()
-                result, jobs = "answered", str(total)
-                listed.add(key)
-            except ApiError as exc:
-                jobs = "-"
-                if exc.unpublished:
-                    result = f"not published in this region ({documented_hint(key.region)})"
-                    if not pt.target.auto_apis:
-                        result += "; targets[].apis requires it"
-                        failed.add(key)
-                else:
-                    result = str(exc)
-                    failed.add(key)
-            elapsed = f"{time.monotonic() - started:.2f}s"
-            rows.append((key.project_id, key.region, key.job_type, api, result, jobs, elapsed))
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
-    for row in rows:
-        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=False)) + "  " + row[-1])
-    ok = not failed and listed == keys
-    print("every target answered" if ok else "some targets failed", file=sys.stderr)
+    # A discovery that failed is a failure too, though it leaves no target to be down.
+    ok = all(t.up for t in snapshot.targets) and not snapshot.discovery_errors
     return 0 if ok else 1
 
 

@@ -57,24 +57,39 @@ class DrsClient:
 
         ``api`` names the call in drs_api_requests_total and in logs.
         """
-        url = f"{target.endpoint}{path}"
-        full_url = f"{url}?{canonical_query(query)}" if query else url
-        base_headers = {
+        headers = {
             "Content-Type": "application/json",
             "X-Project-Id": target.project_id,
             "X-Language": "en-us",
         }
+        url = f"{target.endpoint}{path}"
+        return await self.request(target.region, auth, api, method, url, headers, query, body)
+
+    async def request(
+        self,
+        region: str,
+        auth: Authenticator,
+        api: str,
+        method: str,
+        url: str,
+        base_headers: Mapping[str, str],
+        query: Sequence[tuple[str, str]] = (),
+        body: bytes = b"",
+    ) -> bytes:
+        """As ``call``, for any URL: ``region`` labels the request in drs_api_requests_total.
+
+        IAM's project list is asked this way: a global service, of no project.
+        """
+        full_url = f"{url}?{canonical_query(query)}" if query else url
         request = Request(method, url, query, base_headers, body)
-        send = self.login_sender(target.region)
+        send = self.login_sender(region)
         reauthenticated = False
         attempt = 0
         while True:
             headers: Mapping[str, str] = {}  # stays empty if authenticating itself fails
             try:
                 headers = await auth.headers(request, send)
-                response = await self._transport.send(
-                    target.region, api, method, full_url, headers, body
-                )
+                response = await self._transport.send(region, api, method, full_url, headers, body)
                 if response.status != 200:
                     raise api_error(response, api)
                 return response.body
@@ -91,11 +106,11 @@ class DrsClient:
                     delay = self._rng.uniform(0.0, min(BACKOFF_CAP, BACKOFF_BASE * 2**attempt))
                 attempt += 1
                 log.debug(
-                    "retry %d/%d of %s for project %s in %.2fs: %s",
+                    "retry %d/%d of %s (%s) in %.2fs: %s",
                     attempt,
                     self._retries,
                     api,
-                    target.project_id,
+                    base_headers.get("X-Project-Id", region),
                     delay,
                     exc,
                 )

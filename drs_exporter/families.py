@@ -206,7 +206,8 @@ FAMILIES: tuple[Family, ...] = (
         ("region", "api", "code"),
         "Snapshot.api_requests",
         per_target=False,
-        note="`api`: `v5_jobs`, `v3_jobs`, `v3_batch_progress`, `v3_batch_status`, `iam_tokens`.",
+        note="`api`: `v5_jobs`, `v3_jobs`, `v3_batch_progress`, `v3_batch_status`, `iam_tokens`, "
+        '`iam_projects` and `iam_domains` (discovery; `region` is `"global"`).',
     ),
     Family(
         "drs_poll_errors_total",
@@ -219,6 +220,33 @@ FAMILIES: tuple[Family, ...] = (
         "`decode` (an answer that is not the documented JSON), `unsupported` (the region "
         "publishes no list API the target may use), `internal` (a bug of the exporter: "
         "please report it).",
+    ),
+    Family(
+        "drs_discovery_targets",
+        "gauge",
+        "Targets (project and job type) that discovery found, over all shards.",
+        (),
+        "Snapshot.discovery",
+        per_target=False,
+        note="As of the last successful asking of IAM; targets configured explicitly for "
+        "the same project are not counted. No sample while discovery is off.",
+    ),
+    Family(
+        "drs_discovery_last_success_timestamp_seconds",
+        "gauge",
+        "When IAM last answered discovery's project list, in Unix seconds.",
+        (),
+        "Snapshot.discovery",
+        per_target=False,
+    ),
+    Family(
+        "drs_discovery_errors_total",
+        "counter",
+        "Failed askings of IAM's project list by reason.",
+        ("reason",),
+        "Snapshot.discovery_errors",
+        per_target=False,
+        note="Reasons as for `drs_poll_errors_total`. A failed asking keeps the last list.",
     ),
     Family(
         "drs_exporter_build_info",

@@ -156,6 +156,8 @@ class Poller:
             poll_errors=MappingProxyType(dict(self._telemetry.poll_errors)),
             reload=self._reload,
             shard=self._plan.shard,
+            discovery=self._telemetry.discovery,
+            discovery_errors=MappingProxyType(dict(self._telemetry.discovery_errors)),
             published=self._publication.by_region(),
         )
 

@@ -189,6 +189,10 @@ def snapshot_lines(snapshot: Snapshot, version: str) -> dict[str, str]:
         f'drs_poll_errors_total{{{target_labels(key)},reason="{escape(reason)}"}} {number(count)}\n'
         for (key, reason), count in sorted(snapshot.poll_errors.items())
     )
+    discovery_errors = "".join(
+        f'drs_discovery_errors_total{{reason="{escape(reason)}"}} {number(count)}\n'
+        for reason, count in sorted(snapshot.discovery_errors.items())
+    )
     build = f'version="{escape(version)}",python_version="{escape(platform.python_version())}"'
     reload = snapshot.reload
     shard = f'shard="{snapshot.shard.index}",total_shards="{snapshot.shard.total}"'
@@ -201,6 +205,7 @@ def snapshot_lines(snapshot: Snapshot, version: str) -> dict[str, str]:
         "drs_api_requests_total": requests,
         "drs_poll_errors_total": errors,
         "drs_exporter_build_info": f"drs_exporter_build_info{{{build}}} 1\n",
+        "drs_discovery_errors_total": discovery_errors,
         "drs_exporter_shard": f"drs_exporter_shard{{{shard}}} 1\n",
         "drs_exporter_config_last_reload_successful": unlabelled(
             "drs_exporter_config_last_reload_successful", int(reload.success)
@@ -209,6 +214,12 @@ def snapshot_lines(snapshot: Snapshot, version: str) -> dict[str, str]:
             "drs_exporter_config_last_reload_success_timestamp_seconds", reload.timestamp
         ),
     }
+    if snapshot.discovery is not None:
+        found = snapshot.discovery
+        texts["drs_discovery_targets"] = unlabelled("drs_discovery_targets", found.targets)
+        texts["drs_discovery_last_success_timestamp_seconds"] = unlabelled(
+            "drs_discovery_last_success_timestamp_seconds", found.last_success
+        )
     return texts
 
 

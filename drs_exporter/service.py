@@ -4,33 +4,40 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import ssl
 from collections.abc import Awaitable, Callable, Iterator
 
 import aiohttp
 
-from . import __version__
+from . import __version__, discovery
 from .auth import Authenticator, authenticator
 from .client import DrsClient
-from .config import Config, Credentials, HttpConfig, load_config
-from .errors import ConfigError
+from .config import Config, Credentials, HttpConfig, Target, load_config
+from .discovery import Found, Project, ProjectLister
+from .errors import ApiError, ConfigError
 from .exposition import Exposition, ExpositionOptions, render
 from .listing import first_page
 from .logs import SecretFilter
+from .model import LIST_API_NAMES
 from .poller import Clock, Plan, Poller, PollTarget
 from .sharding import Shard
-from .snapshot import ReloadState, Snapshot, TargetKey
+from .snapshot import DiscoveryState, ReloadState, Snapshot, TargetKey
 from .telemetry import Telemetry
 from .transport import Limiter, Transport
 
 log = logging.getLogger(__name__)
 
+BARE_REGION_RECHECK = 3600.0  # seconds a region without a DRS list API is left out of discovery
+
 
 def secrets_of(config: Config) -> Iterator[str | None]:
     """Every secret value in a config, for the log filter."""
-    for target in config.targets:
-        c = target.credentials
+    credentials = [target.credentials for target in config.targets]
+    if config.discovery.credentials is not None:
+        credentials.append(config.discovery.credentials)
+    for c in credentials:
         yield from (c.access_key, c.secret_key, c.security_token, c.token)
         if c.iam is not None:
             yield c.iam.password
@@ -54,6 +61,9 @@ class Exporter:
     """Polls DRS for one config at a time and keeps the latest rendered exposition.
 
     ``shard`` says which of the config's targets this replica polls; reloads keep it.
+    With discovery on, the targets are the config's and those of the projects IAM last
+    listed: each successful discovery that changes them hands the poller a new plan
+    (``discover``), which it polls from its next cycle.
     """
 
     def __init__(
@@ -78,11 +88,17 @@ class Exporter:
         self._exposition: Exposition | None = None
         self._snapshot = Snapshot()
         self._reload_lock = asyncio.Lock()
+        self._lister: ProjectLister | None = None
+        self._projects: list[Project] | None = None  # as IAM last listed them; None: not yet
+        self._discovery_tried = False  # the first discovery has finished, well or not
+        self._bare_regions: dict[str, float] = {}  # region -> when found without a list API
+        self._planned: tuple[Target, ...] = ()  # the discovered targets of the last plan
 
     async def __aenter__(self) -> Exporter:
         # The transport honours HTTPS_PROXY / NO_PROXY itself (see Transport).
         self._session = aiohttp.ClientSession()
         self._note_secrets(self.config)
+        self._set_discovery(self.config)
         self._poller = Poller(self._plan(self.config), self._telemetry, self._publish, self._clock)
         return self
 
@@ -92,9 +108,59 @@ class Exporter:
             await self._session.close()
 
     def start(self) -> None:
-        """Start polling in the background: the first cycle at once."""
+        """Start polling in the background: the first cycle at once (after the first
+        discovery, when discovery is on)."""
         assert self._poller is not None, "use Exporter as an async context manager"
-        self._task = asyncio.create_task(self._poller.run(), name="drs-poller")
+        self._task = asyncio.create_task(self._run(), name="drs-poller")
+
+    async def _run(self) -> None:
+        assert self._poller is not None
+        if self._lister is None:
+            await self._poller.run()
+            return
+        if self._projects is None:
+            await self.discover()
+        await asyncio.gather(self._poller.run(), self._rediscover(self._lister))
+
+    async def _rediscover(self, lister: ProjectLister) -> None:
+        while True:
+            await asyncio.sleep(lister.discovery.interval)
+            await self.discover()
+
+    async def discover(self) -> list[Found] | ApiError:
+        """Ask IAM for the projects now; poll what it found from the next cycle.
+
+        Returns what was found, or why IAM's answer failed: then the last list stays,
+        the failure is counted in drs_discovery_errors_total and logged.
+        """
+        assert self._poller is not None, "use Exporter as an async context manager"
+        lister = self._lister
+        assert lister is not None, "discovery is off"
+        try:
+            projects = await lister.projects(self._poller.plan.client)
+        except Exception as exc:  # a bug must not stop polling what is known
+            error = exc if isinstance(exc, ApiError) else ApiError("internal", type(exc).__name__)
+            self._telemetry.count_discovery_error(error.reason)
+            if self._projects is None:
+                log.warning("discovery failed, no project list yet: %s", error)
+            else:
+                count = len(self._projects)
+                log.warning(
+                    "discovery failed, keeping the last list (%d projects): %s", count, error
+                )
+            return error
+        finally:
+            self._discovery_tried = True
+        self._projects = projects
+        found = discovery.select(projects, lister.discovery)
+        after = self._discovered_targets(self.config)
+        self._telemetry.discovery = DiscoveryState(len(_pairs(after)), self._clock.wall())
+        if after != self._planned:  # new or gone projects, or a region's leave ended
+            log.info("discovery found %d projects: %d targets", len(found), len(_pairs(after)))
+            self._poller.replace_plan(self._plan(self.config, self._poller.plan.client))
+        else:
+            self._poller.publish()
+        return found
 
     async def stop(self) -> None:
         """Stop polling, cancelling requests in flight."""
@@ -105,8 +171,10 @@ class Exporter:
             self._task = None
 
     async def poll_once(self) -> Snapshot:
-        """Run one cycle now and return its snapshot."""
+        """Run one cycle now (after a first discovery, when it is on) and return its snapshot."""
         assert self._poller is not None, "use Exporter as an async context manager"
+        if self._lister is not None and self._projects is None:
+            await self.discover()
         await self._poller.cycle()
         return self._snapshot
 
@@ -135,7 +203,8 @@ class Exporter:
         return self._exposition
 
     def ready(self) -> bool:
-        return self._poller is not None and self._snapshot.ready
+        discovered = self._lister is None or self._discovery_tried
+        return self._poller is not None and discovered and self._snapshot.ready
 
     async def reload(self) -> str | None:
         """Re-read the config file; keep the running config if the new one is bad."""
@@ -161,7 +230,12 @@ class Exporter:
             await self.stop()
             self.config = config
             self._note_secrets(config)
-            self._poller.replace_plan(plan)
+            self._set_discovery(config)
+            state = self._telemetry.discovery
+            if state is not None and self._projects is not None:  # selected anew from the list
+                count = len(_pairs(self._discovered_targets(config)))
+                self._telemetry.discovery = dataclasses.replace(state, targets=count)
+            self._poller.replace_plan(self._plan(config))
             self._poller.set_reload(ReloadState(True, self._clock.wall()))
             if running:
                 self.start()
@@ -173,6 +247,42 @@ class Exporter:
     def _publish(self, snapshot: Snapshot) -> None:
         self._snapshot = snapshot
         self._exposition = self._render(snapshot)
+        if self._projects is not None and snapshot.published:
+            self._leave_out_bare_regions(snapshot)
+
+    def _leave_out_bare_regions(self, snapshot: Snapshot) -> None:
+        """Leave out, for an hour, the discovered projects of a region found to publish no
+        list API: IAM lists a project in every region of the account, and DRS lists jobs in
+        fewer. A configured target there keeps failing (reason unsupported), as asked."""
+        published = snapshot.published
+        bare = {
+            region
+            for region, _ in published
+            if not any(published.get((region, api), True) for api in LIST_API_NAMES.values())
+        }
+        new = bare & {t.region for t in self._discovered_targets(self.config)}
+        if not new:
+            return
+        now = self._clock.monotonic()
+        for region in sorted(new):
+            self._bare_regions[region] = now
+            log.info(
+                "no DRS list API answers in region %s: its discovered projects are left out, "
+                "and tried again in %gs",
+                region,
+                BARE_REGION_RECHECK,
+            )
+        asyncio.get_running_loop().call_soon(self._replan)
+
+    def _replan(self) -> None:
+        """Poll the discovered targets as they now are, from the next cycle."""
+        if self._poller is None:
+            return
+        state = self._telemetry.discovery
+        if state is not None:
+            count = len(_pairs(self._discovered_targets(self.config)))
+            self._telemetry.discovery = dataclasses.replace(state, targets=count)
+        self._poller.replace_plan(self._plan(self.config, self._poller.plan.client))
 
     def _render(self, snapshot: Snapshot) -> Exposition:
         m = self.config.metrics
@@ -184,22 +294,57 @@ class Exporter:
         if self._secret_filter is not None:
             self._secret_filter.set_secrets(secrets_of(config))
 
-    def _plan(self, config: Config) -> Plan:
+    def _set_discovery(self, config: Config) -> None:
+        """Keep the IAM client (and its token) while discovery's settings stay the same, and
+        the last list while IAM is asked the same way (the other settings only select from
+        it); start over when they change."""
+        d = config.discovery
+        old = self._lister
+        if not d.enabled:
+            self._lister, self._projects = None, None
+            self._telemetry.discovery = None
+        elif old is None or old.discovery != d:
+            self._lister = ProjectLister(d, self._clock.wall)
+            asked_alike = old is not None and (
+                (old.discovery.credentials, old.discovery.iam_endpoint)
+                == (d.credentials, d.iam_endpoint)
+            )
+            if not asked_alike:
+                self._projects = None
+                self._discovery_tried = False
+                self._telemetry.discovery = DiscoveryState()
+
+    def _discovered_targets(self, config: Config) -> tuple[Target, ...]:
+        """The targets of the projects IAM listed, but those of regions left out for now."""
+        if self._projects is None or not config.discovery.enabled:
+            return ()
+        now = self._clock.monotonic()
+        bare = {r for r, at in self._bare_regions.items() if now - at < BARE_REGION_RECHECK}
+        found = [
+            f for f in discovery.select(self._projects, config.discovery) if f.region not in bare
+        ]
+        return discovery.targets(found, config.discovery, config.targets)
+
+    def _plan(self, config: Config, client: DrsClient | None = None) -> Plan:
+        """What to poll for ``config``; ``client`` (its limits and counters) is kept when a
+        discovery changes only the targets."""
         assert self._session is not None
         poll = config.poll
-        transport = Transport(
-            self._session,
-            Limiter(poll.max_concurrency, poll.max_requests_per_second, self._clock.monotonic),
-            self._telemetry,
-            poll.timeout,
-            proxy=config.http.proxy_url,
-            ssl=ssl_context(config.http),
-        )
-        client = DrsClient(transport, poll.retries)
+        if client is None:
+            transport = Transport(
+                self._session,
+                Limiter(poll.max_concurrency, poll.max_requests_per_second, self._clock.monotonic),
+                self._telemetry,
+                poll.timeout,
+                proxy=config.http.proxy_url,
+                ssl=ssl_context(config.http),
+            )
+            client = DrsClient(transport, poll.retries)
         auths: dict[tuple[str, str, Credentials], Authenticator] = {}
         targets: list[PollTarget] = []
         configured = 0
-        for t in config.targets:
+        self._planned = self._discovered_targets(config)
+        for t in (*config.targets, *self._planned):
             configured += len(t.job_types)
             job_types = [jt for jt in t.job_types if self.shard.owns(t.project_id, t.region, jt)]
             if not job_types:
@@ -214,10 +359,16 @@ class Exporter:
                 PollTarget(TargetKey(t.project_id, t.region, jt), t, auth) for jt in job_types
             )
         self._auths = auths
-        _log_share(self.shard, len(targets), configured)
+        if not (config.discovery.enabled and self._projects is None):  # else: nothing known yet
+            _log_share(self.shard, len(targets), configured)
         metrics = config.metrics
         health = metrics.per_job and metrics.health
         return Plan(tuple(targets), client, poll, self.shard, health)
+
+
+def _pairs(targets: tuple[Target, ...]) -> list[tuple[str, str]]:
+    """The (project, job type) pairs of targets."""
+    return [(t.project_id, jt) for t in targets for jt in t.job_types]
 
 
 def _log_share(shard: Shard, owned: int, configured: int) -> None:

@@ -58,6 +58,14 @@ class ReloadState:
 
 
 @dataclass(frozen=True, slots=True)
+class DiscoveryState:
+    """What discovery last found: how many targets, and when IAM last answered."""
+
+    targets: int = 0  # (project, job type) pairs found, over all shards
+    last_success: float | None = None  # Unix seconds
+
+
+@dataclass(frozen=True, slots=True)
 class Snapshot:
     """Everything /metrics shows, as of the end of one poll cycle."""
 
@@ -69,6 +77,9 @@ class Snapshot:
     reload: ReloadState = ReloadState()
     # Which share of the configured targets this replica polls: ``targets`` are that share.
     shard: Shard = field(default_factory=Shard)
+    discovery: DiscoveryState | None = None  # None: discovery is off
+    # reason -> failed askings of IAM's project list so far.
+    discovery_errors: Mapping[str, int] = field(default_factory=dict)
     # (region, list API) -> whether the region was last found to publish it.
     published: Mapping[tuple[str, str], bool] = field(default_factory=dict)
 

@@ -1,4 +1,4 @@
-"""The exporter's own counters: API requests sent and polls failed, for the snapshot.
+"""The exporter's own counters: API requests sent, polls and discoveries failed, for the snapshot.
 
 They only grow, for the life of the process (across config reloads). The transport counts
 requests here through its ``RequestCounter`` protocol; the poller counts failed polls; every
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from .snapshot import TargetKey
+from .snapshot import DiscoveryState, TargetKey
 
 
 class Telemetry:
@@ -18,6 +18,8 @@ class Telemetry:
     def __init__(self) -> None:
         self.api_requests: Counter[tuple[str, str, str]] = Counter()
         self.poll_errors: Counter[tuple[TargetKey, str]] = Counter()
+        self.discovery_errors: Counter[str] = Counter()
+        self.discovery: DiscoveryState | None = None  # set while discovery is on
 
     def count_request(self, region: str, api: str, code: str) -> None:
         """One request sent; ``code`` is the HTTP status, or ``timeout`` / ``network``."""
@@ -26,3 +28,7 @@ class Telemetry:
     def count_poll_error(self, key: TargetKey, reason: str) -> None:
         """One failed poll of a target, for one of errors.REASONS."""
         self.poll_errors[(key, reason)] += 1
+
+    def count_discovery_error(self, reason: str) -> None:
+        """One failed asking of IAM's project list, for one of errors.REASONS."""
+        self.discovery_errors[reason] += 1

@@ -23,7 +23,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("transport",),
     ("auth",),
     ("client", "paging", "decode", "publication"),
-    ("listing", "health"),
+    ("listing", "health", "discovery"),
     ("snapshot",),
     ("telemetry",),
     ("poller",),
@@ -32,6 +32,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("webconfig",),
     ("web",),
     ("service", "simulator"),
+    ("check",),
     ("cli",),
 )
 RANK = {name: rank for rank, layer in enumerate(LAYERS) for name in layer}

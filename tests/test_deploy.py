@@ -513,8 +513,11 @@ def test_configmap_config_is_valid_and_reads_the_mounted_secret(
     for key, path in files.items():
         credentials[key] = str(tmp_path / Path(path).name)
     config = parse_config(data, base_dir=str(tmp_path), environ={})
-    assert config.targets[0].credentials.access_key == secret["stringData"]["access_key"]
-    assert config.targets[0].credentials.secret_key == secret["stringData"]["secret_key"]
+    # Zero configuration: discovery finds the projects, with the mounted credentials.
+    assert config.discovery.enabled
+    assert config.discovery.credentials is not None
+    assert config.discovery.credentials.access_key == secret["stringData"]["access_key"]
+    assert config.discovery.credentials.secret_key == secret["stringData"]["secret_key"]
     assert config.web.listen_address.endswith(":9877")
 
 

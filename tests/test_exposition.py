@@ -27,7 +27,13 @@ from drs_exporter.exposition import (
 )
 from drs_exporter.model import STATUSES, Job, JobHealth
 from drs_exporter.sharding import Shard
-from drs_exporter.snapshot import ReloadState, Snapshot, TargetKey, TargetState
+from drs_exporter.snapshot import (
+    DiscoveryState,
+    ReloadState,
+    Snapshot,
+    TargetKey,
+    TargetState,
+)
 
 MIGRATION = TargetKey("proj-a", "ap-southeast-1", "migration")
 SYNC = TargetKey("proj-a", "ap-southeast-1", "sync")
@@ -97,6 +103,8 @@ def sample_snapshot() -> Snapshot:
         },
         poll_errors={(DOWN, "timeout"): 3},
         reload=ReloadState(success=True, timestamp=1_699_999_000.0),
+        discovery=DiscoveryState(targets=6, last_success=1_700_000_100.0),
+        discovery_errors={"http_5xx": 2},
         published={("ap-southeast-1", "v3_jobs"): True, ("ap-southeast-1", "v5_jobs"): False},
     )
 

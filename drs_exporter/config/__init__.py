@@ -12,6 +12,7 @@ from .loading import read_yaml
 from .schema import (
     Config,
     Credentials,
+    DiscoveryConfig,
     HttpConfig,
     IamCredentials,
     MetricsConfig,
@@ -25,6 +26,7 @@ from .validators import check_telemetry_path, parse_duration, parse_listen_addre
 __all__ = [
     "Config",
     "Credentials",
+    "DiscoveryConfig",
     "HttpConfig",
     "IamCredentials",
     "MetricsConfig",

@@ -82,17 +82,35 @@ class HttpConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class DiscoveryConfig:
+    """Targets found from IAM's list of the projects the credentials can reach."""
+
+    enabled: bool = False
+    regions: tuple[str, ...] = ()  # empty: every region where DRS has an endpoint
+    exclude_regions: tuple[str, ...] = ()
+    exclude_projects: tuple[str, ...] = ()  # ids or names
+    job_types: tuple[str, ...] = JOB_TYPES
+    interval: float = 600.0  # seconds between two askings of the project list
+    iam_endpoint: str = "https://iam.myhuaweicloud.com"
+    endpoint: str = ""  # the DRS endpoint of every discovered project; {region} is replaced
+    # The top-level credentials (or the environment's): IAM is asked with them, and every
+    # discovered target polls with them. None when discovery is off.
+    credentials: Credentials | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     targets: tuple[Target, ...]
     poll: PollConfig = PollConfig()
     metrics: MetricsConfig = MetricsConfig()
     web: WebConfig = WebConfig()
     http: HttpConfig = HttpConfig()
+    discovery: DiscoveryConfig = DiscoveryConfig()
 
 
 # The vocabulary of the file: the keys each section takes.
 
-TOP_KEYS = ("credentials", "targets", "poll", "metrics", "web", "http")
+TOP_KEYS = ("credentials", "targets", "poll", "metrics", "web", "http", "discovery")
 TARGET_KEYS = (
     "project_id",
     "region",
@@ -123,6 +141,7 @@ POLL_KEYS = tuple(f.name for f in fields(PollConfig))
 METRICS_KEYS = tuple(f.name for f in fields(MetricsConfig))
 WEB_KEYS = tuple(f.name for f in fields(WebConfig))
 HTTP_KEYS = tuple(f.name for f in fields(HttpConfig))
+DISCOVERY_KEYS = tuple(f.name for f in fields(DiscoveryConfig) if f.name != "credentials")
 
 # A key written one level too high is a common slip; say where it belongs.
 BELONGS_UNDER: dict[str, str] = {
@@ -130,6 +149,12 @@ BELONGS_UNDER: dict[str, str] = {
     **{k: f"metrics.{k}" for k in METRICS_KEYS},
     **{k: f"web.{k}" for k in WEB_KEYS},
     **{k: f"http.{k}" for k in HTTP_KEYS},
+    # Keys that other sections share (interval, endpoint, job_types) point there.
+    **{
+        k: f"discovery.{k}"
+        for k in DISCOVERY_KEYS
+        if k not in ("interval", "endpoint", "job_types")
+    },
     **{k: f"targets[].{k}" for k in TARGET_KEYS if k != "credentials"},
     **{k: f"credentials.{k}" for k in CREDENTIAL_KEYS},
 }

@@ -1,7 +1,9 @@
 """The sections of the config file, each checked and turned into its dataclass.
 
 ``load_config`` is the only way in, and it raises ``ConfigError`` naming the field path for
-every mistake. Messages name keys and files, never the value of a secret.
+every mistake. Messages name keys and files, never the value of a secret. This file is long
+because the readers of the target and its parts (credentials, filters) share its helpers;
+the discovery section has its own module.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 from ..errors import ConfigError
 from ..model import AUTO_APIS, JOB_TYPES, LIST_APIS
 from ..regions import KNOWN_REGIONS, drs_endpoint
+from .discovery import discovery_section
 from .loading import environment_credentials, read_yaml, secret, substitute
 from .schema import (
     AKSK_KEYS,
@@ -87,22 +90,25 @@ def parse_config(data: object, *, base_dir: str, environ: Mapping[str, str]) -> 
         default = _CredentialsAt(
             _credentials(top["credentials"], "credentials", base_dir), "credentials"
         )
+    discovery = discovery_section(top.get("discovery"), default, environ)
+    empty = discovery.enabled and not top.get("targets")  # else polled beside what it finds
     return Config(
-        targets=_targets(top.get("targets"), default, base_dir, environ),
+        targets=() if empty else _targets(top.get("targets"), default, base_dir, environ),
         poll=_poll(top.get("poll")),
         metrics=_metrics(top.get("metrics")),
         web=_web(top.get("web"), base_dir),
         http=_http(top.get("http"), base_dir),
+        discovery=discovery,
     )
 
 
 def _top_level(data: object) -> dict[str, Any]:
     if data is None:
-        raise ConfigError("", "the config file is empty: it needs at least 'targets'")
+        raise ConfigError("", "the config file is empty: it needs 'targets' or 'discovery'")
     if not isinstance(data, dict):
         raise ConfigError(
             "",
-            "the config file must be a mapping with 'targets' (and optionally "
+            "the config file must be a mapping with 'targets' or 'discovery' (and optionally "
             f"'credentials', 'poll', 'metrics', 'web', 'http'), got {kind_of(data)}",
         )
     return mapping(data, "", TOP_KEYS, belongs_under=BELONGS_UNDER)
@@ -166,7 +172,7 @@ def _targets(
     value: object, default: _CredentialsAt | None, base_dir: str, environ: Mapping[str, str]
 ) -> tuple[Target, ...]:
     if value is None:
-        raise ConfigError("targets", "missing: list at least one target (project_id and region)")
+        raise ConfigError("targets", "missing: list targets, or set discovery.enabled: true")
     if not isinstance(value, list):
         raise ConfigError(
             "targets", f"must be a list of targets, each starting with '- ', got {kind_of(value)}"

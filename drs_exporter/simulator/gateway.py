@@ -85,9 +85,13 @@ class Gateway:
         raw_query: str,
         headers: Mapping[str, str],
         body: bytes,
-        project_id: str,
+        project_id: str | None,
     ) -> Denied | None:
-        """None when the request may pass, else why not. ``headers`` is case-insensitive."""
+        """None when the request may pass, else why not. ``headers`` is case-insensitive.
+
+        ``project_id`` None: a global service's request (IAM), which takes a token of any
+        scope, as Keystone lists the projects of whichever token's user.
+        """
         o = self._options
         if not o.needs_auth:
             return None
@@ -99,7 +103,30 @@ class Gateway:
             return self._check_signature(method, raw_path, raw_query, headers, body)
         return _denied("no valid credentials in the request")
 
-    def _check_token(self, token: str, project_id: str) -> Denied | None:
+    def check_global(
+        self,
+        method: str,
+        raw_path: str,
+        raw_query: str,
+        headers: Mapping[str, str],
+        body: bytes,
+        domain_id: str | None,
+    ) -> Denied | None:
+        """As ``check``, for a global service (IAM): any token scope; an AK/SK signature must
+        also sign ``X-Domain-Id`` naming the account (``domain_id``), unless None (the
+        account-id lookup itself, which Huawei's SDK signs without it)."""
+        denied = self.check(method, raw_path, raw_query, headers, body, None)
+        if denied is not None or domain_id is None or not self._options.aksk:
+            return denied
+        authorization = headers.get("Authorization")
+        if authorization is None or headers.get("X-Auth-Token") is not None:
+            return None
+        signed = signer.parse_authorization(authorization).signed_headers
+        if "x-domain-id" not in signed or headers.get("X-Domain-Id") != domain_id:
+            return _denied("a global service's request must sign X-Domain-Id, the account id")
+        return None
+
+    def _check_token(self, token: str, project_id: str | None) -> Denied | None:
         if self._options.token is not None and _same(token, self._options.token):
             return None
         issued = self._tokens.get(token)
@@ -108,7 +135,7 @@ class Gateway:
         scope, expires = issued
         if self._sim_now() >= expires:
             return _denied("the token has expired")
-        if scope != project_id:
+        if project_id is not None and scope != project_id:
             return _denied("the token is scoped to another project")
         return None
 
@@ -156,19 +183,25 @@ class Gateway:
         return None
 
     def issue(self, body: bytes) -> Issued | Denied:
-        """Answer ``POST /v3/auth/tokens``: a project-scoped token, or why not."""
+        """Answer ``POST /v3/auth/tokens``: a project- or account-scoped token, or why not."""
         o = self._options
         try:
             request = json.loads(body)
             identity = request["auth"]["identity"]
             user = identity["password"]["user"]
             domain, name, password = user["domain"]["name"], user["name"], user["password"]
-            project_id = request["auth"]["scope"]["project"]["id"]
+            scope = request["auth"]["scope"]
+            # A token for one project, or for the account (domain): IAM's own APIs take it.
+            project_id = scope["project"]["id"] if "project" in scope else ""
+            if "project" not in scope and not isinstance(scope["domain"]["name"], str):
+                raise TypeError
             methods = identity["methods"]
         except (ValueError, KeyError, TypeError):
             return _iam_error(400, "The request body is not a password authentication.")
-        fields = (domain, name, password, project_id)
-        if not all(isinstance(v, str) and v for v in fields) or not isinstance(methods, list):
+        fields = (domain, name, password)
+        bad_project = not isinstance(project_id, str) or ("project" in scope and not project_id)
+        bad_fields = not all(isinstance(v, str) and v for v in fields)
+        if bad_project or bad_fields or not isinstance(methods, list):
             return _iam_error(400, "The request body is not a password authentication.")
         if "password" not in methods:
             return _iam_error(400, "Only the password method is supported.")
@@ -196,7 +229,11 @@ class Gateway:
                 "expires_at": _iso(expires),
                 "issued_at": _iso(now),
                 "methods": ["password"],
-                "project": {"id": project_id, "name": "", "domain": domain},
+                **(
+                    {"project": {"id": project_id, "name": "", "domain": domain}}
+                    if project_id
+                    else {"domain": domain}
+                ),
                 "user": {"id": "1" * 32, "name": o.iam_user, "domain": domain},
                 "roles": [{"id": "2" * 32, "name": "te_admin"}],
             }

@@ -1,7 +1,7 @@
 """The simulator's control hooks under ``/_sim/``: look at the truth, change faults, pin
-statuses and health, add and delete jobs, move the clock, change which list APIs the region
-publishes. No auth and no faults; a request
-that cannot be done answers ``{"error": "..."}`` (HookError).
+statuses and health, add and delete jobs and IAM's projects, make IAM fail, move the clock,
+change which list APIs the region publishes. No auth and no faults; a request that cannot
+be done answers ``{"error": "..."}`` (HookError).
 """
 
 from __future__ import annotations
@@ -119,6 +119,46 @@ async def sim_advance(request: web.Request) -> web.StreamResponse:
     except ValueError as e:
         raise HookError(400, str(e)) from None
     return json_response(200, {"now": world.now()})
+
+
+async def sim_projects(request: web.Request) -> web.StreamResponse:
+    """``GET /_sim/projects``: what IAM lists (every project, disabled ones too)."""
+    base = f"{request.scheme}://{request.host}"
+    return json_response(200, request.app[SIMULATOR].projects.listing(base))
+
+
+async def sim_add_project(request: web.Request) -> web.StreamResponse:
+    """``POST /_sim/projects`` with ``{"name": ...}`` and optionally ``"id"`` and
+    ``"enabled"``: IAM lists the project from now on (add its jobs with ``/_sim/jobs``)."""
+    body = await _json_body(request)
+    name, project_id, enabled = body.get("name"), body.get("id"), body.get("enabled", True)
+    if not isinstance(name, str) or not name:
+        raise HookError(400, "name (a string) is required")
+    if project_id is not None and (not isinstance(project_id, str) or not project_id):
+        raise HookError(400, "id must be a non-empty string")
+    if not isinstance(enabled, bool):
+        raise HookError(400, "enabled must be true or false")
+    project = request.app[SIMULATOR].projects.add(name, project_id, enabled)
+    return json_response(201, {"id": project.id, "name": project.name, "enabled": enabled})
+
+
+async def sim_delete_project(request: web.Request) -> web.StreamResponse:
+    """``DELETE /_sim/projects/{project_id}``: IAM no longer lists it (its jobs stay)."""
+    if not request.app[SIMULATOR].projects.remove(request.match_info["project_id"]):
+        raise HookError(404, "no such project")
+    return web.Response(status=204)
+
+
+async def sim_iam(request: web.Request) -> web.StreamResponse:
+    """``POST /_sim/iam`` with ``{"fail_status": 503}``: IAM's project list answers with
+    that status until ``{"fail_status": null}``."""
+    status = (await _json_body(request)).get("fail_status")
+    if status is not None and (
+        isinstance(status, bool) or not isinstance(status, int) or not 400 <= status <= 599
+    ):
+        raise HookError(400, "fail_status must be an HTTP error status (400-599) or null")
+    request.app[SIMULATOR].projects.fail_status = status
+    return json_response(200, {"fail_status": status})
 
 
 async def sim_set_published(request: web.Request) -> web.StreamResponse:

@@ -19,6 +19,7 @@ from typing import Any
 from aiohttp import web
 
 from .gateway import Gateway
+from .iam import Projects
 from .options import SimulatorOptions
 from .override import ApiCall, Override, json_or_none, pause
 from .query import QueryError, parse_pairs
@@ -55,6 +56,7 @@ class Simulator:
     ) -> None:
         self.options = options  # faults change at run time: replaced, never mutated
         self.world = World(options, clock)
+        self.projects = Projects(self.world.project_ids)  # what IAM lists
         self.gateway = Gateway(options, clock, self.world.now)
         self.random = random.Random(f"faults-{options.seed}")
         self.stopping = asyncio.Event()

@@ -1,4 +1,4 @@
-"""The simulator's aiohttp application: the DRS APIs (v5 and v3), IAM tokens, control hooks.
+"""The simulator's aiohttp application: the DRS APIs (v5 and v3), IAM, control hooks.
 
 Each DRS API is its normal answer, a function of the project, the query and the body,
 served through the one request pipeline (``pipeline.serve``: faults, auth, the override);
@@ -20,14 +20,19 @@ from .gateway import Issued
 from .hooks import (
     HookError,
     sim_add_job,
+    sim_add_project,
     sim_advance,
     sim_delete_job,
+    sim_delete_project,
     sim_faults,
+    sim_iam,
+    sim_projects,
     sim_set_health,
     sim_set_published,
     sim_set_status,
     sim_summary,
 )
+from .iam import DOMAIN_ID
 from .options import SimulatorOptions
 from .override import Override
 from .pipeline import (
@@ -119,6 +124,8 @@ endpoints (as DRS and its gateway answer them):
   POST   /v3/{project_id}/jobs/batch-progress  progress, delay, remaining time of jobs
   POST   /v3/{project_id}/jobs/batch-status    status and failure reason of jobs
   POST   /v3/auth/tokens                       IAM password login (with --iam-*)
+  GET    /v3/auth/projects                     IAM: the projects the caller can reach
+  GET    /v3/auth/domains                      IAM: the caller's account (its id)
 control hooks (no auth, no faults; answers are JSON):
   GET    /_sim/summary[?ids=true]    the truth: jobs per status, overall and per API
   POST   /_sim/faults                change latency and fault rates {"error_rate": 0.1, ...}
@@ -128,6 +135,10 @@ control hooks (no auth, no faults; answers are JSON):
                                      "error_code", "error_message"}, null unpins
   DELETE /_sim/jobs/{job_id}         remove a job or subtask
   POST   /_sim/advance               move simulated time {"seconds": n}
+  GET    /_sim/projects              the projects IAM lists, without auth
+  POST   /_sim/projects              add a project to IAM's list {"name", "id", "enabled"}
+  DELETE /_sim/projects/{project_id} remove a project from IAM's list
+  POST   /_sim/iam                   make IAM's project list fail {"fail_status": 503}, null heals
   POST   /_sim/apis                  publish only these list APIs {"apis": ["v3"]}
 """
 
@@ -152,6 +163,43 @@ async def issue_token(request: web.Request) -> web.StreamResponse:
     return json_response(result.status, result.body)
 
 
+def _iam_api(answer: Callable[[Simulator, str], Any], domain_header: bool) -> Handler:
+    """A handler of IAM (a global service): the signature or token is checked without a
+    project; with ``domain_header``, an AK/SK signature must name the account too."""
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        sim = request.app[SIMULATOR]
+        await sim.pause(sim.options.latency)
+        raw_path, _, raw_query = request.raw_path.partition("?")
+        denied = sim.gateway.check_global(
+            request.method,
+            raw_path,
+            raw_query,
+            request.headers,
+            await request.read(),
+            DOMAIN_ID if domain_header else None,
+        )
+        if denied is not None:
+            return json_response(denied.status, denied.body)
+        status = sim.projects.fail_status
+        if status is not None:
+            message = {"code": str(status), "title": "Error", "message": "IAM is failing."}
+            return json_response(status, {"error": message})
+        return json_response(200, answer(sim, f"{request.scheme}://{request.host}"))
+
+    return handle
+
+
+def _projects(sim: Simulator, base: str) -> Any:
+    """``GET /v3/auth/projects``: the projects IAM says the caller can reach."""
+    return sim.projects.listing(base)
+
+
+def _domains(sim: Simulator, base: str) -> Any:
+    """``GET /v3/auth/domains``: the caller's account."""
+    return sim.projects.domains(base, sim.options.iam_domain or "simulated-account")
+
+
 async def _on_shutdown(app: web.Application) -> None:
     app[SIMULATOR].stopping.set()
 
@@ -168,7 +216,8 @@ def build_app(
     ``clock`` is the wall clock the world and signatures run on. ``middlewares`` run inside
     the simulator's own (which gives every answer its X-Request-Id), around every request;
     routes are named for their API (``v5_jobs``, ``v3_jobs``, ``v3_batch_progress``,
-    ``v3_batch_status``, ``iam_tokens``), as ``ApiCall.api`` is.
+    ``v3_batch_status``, ``iam_tokens``, ``iam_projects``, ``iam_domains``), as
+    ``ApiCall.api`` is.
     ``override`` is consulted by the API handlers (see ``ApiCall``).
     """
     app = web.Application(middlewares=[_request_id, *middlewares], client_max_size=MAX_BODY)
@@ -176,6 +225,12 @@ def build_app(
     for method, path, name, answer, family in APIS:
         app.router.add_route(method, path, _api(name, answer, family=family), name=name)
     app.router.add_post("/v3/auth/tokens", issue_token, name="iam_tokens")
+    app.router.add_get("/v3/auth/projects", _iam_api(_projects, True), name="iam_projects")
+    app.router.add_get("/v3/auth/domains", _iam_api(_domains, False), name="iam_domains")
+    app.router.add_get("/_sim/projects", sim_projects)
+    app.router.add_post("/_sim/projects", sim_add_project)
+    app.router.add_delete("/_sim/projects/{project_id}", sim_delete_project)
+    app.router.add_post("/_sim/iam", sim_iam)
     app.router.add_get("/_sim/summary", sim_summary)
     app.router.add_post("/_sim/faults", sim_faults)
     app.router.add_post("/_sim/jobs", sim_add_job)

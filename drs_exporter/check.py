@@ -1,0 +1,96 @@
+"""The ``check`` command: what discovery found, then one request per target and list API.
+
+It prints two tables: the projects discovery found (when it is on), with the region, DRS
+endpoint and list APIs of each, then one row per (project, job type, list API) with what
+the API answered. It exits non-zero when discovery or a target failed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import time
+from collections.abc import Sequence
+
+from . import discovery
+from .config import Config
+from .discovery import Found
+from .errors import ApiError
+from .logs import SecretFilter
+from .regions import documented_apis, documented_hint
+from .service import Exporter
+from .sharding import Shard
+from .snapshot import TargetKey
+
+
+def _print_discovery(found: list[Found] | ApiError, config: Config) -> bool:
+    """What discovery found, before the per-target rows; False if IAM's answer failed."""
+    if isinstance(found, ApiError):
+        print(f"discovery failed: {found}")
+        return False
+    made = {t.project_id: t for t in discovery.targets(found, config.discovery, ())}
+    explicit = {t.project_id for t in config.targets}
+    rows = [("DISCOVERED PROJECT", "NAME", "REGION", "DRS ENDPOINT", "APIS")]
+    for f in found:
+        target = made[f.project.id]
+        if f.project.id in explicit:
+            apis = "as its configured target says"
+        elif target.auto_apis:
+            # Which ones answer shows in the rows below; this is what the documentation says.
+            documented = ", ".join(documented_apis(f.region)) or "none"
+            apis = f"auto (documented here: {documented})"
+        else:
+            apis = ", ".join(target.apis)
+        rows.append((f.project.id, f.project.name, f.region, f.endpoint, apis))
+    _print_rows(rows)
+    print(f"discovery found {len(found)} projects\n")
+    return True
+
+
+def _print_rows(rows: Sequence[tuple[str, ...]]) -> None:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
+    for row in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=False)) + "  " + row[-1])
+
+
+async def check(config: Config, shard: Shard, secret_filter: SecretFilter) -> int:
+    """Validate, then one request per target and list API; print the table; 0 if all answered."""
+    rows: list[tuple[str, ...]] = [
+        ("PROJECT", "REGION", "JOB TYPE", "API", "RESULT", "JOBS", "TIME")
+    ]
+    keys: set[TargetKey] = set()
+    listed: set[TargetKey] = set()  # targets with a list API that answered
+    failed: set[TargetKey] = set()  # targets with a list API that failed
+    # One request per target and list API, as the command promises: no retries.
+    config = dataclasses.replace(config, poll=dataclasses.replace(config.poll, retries=0))
+    async with Exporter(config, shard=shard, secret_filter=secret_filter) as exp:
+        discovered = True
+        if config.discovery.enabled:
+            discovered = _print_discovery(await exp.discover(), config)
+        for pt, api, probe in exp.probes():
+            key = pt.key
+            keys.add(key)
+            started = time.monotonic()
+            try:
+                total = await probe()
+                result, jobs = "answered", str(total)
+                listed.add(key)
+            except ApiError as exc:
+                jobs = "-"
+                if exc.unpublished:
+                    result = f"not published in this region ({documented_hint(key.region)})"
+                    if not pt.target.auto_apis:
+                        result += "; targets[].apis requires it"
+                        failed.add(key)
+                else:
+                    result = str(exc)
+                    failed.add(key)
+            elapsed = f"{time.monotonic() - started:.2f}s"
+            rows.append((key.project_id, key.region, key.job_type, api, result, jobs, elapsed))
+    _print_rows(rows)
+    # A discovered project in a region without a list API is left out when served, not
+    # failed; a configured target must have one.
+    configured = {t.project_id for t in config.targets}
+    ok = discovered and not failed and all(k in listed for k in keys if k.project_id in configured)
+    print("every target answered" if ok else "some targets failed", file=sys.stderr)
+    return 0 if ok else 1
