@@ -36,7 +36,15 @@ from drs_exporter import __version__
 from drs_exporter.decode import Progress, Status
 from drs_exporter.families import COUNT_LABELS, INFO_LABELS, JOB_LABELS, TARGET_LABELS
 from drs_exporter.health import job_health, needs_progress, needs_status
-from drs_exporter.model import JOB_TYPES, Job, JobHealth, is_failed, parse_jobs, unique_jobs
+from drs_exporter.model import (
+    INFO_FIELDS,
+    JOB_TYPES,
+    Job,
+    JobHealth,
+    is_failed,
+    parse_jobs,
+    unique_jobs,
+)
 
 
 @dataclass(frozen=True)
@@ -125,33 +133,21 @@ class Metrics:
         self.failed.labels(*base).set(failed)
         for j in listing.jobs:
             ident = (*base, j.id)
-            self.info.labels(
-                *ident,
-                j.name,
-                j.engine_type,
-                j.net_type,
-                j.job_direction,
-                j.task_type,
-                j.job_mode,
-                j.job_mode_role,
-                j.charging_mode,
-                j.enterprise_project_id,
-                j.parent_id,
-            ).set(1)
+            self.info.labels(*base, *(getattr(j, field) for _, field in INFO_FIELDS)).set(1)
             self.status.labels(*ident, j.status).set(1)
             if j.created is not None:
                 self.created.labels(*ident).set(j.created)
             self.since.labels(*ident).set(listing.finished)  # first seen: this poll
             health = listing.health.get(j.id)
             if health is not None:
-                for gauge, figure in (
+                for gauge, value in (
                     (self.progress, health.progress),
                     (self.delay, health.delay),
                     (self.remaining, health.remaining),
                     (self.updated, health.updated),
                 ):
-                    if figure is not None:
-                        gauge.labels(*ident).set(figure)
+                    if value is not None:
+                        gauge.labels(*ident).set(value)
                 if health.has_reason:
                     self.error.labels(*ident, health.error_code, health.error_message).set(1)
         self.up.labels(*base).set(1)

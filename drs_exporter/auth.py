@@ -65,7 +65,7 @@ class StaticToken:
 
 
 class AkSkSigner:
-    """Signs each request with SDK-HMAC-SHA256 (SPEC section 3)."""
+    """Signs each request with SDK-HMAC-SHA256, Huawei Cloud's AK/SK signature (``signer``)."""
 
     def __init__(
         self,

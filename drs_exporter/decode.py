@@ -1,19 +1,18 @@
 """Reading the DRS API's answers: list pages into Jobs, batch answers into results by job id.
 
 Two readers give the same result. The fast one is msgspec, which reads straight from the
-bytes into typed structs, only the fields the exporter uses (a 10,000-job cycle decodes in
-a fifth of ``json.loads``' time, and builds no dict per job). When an answer holds a value
-of another type than the API documents (a number for a name, an object for a job), it
-cannot say which, so the tolerant reader reads the answer again: ``json.loads`` and the
-field-by-field checks of ``model.parse_jobs``, which keep what can be kept and name what is
-wrong. Either way an answer that is not a listing or batch answer at all is
-``ApiError("decode")``.
+bytes into typed structs, only the fields the exporter uses: faster than ``json.loads``,
+with no dict per job (``benchmarks/decoding.py`` times both readers). When an answer holds
+a value of another type than the API documents (a number for a name, an object for a
+job), it cannot say which, so the tolerant reader reads the answer again: ``json.loads``
+and the field-by-field checks of ``model.parse_jobs``, which keep what can be kept and name
+what is wrong. Both build each Job as the table of job fields (``model.Job``) says. Either
+way an answer that is not a listing or batch answer at all is ``ApiError("decode")``.
 """
 
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -21,12 +20,12 @@ from typing import Any, Generic, TypeVar
 import msgspec
 
 from .errors import ApiError
-from .model import MAX_ERROR_MESSAGE, MAX_LABEL_LENGTH, Job, one_line, parse_jobs, parse_time
+from .model import JOB_FIELDS, JOB_FROM_STRUCT, Job, parse_jobs
 
 T = TypeVar("T")
 R = TypeVar("R")
 _Text = str | None
-_Figure = str | int | float | None  # numbers come as text, sometimes as numbers
+_Scalar = str | int | float | None  # numbers come as text, sometimes as numbers
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,55 +37,41 @@ class Page:
     jobs: list[Job]  # the jobs and their subtasks, parents first
 
 
-class _Child(msgspec.Struct, gc=False):
-    """A job as a list page holds it, the fields the exporter reads; a subtask as is."""
-
-    id: _Text = None
-    name: _Text = None
-    status: _Text = None
-    engine_type: _Text = None
-    net_type: _Text = None
-    job_direction: _Text = None
-    task_type: _Text = None
-    job_mode: _Text = None
-    job_mode_role: _Text = None
-    charging_mode: _Text = None
-    enterprise_project_id: _Text = None
-    create_time: str | int | float | None = None
-    error_msg: _Text = None
+# A job object as a list page holds it, the keys the exporter reads (a subtask as is), and
+# the pages of each list API, by the key of their total: made from the table of job fields.
+_Child: Any = msgspec.defstruct(
+    "_Child",
+    [(row.key, row.json_type, None) for row in JOB_FIELDS.values() if row.key is not None],
+    gc=False,
+)
+_Job: Any = msgspec.defstruct(
+    "_Job", [("children", list[_Child] | None, None)], bases=(_Child,), gc=False
+)
 
 
-class _Job(_Child, gc=False):
-    children: list[_Child] | None = None
-
-
-class _V5Page(msgspec.Struct):
-    total_count: int | None = None
-    jobs: list[_Job] | None = None
-
-
-class _V3Page(msgspec.Struct):
-    total_record: int | None = None
-    jobs: list[_Job] | None = None
+def _page_type(total_key: str) -> Any:
+    return msgspec.defstruct(
+        "_Page", [(total_key, int | None, None), ("jobs", list[_Job] | None, None)]
+    )
 
 
 class Progress(msgspec.Struct, gc=False):
     """A batch-progress result: the figures the exporter reads, as the API sent them."""
 
     job_id: _Text = None
-    progress: _Figure = None
-    incre_trans_delay: _Figure = None
-    incre_trans_delay_millis: _Figure = None
-    remaining_time: _Figure = None
-    process_time: _Figure = None
+    progress: _Scalar = None
+    incre_trans_delay: _Scalar = None
+    incre_trans_delay_millis: _Scalar = None
+    remaining_time: _Scalar = None
+    process_time: _Scalar = None
 
 
 class Status(msgspec.Struct, gc=False):
     """A batch-status result: the job's failure reason, as the API sent it."""
 
     id: _Text = None
-    error_code: _Figure = None
-    error_message: _Figure = None
+    error_code: _Scalar = None
+    error_message: _Scalar = None
 
 
 class _ProgressAnswer(msgspec.Struct):
@@ -97,9 +82,8 @@ class _StatusAnswer(msgspec.Struct):
     results: list[Status] | None = None
 
 
-_PAGES: dict[str, msgspec.json.Decoder[_V5Page] | msgspec.json.Decoder[_V3Page]] = {
-    "total_count": msgspec.json.Decoder(_V5Page),
-    "total_record": msgspec.json.Decoder(_V3Page),
+_PAGES: dict[str, msgspec.json.Decoder[Any]] = {
+    key: msgspec.json.Decoder(_page_type(key)) for key in ("total_count", "total_record")
 }
 _PROGRESS = msgspec.json.Decoder(_ProgressAnswer)
 _STATUS = msgspec.json.Decoder(_StatusAnswer)
@@ -114,8 +98,8 @@ def read_page(body: bytes, total_key: str, api: str) -> Page:
         page = _PAGES[total_key].decode(body)
     except (msgspec.DecodeError, RecursionError):  # also a ValidationError: an odd value
         return read_page_tolerantly(body, total_key, api)
-    total = page.total_count if isinstance(page, _V5Page) else page.total_record
-    jobs = page.jobs
+    total: int | None = getattr(page, total_key)
+    jobs: list[Any] | None = page.jobs
     _check_page(total, jobs, total_key, api)
     return Page(total, len(jobs or ()), list(_jobs(jobs or ())))
 
@@ -150,48 +134,17 @@ def _check_page(total: int | None, jobs: object, total_key: str, api: str) -> No
         raise ApiError("decode", "answer has no jobs list", api=api)
 
 
-def _label(value: str | None) -> str:
-    if value is None:
-        return ""
-    return value if len(value) <= MAX_LABEL_LENGTH else value[:MAX_LABEL_LENGTH]
-
-
-def _shared(value: str | None) -> str:
-    # The same few values on every job (statuses, engines...): one string each, not one a
-    # job, saves a tenth of the memory. Interned strings go when nothing refers to them.
-    return sys.intern(_label(value))
-
-
-def _job(raw: _Child, job_id: str, parent_id: str) -> Job:
-    return Job(
-        job_id,
-        _label(raw.name),
-        _shared(raw.status),
-        _shared(raw.engine_type),
-        _shared(raw.net_type),
-        _shared(raw.job_direction),
-        _shared(raw.task_type),
-        _shared(raw.job_mode),
-        _shared(raw.job_mode_role),
-        _shared(raw.charging_mode),
-        _shared(raw.enterprise_project_id),
-        parse_time(raw.create_time),
-        parent_id,
-        one_line(raw.error_msg, MAX_ERROR_MESSAGE) if raw.error_msg else "",
-    )
-
-
-def _jobs(raws: Iterable[_Job]) -> Iterable[Job]:
+def _jobs(raws: Iterable[Any]) -> Iterable[Job]:
     """The jobs and their subtasks, as model.parse_jobs makes them: no id, no job."""
     for raw in raws:
-        job_id = _label(raw.id)
-        if not job_id:
+        job = JOB_FROM_STRUCT(raw, "")
+        if not job.id:
             continue
-        yield _job(raw, job_id, "")
+        yield job
         for child in raw.children or ():
-            child_id = _label(child.id)
-            if child_id:
-                yield _job(child, child_id, job_id)
+            subtask = JOB_FROM_STRUCT(child, job.id)
+            if subtask.id:
+                yield subtask
 
 
 def read_progress(body: bytes, asked: Sequence[str], api: str) -> dict[str, Progress]:

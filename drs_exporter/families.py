@@ -1,6 +1,6 @@
 """Every metric family the exporter writes, as one table of plain data.
 
-The table is the contract of section 6 in one place: it gives the order of the families in
+The table is the exporter's metrics in one place: it gives the order of the families in
 the exposition, their HELP and TYPE lines, the labels each sample carries and the snapshot
 field that feeds it. The README's metric table and the tests that list metric names are
 checked against it, so a family cannot be added, renamed or relabelled in one place only.
@@ -11,22 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from .model import INFO_FIELDS, MAX_ERROR_MESSAGE
+
 TARGET_LABELS = ("project_id", "region", "job_type")
 JOB_LABELS = (*TARGET_LABELS, "job_id")
 COUNT_LABELS = (*TARGET_LABELS, "engine_type", "net_type", "status")
-INFO_LABELS = (
-    *JOB_LABELS,
-    "name",
-    "engine_type",
-    "net_type",
-    "job_direction",
-    "task_type",
-    "job_mode",
-    "job_mode_role",
-    "charging_mode",
-    "enterprise_project_id",
-    "parent_job_id",
-)
+INFO_LABELS = (*TARGET_LABELS, *(label for label, _ in INFO_FIELDS))  # job_id first
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,8 +162,8 @@ FAMILIES: tuple[Family, ...] = (
         per_job=True,
         health=True,
         note="For jobs in a `*_FAILED` status: `error_code` and `error_message` of "
-        "batch-status, or a v3 subtask's `error_msg`; the message on one line, at most 200 "
-        "characters.",
+        "batch-status, or a v3 subtask's `error_msg`; the message on one line, at most "
+        f"{MAX_ERROR_MESSAGE} characters.",
     ),
     Family(
         "drs_up",
@@ -292,5 +282,3 @@ FAMILIES: tuple[Family, ...] = (
         per_target=False,
     ),
 )
-
-BY_NAME = {family.name: family for family in FAMILIES}

@@ -118,12 +118,6 @@ def close_member(member: OpenMember, tail: Sequence[Segment]) -> bytes:
     return b"".join((*(s.packed for s in tail), _FINAL_BLOCK, trailer))
 
 
-def gzip_member(segments: Sequence[Segment]) -> bytes:
-    """One gzip member holding the segments' bytes in order: a valid .gz for any client."""
-    member = open_member(segments)
-    return b"".join((*member.start, close_member(member, ())))
-
-
 def inflate_pieces(segments: Sequence[Segment], piece: int = 1 << 20) -> Iterator[bytes]:
     """The segments' bytes, uncompressed, in pieces of about ``piece`` bytes (at most twice
     that), made one at a time as they are taken: the whole is never held at once."""
@@ -142,12 +136,3 @@ def inflate_pieces(segments: Sequence[Segment], piece: int = 1 << 20) -> Iterato
                 parts, size = [], 0
     if size:
         yield b"".join(parts)
-
-
-def inflate(segments: Sequence[Segment]) -> bytes:
-    """The segments' bytes, uncompressed and joined."""
-    stream = b"".join((*(s.packed for s in segments), _FINAL_BLOCK))
-    # Told the exact size, zlib writes the result into a single buffer and returns it as is:
-    # a 10,000-job body is 13 MB, and it is not allocated twice.
-    size = sum(s.size for s in segments)
-    return zlib.decompress(stream, wbits=-zlib.MAX_WBITS, bufsize=max(size, 1))

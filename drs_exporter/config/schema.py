@@ -31,15 +31,6 @@ class Credentials:
     iam: IamCredentials | None = None
     token: str | None = field(default=None, repr=False)
 
-    @property
-    def kind(self) -> str:
-        """``aksk``, ``iam`` or ``token``."""
-        if self.iam is not None:
-            return "iam"
-        if self.token is not None:
-            return "token"
-        return "aksk"
-
 
 @dataclass(frozen=True, slots=True)
 class Target:
