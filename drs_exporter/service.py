@@ -164,7 +164,7 @@ class Exporter:
             self._poller.set_reload(ReloadState(True, self._clock.wall()))
             if running:
                 self.start()
-            log.info("config reloaded: %d targets", len(config.targets))
+            log.info("config reloaded: %s", targets_text(count_targets(config)))
             return None
 
     # Internals.
@@ -197,9 +197,7 @@ class Exporter:
         client = DrsClient(transport, poll.retries)
         auths: dict[tuple[str, str, Credentials], Authenticator] = {}
         targets: list[PollTarget] = []
-        configured = 0
         for t in config.targets:
-            configured += len(t.job_types)
             job_types = [jt for jt in t.job_types if self.shard.owns(t.project_id, t.region, jt)]
             if not job_types:
                 continue  # another shard's: no authenticator, so no IAM login for it
@@ -213,10 +211,20 @@ class Exporter:
                 PollTarget(TargetKey(t.project_id, t.region, jt), t, auth) for jt in job_types
             )
         self._auths = auths
-        _log_share(self.shard, len(targets), configured)
+        _log_share(self.shard, len(targets), count_targets(config))
         metrics = config.metrics
         health = metrics.per_job and metrics.health
         return Plan(tuple(targets), client, poll, self.shard, health)
+
+
+def count_targets(config: Config) -> int:
+    """The targets a config names: one per (project, region, job type), as ``drs_up`` counts."""
+    return sum(len(t.job_types) for t in config.targets)
+
+
+def targets_text(n: int) -> str:
+    """``1 target``, ``3 targets``."""
+    return f"{n} target" if n == 1 else f"{n} targets"
 
 
 def _log_share(shard: Shard, owned: int, configured: int) -> None:
