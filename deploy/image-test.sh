@@ -11,8 +11,9 @@
 # host trusts (a TLS-inspecting proxy's CA, say).
 #
 # Everything lives in a private buildah storage (vfs) under one temporary directory that is
-# removed at exit, whatever the outcome: nothing is left in /var/lib/containers or in the
-# machine's image list, and two runs never share state.
+# removed at exit, whatever the outcome: nothing is added to the machine's images or
+# containers, and two runs never share state. The base and the build are each bounded to
+# 20 minutes, the demo's first scrape to 90 seconds.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -67,13 +68,14 @@ step() {
 
 make_debian_base() {
     command -v debootstrap >/dev/null \
-        || fail "no registry serves $SLIM and debootstrap is not installed (apt-get install debootstrap)"
+        || fail "no registry serves $SLIM, and debootstrap is not installed" \
+            "(apt-get install debootstrap)"
     local suite=${DEBIAN_SUITE:-bookworm} mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
     local ctr mnt
     ctr=$("${B[@]}" from scratch)
     mnt=$("${B[@]}" mount "$ctr")
     # python-is-python3: the base is used as python:*-slim is, through `python`.
-    step debootstrap debootstrap --variant=minbase \
+    step debootstrap timeout 1200 debootstrap --variant=minbase \
         --include=python3,python3-venv,python-is-python3,ca-certificates \
         "$suite" "$mnt" "$mirror"
     if compgen -G "/usr/local/share/ca-certificates/*.crt" >/dev/null; then
@@ -97,7 +99,8 @@ elif timeout 120 "${B[@]}" pull --quiet "$SLIM" >"$WORK/pull.log" 2>&1; then
     base_what="pulled from the registry"
 else
     # The end of buildah's error is the cause: "...: no such host", "...: i/o timeout".
-    say "no registry serves $SLIM ($(tail -n 1 "$WORK/pull.log" | awk -F': ' '{print $NF}')); making a Debian base"
+    cause=$(tail -n 1 "$WORK/pull.log" | awk -F': ' '{print $NF}')
+    say "no registry serves $SLIM ($cause); making a Debian base"
     make_debian_base
 fi
 say "base $base ($base_what)"
@@ -105,8 +108,8 @@ say "base $base ($base_what)"
 # --- build -----------------------------------------------------------------------------
 
 # --format docker: the OCI format has no HEALTHCHECK, and would drop the Dockerfile's.
-step build "${B[@]}" bud --isolation chroot --format docker --build-arg "BASE_IMAGE=$base" \
-    -f deploy/Dockerfile -t "$TAG" .
+step build timeout 1200 "${B[@]}" bud --isolation chroot --format docker \
+    --build-arg "BASE_IMAGE=$base" -f deploy/Dockerfile -t "$TAG" .
 size=$("${B[@]}" images --format '{{.Size}}' "$TAG")
 say "built $TAG: $size"
 
@@ -136,7 +139,8 @@ say "no pip, no compiler, no source tree"
 
 # --- run the entrypoint as 65532 and scrape it -----------------------------------------
 
-port=$("$PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+port=$("$PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])')
 # chroot isolation shares the host's network: the demo's loopback port is the host's.
 "${B[@]}" run --isolation chroot --user "$UID_GID" "$ctr" -- \
     "${entrypoint[@]}" demo --web.listen-address="127.0.0.1:$port" >"$WORK/demo.log" 2>&1 &
