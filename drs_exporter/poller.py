@@ -23,8 +23,9 @@ from .config import PollConfig, Target
 from .decode import AnswerCache, Page
 from .errors import ApiError
 from .health import fetch_health
-from .listing import list_jobs
+from .listing import list_published
 from .model import KNOWN_STATUSES, Job, JobHealth
+from .publication import Publication
 from .sharding import Shard
 from .snapshot import ReloadState, Snapshot, TargetKey, TargetState
 from .telemetry import Telemetry
@@ -63,9 +64,10 @@ class Plan:
     shard: Shard = field(default_factory=Shard)
     health: bool = True  # ask the v3 batch calls for progress, lag and failure reasons
 
-    def asks_health(self, target: Target) -> bool:
-        """The batch calls belong to the v3 API: a target that leaves v3 out gets none."""
-        return self.health and "v3" in target.apis
+    def asks_health(self, answered: Sequence[str]) -> bool:
+        """The batch calls belong to the v3 API: asked only when v3 listed the target's jobs
+        in this poll (not where the region leaves v3 out, nor where ``apis`` does)."""
+        return self.health and "v3" in answered
 
 
 class StatusHistory:
@@ -121,6 +123,7 @@ class Poller:
         self._success_at: dict[TargetKey, float] = {}  # monotonic time of last success
         self._reload = ReloadState(success=True, timestamp=self._clock.wall())
         self._unknown_logged: set[str] = set()
+        self._publication = Publication()  # which list APIs each endpoint publishes
         self._last_publish = float("-inf")
         self._pending: asyncio.TimerHandle | None = None
         self.replace_plan(plan)
@@ -137,6 +140,7 @@ class Poller:
         self._success_at = {k: v for k, v in self._success_at.items() if k in self._states}
         self._pages = {k: self._pages.get(k) or AnswerCache() for k in keys}
         self._history.retain(set(keys))
+        self._publication.retain(pt.target for pt in plan.targets)
         self.publish()
 
     def set_reload(self, reload: ReloadState) -> None:
@@ -152,6 +156,7 @@ class Poller:
             poll_errors=MappingProxyType(dict(self._telemetry.poll_errors)),
             reload=self._reload,
             shard=self._plan.shard,
+            published=self._publication.by_region(),
         )
 
     def publish(self) -> None:
@@ -193,15 +198,19 @@ class Poller:
         started = self._clock.monotonic()
         jobs: list[Job] | None = None
         health: Mapping[str, JobHealth] = {}
+        answered: Sequence[str] = ()
         try:
-            jobs = await list_jobs(
+            listing = await list_published(
                 plan.client,
                 pt.target,
                 pt.auth,
                 key.job_type,
                 plan.poll.page_size,
+                self._publication,
+                started,
                 self._pages.get(key),
             )
+            jobs, answered = listing.jobs, listing.answered
         except ApiError as exc:
             self._telemetry.count_poll_error(key, exc.reason)
             log.warning(
@@ -221,7 +230,7 @@ class Poller:
                 type(exc).__name__,
                 exc_info=log.isEnabledFor(logging.DEBUG),
             )
-        if jobs is not None and plan.asks_health(pt.target):
+        if jobs is not None and plan.asks_health(answered):
             health = await _health(plan, pt, jobs)
         duration = self._clock.monotonic() - started
         if key not in self._states:  # dropped by a reload while we polled

@@ -22,7 +22,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("config",),
     ("transport",),
     ("auth",),
-    ("client", "paging", "decode"),
+    ("client", "paging", "decode", "publication"),
     ("listing", "health"),
     ("snapshot",),
     ("telemetry",),
