@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint unit bench bench-smoke clean
+.PHONY: demo test lint unit bench bench-smoke image-test clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,9 @@ bench: $(BIN)/.installed  ## the performance figures of the README
 
 bench-smoke: $(BIN)/.installed
 	$(BIN)/python benchmarks/bench.py --tiny
+
+image-test:  ## build deploy/Dockerfile with buildah, run it as uid 65532, scrape it (root)
+	PYTHON=$(PYTHON) bash deploy/image-test.sh
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

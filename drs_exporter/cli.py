@@ -26,7 +26,7 @@ from .config import (
 from .errors import ConfigError
 from .guard import ServerLimits
 from .logs import FORMATS, LEVELS, SecretFilter, setup
-from .service import Exporter
+from .service import Exporter, count_targets, targets_text
 from .sharding import AUTO, SHARD_FLAG, TOTAL_FLAG, Shard, parse_shard
 from .web import LIFECYCLE_FLAG, Protection, make_app, start_server
 from .webconfig import WebSecurity, load_web_config
@@ -36,6 +36,7 @@ log = logging.getLogger("drs_exporter")
 COMMANDS = ("serve", "check", "once", "simulate", "demo")
 EXIT_USAGE = 2
 LISTEN_FLAG = "--web.listen-address"
+CONFIG_LISTEN_KEY = "web.listen_address"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -179,7 +180,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_once(config, shard, secret_filter))
         limits = guard.limits_from_args(ns)
         security = load_web_config(config.web.config_file) if config.web.config_file else None
-        listen = ns.listen_address or config.web.listen_address
+        from_flag = ns.listen_address is not None
+        listen = ns.listen_address if from_flag else config.web.listen_address
         return asyncio.run(
             _serve(
                 config,
@@ -190,6 +192,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 secret_filter,
                 lifecycle=ns.enable_lifecycle,
                 limits=limits,
+                listen_from=LISTEN_FLAG if from_flag else CONFIG_LISTEN_KEY,
             )
         )
     except ConfigError as exc:
@@ -232,7 +235,9 @@ async def _serve(
     *,
     lifecycle: bool = False,
     limits: ServerLimits | None = None,
+    listen_from: str = CONFIG_LISTEN_KEY,
 ) -> int:
+    """Serve until stopped; ``listen_from`` names where ``listen`` came from, for errors."""
     protection = Protection(security)
     async with Exporter(
         config,
@@ -248,15 +253,21 @@ async def _serve(
             security=protection,
             lifecycle=lifecycle,
             limits=limits,
+            reloadable=config_path is not None,
         )
-        runner = await start_server(app, listen, protection, limits)
+        try:
+            runner = await start_server(app, listen, protection, limits)
+        except ConfigError as exc:
+            if exc.path != CONFIG_LISTEN_KEY:
+                raise
+            raise ConfigError(listen_from, exc.message) from None
         try:
             exp.start()
             log.info(
-                "drs-exporter %s listening on %s with %d targets, shard %d of %d",
+                "drs-exporter %s listening on %s with %s, shard %d of %d",
                 __version__,
                 listen,
-                len(config.targets),
+                targets_text(count_targets(config)),
                 shard.index,
                 shard.total,
             )
@@ -280,7 +291,11 @@ async def _once(config: Config, shard: Shard, secret_filter: SecretFilter) -> in
 
 async def _simulate(ns: argparse.Namespace) -> int:
     host, port = parse_listen_address(ns.listen_address, LISTEN_FLAG)
-    sim = await simulator.start(simulator.options_from_args(ns), host=host, port=port)
+    try:
+        sim = await simulator.start(simulator.options_from_args(ns), host=host, port=port)
+    except OSError as exc:  # the port is taken, or the address is not this host's
+        reason = exc.strerror or str(exc)
+        raise ConfigError(LISTEN_FLAG, f"cannot listen on {ns.listen_address}: {reason}") from None
     try:
         print(f"DRS simulator listening on {sim.url}", flush=True)
         print(f"projects: {' '.join(sim.project_ids)}", flush=True)
@@ -342,7 +357,9 @@ async def _demo(ns: argparse.Namespace, secret_filter: SecretFilter) -> int:
         url = f"http://{ns.listen_address.replace('0.0.0.0', '127.0.0.1')}"
         print(f"exporter:  {url}/", flush=True)
         print(f"metrics:   {url}/metrics   (Ctrl-C to stop)", flush=True)
-        return await _serve(config, Shard(), None, ns.listen_address, None, secret_filter)
+        return await _serve(
+            config, Shard(), None, ns.listen_address, None, secret_filter, listen_from=LISTEN_FLAG
+        )
     finally:
         for sim in sims:
             await sim.close()

@@ -83,7 +83,7 @@ FAMILIES: tuple[Family, ...] = (
         "Job.status",
         per_target=True,
         per_job=True,
-        note="With `dense_status`, also 0 for every other known status.",
+        note="With `dense_status`, also 0 for every other of v5's 22 statuses.",
     ),
     Family(
         "drs_job_created_timestamp_seconds",

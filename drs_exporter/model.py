@@ -26,7 +26,8 @@ AUTO_APIS = "auto"  # targets[].apis: every list API the region publishes
 # Each list API's name in drs_api_requests_total and drs_api_published.
 LIST_API_NAMES: Mapping[str, str] = {"v5": "v5_jobs", "v3": "v3_jobs"}
 
-# The 22 statuses of the DRS "Querying Tasks" API, in its order.
+# The 22 statuses of the v5 "Querying Tasks" API, in its order: the ones that
+# `metrics.dense_status` writes for every job.
 STATUSES: tuple[str, ...] = (
     "CREATING",
     "CREATE_FAILED",
@@ -51,7 +52,19 @@ STATUSES: tuple[str, ...] = (
     "RELEASE_CHILD_TRANSFER_STARTED",
     "RELEASE_CHILD_TRANSFER_COMPLETE",
 )
-KNOWN_STATUSES = frozenset(STATUSES)
+# The statuses the v3 API documents beyond those 22 (its job listing and batch status query
+# list 29): a paused job, fault recovery, a deleted job, a node upgrade.
+V3_ONLY_STATUSES: tuple[str, ...] = (
+    "PAUSING",
+    "REBUILD_NODE_STARTED",
+    "REBUILD_NODE_FAILED",
+    "DELETED",
+    "NODE_UPGRADE_START",
+    "NODE_UPGRADE_COMPLETE",
+    "NODE_UPGRADE_FAILED",
+)
+# Every documented status; any other is exported as it comes and logged once.
+KNOWN_STATUSES = frozenset((*STATUSES, *V3_ONLY_STATUSES))
 
 # Label values longer than this are cut: a hostile or broken API must not blow up a scrape.
 MAX_LABEL_LENGTH = 256

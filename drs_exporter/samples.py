@@ -15,8 +15,11 @@ from typing import Any
 
 import msgspec
 
-from .model import INFO_FIELDS, KNOWN_STATUSES, STATUSES, TEXT_FIELDS, Job, JobHealth
+from .model import INFO_FIELDS, STATUSES, TEXT_FIELDS, Job, JobHealth
 from .snapshot import Snapshot, TargetKey, TargetState
+
+# `metrics.dense_status` writes these for every job; another status gets a line of its own.
+_DENSE_STATUSES = frozenset(STATUSES)
 
 
 def escape(value: str) -> str:
@@ -109,7 +112,7 @@ def job_lines(
         if dense_status:
             for known in STATUSES:  # known statuses need no escaping
                 status.append(f'{prefix}"{known}"}} {1 if known == job.status else 0}\n')
-        if not dense_status or job.status not in KNOWN_STATUSES:
+        if not dense_status or job.status not in _DENSE_STATUSES:
             status.append(f'{prefix}"{e.status}"}} 1\n')
         if job.created is not None:
             created.append(f"drs_job_created_timestamp_seconds{{{ident}}} {number(job.created)}\n")

@@ -223,7 +223,7 @@ class Exporter:
             self._poller.set_reload(ReloadState(True, self._clock.wall()))
             if running:
                 self.start()
-            log.info("config reloaded: %d targets", len(config.targets))
+            log.info("config reloaded: %s", targets_text(count_targets(config)))
             return None
 
     # Internals.
@@ -369,6 +369,16 @@ class Exporter:
 def _pairs(targets: tuple[Target, ...]) -> list[tuple[str, str]]:
     """The (project, job type) pairs of targets."""
     return [(t.project_id, jt) for t in targets for jt in t.job_types]
+
+
+def count_targets(config: Config) -> int:
+    """The targets a config names: one per (project, region, job type), as ``drs_up`` counts."""
+    return sum(len(t.job_types) for t in config.targets)
+
+
+def targets_text(n: int) -> str:
+    """``1 target``, ``3 targets``."""
+    return f"{n} target" if n == 1 else f"{n} targets"
 
 
 def _log_share(shard: Shard, owned: int, configured: int) -> None:

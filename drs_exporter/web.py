@@ -105,7 +105,7 @@ def accepts_gzip(accept_encoding: str) -> bool:
     return chosen is not None and chosen > 0
 
 
-def _landing_page(telemetry_path: str, version: str, lifecycle: bool) -> str:
+def _landing_page(telemetry_path: str, version: str, lifecycle: bool, reloadable: bool) -> str:
     # Relative links keep working behind a reverse proxy that adds a path prefix.
     links = [
         (telemetry_path, "Metrics"),
@@ -117,12 +117,15 @@ def _landing_page(telemetry_path: str, version: str, lifecycle: bool) -> str:
         f"<code>{html.escape(path)}</code></li>"
         for path, text in links
     )
-    reload = (
-        "POST <code>/-/reload</code> or SIGHUP re-reads the configuration."
-        if lifecycle
-        else "SIGHUP re-reads the configuration; POST <code>/-/reload</code> is off: start "
-        f"with <code>{LIFECYCLE_FLAG}</code> to allow it."
-    )
+    if not reloadable:
+        reload = "Running without a config file (the demo): there is nothing to reload."
+    elif lifecycle:
+        reload = "POST <code>/-/reload</code> or SIGHUP re-reads the configuration."
+    else:
+        reload = (
+            "SIGHUP re-reads the configuration; POST <code>/-/reload</code> is off: start "
+            f"with <code>{LIFECYCLE_FLAG}</code> to allow it."
+        )
     return (
         '<!DOCTYPE html>\n<html lang="en">\n<head><meta charset="utf-8">'
         "<title>DRS Exporter</title></head>\n<body>\n<h1>DRS Exporter</h1>\n"
@@ -218,10 +221,12 @@ def make_app(
     security: WebSecurity | Protection | None = None,
     lifecycle: bool = False,
     limits: ServerLimits | None = None,
+    reloadable: bool = True,
 ) -> web.Application:
     """The exporter's aiohttp application; basic auth and extra headers from ``security``.
 
-    ``lifecycle`` (``--web.enable-lifecycle``) adds ``POST /-/reload``.
+    ``lifecycle`` (``--web.enable-lifecycle``) adds ``POST /-/reload``; ``reloadable`` is
+    false when there is no config file to re-read (the demo), and the landing page says so.
     """
     check_telemetry_path(telemetry_path)
     protection = security if isinstance(security, Protection) else Protection(security)
@@ -234,7 +239,7 @@ def make_app(
 
     app.on_response_prepare.append(add_headers)
 
-    landing = _landing_page(telemetry_path, version, lifecycle)
+    landing = _landing_page(telemetry_path, version, lifecycle, reloadable)
     process = ProcessMetrics()
 
     async def metrics(request: web.Request) -> web.StreamResponse:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import time
 from pathlib import Path
 
@@ -203,6 +204,8 @@ async def test_demo_shows_jobs_in_several_statuses_including_a_failed_one() -> N
             await wait_ready(session, f"http://127.0.0.1:{port}")
             async with session.get(f"http://127.0.0.1:{port}/metrics") as resp:
                 found = samples(await resp.text())
+            async with session.get(f"http://127.0.0.1:{port}/") as resp:
+                landing = await resp.text()
     finally:
         proc.send_signal(signal.SIGINT)
         out, err = await asyncio.wait_for(proc.communicate(), 20)
@@ -211,6 +214,66 @@ async def test_demo_shows_jobs_in_several_statuses_including_a_failed_one() -> N
     assert any(s.endswith("_FAILED") for s in statuses), statuses
     assert f"http://127.0.0.1:{port}/metrics" in out.decode()
     assert proc.returncode == 0 and b"Traceback" not in err
+    # A first-time user sees no warning, and no promise of a reload the demo cannot do.
+    assert b"level=warn" not in err and b"level=error" not in err, err.decode()
+    assert "nothing to reload" in landing and "SIGHUP" not in landing
+
+
+async def test_a_taken_port_exits_2_naming_the_flag_or_the_config_key(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        address = f"127.0.0.1:{taken.getsockname()[1]}"
+        config = write_config(
+            tmp_path, "http://127.0.0.1:9", ["p1"], extra=f"web:\n  listen_address: {address}\n"
+        )
+        flag = ["--web.listen-address", address]
+        for args, named in (
+            (["simulate", *flag], "--web.listen-address"),
+            (["demo", *flag], "--web.listen-address"),
+            (["--config.file", str(config)], "web.listen_address"),
+            (["--config.file", str(config), *flag], "--web.listen-address"),
+        ):
+            code, _, err = await run(*args)
+            assert code == 2, (args, err)
+            (line,) = err.strip().splitlines()
+            assert line.startswith(f"drs-exporter: {named}: cannot listen on {address}: "), args
+
+
+@pytest.mark.parametrize(
+    ("job_types", "said"),
+    [("", "with 3 targets, shard 0 of 1"), ("[sync]", "with 1 target, shard 0 of 1")],
+)
+async def test_the_start_line_counts_the_targets_drs_up_has(
+    start_sim: StartSim, tmp_path: Path, job_types: str, said: str
+) -> None:
+    sim = await start_sim(seed=9, projects=1, jobs=9, token="cli-token")
+    config = write_config(tmp_path, sim.url, sim.project_ids)
+    if job_types:
+        text = config.read_text().replace(
+            "    endpoint:", f"    job_types: {job_types}\n    endpoint:"
+        )
+        config.write_text(text)
+    port = free_port()
+    proc = await asyncio.create_subprocess_exec(
+        EXE,
+        "--config.file",
+        str(config),
+        "--web.listen-address",
+        f"127.0.0.1:{port}",
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        async with aiohttp.ClientSession() as session:
+            await wait_ready(session, f"http://127.0.0.1:{port}")
+            async with session.get(f"http://127.0.0.1:{port}/metrics") as resp:
+                up = select(samples(await resp.text()), "drs_up")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = await asyncio.wait_for(proc.communicate(), 20)
+    (start_line,) = [line for line in err.decode().splitlines() if "listening on" in line]
+    assert said in start_line
+    assert f"with {len(up)} target" in start_line
 
 
 def check_rows(out: str) -> dict[tuple[str, str], str]:

@@ -187,21 +187,30 @@ def test_every_alert_is_unit_tested_firing_and_quiet() -> None:
 
 
 def test_every_alert_has_severity_summary_description_and_runbook() -> None:
+    """The runbook's first steps travel in the alert: they work wherever the rules are loaded,
+    where a link relative to a README would lead nowhere."""
     readme = (REPO / "README.md").read_text()
-    anchors = {_anchor(line) for line in readme.splitlines() if line.startswith("#")}
+    headings = {line.lstrip("#").strip() for line in readme.splitlines() if line.startswith("#")}
     for rule in alert_rules():
         name = rule["alert"]
         assert rule["labels"]["severity"] in ("critical", "warning", "info"), name
         annotations = rule["annotations"]
+        assert set(annotations) == {"summary", "description", "runbook"}, name
         assert annotations["summary"].strip() and annotations["description"].strip(), name
-        assert annotations["runbook_url"] == f"README.md#runbook-{name.lower()}", name
-        assert f"runbook-{name.lower()}" in anchors, f"{name}: no runbook section"
+        runbook = annotations["runbook"]
+        assert len(runbook) > 150 and "{{" not in runbook, name
+        assert runbook.endswith(f'More: the drs-exporter README, "Runbook: {name}".'), name
+        assert f"Runbook: {name}" in headings, f"{name}: no runbook section"
 
 
-def _anchor(heading: str) -> str:
-    """The id GitHub gives a markdown heading."""
-    text = heading.lstrip("#").strip().lower()
-    return re.sub(r"[^\w\- ]", "", text).replace(" ", "-")
+def test_the_readme_quotes_the_delay_rule_as_shipped() -> None:
+    """The Alerting section names the threshold and the ending of DRSReplicationDelayHigh."""
+    readme = (REPO / "README.md").read_text()
+    (rule,) = (r for r in alert_rules() if r["alert"] == "DRSReplicationDelayHigh")
+    quoted = re.search(r"in\s+its expression, `([^`]+)`", readme)
+    assert quoted and quoted[1] in rule["expr"]
+    assert "the rule as shipped ends in a bare `drs_job_info`" in " ".join(readme.split())
+    assert rule["expr"].rstrip().endswith("\ndrs_job_info")
 
 
 def test_alerts_use_only_exported_metrics() -> None:
@@ -231,6 +240,104 @@ def test_alertmanager_config_passes_amtool() -> None:
         str(DEPLOY / "alertmanager/alertmanager.yml"),
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+# --- paths the documentation names ----------------------------------------------------------
+
+# A path-like word: not inside a longer word, a URL, a variable or an absolute path (those
+# are the image's or the machine's), and not an image name followed by its tag.
+_PATH = re.compile(
+    r"(?<![\w$/.:~@-])((?:\.\.?/)*\.?[A-Za-z_][\w.-]*(?:/[\w.-]*[\w-])*/?)(?![\w/]|:\w)"
+)
+_EXTENSIONS = (".yaml", ".yml", ".json", ".md", ".toml", ".sh", ".py")
+# The operator's own files, in examples (kubectl create secret --from-file=access_key=./ak).
+_OPERATORS_FILES = {"./ak", "./sk"}
+
+
+def _repository_entries() -> set[tuple[str, ...]]:
+    """Every file and directory of the working tree, as path components."""
+    skip = {".git", ".venv", "__pycache__", ".mypy_cache", ".pytest_cache", ".ruff_cache"}
+    return {
+        path.relative_to(REPO).parts
+        for path in REPO.rglob("*")
+        if not skip & set(path.relative_to(REPO).parts) and ".egg-info" not in str(path)
+    }
+
+
+def _documents() -> list[Path]:
+    """The README, the deploy files and what runs them; scripts only in their comments."""
+    named = [REPO / "README.md", REPO / "Makefile", REPO / ".ci" / "run"]
+    return named + sorted(p for p in DEPLOY.rglob("*") if p.is_file() and p.suffix != ".json")
+
+
+def _path_claims(document: Path, top: set[str]) -> Iterator[str]:
+    text = document.read_text()
+    if document.name == "Dockerfile" or document.suffix == ".sh":
+        text = "\n".join(line for line in text.splitlines() if line.lstrip().startswith("#"))
+    for match in _PATH.finditer(text):
+        word = match[1].rstrip("/")
+        relative = word.startswith(("./", "../"))
+        if "/" not in word and not word.endswith(_EXTENSIONS):
+            continue
+        if relative or word.split("/")[0] in top or word.endswith(_EXTENSIONS):
+            yield word
+
+
+def test_every_path_the_readme_and_the_deploy_files_name_exists() -> None:
+    """A path may be written from the repository root, from the naming file, or as the tail
+    of a longer one (``common/prometheusrule.yaml`` in the Kubernetes notes); each must name
+    something that exists."""
+    entries = _repository_entries()
+    top = {parts[0] for parts in entries}
+    top |= {parts[1] for parts in entries if parts[0] == "deploy" and len(parts) > 1}
+    top |= {
+        parts[2] for parts in entries if parts[:2] == ("deploy", "kubernetes") and len(parts) > 2
+    }
+    missing, checked = [], 0
+    for document in _documents():
+        for word in _path_claims(document, top):
+            if word in _OPERATORS_FILES:
+                continue
+            checked += 1
+            if (document.parent / word).exists():
+                continue
+            tail = tuple(part for part in word.split("/") if part not in (".", ".."))
+            if not any(parts[-len(tail) :] == tail for parts in entries):
+                missing.append(f"{document.relative_to(REPO)}: {word}")
+    assert checked >= 100
+    assert not missing, missing
+
+
+def test_the_image_tag_is_the_package_version_everywhere() -> None:
+    """The README, deploy/README.md and the kustomizations build and name one image."""
+    version = _pyproject("version")
+    tags = []
+    for document in (REPO / "README.md", DEPLOY / "README.md", DEPLOY / "Dockerfile"):
+        text = document.read_text()
+        tags += re.findall(r"-t (\S+) \.", text)
+        assert "drs-exporter:latest" not in text, document
+    for directory in ("", "sharded"):
+        (image,) = _manifest(str(Path(directory, "kustomization.yaml")))["images"]
+        tags.append(f"{image['newName']}:{image['newTag']}")
+    assert len(tags) >= 5
+    assert set(tags) == {f"drs-exporter:{version}"}
+
+
+def _pyproject(key: str) -> str:
+    """The value of a top-level ``key = ...`` line of pyproject.toml, as written."""
+    match = re.search(rf"^{re.escape(key)} = (.+)$", (REPO / "pyproject.toml").read_text(), re.M)
+    assert match, key
+    return match[1].strip('"')
+
+
+def test_the_license_is_the_one_pyproject_declares() -> None:
+    assert _pyproject("license") == "Apache-2.0"  # the SPDX string, not a table
+    assert _pyproject("license-files") == '["LICENSE"]'
+    # setuptools reads a license string and license-files from version 77 on.
+    assert _pyproject("requires") == '["setuptools>=77"]'
+    text = (REPO / "LICENSE").read_text()
+    assert text.split()[:4] == ["Apache", "License", "Version", "2.0,"]
+    assert "END OF TERMS AND CONDITIONS" in text and "APPENDIX" in text
 
 
 # --- README examples -----------------------------------------------------------------------
@@ -567,8 +674,9 @@ def healthcheck_command() -> list[str]:
 
 def test_dockerfile_builds_small_and_runs_as_non_root() -> None:
     instructions = dockerfile_instructions()
+    assert instructions[0] == ("ARG", "BASE_IMAGE=python:3.12-slim")  # before any FROM
     stages = [args for keyword, args in instructions if keyword == "FROM"]
-    assert stages == ["python:3.12-slim AS build", "python:3.12-slim"]
+    assert stages == ["${BASE_IMAGE} AS build", "${BASE_IMAGE}"]
     final = instructions[max(i for i, (k, _) in enumerate(instructions) if k == "FROM") :]
     keywords = dict(final)  # the last of each instruction in the final stage
     assert keywords["USER"] == "65532:65532"
@@ -586,7 +694,7 @@ def test_dockerfile_copies_only_the_package_sources() -> None:
     for keyword, args in dockerfile_instructions():
         if keyword == "COPY" and "--from" not in args:
             sources += shlex.split(args)[:-1]
-    assert sorted(sources) == ["README.md", "drs_exporter", "pyproject.toml"]
+    assert sorted(sources) == ["LICENSE", "README.md", "drs_exporter", "pyproject.toml"]
     for source in sources:
         assert (REPO / source).exists(), f"{source} is missing from the build context"
 

@@ -1,8 +1,20 @@
 """The job model: what the exporter makes of whatever the DRS API sends."""
 
 import datetime as dt
+import re
 
-from drs_exporter.model import MAX_LABEL_LENGTH, STATUSES, is_failed, parse_jobs, parse_time
+from huaweicloudsdkdrs.v3.model import job_info
+
+from drs_exporter.model import (
+    KNOWN_STATUSES,
+    MAX_LABEL_LENGTH,
+    STATUSES,
+    V3_ONLY_STATUSES,
+    is_failed,
+    parse_jobs,
+    parse_time,
+)
+from drs_exporter.simulator.lifecycle import CHAINS
 
 
 def test_the_22_documented_statuses_and_which_are_failed() -> None:
@@ -17,6 +29,30 @@ def test_the_22_documented_statuses_and_which_are_failed() -> None:
         "CHANGE_JOB_FAILED",
         "CHILD_TRANSFER_FAILED",
     ]
+
+
+def test_the_known_statuses_are_the_ones_the_v3_api_documents() -> None:
+    """Huawei's SDK carries the v3 job listing's documented statuses in its model docs."""
+    doc = job_info.JobInfo.status.__doc__  # the status field's own documentation
+    assert doc
+    # Each value is followed by a full-width colon and its Chinese description.
+    documented = set(re.findall("- ([A-Z_]+)\uff1a", doc))
+    assert len(documented) == 29
+    assert set(KNOWN_STATUSES) == documented
+    assert set(STATUSES) | set(V3_ONLY_STATUSES) == documented
+    assert not set(STATUSES) & set(V3_ONLY_STATUSES)
+
+
+def test_the_simulator_makes_only_documented_statuses() -> None:
+    """So that the demo logs no "status the DRS API does not document" warning."""
+    made = {
+        status
+        for chain in CHAINS.values()
+        for status, step in chain.items()
+        for status in (status, *(to for _, to in step.moves if to is not None))
+    }
+    assert made <= KNOWN_STATUSES, made - KNOWN_STATUSES
+    assert made - set(STATUSES), "v3-only statuses, which have no dense_status line"
 
 
 def test_create_time_in_both_formats_seen_from_the_api() -> None:

@@ -51,8 +51,8 @@ def _retry(to: str, chance: float) -> Step:
     return Step(10, ((chance, to), (1 - chance, None)))
 
 
-# Top-level jobs. PAUSING and REBUILD_NODE_* exist in DRS but not in the 22 documented
-# statuses: they exercise the exporter's "unknown status" path.
+# Top-level jobs. PAUSING and REBUILD_NODE_* are documented by the v3 API only, not among
+# v5's 22 statuses: they exercise the statuses that have no dense_status line.
 JOB_CHAIN: Mapping[str, Step] = {
     "CREATING": Step(1, ((0.93, "CONFIGURATION"), (0.07, "CREATE_FAILED"))),
     "CREATE_FAILED": _retry("CREATING", 0.3),
