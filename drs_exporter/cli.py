@@ -267,7 +267,7 @@ async def _serve(
                 "drs-exporter %s listening on %s with %s, shard %d of %d",
                 __version__,
                 listen,
-                targets_text(count_targets(config)),
+                targets_text(count_targets(config.targets)),
                 shard.index,
                 shard.total,
             )

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 
 import aiohttp
 
@@ -133,9 +133,9 @@ class Exporter:
         self._projects = projects
         found = discovery.select(projects, lister.discovery)
         after = self._discovered_targets(self.config)
-        self._telemetry.discovery = DiscoveryState(len(_pairs(after)), self._clock.wall())
+        self._telemetry.discovery = DiscoveryState(count_targets(after), self._clock.wall())
         if after != self._planned:  # new or gone projects, or a region's leave ended
-            log.info("discovery found %d projects: %d targets", len(found), len(_pairs(after)))
+            log.info("discovery found %d projects: %d targets", len(found), count_targets(after))
             self._poller.replace_plan(self._plan(self.config, self._poller.plan.client))
         else:
             self._poller.publish()
@@ -217,13 +217,13 @@ class Exporter:
             self._set_discovery(config)
             state = self._telemetry.discovery
             if state is not None and self._projects is not None:  # selected anew from the list
-                count = len(_pairs(self._discovered_targets(config)))
+                count = count_targets(self._discovered_targets(config))
                 self._telemetry.discovery = dataclasses.replace(state, targets=count)
             self._poller.replace_plan(self._plan(config))
             self._poller.set_reload(ReloadState(True, self._clock.wall()))
             if running:
                 self.start()
-            log.info("config reloaded: %s", targets_text(count_targets(config)))
+            log.info("config reloaded: %s", targets_text(count_targets(config.targets)))
             return None
 
     # Internals.
@@ -272,7 +272,7 @@ class Exporter:
             return
         state = self._telemetry.discovery
         if state is not None:
-            count = len(_pairs(self._discovered_targets(self.config)))
+            count = count_targets(self._discovered_targets(self.config))
             self._telemetry.discovery = dataclasses.replace(state, targets=count)
         self._poller.replace_plan(self._plan(self.config, self._poller.plan.client))
 
@@ -366,14 +366,9 @@ class Exporter:
         return Plan(tuple(targets), client, poll, self.shard, health)
 
 
-def _pairs(targets: tuple[Target, ...]) -> list[tuple[str, str]]:
-    """The (project, job type) pairs of targets."""
-    return [(t.project_id, jt) for t in targets for jt in t.job_types]
-
-
-def count_targets(config: Config) -> int:
-    """The targets a config names: one per (project, region, job type), as ``drs_up`` counts."""
-    return sum(len(t.job_types) for t in config.targets)
+def count_targets(targets: Iterable[Target]) -> int:
+    """Targets as ``drs_up`` counts them: one per (project, region, job type)."""
+    return sum(len(t.job_types) for t in targets)
 
 
 def targets_text(n: int) -> str:
