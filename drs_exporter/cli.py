@@ -26,7 +26,7 @@ from .config import (
 from .errors import ConfigError
 from .guard import ServerLimits
 from .logs import FORMATS, LEVELS, SecretFilter, setup
-from .service import Exporter, count_targets, targets_text
+from .service import Exporter, count_targets, counted
 from .sharding import AUTO, SHARD_FLAG, TOTAL_FLAG, Shard, parse_shard
 from .web import LIFECYCLE_FLAG, Protection, make_app, start_server
 from .webconfig import WebSecurity, load_web_config
@@ -267,7 +267,7 @@ async def _serve(
                 "drs-exporter %s listening on %s with %s, shard %d of %d",
                 __version__,
                 listen,
-                targets_text(count_targets(config.targets)),
+                counted(count_targets(config.targets), "target"),
                 shard.index,
                 shard.total,
             )
@@ -309,10 +309,6 @@ async def _simulate(ns: argparse.Namespace) -> int:
 DEMO_TOKEN = "demo-token-not-a-secret"
 
 
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
-
-
 def _listed_by(world: simulator.World) -> str:
     """Which list API lists how many of the simulated jobs."""
     n = world.summary()["listed_by"]
@@ -346,7 +342,7 @@ async def _demo(ns: argparse.Namespace, secret_filter: SecretFilter) -> int:
             )
             print(
                 f"simulated {region} ({'+'.join(apis)}): {sim.url}, "
-                f"{_count(len(sim.project_ids), 'project')}; {_listed_by(sim.world)}",
+                f"{counted(len(sim.project_ids), 'project')}; {_listed_by(sim.world)}",
                 flush=True,
             )
         config = Config(

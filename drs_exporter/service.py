@@ -223,7 +223,7 @@ class Exporter:
             self._poller.set_reload(ReloadState(True, self._clock.wall()))
             if running:
                 self.start()
-            log.info("config reloaded: %s", targets_text(count_targets(config.targets)))
+            log.info("config reloaded: %s", counted(count_targets(config.targets), "target"))
             return None
 
     # Internals.
@@ -371,9 +371,9 @@ def count_targets(targets: Iterable[Target]) -> int:
     return sum(len(t.job_types) for t in targets)
 
 
-def targets_text(n: int) -> str:
-    """``1 target``, ``3 targets``."""
-    return f"{n} target" if n == 1 else f"{n} targets"
+def counted(n: int, noun: str) -> str:
+    """``1 target``, ``3 targets``: a count for a log line."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def _log_share(shard: Shard, owned: int, configured: int) -> None:
