@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
-from drs_exporter.health import PROGRESS_STATUSES
+from drs_exporter.batch import PROGRESS_STATUSES
 from drs_exporter.model import JOB_TYPES, is_failed
 
 V3_MAX_PER_PAGE = 100

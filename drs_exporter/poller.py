@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from .auth import Authenticator
+from .batchsize import BatchSizes
 from .client import DrsClient
 from .config import PollConfig, Target
 from .decode import AnswerCache, Page
@@ -25,6 +26,7 @@ from .errors import ApiError
 from .health import fetch_health
 from .listing import list_jobs
 from .model import KNOWN_STATUSES, Job, JobHealth
+from .quotas import Quota, fetch_quota
 from .sharding import Shard
 from .snapshot import ReloadState, Snapshot, TargetKey, TargetState
 from .telemetry import Telemetry
@@ -62,10 +64,18 @@ class Plan:
     poll: PollConfig
     shard: Shard = field(default_factory=Shard)
     health: bool = True  # ask the v3 batch calls for progress, lag and failure reasons
+    dr: bool = True  # ask them for DR jobs' objectives, connections and instance capacity
+    quotas: bool = True  # ask for each project's DRS quota
+
+    @property
+    def switches(self) -> tuple[str, ...]:
+        """The batch calls switched on, by the ``metrics`` key that switches them."""
+        return tuple(s for s, on in (("health", self.health), ("dr", self.dr)) if on)
 
     def asks_health(self, target: Target) -> bool:
-        """The batch calls belong to the v3 API: a target that leaves v3 out gets none."""
-        return self.health and "v3" in target.apis
+        """Whether a target's poll asks any v3 call beyond the listing (the batch calls and
+        the quota): they belong to the v3 API, so a target that leaves v3 out gets none."""
+        return (self.health or self.dr or self.quotas) and "v3" in target.apis
 
 
 class StatusHistory:
@@ -116,11 +126,16 @@ class Poller:
         self._publish_cb = publish
         self._clock = clock or Clock()
         self._history = StatusHistory()
+        self._sizes = BatchSizes(self._clock.monotonic)  # learned across cycles and reloads
         self._pages: dict[TargetKey, AnswerCache[Page]] = {}  # the last listing's pages
         self._states: dict[TargetKey, TargetState] = {}
         self._success_at: dict[TargetKey, float] = {}  # monotonic time of last success
         self._reload = ReloadState(success=True, timestamp=self._clock.wall())
         self._unknown_logged: set[str] = set()
+        # Each project's quota as last read, by (project_id, region); the requests of this
+        # cycle by (project_id, endpoint), so that a project's job types share one.
+        self._quotas: dict[tuple[str, str], Quota] = {}
+        self._quota_asks: dict[tuple[str, str], asyncio.Future[Quota | None]] = {}
         self._last_publish = float("-inf")
         self._pending: asyncio.TimerHandle | None = None
         self.replace_plan(plan)
@@ -137,6 +152,9 @@ class Poller:
         self._success_at = {k: v for k, v in self._success_at.items() if k in self._states}
         self._pages = {k: self._pages.get(k) or AnswerCache() for k in keys}
         self._history.retain(set(keys))
+        self._sizes.retain({pt.target.endpoint for pt in plan.targets})
+        projects = {(k.project_id, k.region) for k in keys}
+        self._quotas = {p: q for p, q in self._quotas.items() if p in projects}
         self.publish()
 
     def set_reload(self, reload: ReloadState) -> None:
@@ -149,6 +167,13 @@ class Poller:
         return Snapshot(
             targets=tuple(self._states.values()),
             api_requests=MappingProxyType(dict(self._telemetry.api_requests)),
+            quotas=MappingProxyType(
+                {
+                    (project_id, region, resource): figures
+                    for (project_id, region), quota in self._quotas.items()
+                    for resource, figures in quota.items()
+                }
+            ),
             poll_errors=MappingProxyType(dict(self._telemetry.poll_errors)),
             reload=self._reload,
             shard=self._plan.shard,
@@ -183,9 +208,11 @@ class Poller:
     async def cycle(self) -> None:
         """Poll every target once, concurrently, and publish the result."""
         plan = self._plan
+        self._quota_asks = {}
         try:
             await asyncio.gather(*(self._poll(plan, pt) for pt in plan.targets))
         finally:
+            self._quota_asks = {}
             self.publish()
 
     async def _poll(self, plan: Plan, pt: PollTarget) -> None:
@@ -222,7 +249,10 @@ class Poller:
                 exc_info=log.isEnabledFor(logging.DEBUG),
             )
         if jobs is not None and plan.asks_health(pt.target):
-            health = await _health(plan, pt, jobs)
+            if plan.switches:
+                health = await _health(plan, pt, jobs, self._sizes)
+            if plan.quotas:
+                await self._quota(plan, pt)
         duration = self._clock.monotonic() - started
         if key not in self._states:  # dropped by a reload while we polled
             return
@@ -252,6 +282,19 @@ class Poller:
             state = self._failed_state(self._states[key], duration, plan.poll.stale_after)
         self._states[key] = state
         self._publish_soon()
+
+    async def _quota(self, plan: Plan, pt: PollTarget) -> None:
+        """Read the target's project quota, once a cycle for all its job types."""
+        ask = (pt.key.project_id, pt.target.endpoint)
+        future = self._quota_asks.get(ask)
+        if future is None:
+            future = self._quota_asks[ask] = asyncio.ensure_future(_read_quota(plan, pt))
+        quota = await asyncio.shield(future)
+        project = (pt.key.project_id, pt.key.region)
+        if quota is None:
+            self._quotas.pop(project, None)  # a failed answer leaves out its own series
+        elif project in {(t.key.project_id, t.key.region) for t in plan.targets}:
+            self._quotas[project] = quota
 
     def _failed_state(self, prev: TargetState, duration: float, stale_after: float) -> TargetState:
         success_at = self._success_at.get(prev.key)
@@ -288,11 +331,21 @@ class Poller:
             log.warning("job %s has a status the DRS API does not document: %r", job.id, status)
 
 
-async def _health(plan: Plan, pt: PollTarget, jobs: Sequence[Job]) -> Mapping[str, JobHealth]:
-    """The jobs' health; nothing on a bug, which must not fail a poll whose listing worked."""
+async def _health(
+    plan: Plan, pt: PollTarget, jobs: Sequence[Job], sizes: BatchSizes
+) -> Mapping[str, JobHealth]:
+    """What the batch calls say; nothing on a bug, which must not fail a poll whose listing
+    worked."""
     try:
         return await fetch_health(
-            plan.client, pt.target, pt.auth, pt.key.job_type, jobs, plan.poll.batch_size
+            plan.client,
+            pt.target,
+            pt.auth,
+            pt.key.job_type,
+            jobs,
+            plan.poll.batch_size,
+            sizes,
+            plan.switches,
         )
     except Exception as exc:
         log.error(
@@ -304,3 +357,18 @@ async def _health(plan: Plan, pt: PollTarget, jobs: Sequence[Job]) -> Mapping[st
             exc_info=log.isEnabledFor(logging.DEBUG),
         )
         return {}
+
+
+async def _read_quota(plan: Plan, pt: PollTarget) -> Quota | None:
+    """The project's quota; None when it cannot be had (logged), which fails no poll."""
+    try:
+        return await fetch_quota(plan.client, pt.target, pt.auth)
+    except Exception as exc:
+        what = str(exc) if isinstance(exc, ApiError) else f"unexpected {type(exc).__name__}"
+        log.warning(
+            "quota unknown for project_id=%s region=%s this cycle: %s",
+            pt.key.project_id,
+            pt.key.region,
+            what,
+        )
+        return None

@@ -175,7 +175,7 @@ class Exporter:
 
     def _render(self, snapshot: Snapshot) -> Exposition:
         m = self.config.metrics
-        options = ExpositionOptions(m.per_job, m.dense_status, m.health)
+        options = ExpositionOptions(m.per_job, m.dense_status, m.health, m.dr, m.quotas)
         # Reuse the lines of targets whose state did not change since the last render.
         return render(snapshot, options, __version__, previous=self._exposition)
 
@@ -215,8 +215,15 @@ class Exporter:
         self._auths = auths
         _log_share(self.shard, len(targets), configured)
         metrics = config.metrics
-        health = metrics.per_job and metrics.health
-        return Plan(tuple(targets), client, poll, self.shard, health)
+        return Plan(
+            tuple(targets),
+            client,
+            poll,
+            self.shard,
+            health=metrics.per_job and metrics.health,
+            dr=metrics.per_job and metrics.dr,
+            quotas=metrics.quotas,
+        )
 
 
 def _log_share(shard: Shard, owned: int, configured: int) -> None:

@@ -644,9 +644,9 @@ def test_minimal_config_gets_the_documented_defaults(tmp_path: Path) -> None:
         10.0,
         600.0,
     )
-    assert poll.batch_size == 10
+    assert poll.batch_size == 100
     assert (config.metrics.per_job, config.metrics.dense_status) == (True, False)
-    assert config.metrics.health is True
+    assert (config.metrics.health, config.metrics.dr, config.metrics.quotas) == (True, True, True)
     assert (config.web.listen_address, config.web.telemetry_path) == (":9877", "/metrics")
     assert config.web.config_file is None
     assert config.http.proxy_url is None
@@ -985,7 +985,7 @@ def test_example_config_documents_every_key() -> None:
         "instance_ip",
         "interval", "page_size", "timeout", "retries", "max_concurrency",
         "max_requests_per_second", "stale_after", "batch_size",
-        "per_job", "dense_status", "health",
+        "per_job", "dense_status", "health", "dr", "quotas",
         "listen_address", "telemetry_path", "config_file",
         "proxy_url", "ca_file", "insecure_skip_verify",
     }  # fmt: skip

@@ -73,7 +73,23 @@ def sample_snapshot() -> Snapshot:
                 jobs=migration_jobs,
                 status_since={"m1": 1_700_000_000.0, "m1-c2": 1_700_000_100.5},
                 health={
-                    "m1": JobHealth(progress=0.5, delay=12.5, remaining=600, updated=1.7e9),
+                    "m1": JobHealth(
+                        progress=0.5,
+                        delay=12.5,
+                        remaining=600,
+                        updated=1.7e9,
+                        rows_rate=1500,
+                        bytes_rate=250_000,
+                        rpo=1.5,
+                        rto=0.25,
+                        source_connected=1,
+                        target_connected=0,
+                        cpu=0.125,
+                        memory_used=512 * 2**20,
+                        memory=4096 * 2**20,
+                        disk_used=3 * 2**30,
+                        disk=100 * 2**30,
+                    ),
                     "m1-c1": JobHealth(progress=0.25),
                     "m2": JobHealth(error_code="DRS.M05004", error_message='say "no"\\'),
                 },
@@ -96,6 +112,7 @@ def sample_snapshot() -> Snapshot:
             ("eu-west-101", "v5_jobs", "timeout"): 3,
         },
         poll_errors={(DOWN, "timeout"): 3},
+        quotas={("p1", "ap-southeast-1", "instances"): (7, 50)},
         reload=ReloadState(success=True, timestamp=1_699_999_000.0),
     )
 

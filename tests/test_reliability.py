@@ -79,9 +79,9 @@ def job(job_id: str, status: str = "INCRE_TRANSFER_STARTED", **fields: Any) -> d
 # Both list APIs go through the same client: what is retried, how, and how failures count
 # must not depend on which one answered. Tests marked with EACH_API run once for each.
 EACH_API = pytest.mark.parametrize("api", LIST_APIS)
-# The listing is what this suite is about: the health batch calls are left out of it
+# The listing is what this suite is about: the batch calls and the quota are left out of it
 # (their faults are tested in test_health_end_to_end.py).
-LISTING_ONLY = MetricsConfig(health=False)
+LISTING_ONLY = MetricsConfig(health=False, dr=False, quotas=False)
 
 
 def target(

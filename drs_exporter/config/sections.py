@@ -344,7 +344,8 @@ _POLL_READERS: dict[str, Callable[[object, str], Any]] = {
     "max_concurrency": lambda value, path: integer(value, path, 1),
     "max_requests_per_second": positive_number,
     "stale_after": positive_duration,
-    # The batch calls' limit is not documented; their per_page is at most 100.
+    # The largest batch tried; batch-status's per_page is at most 100. Learned down when a
+    # region takes fewer.
     "batch_size": lambda value, path: integer(value, path, 1, 100),
 }
 
@@ -352,6 +353,8 @@ _METRICS_READERS: dict[str, Callable[[object, str], Any]] = {
     "per_job": boolean,
     "dense_status": boolean,
     "health": boolean,
+    "dr": boolean,
+    "quotas": boolean,
 }
 
 

@@ -11,7 +11,17 @@ from .engines import LISTS
 
 RATE_FIELDS = ("error_rate", "throttle_rate", "hang_rate", "malformed_rate", "garble_rate")
 # Options that POST /_sim/faults may change while the simulator runs.
-FAULT_FIELDS = (*RATE_FIELDS, "latency", "retry_after", "hang")
+FAULT_FIELDS = (*RATE_FIELDS, "latency", "retry_after", "hang", "fault_apis")
+# The DRS APIs the simulator serves, by the names drs_api_requests_total gives them.
+API_NAMES = (
+    "v5_jobs",
+    "v3_jobs",
+    "v3_batch_progress",
+    "v3_batch_status",
+    "v3_batch_rpo_rto",
+    "v3_dr_monitoring",
+    "v3_quotas",
+)
 
 
 @dataclass(frozen=True)
@@ -44,6 +54,7 @@ class SimulatorOptions:
     v3: bool = True  # False: a region without the v3 API (its calls answer 404 APIGW.0101)
     batch_cap: int = 0  # most job ids in one batch request; 0: no cap
     compact: bool = False  # jobs with only id, name, status, create_time, engine and net type
+    fault_apis: tuple[str, ...] = ()  # the APIs the faults hit; empty: every one
 
     def __post_init__(self) -> None:
         check_options(self)
@@ -77,6 +88,11 @@ def check_options(o: SimulatorOptions) -> None:
             raise ConfigError(_flag(name), f"must be one of {', '.join(LISTS)}")
     if not 0.0 <= o.children_ratio <= 1.0:
         raise ConfigError("--children-ratio", "must be between 0 and 1")
+    unknown = sorted(set(o.fault_apis) - set(API_NAMES))
+    if unknown:
+        raise ConfigError(
+            "--fault-apis", f"unknown API {unknown[0]!r}: one of {', '.join(API_NAMES)}"
+        )
     for name in RATE_FIELDS:
         if not 0.0 <= getattr(o, name) <= 1.0:
             raise ConfigError(_flag(name), "must be between 0 and 1")
@@ -306,6 +322,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=_rate,
         default=d.malformed_rate,
         help="answer with truncated JSON or an HTML page",
+    )
+    faults.add_argument(
+        "--fault-apis",
+        metavar="API,...",
+        type=lambda text: tuple(a.strip() for a in text.split(",") if a.strip()),
+        default=d.fault_apis,
+        help=f"only these APIs get the faults (default: all; names: {', '.join(API_NAMES)})",
     )
 
 

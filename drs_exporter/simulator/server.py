@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from .bodies import parse_batch, parse_listing
+from .dr import MONITORING_CAP
 from .gateway import Issued
 from .hooks import (
     HookError,
@@ -97,6 +98,24 @@ def _v3_batch_status(sim: Simulator, project_id: str, _: Pairs, body: Any) -> tu
     return 200, sim.world.batch_status(project_id, batch)
 
 
+def _v3_batch_rpo_rto(sim: Simulator, project_id: str, _: Pairs, body: Any) -> tuple[int, str]:
+    """``POST /v3/{project_id}/jobs/batch-rpo-and-rto``: 202 on success, as documented."""
+    batch = parse_batch(body, sim.options.batch_cap, paged=False)
+    return 202, sim.world.batch_objectives(project_id, batch)
+
+
+def _v3_dr_monitoring(sim: Simulator, project_id: str, _: Pairs, body: Any) -> tuple[int, str]:
+    """``POST /v3/{project_id}/jobs/disaster-recovery-monitoring-data``: at most 10 ids."""
+    cap = min(MONITORING_CAP, sim.options.batch_cap or MONITORING_CAP)
+    batch = parse_batch(body, cap, paged=False)
+    return 200, sim.world.dr_monitoring(project_id, batch)
+
+
+def _v3_quotas(sim: Simulator, project_id: str, _: Pairs, body: Any) -> tuple[int, str]:
+    """``GET /v3/{project_id}/quotas``."""
+    return 200, sim.world.quota(project_id)
+
+
 def _api(name: str, answer: Answer, *, v3: bool) -> Handler:
     """The handler of one DRS API; a v3 one answers as an unknown API in a region without v3."""
 
@@ -115,6 +134,12 @@ endpoints (as DRS and its gateway answer them):
   POST   /v3/{project_id}/jobs                 list jobs (v3: the other engines, MySQL sync)
   POST   /v3/{project_id}/jobs/batch-progress  progress, delay, remaining time of jobs
   POST   /v3/{project_id}/jobs/batch-status    status and failure reason of jobs
+  POST   /v3/{project_id}/jobs/batch-rpo-and-rto
+                                               RPO and RTO of DR jobs (answers 202)
+  POST   /v3/{project_id}/jobs/disaster-recovery-monitoring-data
+                                               connections, CPU, memory, disk of DR jobs
+                                               (at most 10 ids a request)
+  GET    /v3/{project_id}/quotas               the project's DRS quota
   POST   /v3/auth/tokens                       IAM password login (with --iam-*)
 control hooks (no auth, no faults; answers are JSON):
   GET    /_sim/summary[?ids=true]    the truth: jobs per status, overall and per API
@@ -133,6 +158,21 @@ APIS: tuple[tuple[str, str, str, Answer, bool], ...] = (
     ("POST", "/v3/{project_id}/jobs", "v3_jobs", _v3_jobs, True),
     ("POST", "/v3/{project_id}/jobs/batch-progress", "v3_batch_progress", _v3_batch_progress, True),
     ("POST", "/v3/{project_id}/jobs/batch-status", "v3_batch_status", _v3_batch_status, True),
+    (
+        "POST",
+        "/v3/{project_id}/jobs/batch-rpo-and-rto",
+        "v3_batch_rpo_rto",
+        _v3_batch_rpo_rto,
+        True,
+    ),
+    (
+        "POST",
+        "/v3/{project_id}/jobs/disaster-recovery-monitoring-data",
+        "v3_dr_monitoring",
+        _v3_dr_monitoring,
+        True,
+    ),
+    ("GET", "/v3/{project_id}/quotas", "v3_quotas", _v3_quotas, True),
 )
 
 
@@ -164,7 +204,8 @@ def build_app(
     ``clock`` is the wall clock the world and signatures run on. ``middlewares`` run inside
     the simulator's own (which gives every answer its X-Request-Id), around every request;
     routes are named for their API (``v5_jobs``, ``v3_jobs``, ``v3_batch_progress``,
-    ``v3_batch_status``, ``iam_tokens``), as ``ApiCall.api`` is.
+    ``v3_batch_status``, ``v3_batch_rpo_rto``, ``v3_dr_monitoring``, ``v3_quotas``,
+    ``iam_tokens``), as ``ApiCall.api`` is.
     ``override`` is consulted by the API handlers (see ``ApiCall``).
     """
     app = web.Application(middlewares=[_request_id, *middlewares], client_max_size=MAX_BODY)
