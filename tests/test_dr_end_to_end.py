@@ -269,3 +269,16 @@ async def test_a_garbled_dr_answer_gives_no_series_never_a_zero(start_sim: Start
     for name in (*INSTANCE, *CONNECTIONS):
         assert not by_job(found, name), name
     assert by_job(found, "drs_job_rpo_seconds") == by_job(healthy, "drs_job_rpo_seconds")
+
+
+async def test_faults_on_one_call_only_leave_the_rest_alone(start_sim: StartSim) -> None:
+    sim = await world(start_sim, projects=1, error_rate=1.0, fault_apis=("v3_dr_monitoring",))
+    async with Exporter(sim_config(sim, retries=0)) as exporter:
+        found = await poll(exporter)
+    codes = {
+        (labels["api"], labels["code"]) for _, labels, _ in select(found, "drs_api_requests_total")
+    }
+    assert {api for api, code in codes if code.startswith("5")} == {"v3_dr_monitoring"}
+    assert all(v == 1 for _, _, v in select(found, "drs_up"))
+    assert by_job(found, "drs_job_rpo_seconds") and by_job(found, "drs_job_progress_ratio")
+    assert not by_job(found, "drs_job_instance_cpu_ratio")
