@@ -20,6 +20,8 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
+
 from .auth import Authenticator
 from .batch import BATCH_CALLS, BATCH_PROGRESS, BATCH_STATUS, BatchCall
 from .batchsize import BatchSizes
@@ -30,6 +32,8 @@ from .errors import ApiError
 from .model import Job, JobHealth
 
 log = logging.getLogger(__name__)
+
+NOTHING = JobHealth()  # what a job the answers said nothing of has
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,24 +77,28 @@ async def fetch_health(
         requests += sent
     if failures:
         _log_failures(target, job_type, failures, requests)
-    told_status = "health" in switches
+    # Only the jobs some answer told about are visited (each call tells different fields).
+    by_id = {job.id: job for job in jobs}
     health: dict[str, JobHealth] = {}
-    for job in jobs:
-        values: dict[str, Any] = {}
-        for call, said in found:
-            result = said.get(job.id)
-            if result is not None:
-                values.update(call.tell(job, result))
-        if (
-            told_status
-            and job.failed
-            and not (values.get("error_code") or values.get("error_message"))
-        ):
-            values["error_message"] = job.error_message
-        made = _health(values)
-        if made is not None:
-            health[job.id] = made
-    return health
+    for call, said in found:
+        for job_id, result in said.items():
+            job = by_id.get(job_id)
+            if job is None:
+                continue
+            values = call.tell(job, result)
+            before = health.get(job_id)
+            health[job_id] = (
+                JobHealth(**values) if before is None else msgspec.structs.replace(before, **values)
+            )
+    if "health" in switches:
+        for job in jobs:
+            if job.failed and job.error_message:
+                before = health.get(job.id)
+                if before is None or not before.has_reason:
+                    health[job.id] = msgspec.structs.replace(
+                        before or NOTHING, error_message=job.error_message
+                    )
+    return {job_id: h for job_id, h in health.items() if h != NOTHING}
 
 
 def job_health(job: Job, progress: Progress | None, status: Status | None) -> JobHealth | None:

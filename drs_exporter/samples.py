@@ -11,6 +11,7 @@ import math
 import platform
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
+from operator import attrgetter
 
 from .model import KNOWN_STATUSES, STATUSES, Job, JobHealth
 from .snapshot import Snapshot, TargetKey, TargetState
@@ -148,25 +149,31 @@ def health_lines(
     """The families fed by the batch calls, of one target, by family name: each of
     ``figures`` (family name, JobHealth field) with one sample per job that has the figure,
     and drs_job_error_info."""
-    # Rendered anew every cycle (the figures move).
-    lines: dict[str, list[str]] = {name: [] for name, _ in figures}
-    errors: list[str] = []
+    # Rendered anew every cycle (the figures move): one pass per family over the jobs that
+    # have health, each with its labels written once.
+    told: list[tuple[str, JobHealth]] = []
     for job in jobs:
         found = health.get(job.id)
-        if found is None:
-            continue
-        ident = f'{base},job_id="{escape(job.id)}"'
-        for name, field in figures:
-            value = getattr(found, field)
-            if value is not None:
-                lines[name].append(f"{name}{{{ident}}} {number(value)}\n")
-        if found.has_reason:
-            errors.append(
-                f'drs_job_error_info{{{ident},error_code="{escape(found.error_code)}",'
-                f'error_message="{escape(found.error_message)}"}} 1\n'
-            )
-    texts = {name: "".join(found) for name, found in lines.items()}
-    texts["drs_job_error_info"] = "".join(errors)
+        if found is not None:
+            told.append((f'{base},job_id="{escape(job.id)}"', found))
+    texts: dict[str, str] = {}
+    for name, field in figures:
+        value_of = attrgetter(field)
+        texts[name] = "".join(
+            [
+                f"{name}{{{ident}}} {number(value)}\n"
+                for ident, found in told
+                if (value := value_of(found)) is not None
+            ]
+        )
+    texts["drs_job_error_info"] = "".join(
+        [
+            f'drs_job_error_info{{{ident},error_code="{escape(found.error_code)}",'
+            f'error_message="{escape(found.error_message)}"}} 1\n'
+            for ident, found in told
+            if found.error_code or found.error_message
+        ]
+    )
     return texts
 
 
