@@ -26,8 +26,10 @@ from .config import (
 )
 from .errors import ApiError, ConfigError
 from .logs import FORMATS, LEVELS, SecretFilter, setup
+from .regions import documented_hint
 from .service import Exporter
 from .sharding import AUTO, SHARD_FLAG, TOTAL_FLAG, Shard, parse_shard
+from .snapshot import TargetKey
 from .web import LIFECYCLE_FLAG, make_app, start_server
 from .webconfig import WebSecurity, load_web_config
 
@@ -269,24 +271,37 @@ async def _check(config: Config, shard: Shard, secret_filter: SecretFilter) -> i
     rows: list[tuple[str, ...]] = [
         ("PROJECT", "REGION", "JOB TYPE", "API", "RESULT", "JOBS", "TIME")
     ]
-    ok = True
+    keys: set[TargetKey] = set()
+    listed: set[TargetKey] = set()  # targets with a list API that answered
+    failed: set[TargetKey] = set()  # targets with a list API that failed
     # One request per target and list API, as the command promises: no retries.
     config = dataclasses.replace(config, poll=dataclasses.replace(config.poll, retries=0))
     async with Exporter(config, shard=shard, secret_filter=secret_filter) as exp:
-        for key, api, probe in exp.probes():
+        for pt, api, probe in exp.probes():
+            key = pt.key
+            keys.add(key)
             started = time.monotonic()
             try:
                 total = await probe()
-                result, jobs = "ok", str(total)
+                result, jobs = "answered", str(total)
+                listed.add(key)
             except ApiError as exc:
-                ok = False
-                result, jobs = str(exc), "-"
+                jobs = "-"
+                if exc.unpublished:
+                    result = f"not published in this region ({documented_hint(key.region)})"
+                    if not pt.target.auto_apis:
+                        result += "; targets[].apis requires it"
+                        failed.add(key)
+                else:
+                    result = str(exc)
+                    failed.add(key)
             elapsed = f"{time.monotonic() - started:.2f}s"
             rows.append((key.project_id, key.region, key.job_type, api, result, jobs, elapsed))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
     for row in rows:
         print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=False)) + "  " + row[-1])
-    print("all targets answered" if ok else "some targets failed", file=sys.stderr)
+    ok = not failed and listed == keys
+    print("every target answered" if ok else "some targets failed", file=sys.stderr)
     return 0 if ok else 1
 
 
@@ -306,6 +321,10 @@ async def _simulate(ns: argparse.Namespace) -> int:
 DEMO_TOKEN = "demo-token-not-a-secret"
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def _listed_by(world: simulator.World) -> str:
     """Which list API lists how many of the simulated jobs."""
     n = world.summary()["listed_by"]
@@ -315,31 +334,45 @@ def _listed_by(world: simulator.World) -> str:
     )
 
 
+# The demo's regions, as Huawei documents their list APIs: Hong Kong publishes only v3 (as
+# most regions do), cn-south-2 both; so a first look shows drs_api_published 0 and 1.
+DEMO_REGIONS: tuple[tuple[str, tuple[str, ...], int, int], ...] = (
+    ("ap-southeast-1", ("v3",), 2, 40),  # region, its list APIs, projects, jobs
+    ("cn-south-2", ("v5", "v3"), 1, 30),
+)
+
+
 async def _demo(ns: argparse.Namespace, secret_filter: SecretFilter) -> int:
-    options = simulator.SimulatorOptions(token=DEMO_TOKEN)
-    sim = await simulator.start(options, host="127.0.0.1", port=0)
+    sims: list[simulator.RunningSimulator] = []
     try:
-        config = Config(
-            targets=tuple(
-                Target(
-                    project_id=project_id,
-                    region="ap-southeast-1",
-                    endpoint=sim.url,
-                    credentials=Credentials(token=DEMO_TOKEN),
-                )
+        targets: list[Target] = []
+        for seed, (region, apis, projects, jobs) in enumerate(DEMO_REGIONS, start=1):
+            options = simulator.SimulatorOptions(
+                token=DEMO_TOKEN, apis=apis, projects=projects, jobs=jobs, seed=seed
+            )
+            sim = await simulator.start(options, host="127.0.0.1", port=0)
+            sims.append(sim)
+            targets.extend(
+                Target(project_id, region, sim.url, Credentials(token=DEMO_TOKEN))
                 for project_id in sim.project_ids
-            ),
+            )
+            print(
+                f"simulated {region} ({'+'.join(apis)}): {sim.url}, "
+                f"{_count(len(sim.project_ids), 'project')}; {_listed_by(sim.world)}",
+                flush=True,
+            )
+        config = Config(
+            targets=tuple(targets),
             poll=PollConfig(interval=5.0),
             web=WebConfig(listen_address=ns.listen_address),
         )
         url = f"http://{ns.listen_address.replace('0.0.0.0', '127.0.0.1')}"
-        print(f"simulated DRS API: {sim.url} ({len(sim.project_ids)} projects)", flush=True)
-        print(f"                   {_listed_by(sim.world)}", flush=True)
-        print(f"exporter:          {url}/", flush=True)
-        print(f"metrics:           {url}/metrics   (Ctrl-C to stop)", flush=True)
+        print(f"exporter:  {url}/", flush=True)
+        print(f"metrics:   {url}/metrics   (Ctrl-C to stop)", flush=True)
         return await _serve(config, Shard(), None, ns.listen_address, None, secret_filter)
     finally:
-        await sim.close()
+        for sim in sims:
+            await sim.close()
 
 
 if __name__ == "__main__":

@@ -17,7 +17,8 @@ class ConfigError(ExporterError):
 
 
 # Reasons a poll of a target fails, as exported in drs_poll_errors_total{reason}. "decode"
-# is an answer that is not what the API documents; "internal" is a bug of the exporter.
+# is an answer that is not what the API documents; "unsupported" a region that publishes no
+# list API the target may use; "internal" is a bug of the exporter.
 REASONS = (
     "auth",
     "throttled",
@@ -26,6 +27,7 @@ REASONS = (
     "timeout",
     "network",
     "decode",
+    "unsupported",
     "internal",
 )
 
@@ -83,6 +85,12 @@ class ApiError(ExporterError):
             request_id=self.request_id,
             retry_after=self.retry_after,
         )
+
+    @property
+    def unpublished(self) -> bool:
+        """The gateway does not publish this API here: a 404 with APIGW.0101, or with no DRS
+        error code (a 404 from DRS itself, ``DRS.*``, is about the request, not the API)."""
+        return self.status == 404 and not self.code.startswith("DRS.")
 
     @property
     def retryable(self) -> bool:

@@ -372,6 +372,16 @@ FAMILIES: tuple[Family, ...] = (
         note="`quota` of the project's DRS quota.",
     ),
     Family(
+        "drs_api_published",
+        "gauge",
+        "1 if the region publishes this DRS list API, 0 if it answered that it does not.",
+        ("region", "api"),
+        "Snapshot.published",
+        per_target=False,
+        note="`api`: `v5_jobs`, `v3_jobs`. As last found by asking: Huawei publishes v5 in a "
+        "few regions and v3 in most. An API found unpublished is asked again hourly.",
+    ),
+    Family(
         "drs_api_requests_total",
         "counter",
         "DRS and IAM API requests by API and HTTP status code (or timeout, network).",
@@ -389,8 +399,9 @@ FAMILIES: tuple[Family, ...] = (
         "Snapshot.poll_errors",
         per_target=False,
         note="Reasons: `auth`, `throttled`, `http_4xx`, `http_5xx`, `timeout`, `network`, "
-        "`decode` (an answer that is not the documented JSON), `internal` (a bug of the "
-        "exporter: please report it).",
+        "`decode` (an answer that is not the documented JSON), `unsupported` (the region "
+        "publishes no list API the target may use), `internal` (a bug of the exporter: "
+        "please report it).",
     ),
     Family(
         "drs_exporter_build_info",

@@ -1,7 +1,9 @@
 """Listing a target's jobs through the v5 and v3 list APIs: every page, each job once.
 
 ``GET /v5/{project_id}/jobs`` pages by offset, ``POST /v3/{project_id}/jobs`` by page number;
-each lists only some engines (SPEC 2b), and a job both list is one job, with v5's record.
+each lists only some engines, and a job both list is one job, with v5's record. Not every
+region publishes both: an API that answers as unpublished is left out (``apis: auto``, the
+default) or fails the poll (an explicit ``apis`` list), and ``publication`` remembers it.
 Per API, the first page shows the server's real page size and total; the remaining pages
 are then fetched concurrently (within the shared limits), any gap left by short pages is
 filled, and a listing that changed while it was paged is fetched once more. What to ask
@@ -15,6 +17,7 @@ import functools
 import json
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import msgspec
@@ -24,15 +27,14 @@ from .client import DrsClient
 from .config import Target
 from .decode import AnswerCache, Page, read_page
 from .errors import ApiError
-from .model import Job, unique_jobs
+from .model import LIST_API_NAMES, Job, unique_jobs
 from .paging import MAX_PAGES, listing_settled, next_offsets, page_at
+from .publication import RECHECK_AFTER, Publication
+from .regions import documented_hint
 
 log = logging.getLogger(__name__)
 
-# How each list API is counted in drs_api_requests_total.
-COUNTED_AS = {"v5": "v5_jobs", "v3": "v3_jobs"}
 V3_MAX_PER_PAGE = 100  # the v3 API takes per_page from 0 to 100
-_NO_V3_HINT = "; this region may not offer the v3 API: list with v5 only (targets[].apis: [v5])"
 
 T = TypeVar("T")
 # One page of a listing: (offset, step) -> the page, where step is the page size the first
@@ -50,7 +52,7 @@ def v5_pages(
 ) -> FetchPage:
     """Pages of ``GET /v5/{project_id}/jobs``: by offset, each asking for ``page_size``."""
     path = f"/v5/{target.project_id}/jobs"
-    api = COUNTED_AS["v5"]
+    api = LIST_API_NAMES["v5"]
 
     def decode(body: bytes) -> Page:
         return read_page(body, "total_count", api)
@@ -94,7 +96,7 @@ def v3_pages(
     """Pages of ``POST /v3/{project_id}/jobs``: numbered in units of the page size, so every
     page after the first asks for the size the first one showed (at most 100)."""
     path = f"/v3/{target.project_id}/jobs"
-    api = COUNTED_AS["v3"]
+    api = LIST_API_NAMES["v3"]
 
     def decode(body: bytes) -> Page:
         return read_page(body, "total_record", api)
@@ -102,15 +104,19 @@ def v3_pages(
     async def fetch(offset: int, step: int) -> Page:
         cur_page, per_page = page_at(offset, min(step, page_size, V3_MAX_PER_PAGE))
         body = json.dumps(v3_body(target, job_type, cur_page, per_page)).encode()
-        try:
-            answer = await client.call(target, auth, api, "POST", path, body=body)
-        except ApiError as exc:
-            if exc.status == 404:  # the gateway's APIGW.0101: no such API here
-                raise exc.amended(_NO_V3_HINT) from None
-            raise
+        answer = await client.call(target, auth, api, "POST", path, body=body)
         return cache.read((api, cur_page, per_page), answer, decode)
 
     return fetch
+
+
+@dataclass(frozen=True, slots=True)
+class Listing:
+    """A target's jobs, and what each list API that was asked answered."""
+
+    jobs: list[Job]  # each job once, parents before their children
+    answered: tuple[str, ...]  # the APIs that listed (``v5``, ``v3``)
+    unpublished: tuple[str, ...]  # the APIs the endpoint does not publish
 
 
 async def list_jobs(
@@ -119,29 +125,93 @@ async def list_jobs(
     auth: Authenticator,
     job_type: str,
     page_size: int,
+    apis: Sequence[str] | None = None,
     cache: AnswerCache[Page] | None = None,
-) -> list[Job]:
-    """Every job (and subtask) of one (project, job type) from each of the target's APIs.
+) -> Listing:
+    """Every job (and subtask) of one (project, job type) from each of ``apis`` (default: the
+    target's) that the endpoint publishes.
 
-    Each job once, parents before their children; ApiError if any API's listing failed.
-    With the ``cache`` of the target's last listing, pages that come back the same are not
-    decoded again.
+    ApiError if an API's listing failed for any other reason. With the ``cache`` of the
+    target's last listing, pages that come back the same are not decoded again.
     """
     pages = AnswerCache[Page]() if cache is None else cache
-    listings = await _all_or_nothing(
-        _one_listing(
+    asked = target.apis if apis is None else tuple(apis)
+    found = await _all_or_nothing(
+        _published_listing(
             _PAGES[api](client, target, auth, job_type, page_size, pages),
             target,
             job_type,
             pages,
             api,
         )
-        for api in target.apis
+        for api in asked
     )
+    listings = [jobs for jobs in found if jobs is not None]
     # The same pages make the same jobs: made once, then handed on as they are.
     merged = pages.derive("merged", listings, functools.partial(merge_listings, listings))
     pages.prune()
-    return merged
+    return Listing(
+        merged,
+        answered=tuple(api for api, jobs in zip(asked, found, strict=True) if jobs is not None),
+        unpublished=tuple(api for api, jobs in zip(asked, found, strict=True) if jobs is None),
+    )
+
+
+async def list_published(
+    client: DrsClient,
+    target: Target,
+    auth: Authenticator,
+    job_type: str,
+    page_size: int,
+    publication: Publication,
+    now: float,
+    cache: AnswerCache[Page] | None = None,
+) -> Listing:
+    """The target's jobs from the list APIs its endpoint publishes, noting in
+    ``publication`` what each API answered (``now`` in monotonic seconds).
+
+    With ``apis: auto``, an API found unpublished is left out, and the poll fails with
+    reason ``unsupported`` only when no API lists; with an explicit list, every API in it
+    must answer.
+    """
+    apis = publication.to_ask(target, now)
+    listing = Listing([], (), ())
+    if apis:
+        listing = await list_jobs(client, target, auth, job_type, page_size, apis, cache)
+    for api in listing.answered:
+        if publication.known_absent(target, api):
+            log.info(
+                "region %s (%s) now publishes the %s list API", target.region, target.endpoint, api
+            )
+        publication.record(target, api, True, now)
+    for api in listing.unpublished:
+        if publication.record(target, api, False, now) and target.auto_apis:
+            log.info(
+                "region %s (%s) does not publish the %s list API (HTTP 404); listing with "
+                "the others and asking again in %d minutes. %s",
+                target.region,
+                target.endpoint,
+                api,
+                RECHECK_AFTER // 60,
+                documented_hint(target.region),
+            )
+    if listing.unpublished and not target.auto_apis:
+        missing = " and ".join(listing.unpublished)
+        raise ApiError(
+            "unsupported",
+            f"region {target.region} ({target.endpoint}) does not publish the {missing} "
+            f"list API that targets[].apis names (HTTP 404); {documented_hint(target.region)}. "
+            "Leave targets[].apis out to use the list APIs the region publishes",
+            status=404,
+        )
+    if not listing.answered:
+        raise ApiError(
+            "unsupported",
+            f"region {target.region} ({target.endpoint}) publishes no DRS list API "
+            f"(v5 and v3 answer HTTP 404); {documented_hint(target.region)}. Check the "
+            "target's region and endpoint",
+        )
+    return listing
 
 
 async def first_page(
@@ -173,6 +243,18 @@ _PAGES: dict[
     "v5": v5_pages,
     "v3": v3_pages,
 }
+
+
+async def _published_listing(
+    fetch: FetchPage, target: Target, job_type: str, cache: AnswerCache[Page], api: str
+) -> list[Job] | None:
+    """One API's listing, or None when the endpoint does not publish that API."""
+    try:
+        return await _one_listing(fetch, target, job_type, cache, api)
+    except ApiError as exc:
+        if exc.unpublished:
+            return None
+        raise
 
 
 async def _one_listing(

@@ -24,8 +24,9 @@ from .config import PollConfig, Target
 from .decode import AnswerCache, Page
 from .errors import ApiError
 from .health import fetch_health
-from .listing import list_jobs
+from .listing import list_published
 from .model import KNOWN_STATUSES, Job, JobHealth
+from .publication import Publication
 from .quotas import Quota, fetch_quota
 from .sharding import Shard
 from .snapshot import ReloadState, Snapshot, TargetKey, TargetState
@@ -72,10 +73,11 @@ class Plan:
         """The batch calls switched on, by the ``metrics`` key that switches them."""
         return tuple(s for s, on in (("health", self.health), ("dr", self.dr)) if on)
 
-    def asks_health(self, target: Target) -> bool:
-        """Whether a target's poll asks any v3 call beyond the listing (the batch calls and
-        the quota): they belong to the v3 API, so a target that leaves v3 out gets none."""
-        return (self.health or self.dr or self.quotas) and "v3" in target.apis
+    def asks_health(self, answered: Sequence[str]) -> bool:
+        """Whether a poll asks any v3 call beyond the listing (the batch calls and the
+        quota): they belong to the v3 API, so only when v3 listed the target's jobs in this
+        poll (not where the region leaves v3 out, nor where ``apis`` does)."""
+        return (self.health or self.dr or self.quotas) and "v3" in answered
 
 
 class StatusHistory:
@@ -136,6 +138,7 @@ class Poller:
         # cycle by (project_id, endpoint), so that a project's job types share one.
         self._quotas: dict[tuple[str, str], Quota] = {}
         self._quota_asks: dict[tuple[str, str], asyncio.Future[Quota | None]] = {}
+        self._publication = Publication()  # which list APIs each endpoint publishes
         self._last_publish = float("-inf")
         self._pending: asyncio.TimerHandle | None = None
         self.replace_plan(plan)
@@ -155,6 +158,7 @@ class Poller:
         self._sizes.retain({pt.target.endpoint for pt in plan.targets})
         projects = {(k.project_id, k.region) for k in keys}
         self._quotas = {p: q for p, q in self._quotas.items() if p in projects}
+        self._publication.retain(pt.target for pt in plan.targets)
         self.publish()
 
     def set_reload(self, reload: ReloadState) -> None:
@@ -177,6 +181,7 @@ class Poller:
             poll_errors=MappingProxyType(dict(self._telemetry.poll_errors)),
             reload=self._reload,
             shard=self._plan.shard,
+            published=self._publication.by_region(),
         )
 
     def publish(self) -> None:
@@ -220,15 +225,19 @@ class Poller:
         started = self._clock.monotonic()
         jobs: list[Job] | None = None
         health: Mapping[str, JobHealth] = {}
+        answered: Sequence[str] = ()
         try:
-            jobs = await list_jobs(
+            listing = await list_published(
                 plan.client,
                 pt.target,
                 pt.auth,
                 key.job_type,
                 plan.poll.page_size,
+                self._publication,
+                started,
                 self._pages.get(key),
             )
+            jobs, answered = listing.jobs, listing.answered
         except ApiError as exc:
             self._telemetry.count_poll_error(key, exc.reason)
             log.warning(
@@ -248,7 +257,7 @@ class Poller:
                 type(exc).__name__,
                 exc_info=log.isEnabledFor(logging.DEBUG),
             )
-        if jobs is not None and plan.asks_health(pt.target):
+        if jobs is not None and plan.asks_health(answered):
             if plan.switches:
                 health = await _health(plan, pt, jobs, self._sizes)
             if plan.quotas:

@@ -216,7 +216,12 @@ def snapshot_lines(snapshot: Snapshot, version: str) -> dict[str, str]:
     build = f'version="{escape(version)}",python_version="{escape(platform.python_version())}"'
     reload = snapshot.reload
     shard = f'shard="{snapshot.shard.index}",total_shards="{snapshot.shard.total}"'
+    published = "".join(
+        f'drs_api_published{{region="{escape(region)}",api="{escape(api)}"}} {int(found)}\n'
+        for (region, api), found in sorted(snapshot.published.items())
+    )
     texts = {
+        "drs_api_published": published,
         "drs_api_requests_total": requests,
         "drs_poll_errors_total": errors,
         "drs_quota_used": "".join(used),

@@ -110,9 +110,10 @@ class Exporter:
         await self._poller.cycle()
         return self._snapshot
 
-    def probes(self) -> Iterator[tuple[TargetKey, str, Callable[[], Awaitable[int | None]]]]:
+    def probes(self) -> Iterator[tuple[PollTarget, str, Callable[[], Awaitable[int | None]]]]:
         """One first-page request per target and list API, for ``check``: each returns the
-        total the API reported."""
+        total the API reported, or raises ApiError (``unpublished`` where the region does
+        not publish that API)."""
         assert self._poller is not None, "use Exporter as an async context manager"
         plan = self._poller.plan
         for pt in plan.targets:
@@ -124,7 +125,7 @@ class Exporter:
                     )
                     return page.total
 
-                yield pt.key, api, probe
+                yield pt, api, probe
 
     # The web server's view (web.MetricsSource).
 

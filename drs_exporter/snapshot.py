@@ -74,6 +74,8 @@ class Snapshot:
     reload: ReloadState = ReloadState()
     # Which share of the configured targets this replica polls: ``targets`` are that share.
     shard: Shard = field(default_factory=Shard)
+    # (region, list API) -> whether the region was last found to publish it.
+    published: Mapping[tuple[str, str], bool] = field(default_factory=dict)
 
     @property
     def ready(self) -> bool:

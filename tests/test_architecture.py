@@ -22,7 +22,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("config",),
     ("transport",),
     ("auth",),
-    ("client", "paging", "decode", "batchsize"),
+    ("client", "paging", "decode", "batchsize", "publication"),
     ("batch",),
     ("listing", "health", "quotas"),
     ("snapshot",),

@@ -143,7 +143,7 @@ async def test_check_prints_a_table_and_fails_on_a_refused_target(
     good = write_config(tmp_path, sim.url, sim.project_ids)
     code, out, _ = await run("check", "--config.file", str(good))
     assert code == 0
-    assert out.count("ok") == 6 and sim.project_ids[0] in out  # 3 job types x 2 list APIs
+    assert out.count("answered") == 6 and sim.project_ids[0] in out  # 3 job types x 2 APIs
     bad = write_config(tmp_path, sim.url, sim.project_ids, token="not-the-token")
     code, out, _ = await run("check", "--config.file", str(bad))
     assert code == 1
@@ -213,30 +213,71 @@ async def test_demo_shows_jobs_in_several_statuses_including_a_failed_one() -> N
     assert proc.returncode == 0 and b"Traceback" not in err
 
 
-async def test_a_region_without_the_v3_api_is_named_by_check_and_once_with_a_hint(
+def check_rows(out: str) -> dict[tuple[str, str], str]:
+    """check's table as (job type, API) -> RESULT column (one project)."""
+    rows = [line.split(maxsplit=4) for line in out.splitlines()[1:]]
+    return {(row[2], row[3]): row[4] for row in rows}
+
+
+@pytest.mark.parametrize(("published", "missing"), [(("v3",), "v5"), (("v5",), "v3")])
+async def test_check_names_the_api_a_region_does_not_publish_and_passes_with_auto(
+    start_sim: StartSim, tmp_path: Path, published: tuple[str, ...], missing: str
+) -> None:
+    sim = await start_sim(seed=9, projects=1, jobs=9, token="cli-token", apis=published)
+    config = write_config(tmp_path, sim.url, sim.project_ids)  # no apis key: auto
+    code, out, err = await run("check", "--config.file", str(config))
+    assert code == 0, out + err
+    rows = check_rows(out)
+    assert len(rows) == 6  # 3 job types x both list APIs asked
+    for (_, api), result in rows.items():
+        if api == missing:
+            assert result.startswith("not published in this region"), result
+            assert "Huawei documents v3 in ap-southeast-1" in result
+        else:
+            assert result.startswith("answered"), result
+
+    # once: every target up, every job exported (the region lists them all through one API).
+    code, out, err = await run("once", "--config.file", str(config))
+    assert code == 0, err
+    found = samples(out)
+    assert all(v == 1 for _, _, v in select(found, "drs_up"))
+    truth = sim.world.summary()
+    assert sum(v for _, _, v in select(found, "drs_jobs")) == sum(
+        n for p in truth["counts"].values() for t in p.values() for n in t.values()
+    )
+    published_series = {labels["api"]: v for _, labels, v in select(found, "drs_api_published")}
+    assert published_series == {f"{missing}_jobs": 0, f"{published[0]}_jobs": 1}
+    assert f"does not publish the {missing} list API" in err
+
+
+async def test_an_explicit_api_list_the_region_does_not_publish_fails_with_a_clear_reason(
     start_sim: StartSim, tmp_path: Path
 ) -> None:
-    sim = await start_sim(seed=9, projects=1, jobs=9, token="cli-token", v3=False)
+    sim = await start_sim(seed=9, projects=1, jobs=9, token="cli-token", apis=("v3",))
     config = write_config(tmp_path, sim.url, sim.project_ids)
-    code, out, _ = await run("check", "--config.file", str(config))
-    assert code == 1
-    rows = [line.split(maxsplit=4) for line in out.splitlines()[1:]]
-    assert {row[3] for row in rows if row[4].startswith("ok")} == {"v5"}
-    failed = [row for row in rows if not row[4].startswith("ok")]
-    assert {row[3] for row in failed} == {"v3"} and len(failed) == 3
-    assert all("404 APIGW.0101" in row[4] and "apis: [v5]" in row[4] for row in failed)
-
-    # once: every target fails (a poll needs every API it uses), and the log says why.
-    code, out, err = await run("once", "--config.file", str(config))
-    assert code == 1
-    assert all(v == 0 for _, _, v in select(samples(out), "drs_up"))
-    assert "v3_jobs: HTTP 404 APIGW.0101" in err and "targets[].apis: [v5]" in err
-
-    # Listing with v5 only, as the hint says, the same targets are up.
-    narrowed = tmp_path / "narrowed.yaml"
-    narrowed.write_text(
-        config.read_text().replace("    endpoint:", "    apis: [v5]\n    endpoint:")
+    strict = tmp_path / "strict.yaml"
+    strict.write_text(
+        config.read_text().replace("    endpoint:", "    apis: [v5, v3]\n    endpoint:")
     )
+    code, out, _ = await run("check", "--config.file", str(strict))
+    assert code == 1
+    rows = check_rows(out)
+    assert all("targets[].apis requires it" in r for (_, api), r in rows.items() if api == "v5")
+    assert all(r.startswith("answered") for (_, api), r in rows.items() if api == "v3")
+
+    # once: every target down, with the reason and what to do in the log.
+    code, out, err = await run("once", "--config.file", str(strict))
+    assert code == 1
+    found = samples(out)
+    assert all(v == 0 for _, _, v in select(found, "drs_up"))
+    reasons = {labels["reason"] for _, labels, _ in select(found, "drs_poll_errors_total")}
+    assert reasons == {"unsupported"}
+    assert "does not publish the v5 list API that targets[].apis names" in err
+    assert "Leave targets[].apis out" in err
+
+    # Listing with v3 only, as the hint allows, the same targets are up.
+    narrowed = tmp_path / "narrowed.yaml"
+    narrowed.write_text(strict.read_text().replace("apis: [v5, v3]", "apis: [v3]"))
     code, out, err = await run("once", "--config.file", str(narrowed))
     assert code == 0, err
     assert all(v == 1 for _, _, v in select(samples(out), "drs_up"))

@@ -114,6 +114,7 @@ def sample_snapshot() -> Snapshot:
         poll_errors={(DOWN, "timeout"): 3},
         quotas={("p1", "ap-southeast-1", "instances"): (7, 50)},
         reload=ReloadState(success=True, timestamp=1_699_999_000.0),
+        published={("ap-southeast-1", "v3_jobs"): True, ("ap-southeast-1", "v5_jobs"): False},
     )
 
 
@@ -252,6 +253,10 @@ def test_counters_build_info_and_reload_state() -> None:
         }
         assert values(got["drs_poll_errors"], *TARGET, "reason") == {
             (*target_labels(DOWN), "timeout"): 3
+        }
+        assert values(got["drs_api_published"], "region", "api") == {
+            ("ap-southeast-1", "v3_jobs"): 1,
+            ("ap-southeast-1", "v5_jobs"): 0,
         }
         build = got["drs_exporter_build_info"].samples
         assert len(build) == 1 and build[0].value == 1

@@ -386,3 +386,38 @@ async def test_the_sdk_reads_the_quota(sim: Simulated) -> None:
     assert resource.type == "instances"
     assert 0 < resource.used <= resource.quota
     assert exchanges.bodies[-1] == json.loads(sim.world.quota(sim.project_ids[0]))
+
+
+@pytest.mark.parametrize(("published", "missing"), [("v3", "v5"), ("v5", "v3")])
+async def test_the_sdk_gets_apigw_0101_for_the_api_a_region_lacks_and_lists_through_the_other(
+    start_sim: StartSim, published: str, missing: str
+) -> None:
+    started = time.time()
+    sim = await start_sim(
+        clock=lambda: started, jobs=90, projects=1, apis=(published,), access_key=AK, secret_key=SK
+    )
+    exchanges = Exchanges()
+    lacking = client(v5.DrsClient if missing == "v5" else v3.DrsClient, sim, exchanges)
+    with pytest.raises(ClientRequestException) as refused:
+        if missing == "v5":
+            await asyncio.to_thread(lacking.list_jobs, v5.ListJobsRequest(job_type="sync"))
+        else:
+            query = v3.QueryJobsReq(db_use_type="sync", cur_page=1, per_page=10)
+            await asyncio.to_thread(lacking.show_job_list, v3.ShowJobListRequest(body=query))
+    assert refused.value.status_code == 404
+    assert refused.value.error_code == "APIGW.0101"
+
+    having = client(v5.DrsClient if published == "v5" else v3.DrsClient, sim, exchanges)
+    listed: list[str] = []
+    for job_type in JOB_TYPES:
+        if published == "v5":
+            request = v5.ListJobsRequest(job_type=job_type, limit=1000, offset=0)
+            jobs = (await asyncio.to_thread(having.list_jobs, request)).jobs or []
+        else:
+            query = v3.QueryJobsReq(db_use_type=job_type, cur_page=1, per_page=100)
+            request = v3.ShowJobListRequest(body=query)
+            jobs = (await asyncio.to_thread(having.show_job_list, request)).jobs or []
+        listed += [job.id for job in jobs]
+    counts = sim.world.summary()["counts"]
+    every = sum(n for by_type in counts.values() for c in by_type.values() for n in c.values())
+    assert len(set(listed)) == len(listed) == every == 90

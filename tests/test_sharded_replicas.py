@@ -191,7 +191,7 @@ async def test_check_and_once_see_only_their_shard(start_sim: StartSim, tmp_path
     assert code == 0, err
     rows = [line.split() for line in out.splitlines()[1:]]
     assert {(row[0], row[1], row[2]) for row in rows} == mine
-    assert all(row[4] == "ok" for row in rows)
+    assert all(row[4] == "answered" for row in rows)
     assert sorted(row[3] for row in rows) == sorted(["v5", "v3"] * len(mine))  # a row per API
 
 

@@ -15,6 +15,7 @@ import pytest
 from yarl import URL
 
 from drs_exporter import signer, simulator
+from drs_exporter.errors import ConfigError
 from drs_exporter.model import JOB_TYPES, is_failed
 from drs_exporter.simulator.bodies import parse_listing
 from drs_exporter.simulator.v3 import V3_FIELDS
@@ -146,7 +147,7 @@ async def test_v3_lists_all_lists_the_v5_engines_jobs_too(
 async def test_a_region_without_v3_answers_its_calls_as_unknown_apis(
     start: StartSim, http: aiohttp.ClientSession
 ) -> None:
-    sim = await start(v3=False, token="t0k3n")
+    sim = await start(apis=("v5",), token="t0k3n")
     for what, body in (
         ("", {"db_use_type": "sync"}),
         ("/batch-progress", {"jobs": ["x"]}),
@@ -154,14 +155,42 @@ async def test_a_region_without_v3_answers_its_calls_as_unknown_apis(
     ):
         answer = await post(http, sim, what, body)  # no credentials: 404 comes first
         assert answer.status == 404, what
-        assert answer.json()["error_code"] == "APIGW.0101"
+        assert answer.json() == {
+            "error_code": "APIGW.0101",
+            "error_msg": "The API does not exist or has not been published in the environment",
+        }
         assert answer.headers["X-Request-Id"]
     summary = sim.world.summary()
     assert summary["listed_by"]["v3_only"] == 0 and summary["listed_by"]["both"] == 0
-    assert summary["listed_by"]["none"] > 0  # v3-only jobs exist; nobody can list them
+    # The region's jobs run only engines v5 lists: every one of them can be listed.
+    assert summary["listed_by"]["none"] == 0 and summary["listed_by"]["v5_only"] > 0
     assert not any(
         n for p in summary["apis"]["v3"]["counts"].values() for t in p.values() for n in t.values()
     )
+    assert not any(summary["counts"][p]["cloudDataGuard"] for p in summary["counts"])
+
+
+async def test_a_region_without_v5_answers_it_as_an_unknown_api_and_has_no_v5_engines(
+    start: StartSim, http: aiohttp.ClientSession
+) -> None:
+    sim = await start(apis=("v3",), token="t0k3n")
+    project = sim.project_ids[0]
+    async with http.get(f"{sim.url}/v5/{project}/jobs", params={"job_type": "sync"}) as resp:
+        assert resp.status == 404
+        assert (await resp.json())["error_code"] == "APIGW.0101"
+    summary = sim.world.summary()
+    assert summary["listed_by"]["v5_only"] == 0 and summary["listed_by"]["none"] == 0
+    assert summary["listed_by"]["v3_only"] == 60  # every job, MySQL sync included
+    v5_engines = {"redis-to-gaussredis", "rediscluster-to-gaussredis", "oracle-to-gaussdbv5"}
+    for job_type in ("migration", "sync"):
+        engines = {j.get("engine_type") for j in sim.world.jobs(project, job_type, "v3")}
+        assert engines and not engines & v5_engines, engines
+
+
+async def test_the_simulator_refuses_an_unknown_api_set() -> None:
+    for bad in ((), ("v4",), ("v3", "v3")):
+        with pytest.raises(ConfigError, match="--apis"):
+            simulator.SimulatorOptions(apis=bad)
 
 
 async def test_a_job_added_for_v3_is_listed_by_v3_only(

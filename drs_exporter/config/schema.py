@@ -52,6 +52,9 @@ class Target:
     # Query filters in the order given, as (name, value); instance_ids repeats its name.
     filters: tuple[tuple[str, str], ...] = ()
     apis: tuple[str, ...] = LIST_APIS  # the list APIs whose jobs are merged
+    # ``apis: auto`` (the default): of ``apis``, use those the region publishes, learnt from
+    # its answers. False: an explicit list, each of which must answer.
+    auto_apis: bool = True
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import ConfigError
-from ..model import JOB_TYPES, LIST_APIS
+from ..model import AUTO_APIS, JOB_TYPES, LIST_APIS
 from ..regions import KNOWN_REGIONS, drs_endpoint
 from .loading import environment_credentials, read_yaml, secret, substitute
 from .schema import (
@@ -213,8 +213,9 @@ def _target(
         job_types = _distinct(
             block["job_types"], join_path(path, "job_types"), JOB_TYPES, "job type"
         )
+    auto_apis = block.get("apis", AUTO_APIS) == AUTO_APIS
     apis = LIST_APIS
-    if "apis" in block:
+    if not auto_apis:
         apis = _distinct(block["apis"], join_path(path, "apis"), LIST_APIS, "list API")
     filters = _filters(block.get("filters"), join_path(path, "filters"))
     found = _target_credentials(block, path, default, base_dir, environ)
@@ -224,7 +225,9 @@ def _target(
             join_path(found.path, "iam.endpoint"),
             f"missing: {path} is in region {show(region)}, whose IAM endpoint is not known",
         )
-    return Target(project_id, region, endpoint, found.credentials, job_types, filters, apis)
+    return Target(
+        project_id, region, endpoint, found.credentials, job_types, filters, apis, auto_apis
+    )
 
 
 def _target_endpoint(block: Mapping[str, Any], path: str, region: str) -> str:
@@ -344,17 +347,13 @@ _POLL_READERS: dict[str, Callable[[object, str], Any]] = {
     "max_concurrency": lambda value, path: integer(value, path, 1),
     "max_requests_per_second": positive_number,
     "stale_after": positive_duration,
-    # The largest batch tried; batch-status's per_page is at most 100. Learned down when a
-    # region takes fewer.
-    "batch_size": lambda value, path: integer(value, path, 1, 100),
+    "batch_size": lambda value, path: integer(value, path, 1, 100),  # batch-status's per_page
 }
 
 _METRICS_READERS: dict[str, Callable[[object, str], Any]] = {
     "per_job": boolean,
     "dense_status": boolean,
-    "health": boolean,
-    "dr": boolean,
-    "quotas": boolean,
+    **dict.fromkeys(("health", "dr", "quotas"), boolean),
 }
 
 

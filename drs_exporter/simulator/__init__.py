@@ -8,7 +8,9 @@ Oracle-to-GaussDB Distributed (``oracle-to-gaussdbv5``); v3 lists every other en
 ``taurus-to-kafka``, ``cloudDataGuard-mysql``, ...) and MySQL-to-MySQL sync as well (under
 the name ``mysql``): one job with one id, listed by both. ``v3_lists`` ``all``
 (``--v3-lists all``) makes v3 list the other three v5 engines' jobs too (under their v5
-names); ``v3`` False (``--no-v3``) is a region without the v3 API. A default world holds
+names). ``apis`` (``--apis``) is the set of list APIs the region publishes: both (the
+default, as cn-south-2), v3 only (as Hong Kong, Singapore and most regions) or v5 only (as
+cn-south-4); a region's jobs run only engines that a published API lists. A default world holds
 v5-only and v3-only migration jobs, v5-only, v3-only and doubly listed sync jobs, and
 v3-only disaster-recovery jobs. A subtask is listed with its parent. With ``compact``
 (``--compact``), every generated job is listed with only ``id``, ``name``, ``status``,
@@ -89,9 +91,9 @@ The API (answered as DRS and its gateway do):
 ``POST /v3/auth/tokens``
     IAM password login (when ``iam_*`` are set; else 404): 201 with ``X-Subject-Token``.
 
-In a region without v3 (``v3`` False), the v3 calls answer 404 ``APIGW.0101`` as the
-gateway answers an unknown API, before auth, faults or latency. With ``fault_apis``, the
-fault rates apply to the APIs it names only.
+In a region that does not publish v3 (or v5), that version's calls answer 404
+``APIGW.0101`` as the gateway answers an unknown API, before auth, faults or latency. With
+``fault_apis``, the fault rates apply to the APIs it names only.
 
 Auth: with an AK/SK, requests must carry a valid ``SDK-HMAC-SHA256`` signature whose
 X-Sdk-Date is within 15 minutes of the simulator's clock, over the body bytes as
@@ -141,10 +143,13 @@ answer ``{"error": "..."}``:
 ``POST /_sim/advance``
     ``{"seconds": n}`` moves simulated time forward: job statuses, progress, delays and
     issued tokens' lives run on it; the X-Sdk-Date check stays on the real clock.
+``POST /_sim/apis``
+    ``{"apis": ["v3"]}`` makes the region publish only these list APIs from now on (the
+    other's calls answer 404 ``APIGW.0101``); the jobs stay, listed by what is published.
 
 The same changes are methods of ``World`` for those who embed the simulator:
-``set_status``, ``set_health``, ``delete``, ``add_job``, ``advance``, ``summary``; and the
-truth of each answer: ``jobs(project, job_type, api)``, ``find(id, api)``,
+``set_status``, ``set_health``, ``delete``, ``add_job``, ``advance``, ``set_published``,
+``summary``; and the truth of each answer: ``jobs(project, job_type, api)``, ``find(id, api)``,
 ``progress(id)``, ``status(id)``, ``objectives(id)``, ``monitoring(id)``,
 ``quota(project)``, ``listed_by(id)``.
 

@@ -11,8 +11,8 @@ rather than listing them too: ``v5_lists`` ``all`` makes it list every job.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import NamedTuple
+from collections.abc import Iterable, Mapping
+from typing import Any, NamedTuple
 
 from .lifecycle import Weighted
 
@@ -63,19 +63,6 @@ ENGINES: Mapping[str, tuple[tuple[Engine, float], ...]] = {
         (_v3("cloudDataGuard-taurus-to-mysql"), 0.5),
     ),
 }
-_BY_KEY: Mapping[str, Mapping[str, Engine]] = {
-    job_type: {f"{e.v5_name}/{e.v3_name}": e for e, _ in engines}
-    for job_type, engines in ENGINES.items()
-}
-ENGINE_PICKS: Mapping[str, Weighted] = {
-    job_type: Weighted.of({f"{e.v5_name}/{e.v3_name}": w for e, w in engines})
-    for job_type, engines in ENGINES.items()
-}
-
-
-def pick(job_type: str, u: float) -> Engine:
-    """The engine that the uniform draw ``u`` falls on, for a job of ``job_type``."""
-    return _BY_KEY[job_type][ENGINE_PICKS[job_type].pick(u)]
 
 
 def listed_by(engine: Engine, v3_lists: str, v5_lists: str = "own") -> frozenset[str]:
@@ -83,3 +70,39 @@ def listed_by(engine: Engine, v3_lists: str, v5_lists: str = "own") -> frozenset
     ``all``."""
     extra = {api for api, lists in ((V3, v3_lists), (V5, v5_lists)) if lists == "all"}
     return engine.apis | extra
+
+
+def api_set(apis: Any) -> frozenset[str]:
+    """A set of list API names from a test's JSON; ValueError unless a non-empty list."""
+    if not isinstance(apis, (list, tuple)) or not apis or not set(apis) <= set(APIS):
+        raise ValueError(f"apis must be a non-empty list of {', '.join(APIS)}")
+    return frozenset(apis)
+
+
+class Catalogue:
+    """The engines of one region's jobs: those listed by an API the region publishes."""
+
+    def __init__(
+        self, published: Iterable[str], v3_lists: str = "own", v5_lists: str = "own"
+    ) -> None:
+        self._published = frozenset(published)
+        self._lists = (v3_lists, v5_lists)
+        self._by_key: dict[str, dict[str, Engine]] = {}
+        self._picks: dict[str, Weighted] = {}
+        for job_type, engines in ENGINES.items():
+            kept = {f"{e.v5_name}/{e.v3_name}": (e, w) for e, w in engines if self.listed_by(e)}
+            if kept:
+                self._by_key[job_type] = {key: e for key, (e, _) in kept.items()}
+                self._picks[job_type] = Weighted.of({key: w for key, (_, w) in kept.items()})
+
+    def listed_by(self, engine: Engine) -> frozenset[str]:
+        """The APIs of this region that list a job of this engine."""
+        return listed_by(engine, *self._lists) & self._published
+
+    def has(self, job_type: str) -> bool:
+        """Whether jobs of this type can be listed in this region at all."""
+        return job_type in self._picks
+
+    def pick(self, job_type: str, u: float) -> Engine:
+        """The engine that the uniform draw ``u`` falls on, for a job of ``job_type``."""
+        return self._by_key[job_type][self._picks[job_type].pick(u)]

@@ -1,5 +1,6 @@
 """The simulator's control hooks under ``/_sim/``: look at the truth, change faults, pin
-statuses and health, add and delete jobs, move the clock. No auth and no faults; a request
+statuses and health, add and delete jobs, move the clock, change which list APIs the region
+publishes. No auth and no faults; a request
 that cannot be done answers ``{"error": "..."}`` (HookError).
 """
 
@@ -127,3 +128,13 @@ async def sim_advance(request: web.Request) -> web.StreamResponse:
     except ValueError as e:
         raise HookError(400, str(e)) from None
     return json_response(200, {"now": world.now()})
+
+
+async def sim_set_published(request: web.Request) -> web.StreamResponse:
+    """``POST /_sim/apis`` with ``{"apis": ["v3"]}``: the list APIs the region publishes."""
+    apis = (await _json_body(request)).get("apis")
+    try:
+        request.app[SIMULATOR].world.set_published(apis)
+    except ValueError as e:
+        raise HookError(400, str(e)) from None
+    return json_response(200, {"apis": apis})

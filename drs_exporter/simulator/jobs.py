@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 from ..model import JOB_TYPES, label_value, parse_time
-from .engines import V5, listed_by, pick
+from .engines import V5, Catalogue, listed_by
 from .lifecycle import CHAINS, START, Timeline, Weighted, hash64
 from .options import SimulatorOptions
 
@@ -122,6 +122,7 @@ class _Generator:
         self.key = 0
         self.ids: set[str] = set()
         self.enterprise_projects = ("0", "0", "0", self._uuid(), self._uuid())
+        self.engines = Catalogue(options.apis, options.v3_lists, options.v5_lists)
 
     def hex(self, n: int) -> str:
         return f"{self.rng.getrandbits(4 * n):0{n}x}"
@@ -175,7 +176,7 @@ class _Generator:
         r = self.rng.random
         absent, nulled = self.blanks()
         blank = absent | nulled
-        engine = pick(job_type, r())
+        engine = self.engines.pick(job_type, r())
         values = {
             "engine_type": engine.v5_name,
             "v3_engine_type": engine.v3_name,
@@ -260,11 +261,12 @@ class _Generator:
 
 
 def generate(options: SimulatorOptions, start: float) -> tuple[list[str], list[SimJob]]:
-    """The projects and top-level jobs of a fresh world, spread evenly over them."""
+    """The projects and top-level jobs of a fresh world, spread evenly over them (over the
+    job types that an API the region publishes can list)."""
     gen = _Generator(options, start)
     projects = [gen.hex(32) for _ in range(options.projects)]
-    buckets = [(p, t) for p in projects for t in JOB_TYPES]
-    base, extra = divmod(options.jobs, len(buckets))
+    buckets = [(p, t) for p in projects for t in JOB_TYPES if gen.engines.has(t)]
+    base, extra = divmod(options.jobs, max(1, len(buckets)))
     jobs: list[SimJob] = []
     for i, (project_id, job_type) in enumerate(buckets):
         for _ in range(base + (1 if i < extra else 0)):

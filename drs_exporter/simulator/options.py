@@ -7,7 +7,7 @@ import math
 from dataclasses import dataclass, field, fields
 
 from ..errors import ConfigError
-from .engines import LISTS
+from .engines import APIS, LISTS
 
 RATE_FIELDS = ("error_rate", "throttle_rate", "hang_rate", "malformed_rate", "garble_rate")
 # Options that POST /_sim/faults may change while the simulator runs.
@@ -51,7 +51,9 @@ class SimulatorOptions:
     garble_rate: float = 0.0  # share of batch-progress results in shapes the SDK cannot parse
     v3_lists: str = "own"  # "all": the v3 listing lists the v5-only engines' jobs too
     v5_lists: str = "own"  # "all": the v5 listing lists every job (beyond what is documented)
-    v3: bool = True  # False: a region without the v3 API (its calls answer 404 APIGW.0101)
+    # The list APIs the simulated region publishes; the calls of another answer 404
+    # APIGW.0101, as Huawei's gateway answers an API it does not publish.
+    apis: tuple[str, ...] = APIS
     batch_cap: int = 0  # most job ids in one batch request; 0: no cap
     compact: bool = False  # jobs with only id, name, status, create_time, engine and net type
     fault_apis: tuple[str, ...] = ()  # the APIs the faults hit; empty: every one
@@ -83,6 +85,8 @@ def check_options(o: SimulatorOptions) -> None:
         raise ConfigError("--page-cap", "must not be negative")
     if o.batch_cap < 0:
         raise ConfigError("--batch-cap", "must not be negative")
+    if not o.apis or not set(o.apis) <= set(APIS) or len(set(o.apis)) != len(o.apis):
+        raise ConfigError("--apis", f"must be one or both of {', '.join(APIS)}, comma-separated")
     for name in ("v3_lists", "v5_lists"):
         if getattr(o, name) not in LISTS:
             raise ConfigError(_flag(name), f"must be one of {', '.join(LISTS)}")
@@ -159,6 +163,13 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _apis(text: str) -> tuple[str, ...]:
+    names = tuple(name.strip() for name in text.split(","))
+    if not names or not set(names) <= set(APIS) or len(set(names)) != len(names):
+        raise argparse.ArgumentTypeError(f"one or both of {', '.join(APIS)}: {text!r}")
+    return names
+
+
 def _secret(text: str) -> str:
     # The error never quotes the value: it is a credential.
     if not text:
@@ -233,10 +244,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "the real API lists more than it says (default %(default)s)",
     )
     v3.add_argument(
-        "--no-v3",
-        dest="v3",
-        action="store_false",
-        help="a region without the v3 API: its calls answer 404 APIGW.0101",
+        "--apis",
+        metavar="LIST",
+        type=_apis,
+        default=d.apis,
+        help="the list APIs the region publishes: v5,v3 (as cn-south-2), v3 (as Hong Kong, "
+        "Singapore and most regions) or v5 (as cn-south-4); the calls of an API it does not "
+        "publish answer 404 APIGW.0101, and its jobs run only engines a published API lists "
+        f"(default {','.join(d.apis)})",
     )
     v3.add_argument(
         "--batch-cap",

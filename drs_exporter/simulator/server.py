@@ -16,6 +16,7 @@ from aiohttp import web
 
 from .bodies import parse_batch, parse_listing
 from .dr import MONITORING_CAP
+from .engines import V3, V5
 from .gateway import Issued
 from .hooks import (
     HookError,
@@ -24,6 +25,7 @@ from .hooks import (
     sim_delete_job,
     sim_faults,
     sim_set_health,
+    sim_set_published,
     sim_set_status,
     sim_summary,
 )
@@ -116,11 +118,12 @@ def _v3_quotas(sim: Simulator, project_id: str, _: Pairs, body: Any) -> tuple[in
     return 200, sim.world.quota(project_id)
 
 
-def _api(name: str, answer: Answer, *, v3: bool) -> Handler:
-    """The handler of one DRS API; a v3 one answers as an unknown API in a region without v3."""
+def _api(name: str, answer: Answer, *, family: str) -> Handler:
+    """The handler of one DRS API, which belongs to the v5 or the v3 ``family``; it answers
+    as an unknown API in a region that does not publish that family."""
 
     async def handle(request: web.Request) -> web.StreamResponse:
-        if v3 and not request.app[SIMULATOR].options.v3:
+        if family not in request.app[SIMULATOR].world.published:
             return json_response(404, NOT_FOUND)
         return await serve(request, name, answer)
 
@@ -150,29 +153,30 @@ control hooks (no auth, no faults; answers are JSON):
                                      "error_code", "error_message"}, null unpins
   DELETE /_sim/jobs/{job_id}         remove a job or subtask
   POST   /_sim/advance               move simulated time {"seconds": n}
+  POST   /_sim/apis                  publish only these list APIs {"apis": ["v3"]}
 """
 
-# (method, path, route and API name, normal answer, whether it is a v3 API)
-APIS: tuple[tuple[str, str, str, Answer, bool], ...] = (
-    ("GET", "/v5/{project_id}/jobs", "v5_jobs", _v5_jobs, False),
-    ("POST", "/v3/{project_id}/jobs", "v3_jobs", _v3_jobs, True),
-    ("POST", "/v3/{project_id}/jobs/batch-progress", "v3_batch_progress", _v3_batch_progress, True),
-    ("POST", "/v3/{project_id}/jobs/batch-status", "v3_batch_status", _v3_batch_status, True),
+# (method, path, route and API name, normal answer, the API version it belongs to)
+APIS: tuple[tuple[str, str, str, Answer, str], ...] = (
+    ("GET", "/v5/{project_id}/jobs", "v5_jobs", _v5_jobs, V5),
+    ("POST", "/v3/{project_id}/jobs", "v3_jobs", _v3_jobs, V3),
+    ("POST", "/v3/{project_id}/jobs/batch-progress", "v3_batch_progress", _v3_batch_progress, V3),
+    ("POST", "/v3/{project_id}/jobs/batch-status", "v3_batch_status", _v3_batch_status, V3),
     (
         "POST",
         "/v3/{project_id}/jobs/batch-rpo-and-rto",
         "v3_batch_rpo_rto",
         _v3_batch_rpo_rto,
-        True,
+        V3,
     ),
     (
         "POST",
         "/v3/{project_id}/jobs/disaster-recovery-monitoring-data",
         "v3_dr_monitoring",
         _v3_dr_monitoring,
-        True,
+        V3,
     ),
-    ("GET", "/v3/{project_id}/quotas", "v3_quotas", _v3_quotas, True),
+    ("GET", "/v3/{project_id}/quotas", "v3_quotas", _v3_quotas, V3),
 )
 
 
@@ -210,8 +214,8 @@ def build_app(
     """
     app = web.Application(middlewares=[_request_id, *middlewares], client_max_size=MAX_BODY)
     app[SIMULATOR] = Simulator(options, clock, override)
-    for method, path, name, answer, v3 in APIS:
-        app.router.add_route(method, path, _api(name, answer, v3=v3), name=name)
+    for method, path, name, answer, family in APIS:
+        app.router.add_route(method, path, _api(name, answer, family=family), name=name)
     app.router.add_post("/v3/auth/tokens", issue_token, name="iam_tokens")
     app.router.add_get("/_sim/summary", sim_summary)
     app.router.add_post("/_sim/faults", sim_faults)
@@ -220,6 +224,7 @@ def build_app(
     app.router.add_post("/_sim/jobs/{job_id}/health", sim_set_health)
     app.router.add_delete("/_sim/jobs/{job_id}", sim_delete_job)
     app.router.add_post("/_sim/advance", sim_advance)
+    app.router.add_post("/_sim/apis", sim_set_published)
     app.on_shutdown.append(_on_shutdown)
     return app
 

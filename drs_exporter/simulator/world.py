@@ -18,7 +18,7 @@ from typing import Any
 from ..model import JOB_TYPES, is_failed, label_value
 from .bodies import Batch, V3Listing
 from .dr import RELEASED_STATES, monitoring_result, objectives_result, quota_answer
-from .engines import APIS, V3, V5
+from .engines import V3, V5, api_set
 from .health import NO_PINS, HealthPins, Stay, change_pins, garble, progress_result
 from .jobs import MISSING, SimJob, generate, raw_job, render
 from .lifecycle import unit
@@ -39,7 +39,7 @@ class World:
 
     def __init__(self, options: SimulatorOptions, clock: Callable[[], float]) -> None:
         self._seed = options.seed
-        self._v3 = options.v3
+        self.published = frozenset(options.apis)  # the list APIs the region publishes now
         self._compact = options.compact
         self._clock = clock
         self._start = clock()
@@ -200,6 +200,12 @@ class World:
 
     # --- test hooks ---
 
+    def set_published(self, apis: Any) -> None:
+        """Publish these list APIs from now on; the jobs stay, listed by what is published.
+        ValueError unless ``apis`` is a non-empty list of API names."""
+        self.published = api_set(apis)
+        self._version += 1
+
     def set_status(self, job_id: str, status: str | None) -> bool:
         """Pin a job's or subtask's status (None: let it move again); False if unknown."""
         if self._lookup(job_id) is None:
@@ -260,9 +266,7 @@ class World:
         """
         if job_type not in JOB_TYPES:
             raise ValueError(f"job_type must be one of {', '.join(JOB_TYPES)}")
-        if not isinstance(apis, (list, tuple)) or not apis or not set(apis) <= set(APIS):
-            raise ValueError(f"apis must be a non-empty list of {', '.join(APIS)}")
-        listed = frozenset(apis)
+        listed = api_set(apis)
         raw_children = raw.get("children")
         children = tuple(
             raw_job(self._take_key(), project_id, job_type, c, (), listed)
@@ -302,7 +306,7 @@ class World:
         return next(c for c in self._jobs[parent_id].children if c.id == job_id)
 
     def _listed_by(self, job: SimJob) -> frozenset[str]:
-        return job.apis if self._v3 else job.apis - {V3}
+        return job.apis & self.published
 
     def _status(self, job: SimJob, elapsed: int) -> Any:
         pinned = self._pins.get(job.id)
