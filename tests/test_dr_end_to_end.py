@@ -156,6 +156,26 @@ async def test_every_new_figure_is_what_the_simulator_served(start_sim: StartSim
     assert bool(refused) == bool(cap)
 
 
+async def test_a_server_answering_for_fewer_ids_than_sent_makes_the_batches_smaller(
+    start_sim: StartSim,
+) -> None:
+    sim = await world(start_sim, batch_answer_cap=20)
+    async with Exporter(sim_config(sim)) as exporter:
+        found = await poll(exporter)
+        assert_exported_as_served(sim, found)
+        first = len(sim.requests.of("v3_batch_progress"))
+        again = await poll(exporter)
+    assert_exported_as_served(sim, again)
+    progress = sim.requests.of("v3_batch_progress")
+    later = progress[first:]
+    # Learned on the first poll (the size halved until answers were whole): the second poll
+    # asks at most 20 ids a request, and each id once.
+    assert max(len(c.ids) for c in progress[:first]) > 20
+    assert max(len(c.ids) for c in later) <= 20
+    asked = [job_id for call in later for job_id in call.ids]
+    assert len(asked) == len(set(asked))
+
+
 async def test_dr_requests_ask_only_dr_jobs_in_their_states_and_at_most_ten_ids(
     start_sim: StartSim,
 ) -> None:

@@ -55,6 +55,7 @@ class SimulatorOptions:
     # APIGW.0101, as Huawei's gateway answers an API it does not publish.
     apis: tuple[str, ...] = APIS
     batch_cap: int = 0  # most job ids in one batch request; 0: no cap
+    batch_answer_cap: int = 0  # most results a batch answer holds, silently; 0: no cap
     compact: bool = False  # jobs with only id, name, status, create_time, engine and net type
     fault_apis: tuple[str, ...] = ()  # the APIs the faults hit; empty: every one
 
@@ -83,6 +84,8 @@ def check_options(o: SimulatorOptions) -> None:
         raise ConfigError("--jobs", "must not be negative")
     if o.page_cap < 0:
         raise ConfigError("--page-cap", "must not be negative")
+    if o.batch_answer_cap < 0:
+        raise ConfigError("--batch-answer-cap", "must not be negative")
     if o.batch_cap < 0:
         raise ConfigError("--batch-cap", "must not be negative")
     if not o.apis or not set(o.apis) <= set(APIS) or len(set(o.apis)) != len(o.apis):
@@ -258,8 +261,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         type=_non_negative_int,
         default=d.batch_cap,
-        help="most job ids per batch-progress or batch-status request, more answer 400; "
+        help="most job ids per batch request, more answer 400 (DR monitoring: 10 at most); "
         "0 = no cap (default %(default)s)",
+    )
+    v3.add_argument(
+        "--batch-answer-cap",
+        metavar="N",
+        type=_non_negative_int,
+        default=d.batch_answer_cap,
+        help="answer batch calls for at most N of the ids sent, silently (0: all; default 0)",
     )
     v3.add_argument(
         "--garble-rate",

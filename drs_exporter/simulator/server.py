@@ -7,6 +7,7 @@ served through the one request pipeline (``pipeline.serve``: faults, auth, the o
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -14,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from .bodies import parse_batch, parse_listing
+from .bodies import Batch, parse_batch, parse_listing
 from .dr import MONITORING_CAP
 from .engines import V3, V5
 from .gateway import Issued
@@ -90,32 +91,39 @@ def _v3_jobs(sim: Simulator, project_id: str, _: Pairs, body: Any) -> tuple[int,
 
 def _v3_batch_progress(sim: Simulator, project_id: str, _: Pairs, body: Any) -> tuple[int, str]:
     """``POST /v3/{project_id}/jobs/batch-progress``."""
-    batch = parse_batch(body, sim.options.batch_cap, paged=False)
+    batch = _answered(sim, parse_batch(body, sim.options.batch_cap, paged=False))
     return 200, sim.world.batch_progress(project_id, batch, sim.options.garble_rate)
 
 
 def _v3_batch_status(sim: Simulator, project_id: str, _: Pairs, body: Any) -> tuple[int, str]:
     """``POST /v3/{project_id}/jobs/batch-status``."""
-    batch = parse_batch(body, sim.options.batch_cap, paged=True)
+    batch = _answered(sim, parse_batch(body, sim.options.batch_cap, paged=True))
     return 200, sim.world.batch_status(project_id, batch)
 
 
 def _v3_batch_rpo_rto(sim: Simulator, project_id: str, _: Pairs, body: Any) -> tuple[int, str]:
     """``POST /v3/{project_id}/jobs/batch-rpo-and-rto``: 202 on success, as documented."""
-    batch = parse_batch(body, sim.options.batch_cap, paged=False)
+    batch = _answered(sim, parse_batch(body, sim.options.batch_cap, paged=False))
     return 202, sim.world.batch_objectives(project_id, batch)
 
 
 def _v3_dr_monitoring(sim: Simulator, project_id: str, _: Pairs, body: Any) -> tuple[int, str]:
     """``POST /v3/{project_id}/jobs/disaster-recovery-monitoring-data``: at most 10 ids."""
     cap = min(MONITORING_CAP, sim.options.batch_cap or MONITORING_CAP)
-    batch = parse_batch(body, cap, paged=False)
+    batch = _answered(sim, parse_batch(body, cap, paged=False))
     return 200, sim.world.dr_monitoring(project_id, batch)
 
 
 def _v3_quotas(sim: Simulator, project_id: str, _: Pairs, body: Any) -> tuple[int, str]:
     """``GET /v3/{project_id}/quotas``."""
     return 200, sim.world.quota(project_id)
+
+
+def _answered(sim: Simulator, batch: Batch) -> Batch:
+    """The ids a batch call answers for: with ``batch_answer_cap``, only the first ones, as a
+    server that takes fewer ids than it was sent would."""
+    cap = sim.options.batch_answer_cap
+    return dataclasses.replace(batch, ids=batch.ids[:cap]) if cap else batch
 
 
 def _api(name: str, answer: Answer, *, family: str) -> Handler:
