@@ -171,18 +171,23 @@ class Poller:
         return Snapshot(
             targets=tuple(self._states.values()),
             api_requests=MappingProxyType(dict(self._telemetry.api_requests)),
-            quotas=MappingProxyType(
-                {
-                    (project_id, region, resource): figures
-                    for (project_id, region), quota in self._quotas.items()
-                    for resource, figures in quota.items()
-                }
-            ),
+            quotas=MappingProxyType(self._live_quotas()),
             poll_errors=MappingProxyType(dict(self._telemetry.poll_errors)),
             reload=self._reload,
             shard=self._plan.shard,
             published=self._publication.by_region(),
         )
+
+    def _live_quotas(self) -> dict[tuple[str, str, str], tuple[float | None, float | None]]:
+        """The quotas of the projects with data: a project whose every target has gone
+        stale (``stale_after``) loses its quota series with its job series."""
+        live = {(s.key.project_id, s.key.region) for s in self._states.values() if s.has_data}
+        return {
+            (project_id, region, resource): figures
+            for (project_id, region), quota in self._quotas.items()
+            if (project_id, region) in live
+            for resource, figures in quota.items()
+        }
 
     def publish(self) -> None:
         """Hand the current snapshot to the exposition now."""

@@ -18,7 +18,7 @@ import pytest
 from drs_exporter.config import Config, MetricsConfig
 from drs_exporter.service import Exporter
 
-from .conftest import Sample, StartSim, fixed, samples, select, sim_config
+from .conftest import Sample, StartSim, fixed, samples, select, sim_call, sim_config
 from .simulated import Simulated
 
 DR = "cloudDataGuard"
@@ -302,3 +302,16 @@ async def test_faults_on_one_call_only_leave_the_rest_alone(start_sim: StartSim)
     assert all(v == 1 for _, _, v in select(found, "drs_up"))
     assert by_job(found, "drs_job_rpo_seconds") and by_job(found, "drs_job_progress_ratio")
     assert not by_job(found, "drs_job_instance_cpu_ratio")
+
+
+async def test_the_quota_goes_stale_with_its_projects_job_series(start_sim: StartSim) -> None:
+    sim = await world(start_sim, projects=1)
+    async with Exporter(sim_config(sim, stale_after=0.001)) as exporter:
+        healthy = await poll(exporter)
+        assert select(healthy, "drs_quota_used")
+        faults = {"error_rate": 1.0, "fault_apis": ["v5_jobs", "v3_jobs"]}
+        await sim_call(sim, "POST", "/_sim/faults", faults)
+        found = await poll(exporter)
+    assert all(v == 0 for _, _, v in select(found, "drs_up"))
+    assert not select(found, "drs_job_info")
+    assert not select(found, "drs_quota_used") and not select(found, "drs_quota_limit")

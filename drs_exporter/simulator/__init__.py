@@ -93,8 +93,9 @@ The API (answered as DRS and its gateway do):
 
 In a region that does not publish v3 (or v5), that version's calls answer 404
 ``APIGW.0101`` as the gateway answers an unknown API, before auth, faults or latency. With
-``fault_apis``, the fault rates apply to the APIs it names only; with ``batch_answer_cap``, every batch call
-answers for the first that many ids only, silently (a server that takes fewer than sent).
+``fault_apis``, the fault rates apply to the APIs it names only; with ``batch_answer_cap``,
+every batch call answers for the first that many ids only, silently (a server that takes
+fewer than sent).
 
 Auth: with an AK/SK, requests must carry a valid ``SDK-HMAC-SHA256`` signature whose
 X-Sdk-Date is within 15 minutes of the simulator's clock, over the body bytes as
