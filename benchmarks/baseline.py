@@ -33,9 +33,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, gen
 from prometheus_client import Counter as PromCounter
 
 from drs_exporter import __version__
+from drs_exporter.batch import BATCH_PROGRESS, BATCH_STATUS
 from drs_exporter.decode import Progress, Status
 from drs_exporter.families import COUNT_LABELS, INFO_LABELS, JOB_LABELS, TARGET_LABELS
-from drs_exporter.health import job_health, needs_progress, needs_status
+from drs_exporter.health import job_health
 from drs_exporter.model import (
     INFO_FIELDS,
     JOB_TYPES,
@@ -215,10 +216,10 @@ async def list_target(
     by_id = {j.id: j for j in listed}
     health: dict[str, JobHealth] = {}
     for api, wanted, key in (
-        ("batch-progress", needs_progress, "job_id"),
-        ("batch-status", needs_status, "id"),
+        ("batch-progress", BATCH_PROGRESS.wanted, "job_id"),
+        ("batch-status", BATCH_STATUS.wanted, "id"),
     ):
-        ids = [j.id for j in listed if wanted(j)]
+        ids = [j.id for j in listed if wanted("", j)]
         url = f"{endpoint}/v3/{project_id}/jobs/{api}"
         for i in range(0, len(ids), 10):
             body = {"jobs": ids[i : i + 10], "page_req": {"cur_page": 1, "per_page": 100}}

@@ -2,9 +2,10 @@
 
 The benchmark compares the exporter's CPU per cycle with what the standard library's
 ``json.loads`` alone needs for the same answers: the requests are the exporter's own (each
-target's v5 and v3 listing, page by page at the size the first page shows, then the batch
-calls for its transferring and failed jobs, ``batch_size`` ids each), made here with
-http.client against the same simulator, whose world is frozen.
+target's v5 and v3 listing, page by page at the size the first page shows, then every batch
+call of the exporter's table for the jobs it wants, ``batch_size`` ids each (at most the
+call's documented maximum), and each project's quota once), made here with http.client
+against the same simulator, whose world is frozen.
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
-from drs_exporter.health import PROGRESS_STATUSES
-from drs_exporter.model import JOB_TYPES, is_failed
+from drs_exporter.batch import BATCH_CALLS
+from drs_exporter.model import JOB_TYPES, parse_jobs, unique_jobs
 
 V3_MAX_PER_PAGE = 100
 
@@ -33,7 +34,7 @@ class _Api:
         self._conn.request(method, path, body=data, headers=self._headers)
         resp = self._conn.getresponse()
         answer = resp.read()
-        if resp.status != 200:
+        if not 200 <= resp.status < 300:
             raise RuntimeError(f"{method} {path}: HTTP {resp.status}: {answer[:200]!r}")
         return answer
 
@@ -65,16 +66,6 @@ def _pages(api: _Api, project: str, job_type: str, page_size: int) -> Iterator[b
         page += 1
 
 
-def _statuses(listing: list[bytes]) -> dict[str, str]:
-    """job id -> status over a target's pages, the first record of an id winning."""
-    found: dict[str, str] = {}
-    for body in listing:
-        for job in json.loads(body)["jobs"]:
-            for one in (job, *(job.get("children") or ())):
-                found.setdefault(one["id"], one.get("status") or "")
-    return found
-
-
 def cycle_bodies(
     base_url: str,
     token: str,
@@ -83,7 +74,8 @@ def cycle_bodies(
     batch_size: int,
     health: bool,
 ) -> list[bytes]:
-    """Every answer a poll cycle of these projects reads."""
+    """Every answer a poll cycle of these projects reads (``health``: with every batch call
+    and the quota, as by default; else the listings alone)."""
     api = _Api(base_url, token)
     bodies: list[bytes] = []
     try:
@@ -93,16 +85,17 @@ def cycle_bodies(
                 bodies += listing
                 if not health:
                     continue
-                statuses = _statuses(listing)
-                progress = [i for i, s in statuses.items() if s in PROGRESS_STATUSES]
-                failed = [i for i, s in statuses.items() if is_failed(s)]
-                for what, ids in (("batch-progress", progress), ("batch-status", failed)):
-                    for start in range(0, len(ids), batch_size):
-                        ask = {
-                            "jobs": ids[start : start + batch_size],
-                            "page_req": {"cur_page": 1, "per_page": 100},
-                        }
-                        bodies.append(api.call("POST", f"/v3/{project}/jobs/{what}", ask))
+                pages = [json.loads(body)["jobs"] for body in listing]
+                jobs = unique_jobs(parse_jobs(job for page in pages for job in page))
+                for call in BATCH_CALLS:
+                    ids = [job.id for job in jobs if call.wanted(job_type, job)]
+                    size = min(batch_size, call.max_ids)
+                    for start in range(0, len(ids), size):
+                        body = json.loads(call.body(ids[start : start + size]))
+                        path = f"/v3/{project}/jobs/{call.path}"
+                        bodies.append(api.call("POST", path, body))
+            if health:
+                bodies.append(api.call("GET", f"/v3/{project}/quotas"))
     finally:
         api.close()
     return bodies

@@ -25,8 +25,8 @@ from .config import (
 )
 from .errors import ConfigError
 from .guard import ServerLimits
-from .logs import FORMATS, LEVELS, SecretFilter, setup
-from .service import Exporter, count_targets, counted
+from .logs import FORMATS, LEVELS, SecretFilter, counted, setup
+from .service import Exporter, count_targets
 from .sharding import AUTO, SHARD_FLAG, TOTAL_FLAG, Shard, parse_shard
 from .web import LIFECYCLE_FLAG, Protection, make_app, start_server
 from .webconfig import WebSecurity, load_web_config

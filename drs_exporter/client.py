@@ -1,10 +1,12 @@
-"""A DRS API call for one target: authenticated, retried, and answered 200 or ApiError.
+"""A DRS API call for one target: authenticated, retried, and answered 2xx or ApiError.
 
 What every DRS call shares (the v5 listing today; any other call of the same API later):
 the request headers, the credentials of the target's Authenticator (signing covers the
 query and the body), one fresh login and retry when a token is refused with 401, and
 retries with exponential backoff and full jitter, or as ``Retry-After`` says, on throttling,
-5xx and network errors, never on other 4xx.
+5xx and network errors, never on other 4xx. Success is any 2xx: DRS documents 200 for most
+calls and 202 for some (batch-rpo-and-rto); whether the body is the JSON the call expects
+is its decoder's to say.
 """
 
 from __future__ import annotations
@@ -53,7 +55,7 @@ class DrsClient:
         query: Sequence[tuple[str, str]] = (),
         body: bytes = b"",
     ) -> bytes:
-        """The body of a 200 answer to ``method path?query``; ApiError once retries are spent.
+        """The body of a 2xx answer to ``method path?query``; ApiError once retries are spent.
 
         ``api`` names the call in drs_api_requests_total and in logs.
         """
@@ -90,7 +92,7 @@ class DrsClient:
             try:
                 headers = await auth.headers(request, send)
                 response = await self._transport.send(region, api, method, full_url, headers, body)
-                if response.status != 200:
+                if not 200 <= response.status < 300:
                     raise api_error(response, api)
                 return response.body
             except ApiError as exc:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, get_args
 
 import msgspec
 
@@ -24,6 +24,7 @@ from .model import JOB_FIELDS, JOB_FROM_STRUCT, Job, parse_jobs
 
 T = TypeVar("T")
 R = TypeVar("R")
+S = TypeVar("S", bound=msgspec.Struct)
 _Text = str | None
 _Scalar = str | int | float | None  # numbers come as text, sometimes as numbers
 
@@ -64,6 +65,8 @@ class Progress(msgspec.Struct, gc=False):
     incre_trans_delay_millis: _Scalar = None
     remaining_time: _Scalar = None
     process_time: _Scalar = None
+    apply_rows_rate: _Scalar = None
+    apply_bytes_rate: _Scalar = None
 
 
 class Status(msgspec.Struct, gc=False):
@@ -74,6 +77,39 @@ class Status(msgspec.Struct, gc=False):
     error_message: _Scalar = None
 
 
+class Objective(msgspec.Struct, gc=False):
+    """An ``rpo_info`` or ``rto_info``: ``delay`` in milliseconds, as text by the SDK."""
+
+    delay: _Scalar = None
+
+
+class RpoRto(msgspec.Struct, gc=False):
+    """A batch-rpo-and-rto result."""
+
+    job_id: _Text = None
+    rpo_info: Objective | None = None
+    rto_info: Objective | None = None
+
+
+class Monitor(msgspec.Struct, gc=False):
+    """A DR monitoring result's ``data_guard_minitor`` (sic), the keys as DRS spells them."""
+
+    src_normal: bool | _Scalar = None
+    dst_normal: bool | _Scalar = None
+    cpu_used_percent: _Scalar = msgspec.field(default=None, name="cpuUsed_percent")
+    mem_used_mb: _Scalar = msgspec.field(default=None, name="mem_used_inMB")
+    node_mem_mb: _Scalar = msgspec.field(default=None, name="node_mem_inMB")
+    volume_used_gb: _Scalar = msgspec.field(default=None, name="volume_used_inGB")
+    node_volume_gb: _Scalar = msgspec.field(default=None, name="node_volume_inGB")
+
+
+class Monitoring(msgspec.Struct, gc=False):
+    """A DR monitoring result."""
+
+    id: _Text = None
+    data_guard_minitor: Monitor | None = None
+
+
 class _ProgressAnswer(msgspec.Struct):
     results: list[Progress] | None = None
 
@@ -82,11 +118,24 @@ class _StatusAnswer(msgspec.Struct):
     results: list[Status] | None = None
 
 
+class _RpoRtoAnswer(msgspec.Struct):
+    results: list[RpoRto] | None = None
+
+
+class _MonitoringAnswer(msgspec.Struct):
+    results: list[Monitoring] | None = None
+
+
 _PAGES: dict[str, msgspec.json.Decoder[Any]] = {
     key: msgspec.json.Decoder(_page_type(key)) for key in ("total_count", "total_record")
 }
-_PROGRESS = msgspec.json.Decoder(_ProgressAnswer)
-_STATUS = msgspec.json.Decoder(_StatusAnswer)
+# Each batch answer's decoder, by the kind of its results.
+_ANSWERS: dict[type[msgspec.Struct], msgspec.json.Decoder[Any]] = {
+    Progress: msgspec.json.Decoder(_ProgressAnswer),
+    Status: msgspec.json.Decoder(_StatusAnswer),
+    RpoRto: msgspec.json.Decoder(_RpoRtoAnswer),
+    Monitoring: msgspec.json.Decoder(_MonitoringAnswer),
+}
 
 
 def read_page(body: bytes, total_key: str, api: str) -> Page:
@@ -147,31 +196,30 @@ def _jobs(raws: Iterable[Any]) -> Iterable[Job]:
                 yield subtask
 
 
-def read_progress(body: bytes, asked: Sequence[str], api: str) -> dict[str, Progress]:
-    """A batch-progress answer's results by job id (see ``_by_id``)."""
+def read_results(
+    body: bytes, asked: Sequence[str], api: str, kind: type[S], id_key: str
+) -> dict[str, S]:
+    """A batch answer's results of kind ``kind`` by job id (``id_key``; see ``_by_id``)."""
     try:
-        results = _PROGRESS.decode(body).results
+        results = _ANSWERS[kind].decode(body).results
     except (msgspec.DecodeError, RecursionError):  # nested too deeply: the slow path says so
-        return _by_id(results_tolerantly(body, api, Progress), "job_id", asked)
-    return _by_id(_results_or_fail(results, api), "job_id", asked)
+        return _by_id(results_tolerantly(body, api, kind), id_key, asked)
+    if results is None:
+        raise ApiError("decode", "answer has no results list", api=api)
+    return _by_id(results, id_key, asked)
+
+
+def read_progress(body: bytes, asked: Sequence[str], api: str) -> dict[str, Progress]:
+    """A batch-progress answer's results by job id."""
+    return read_results(body, asked, api, Progress, "job_id")
 
 
 def read_status(body: bytes, asked: Sequence[str], api: str) -> dict[str, Status]:
-    """A batch-status answer's results by job id (see ``_by_id``)."""
-    try:
-        results = _STATUS.decode(body).results
-    except (msgspec.DecodeError, RecursionError):
-        return _by_id(results_tolerantly(body, api, Status), "id", asked)
-    return _by_id(_results_or_fail(results, api), "id", asked)
+    """A batch-status answer's results by job id."""
+    return read_results(body, asked, api, Status, "id")
 
 
-def _results_or_fail(results: list[Any] | None, api: str) -> list[Any]:
-    if results is None:
-        raise ApiError("decode", "answer has no results list", api=api)
-    return results
-
-
-def results_tolerantly(body: bytes, api: str, kind: type[msgspec.Struct]) -> list[Any]:
+def results_tolerantly(body: bytes, api: str, kind: type[S]) -> list[S]:
     """The results of an answer with odd values: each result object with the values of the
     documented types kept (others as if absent); entries that are not objects dropped."""
     try:
@@ -181,12 +229,28 @@ def results_tolerantly(body: bytes, api: str, kind: type[msgspec.Struct]) -> lis
     results = data.get("results") if isinstance(data, dict) else None
     if not isinstance(results, list):
         raise ApiError("decode", "answer has no results list", api=api)
-    fields = kind.__struct_fields__
-    return [
-        kind(**{k: v for k, v in result.items() if k in fields and _plain(v)})
-        for result in results
-        if isinstance(result, Mapping)
-    ]
+    return [_lenient(kind, result) for result in results if isinstance(result, Mapping)]
+
+
+def _lenient(kind: type[S], raw: Mapping[str, Any]) -> S:
+    """``kind`` from ``raw``, each field that does not have its documented type left out (an
+    object field read leniently in turn)."""
+    values: dict[str, Any] = {}
+    for field in msgspec.structs.fields(kind):
+        if field.encode_name not in raw:
+            continue
+        value = raw[field.encode_name]
+        nested = next((t for t in get_args(field.type) if _is_struct(t)), None)
+        if nested is not None:
+            if isinstance(value, Mapping):
+                values[field.name] = _lenient(nested, value)
+        elif _plain(value) or ((value is True or value is False) and bool in get_args(field.type)):
+            values[field.name] = value
+    return kind(**values)
+
+
+def _is_struct(kind: object) -> bool:
+    return isinstance(kind, type) and issubclass(kind, msgspec.Struct)
 
 
 def _plain(value: object) -> bool:

@@ -50,10 +50,17 @@ class ExpositionOptions:
     per_job: bool = True  # the drs_job_* series
     dense_status: bool = False  # drs_job_status also 0 for every other known status
     health: bool = True  # the replication health series (with per_job)
+    dr: bool = True  # the DR jobs' objectives, connections and instance series (with per_job)
+    quotas: bool = True  # the project quota series
 
     def shows(self, family: Family) -> bool:
         """Whether ``family`` is part of the exposition with these options."""
-        return (self.per_job or not family.per_job) and (self.health or not family.health)
+        return (
+            (self.per_job or not family.per_job)
+            and (self.health or not family.health)
+            and (self.dr or not family.dr)
+            and (self.quotas or not family.quotas)
+        )
 
 
 def _chunk(text: str) -> Segment:
@@ -154,8 +161,10 @@ class Exposition:
 # The target families by what their lines are rendered from, so that a group whose inputs
 # are the very same objects as at the last render keeps its chunks.
 _COUNT_FAMILIES = ("drs_jobs", "drs_subtasks", "drs_jobs_failed")  # from the jobs
-_JOB_FAMILIES = tuple(f.name for f in FAMILIES if f.per_job and not f.health)  # + status_since
-_HEALTH_FAMILIES = tuple(f.name for f in FAMILIES if f.health)  # + health
+_JOB_FAMILIES = tuple(f.name for f in FAMILIES if f.per_job and not f.from_batch)  # + since
+_HEALTH_FAMILIES = tuple(f.name for f in FAMILIES if f.from_batch)  # + health
+# The families that show one JobHealth figure per job: (family name, field).
+_FIGURES = tuple((f.name, f.figure) for f in FAMILIES if f.figure)
 
 
 def _target_chunks(
@@ -199,11 +208,11 @@ def _target_chunks(
                 keep(_JOB_FAMILIES)
             else:
                 texts.update(job_lines(base, jobs(), state.status_since, options.dense_status))
-        if options.per_job and options.health and state.health:
+        if options.per_job and (options.health or options.dr) and state.health:
             if same_jobs and prev is not None and prev.health is state.health:
                 keep(_HEALTH_FAMILIES)
             else:
-                texts.update(health_lines(base, jobs(), state.health))
+                texts.update(health_lines(base, jobs(), state.health, _FIGURES))
     if state.polled:
         texts.update(poll_lines(base, state))
     chunks.update((name, _chunk(text)) for name, text in texts.items() if text)

@@ -4,6 +4,8 @@ The table is the exporter's metrics in one place: it gives the order of the fami
 the exposition, their HELP and TYPE lines, the labels each sample carries and the snapshot
 field that feeds it. The README's metric table and the tests that list metric names are
 checked against it, so a family cannot be added, renamed or relabelled in one place only.
+This file is long: it is that one table, an entry per family, and splitting it would split
+the one place.
 """
 
 from __future__ import annotations
@@ -31,7 +33,15 @@ class Family:
     per_target: bool  # rendered from each TargetState, else once from the Snapshot
     per_job: bool = False  # only with metrics.per_job
     health: bool = False  # only with metrics.health too
+    dr: bool = False  # only with metrics.dr too
+    quotas: bool = False  # only with metrics.quotas
     note: str = ""  # one or more sentences the README adds to the help text
+    figure: str = ""  # the JobHealth field each job's one sample shows, if it is that simple
+
+    @property
+    def from_batch(self) -> bool:
+        """Rendered from what the batch calls said of the jobs (TargetState.health)."""
+        return self.health or self.dr
 
     @property
     def family_name(self) -> str:
@@ -114,6 +124,7 @@ FAMILIES: tuple[Family, ...] = (
         per_target=True,
         per_job=True,
         health=True,
+        figure="progress",
         note="For jobs in `FULL_TRANSFER_STARTED`, `INCRE_TRANSFER_STARTED` or "
         "`CHILD_TRANSFER_STARTED`: `progress` of batch-progress, divided by 100.",
     ),
@@ -126,6 +137,7 @@ FAMILIES: tuple[Family, ...] = (
         per_target=True,
         per_job=True,
         health=True,
+        figure="delay",
         note="For jobs in `INCRE_TRANSFER_STARTED` or `CHILD_TRANSFER_STARTED`: "
         "`incre_trans_delay_millis` / 1000, else `incre_trans_delay`.",
     ),
@@ -138,6 +150,7 @@ FAMILIES: tuple[Family, ...] = (
         per_target=True,
         per_job=True,
         health=True,
+        figure="remaining",
         note="The jobs of `drs_job_progress_ratio`: `remaining_time`.",
     ),
     Family(
@@ -149,6 +162,7 @@ FAMILIES: tuple[Family, ...] = (
         per_target=True,
         per_job=True,
         health=True,
+        figure="updated",
         note="The jobs of `drs_job_progress_ratio`: `process_time` / 1000. A value that "
         "stops moving while the job transfers means a stalled transfer.",
     ),
@@ -164,6 +178,143 @@ FAMILIES: tuple[Family, ...] = (
         note="For jobs in a `*_FAILED` status: `error_code` and `error_message` of "
         "batch-status, or a v3 subtask's `error_msg`; the message on one line, at most "
         f"{MAX_ERROR_MESSAGE} characters.",
+    ),
+    Family(
+        "drs_job_apply_rows_per_second",
+        "gauge",
+        "Rows per second a DRS job or subtask applies to its target.",
+        JOB_LABELS,
+        "TargetState.health (rows_rate)",
+        per_target=True,
+        per_job=True,
+        health=True,
+        figure="rows_rate",
+        note="`apply_rows_rate` of batch-progress; no series before the incremental phase (DRS "
+        "sends -1 then).",
+    ),
+    Family(
+        "drs_job_apply_bytes_per_second",
+        "gauge",
+        "Bytes per second a DRS job or subtask applies to its target.",
+        JOB_LABELS,
+        "TargetState.health (bytes_rate)",
+        per_target=True,
+        per_job=True,
+        health=True,
+        figure="bytes_rate",
+        note="`apply_bytes_rate` of batch-progress; no series before the incremental phase (DRS "
+        "sends -1 then).",
+    ),
+    Family(
+        "drs_job_rpo_seconds",
+        "gauge",
+        "Recovery point objective of a DR job: the data a failover now would lose, in seconds.",
+        JOB_LABELS,
+        "TargetState.health (rpo)",
+        per_target=True,
+        per_job=True,
+        dr=True,
+        figure="rpo",
+        note="For `cloudDataGuard` jobs in `INCRE_TRANSFER_STARTED`: `rpo_info.delay` of "
+        "batch-rpo-and-rto / 1000.",
+    ),
+    Family(
+        "drs_job_rto_seconds",
+        "gauge",
+        "Recovery time objective of a DR job: how long a failover now would take, in seconds.",
+        JOB_LABELS,
+        "TargetState.health (rto)",
+        per_target=True,
+        per_job=True,
+        dr=True,
+        figure="rto",
+        note="For `cloudDataGuard` jobs in `INCRE_TRANSFER_STARTED`: `rto_info.delay` of "
+        "batch-rpo-and-rto / 1000.",
+    ),
+    Family(
+        "drs_job_source_connected",
+        "gauge",
+        "1 if the DR job's replication instance reaches its source database, else 0.",
+        JOB_LABELS,
+        "TargetState.health (source_connected)",
+        per_target=True,
+        per_job=True,
+        dr=True,
+        figure="source_connected",
+        note="For `cloudDataGuard` jobs in `FULL_TRANSFER_STARTED` or `INCRE_TRANSFER_STARTED`: "
+        "`src_normal` of the DR monitoring data.",
+    ),
+    Family(
+        "drs_job_target_connected",
+        "gauge",
+        "1 if the DR job's replication instance reaches its target database, else 0.",
+        JOB_LABELS,
+        "TargetState.health (target_connected)",
+        per_target=True,
+        per_job=True,
+        dr=True,
+        figure="target_connected",
+        note="The jobs of `drs_job_source_connected`: `dst_normal`.",
+    ),
+    Family(
+        "drs_job_instance_cpu_ratio",
+        "gauge",
+        "CPU use of a DR job's replication instance, from 0 to 1.",
+        JOB_LABELS,
+        "TargetState.health (cpu)",
+        per_target=True,
+        per_job=True,
+        dr=True,
+        figure="cpu",
+        note="The jobs of `drs_job_source_connected`: `cpuUsed_percent` / 100.",
+    ),
+    Family(
+        "drs_job_instance_memory_used_bytes",
+        "gauge",
+        "Memory used on a DR job's replication instance.",
+        JOB_LABELS,
+        "TargetState.health (memory_used)",
+        per_target=True,
+        per_job=True,
+        dr=True,
+        figure="memory_used",
+        note="The jobs of `drs_job_source_connected`: `mem_used_inMB` x 2^20.",
+    ),
+    Family(
+        "drs_job_instance_memory_bytes",
+        "gauge",
+        "Memory of a DR job's replication instance.",
+        JOB_LABELS,
+        "TargetState.health (memory)",
+        per_target=True,
+        per_job=True,
+        dr=True,
+        figure="memory",
+        note="The jobs of `drs_job_source_connected`: `node_mem_inMB` x 2^20.",
+    ),
+    Family(
+        "drs_job_instance_disk_used_bytes",
+        "gauge",
+        "Disk used on a DR job's replication instance.",
+        JOB_LABELS,
+        "TargetState.health (disk_used)",
+        per_target=True,
+        per_job=True,
+        dr=True,
+        figure="disk_used",
+        note="The jobs of `drs_job_source_connected`: `volume_used_inGB` x 2^30.",
+    ),
+    Family(
+        "drs_job_instance_disk_bytes",
+        "gauge",
+        "Disk size of a DR job's replication instance.",
+        JOB_LABELS,
+        "TargetState.health (disk)",
+        per_target=True,
+        per_job=True,
+        dr=True,
+        figure="disk",
+        note="The jobs of `drs_job_source_connected`: `node_volume_inGB` x 2^30.",
     ),
     Family(
         "drs_up",
@@ -190,6 +341,27 @@ FAMILIES: tuple[Family, ...] = (
         per_target=True,
     ),
     Family(
+        "drs_quota_used",
+        "gauge",
+        "DRS resources of a project in use, by resource type.",
+        ("project_id", "region", "resource"),
+        "Snapshot.quotas",
+        per_target=False,
+        quotas=True,
+        note="`used` of the project's DRS quota (`GET /v3/{project_id}/quotas`), asked once "
+        "per project a cycle.",
+    ),
+    Family(
+        "drs_quota_limit",
+        "gauge",
+        "The most DRS resources of that type a project may have.",
+        ("project_id", "region", "resource"),
+        "Snapshot.quotas",
+        per_target=False,
+        quotas=True,
+        note="`quota` of the project's DRS quota.",
+    ),
+    Family(
         "drs_api_published",
         "gauge",
         "1 if the region publishes this DRS list API, 0 if it answered that it does not.",
@@ -206,8 +378,9 @@ FAMILIES: tuple[Family, ...] = (
         ("region", "api", "code"),
         "Snapshot.api_requests",
         per_target=False,
-        note="`api`: `v5_jobs`, `v3_jobs`, `v3_batch_progress`, `v3_batch_status`, `iam_tokens`, "
-        '`iam_projects` and `iam_domains` (discovery; `region` is `"global"`).',
+        note="`api`: `v5_jobs`, `v3_jobs`, `v3_batch_progress`, `v3_batch_status`, "
+        "`v3_batch_rpo_rto`, `v3_dr_monitoring`, `v3_quotas`, `iam_tokens`, `iam_projects` and "
+        '`iam_domains` (discovery; `region` is `"global"`).',
     ),
     Family(
         "drs_poll_errors_total",

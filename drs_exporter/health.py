@@ -1,49 +1,50 @@
-"""Replication health from the v3 batch calls: progress and lag of transferring jobs, and
-the failure reason of failed ones.
+"""What the v3 batch calls say of a target's jobs: progress, lag and throughput of
+transferring jobs, failure reasons of failed ones, recovery objectives, connections and
+instance capacity of DR jobs.
 
-``POST /v3/{project_id}/jobs/batch-progress`` is asked for the jobs in a progress status,
-``batch-status`` for the failed ones, at most ``batch_size`` ids a request, through the same
-client (limits, retries, counting) as the listings. The answers are read defensively: a
-figure that is missing or not a number gives no value (never a made-up 0), a result for an
-id not asked for is ignored, and a failed or garbled answer leaves only its own jobs without
-health. Nothing here can fail a poll.
+Each call of ``batch.BATCH_CALLS`` that is switched on is asked about the jobs it wants, as
+many ids a request as ``BatchSizes`` allows, through the same client (limits, retries,
+counting) as the listings. A request refused with HTTP 400, or answered for fewer ids than it
+carried when asking again about the missing ones at half the size brings some of them, makes
+the size for that call and endpoint half as large, and the ids are asked again that way.
+Answers are read defensively (see ``batch``), a result for an id not asked for is ignored,
+and a failed or garbled answer leaves out only its own jobs' figures. Nothing here can fail
+a poll.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import math
-from collections.abc import Awaitable, Sequence
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
+import msgspec
+
 from .auth import Authenticator
+from .batch import BATCH_CALLS, BATCH_PROGRESS, BATCH_STATUS, BatchCall
+from .batchsize import BatchSizes
 from .client import DrsClient
 from .config import Target
-from .decode import Progress, Status, read_progress, read_status
+from .decode import Progress, Status
 from .errors import ApiError
-from .model import MAX_ERROR_MESSAGE, Job, JobHealth, is_failed, one_line, parse_time
+from .model import Job, JobHealth
 
 log = logging.getLogger(__name__)
 
-PROGRESS_API = "v3_batch_progress"  # how the calls are counted in drs_api_requests_total
-STATUS_API = "v3_batch_status"
-# The statuses in which a job has progress, remaining time and an update time (SPEC 6) ...
-PROGRESS_STATUSES = frozenset(
-    {"FULL_TRANSFER_STARTED", "INCRE_TRANSFER_STARTED", "CHILD_TRANSFER_STARTED"}
-)
-# ... and those in which it also has a replication delay.
-DELAY_STATUSES = frozenset({"INCRE_TRANSFER_STARTED", "CHILD_TRANSFER_STARTED"})
-MAX_PER_PAGE = 100  # batch-status pages its results; a batch never holds more ids than this
+NOTHING = JobHealth()  # what a job the answers said nothing of has
 
 
-def needs_progress(job: Job) -> bool:
-    return job.status in PROGRESS_STATUSES
+@dataclass(frozen=True, slots=True)
+class _Asking:
+    """One target's batch calls of one poll: who asks, and where the sizes are learned."""
 
-
-def needs_status(job: Job) -> bool:
-    return is_failed(job.status)
+    client: DrsClient
+    target: Target
+    auth: Authenticator
+    sizes: BatchSizes
+    batch_size: int
 
 
 async def fetch_health(
@@ -53,145 +54,166 @@ async def fetch_health(
     job_type: str,
     jobs: Sequence[Job],
     batch_size: int,
+    sizes: BatchSizes | None = None,
+    switches: Collection[str] = ("health",),
 ) -> dict[str, JobHealth]:
-    """The health of every job (and subtask) that has some, by job id.
+    """What the batch calls switched on (``switches``: ``health``, ``dr``) say of every job
+    (and subtask), by job id; jobs they say nothing of are left out.
 
-    Only jobs in the statuses SPEC 6 names are asked about. Failed requests are logged and
-    leave their jobs out; a failed job without a batch-status answer keeps the reason its
-    listing gave (a v3 subtask's ``error_msg``).
+    Failed requests are logged and leave their jobs out; a failed job without a batch-status
+    answer keeps the reason its listing gave (a v3 subtask's ``error_msg``).
     """
-    progress_ids = [job.id for job in jobs if needs_progress(job)]
-    status_ids = [job.id for job in jobs if needs_status(job)]
-    calls: list[Awaitable[dict[str, Progress] | dict[str, Status]]] = [
-        *(_progress(client, target, auth, ids) for ids in _batches(progress_ids, batch_size)),
-        *(_status(client, target, auth, ids) for ids in _batches(status_ids, batch_size)),
-    ]
-    progress: dict[str, Progress] = {}
-    status: dict[str, Status] = {}
+    asking = _Asking(client, target, auth, sizes or BatchSizes(), batch_size)
+    calls = [call for call in BATCH_CALLS if call.switch in switches]
+    asked = [(call, [job.id for job in jobs if call.wanted(job_type, job)]) for call in calls]
+    asked = [(call, ids) for call, ids in asked if ids]
+    outcomes = await asyncio.gather(*(_ask(asking, call, ids) for call, ids in asked))
+    found: list[tuple[BatchCall, Mapping[str, Any]]] = []
     failures: list[BaseException] = []
-    for outcome in await asyncio.gather(*calls, return_exceptions=True):
-        if isinstance(outcome, Exception):
-            failures.append(outcome)
-        elif isinstance(outcome, BaseException):
-            raise outcome  # cancelled: the poll is being stopped
-        else:
-            for job_id, result in outcome.items():
-                if isinstance(result, Progress):
-                    progress[job_id] = result
-                else:
-                    status[job_id] = result
+    requests = 0
+    for (call, _), (answered, failed, sent) in zip(asked, outcomes, strict=True):
+        found.append((call, answered))
+        failures.extend(failed)
+        requests += sent
     if failures:
-        _log_failures(target, job_type, failures, len(calls))
+        _log_failures(target, job_type, failures, requests)
+    # Only the jobs some answer told about are visited (each call tells different fields).
+    by_id = {job.id: job for job in jobs}
     health: dict[str, JobHealth] = {}
-    for job in jobs:
-        found = job_health(job, progress.get(job.id), status.get(job.id))
-        if found is not None:
-            health[job.id] = found
-    return health
+    for call, said in found:
+        for job_id, result in said.items():
+            job = by_id.get(job_id)
+            if job is None:
+                continue
+            values = call.tell(job, result)
+            before = health.get(job_id)
+            health[job_id] = (
+                JobHealth(**values) if before is None else msgspec.structs.replace(before, **values)
+            )
+    if "health" in switches:
+        for job in jobs:
+            if job.failed and job.error_message:
+                before = health.get(job.id)
+                if before is None or not before.has_reason:
+                    health[job.id] = msgspec.structs.replace(
+                        before or NOTHING, error_message=job.error_message
+                    )
+    return {job_id: h for job_id, h in health.items() if h != NOTHING}
 
 
 def job_health(job: Job, progress: Progress | None, status: Status | None) -> JobHealth | None:
-    """What a job's batch results say of it, given its status; None when they say nothing."""
-    if needs_progress(job) and progress is not None:
-        found = JobHealth(
-            progress=_ratio(progress.progress),
-            delay=_delay(progress) if job.status in DELAY_STATUSES else None,
-            remaining=_non_negative(progress.remaining_time),
-            updated=_timestamp(progress.process_time),
-        )
-        figures = (found.progress, found.delay, found.remaining, found.updated)
-        return found if any(f is not None for f in figures) else None
-    if needs_status(job):
-        code, message = "", ""
+    """What a batch-progress and a batch-status result say of a job; None when nothing."""
+    values: dict[str, Any] = {}
+    if progress is not None and BATCH_PROGRESS.wanted("", job):
+        values.update(BATCH_PROGRESS.tell(job, progress))
+    if BATCH_STATUS.wanted("", job):
         if status is not None:
-            code = one_line(status.error_code, 64)
-            message = one_line(status.error_message, MAX_ERROR_MESSAGE)
-        if not code and not message:
-            message = job.error_message
-        found = JobHealth(error_code=code, error_message=message)
-        return found if found.has_reason else None
-    return None
+            values.update(BATCH_STATUS.tell(job, status))
+        if not (values.get("error_code") or values.get("error_message")):
+            values["error_message"] = job.error_message
+    return _health(values)
 
 
-def figure(value: Any) -> float | None:
-    """A number the API sent, as a number or as text ("12.5", "94%"); None for anything else
-    ("", "-", "N/A", "null", true, NaN, objects)."""
-    if type(value) is str:  # the usual case: a number as text, read in one go
-        try:
-            number = float(value)
-        except ValueError:
-            text = value.strip().removesuffix("%").strip()
-            if not text or (text[-1].isalpha() and text.lower() not in ("inf", "nan")):
-                return None
-            try:
-                number = float(text)
-            except ValueError:
-                return None
-    elif isinstance(value, (int, float)) and not isinstance(value, bool):
-        number = float(value)
-    else:
+def _health(values: dict[str, Any]) -> JobHealth | None:
+    if not any(v is not None and v != "" for v in values.values()):
         return None
-    return number if math.isfinite(number) else None
+    return JobHealth(**{k: v for k, v in values.items() if v is not None})
 
 
-def _ratio(value: Any) -> float | None:
-    percent = figure(value)
-    return percent / 100.0 if percent is not None and 0.0 <= percent <= 100.0 else None
-
-
-def _non_negative(value: Any) -> float | None:
-    number = figure(value)
-    return number if number is not None and number >= 0 else None
-
-
-def _delay(result: Progress) -> float | None:
-    millis = _non_negative(result.incre_trans_delay_millis)
-    return millis / 1000.0 if millis is not None else _non_negative(result.incre_trans_delay)
-
-
-def _timestamp(value: Any) -> float | None:
-    # Unix milliseconds, by the SDK's documentation; parse_time also takes seconds.
-    number = figure(value)
-    return parse_time(number) if number is not None and number > 0 else None
-
-
-def _batches(ids: Sequence[str], size: int) -> list[list[str]]:
-    size = min(size, MAX_PER_PAGE)
+def batches(ids: Sequence[str], size: int) -> list[list[str]]:
+    """``ids`` in order, ``size`` at a time."""
     return [list(ids[i : i + size]) for i in range(0, len(ids), size)]
 
 
-async def _progress(
-    client: DrsClient, target: Target, auth: Authenticator, ids: list[str]
-) -> dict[str, Progress]:
-    body = json.dumps({"jobs": ids}).encode()
-    path = f"/v3/{target.project_id}/jobs/batch-progress"
-    answer = await client.call(target, auth, PROGRESS_API, "POST", path, body=body)
-    return read_progress(answer, ids, PROGRESS_API)
+# (results by job id, failures, requests sent)
+_Outcome = tuple[dict[str, Any], list[BaseException], int]
 
 
-async def _status(
-    client: DrsClient, target: Target, auth: Authenticator, ids: list[str]
-) -> dict[str, Status]:
-    page = {"cur_page": 1, "per_page": MAX_PER_PAGE}
-    body = json.dumps({"jobs": ids, "page_req": page}).encode()
-    path = f"/v3/{target.project_id}/jobs/batch-status"
-    answer = await client.call(target, auth, STATUS_API, "POST", path, body=body)
-    return read_status(answer, ids, STATUS_API)
+async def _ask(asking: _Asking, call: BatchCall, ids: Sequence[str]) -> _Outcome:
+    largest = min(asking.batch_size, call.max_ids)
+    size = asking.sizes.size(call.api, asking.target.endpoint, largest)
+    return await _ask_in(asking, call, ids, size, short_again=True)
+
+
+async def _ask_in(
+    asking: _Asking, call: BatchCall, ids: Sequence[str], size: int, short_again: bool
+) -> _Outcome:
+    outcomes = await asyncio.gather(
+        *(_ask_one(asking, call, chunk, short_again) for chunk in batches(ids, size))
+    )
+    results: dict[str, Any] = {}
+    failures: list[BaseException] = []
+    sent = 0
+    for found, failed, requests in outcomes:
+        results.update(found)
+        failures.extend(failed)
+        sent += requests
+    return results, failures, sent
+
+
+async def _ask_one(asking: _Asking, call: BatchCall, ids: list[str], short_again: bool) -> _Outcome:
+    target = asking.target
+    path = f"/v3/{target.project_id}/jobs/{call.path}"
+    try:
+        answer = await asking.client.call(
+            target, asking.auth, call.api, "POST", path, body=call.body(ids)
+        )
+        results = dict(call.read(answer, ids, call.api))
+    except ApiError as exc:
+        if exc.status == 400 and len(ids) > 1:
+            smaller = asking.sizes.too_large(call.api, target.endpoint, len(ids))
+            log.info(
+                "%s refused %d ids in one request (HTTP 400): asking %d at a time",
+                call.api,
+                len(ids),
+                smaller,
+            )
+            found, failed, sent = await _ask_in(asking, call, ids, smaller, short_again)
+            return found, failed, sent + 1
+        return {}, [exc], 1
+    except Exception as exc:  # a bug reading one answer must not cost the other calls
+        return {}, [exc], 1
+    missing = [i for i in ids if i not in results]
+    if not (short_again and results and missing and len(ids) > 1):
+        return results, [], 1
+    # A short answer: a server that takes fewer ids than sent, or ids it does not know.
+    # Asking again about the missing ones at half the size tells which.
+    half = max(1, len(ids) // 2)
+    again, failed, sent = await _ask_in(asking, call, missing, half, short_again=False)
+    if again:
+        smaller = asking.sizes.too_large(call.api, target.endpoint, len(ids))
+        log.info(
+            "%s answered %d of %d ids: asking %d at a time",
+            call.api,
+            len(results),
+            len(ids),
+            smaller,
+        )
+        rest = [i for i in missing if i not in again]
+        if rest and len(rest) < len(missing):
+            more, failed_more, sent_more = await _ask_in(
+                asking, call, rest, max(1, half // 2), True
+            )
+            again.update(more)
+            failed += failed_more
+            sent += sent_more
+    results.update(again)
+    return results, failed, sent + 1
 
 
 def _log_failures(
-    target: Target, job_type: str, failures: Sequence[BaseException], calls: int
+    target: Target, job_type: str, failures: Sequence[BaseException], requests: int
 ) -> None:
     first = failures[0]
     what = str(first) if isinstance(first, ApiError) else f"unexpected {type(first).__name__}"
     log.warning(
-        "health unknown for some jobs of project_id=%s region=%s job_type=%s this cycle: "
-        "%d of %d batch requests failed, first: %s",
+        "batch figures unknown for some jobs of project_id=%s region=%s job_type=%s this "
+        "cycle: %d of %d batch requests failed, first: %s",
         target.project_id,
         target.region,
         job_type,
         len(failures),
-        calls,
+        requests,
         what,
         exc_info=not isinstance(first, ApiError) and log.isEnabledFor(logging.DEBUG),
     )

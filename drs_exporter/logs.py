@@ -120,3 +120,8 @@ def setup(level: str = "info", fmt: str = "logfmt") -> SecretFilter:
     # aiohttp's access log would print every scrape at info level.
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     return secret_filter
+
+
+def counted(n: int, noun: str) -> str:
+    """``1 target``, ``3 targets``: a count for a log line."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"

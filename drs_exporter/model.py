@@ -78,11 +78,13 @@ def is_failed(status: str) -> bool:
 
 
 class JobHealth(msgspec.Struct, frozen=True, gc=False):
-    """How a transferring or failed job is doing, as far as the API said (None: it did not).
+    """What the batch calls said of a job (None: they did not say, or said no number).
 
-    Figures are what the metrics export: ``progress`` as a ratio from 0 to 1, ``delay`` and
-    ``remaining`` in seconds, ``updated`` (the last progress update) in Unix seconds. A failed
-    job's reason is ``error_code`` and ``error_message`` (one line), "" when not given.
+    Figures are what the metrics export: ``progress`` as a ratio from 0 to 1, ``delay``,
+    ``remaining``, ``rpo`` and ``rto`` in seconds, ``updated`` (the last progress update) in
+    Unix seconds, rates per second, ``source_connected`` and ``target_connected`` 1 or 0,
+    ``cpu`` as a ratio, memory and disk in bytes. A failed job's reason is ``error_code``
+    and ``error_message`` (one line), "" when not given.
     """
 
     progress: float | None = None
@@ -91,6 +93,17 @@ class JobHealth(msgspec.Struct, frozen=True, gc=False):
     updated: float | None = None
     error_code: str = ""
     error_message: str = ""
+    rows_rate: float | None = None
+    bytes_rate: float | None = None
+    rpo: float | None = None
+    rto: float | None = None
+    source_connected: float | None = None
+    target_connected: float | None = None
+    cpu: float | None = None
+    memory_used: float | None = None
+    memory: float | None = None
+    disk_used: float | None = None
+    disk: float | None = None
 
     @property
     def has_reason(self) -> bool:

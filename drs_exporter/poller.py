@@ -11,23 +11,21 @@ it fails the cycle with reason ``deadline``, so one slow target cannot stretch t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
-import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from .auth import Authenticator
-from .client import DrsClient
-from .config import PollConfig, Target
+from .batchsize import BatchSizes
 from .decode import AnswerCache, Page
 from .errors import ApiError
 from .health import fetch_health
 from .listing import Listing, list_published
 from .model import KNOWN_STATUSES, Job, JobHealth
+from .plan import Clock, Plan, PollTarget
 from .publication import Publication
-from .sharding import Shard
+from .quotas import Quota, fetch_quota
 from .snapshot import ReloadState, Snapshot, TargetKey, TargetState
 from .telemetry import Telemetry
 
@@ -35,40 +33,6 @@ log = logging.getLogger(__name__)
 
 PUBLISH_EVERY = 1.0  # seconds between progress snapshots within a cycle
 MAX_UNKNOWN_STATUSES_LOGGED = 100  # bounds the memory of which unknown statuses were logged
-
-
-@dataclass(frozen=True, slots=True)
-class Clock:
-    """Wall time for what is exported, monotonic time for intervals and staleness."""
-
-    wall: Callable[[], float] = time.time
-    monotonic: Callable[[], float] = time.monotonic
-
-
-@dataclass(frozen=True, slots=True)
-class PollTarget:
-    key: TargetKey
-    target: Target
-    auth: Authenticator
-
-
-@dataclass(frozen=True, slots=True)
-class Plan:
-    """What to poll and how: everything the poller takes from a config.
-
-    ``targets`` are the config's targets that ``shard`` owns.
-    """
-
-    targets: tuple[PollTarget, ...]
-    client: DrsClient
-    poll: PollConfig
-    shard: Shard = field(default_factory=Shard)
-    health: bool = True  # ask the v3 batch calls for progress, lag and failure reasons
-
-    def asks_health(self, answered: Sequence[str]) -> bool:
-        """The batch calls belong to the v3 API: asked only when v3 listed the target's jobs
-        in this poll (not where the region leaves v3 out, nor where ``apis`` does)."""
-        return self.health and "v3" in answered
 
 
 class StatusHistory:
@@ -119,11 +83,16 @@ class Poller:
         self._publish_cb = publish
         self._clock = clock or Clock()
         self._history = StatusHistory()
+        self._sizes = BatchSizes(self._clock.monotonic)  # learned across cycles and reloads
         self._pages: dict[TargetKey, AnswerCache[Page]] = {}  # the last listing's pages
         self._states: dict[TargetKey, TargetState] = {}
         self._success_at: dict[TargetKey, float] = {}  # monotonic time of last success
         self._reload = ReloadState(success=True, timestamp=self._clock.wall())
         self._unknown_logged: set[str] = set()
+        # Each project's quota as last read, by (project_id, region); the requests of this
+        # cycle by (project_id, endpoint), so that a project's job types share one.
+        self._quotas: dict[tuple[str, str], Quota] = {}
+        self._quota_asks: dict[tuple[str, str], asyncio.Future[Quota | None]] = {}
         self._publication = Publication()  # which list APIs each endpoint publishes
         self._last_publish = float("-inf")
         self._pending: asyncio.TimerHandle | None = None
@@ -141,6 +110,9 @@ class Poller:
         self._success_at = {k: v for k, v in self._success_at.items() if k in self._states}
         self._pages = {k: self._pages.get(k) or AnswerCache() for k in keys}
         self._history.retain(set(keys))
+        self._sizes.retain({pt.target.endpoint for pt in plan.targets})
+        projects = {(k.project_id, k.region) for k in keys}
+        self._quotas = {p: q for p, q in self._quotas.items() if p in projects}
         self._publication.retain(pt.target for pt in plan.targets)
         self.publish()
 
@@ -154,6 +126,7 @@ class Poller:
         return Snapshot(
             targets=tuple(self._states.values()),
             api_requests=MappingProxyType(dict(self._telemetry.api_requests)),
+            quotas=MappingProxyType(self._live_quotas()),
             poll_errors=MappingProxyType(dict(self._telemetry.poll_errors)),
             reload=self._reload,
             shard=self._plan.shard,
@@ -161,6 +134,17 @@ class Poller:
             discovery_errors=MappingProxyType(dict(self._telemetry.discovery_errors)),
             published=self._publication.by_region(),
         )
+
+    def _live_quotas(self) -> dict[tuple[str, str, str], tuple[float | None, float | None]]:
+        """The quotas of the projects with data: a project whose every target has gone
+        stale (``stale_after``) loses its quota series with its job series."""
+        live = {(s.key.project_id, s.key.region) for s in self._states.values() if s.has_data}
+        return {
+            (project_id, region, resource): figures
+            for (project_id, region), quota in self._quotas.items()
+            if (project_id, region) in live
+            for resource, figures in quota.items()
+        }
 
     def publish(self) -> None:
         """Hand the current snapshot to the exposition now."""
@@ -191,9 +175,11 @@ class Poller:
     async def cycle(self) -> None:
         """Poll every target once, concurrently, and publish the result."""
         plan = self._plan
+        self._quota_asks = {}
         try:
             await asyncio.gather(*(self._poll(plan, pt) for pt in plan.targets))
         finally:
+            self._quota_asks = {}
             self.publish()
 
     async def _poll(self, plan: Plan, pt: PollTarget) -> None:
@@ -224,8 +210,13 @@ class Poller:
                 exc_info=log.isEnabledFor(logging.DEBUG),
             )
         if jobs is not None and plan.asks_health(answered):
-            left = budget - (self._clock.monotonic() - started)
-            health = await _health(plan, pt, jobs, left)
+            if plan.switches:
+                left = budget - (self._clock.monotonic() - started)
+                health = await _health(plan, pt, jobs, self._sizes, left)
+            if plan.quotas:
+                left = budget - (self._clock.monotonic() - started)
+                with contextlib.suppress(asyncio.TimeoutError, TimeoutError):
+                    await asyncio.wait_for(self._quota(plan, pt), max(left, 0.0))
         duration = self._clock.monotonic() - started
         if key not in self._states:  # dropped by a reload while we polled
             return
@@ -278,6 +269,19 @@ class Poller:
             exc,
         )
 
+    async def _quota(self, plan: Plan, pt: PollTarget) -> None:
+        """Read the target's project quota, once a cycle for all its job types."""
+        ask = (pt.key.project_id, pt.target.endpoint)
+        future = self._quota_asks.get(ask)
+        if future is None:
+            future = self._quota_asks[ask] = asyncio.ensure_future(_read_quota(plan, pt))
+        quota = await asyncio.shield(future)
+        project = (pt.key.project_id, pt.key.region)
+        if quota is None:
+            self._quotas.pop(project, None)  # a failed answer leaves out its own series
+        elif project in {(t.key.project_id, t.key.region) for t in plan.targets}:
+            self._quotas[project] = quota
+
     def _failed_state(self, prev: TargetState, duration: float, stale_after: float) -> TargetState:
         success_at = self._success_at.get(prev.key)
         fresh = success_at is not None and self._clock.monotonic() - success_at < stale_after
@@ -314,14 +318,21 @@ class Poller:
 
 
 async def _health(
-    plan: Plan, pt: PollTarget, jobs: Sequence[Job], budget: float
+    plan: Plan, pt: PollTarget, jobs: Sequence[Job], sizes: BatchSizes, budget: float
 ) -> Mapping[str, JobHealth]:
-    """The jobs' health within what is left of the target's budget; nothing when that runs
-    out or on a bug, neither of which must fail a poll whose listing worked."""
+    """What the batch calls say within what is left of the target's budget; nothing when
+    that runs out or on a bug, neither of which must fail a poll whose listing worked."""
     try:
         return await asyncio.wait_for(
             fetch_health(
-                plan.client, pt.target, pt.auth, pt.key.job_type, jobs, plan.poll.batch_size
+                plan.client,
+                pt.target,
+                pt.auth,
+                pt.key.job_type,
+                jobs,
+                plan.poll.batch_size,
+                sizes,
+                plan.switches,
             ),
             max(budget, 0.0),
         )
@@ -345,3 +356,18 @@ async def _health(
             exc_info=log.isEnabledFor(logging.DEBUG),
         )
         return {}
+
+
+async def _read_quota(plan: Plan, pt: PollTarget) -> Quota | None:
+    """The project's quota; None when it cannot be had (logged), which fails no poll."""
+    try:
+        return await fetch_quota(plan.client, pt.target, pt.auth)
+    except Exception as exc:
+        what = str(exc) if isinstance(exc, ApiError) else f"unexpected {type(exc).__name__}"
+        log.warning(
+            "quota unknown for project_id=%s region=%s this cycle: %s",
+            pt.key.project_id,
+            pt.key.region,
+            what,
+        )
+        return None

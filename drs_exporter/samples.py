@@ -10,7 +10,8 @@ from __future__ import annotations
 import math
 import platform
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from operator import attrgetter
 from typing import Any
 
 import msgspec
@@ -130,41 +131,41 @@ def job_lines(
     }
 
 
-def health_lines(base: str, jobs: Iterable[Job], health: Mapping[str, JobHealth]) -> dict[str, str]:
-    """The replication health families of one target, by family name."""
-    # Rendered anew every cycle (the figures move): written out for speed.
-    progress: list[str] = []
-    delay: list[str] = []
-    remaining: list[str] = []
-    updated: list[str] = []
-    errors: list[str] = []
+def health_lines(
+    base: str,
+    jobs: Iterable[Job],
+    health: Mapping[str, JobHealth],
+    figures: Sequence[tuple[str, str]],
+) -> dict[str, str]:
+    """The families fed by the batch calls, of one target, by family name: each of
+    ``figures`` (family name, JobHealth field) with one sample per job that has the figure,
+    and drs_job_error_info."""
+    # Rendered anew every cycle (the figures move): one pass per family over the jobs that
+    # have health, each with its labels written once.
+    told: list[tuple[str, JobHealth]] = []
     for job in jobs:
         found = health.get(job.id)
-        if found is None:
-            continue
-        ident = f'{base},job_id="{escape(job.id)}"'
-        if found.progress is not None:
-            progress.append(f"drs_job_progress_ratio{{{ident}}} {number(found.progress)}\n")
-        if found.delay is not None:
-            delay.append(f"drs_job_replication_delay_seconds{{{ident}}} {number(found.delay)}\n")
-        if found.remaining is not None:
-            remaining.append(f"drs_job_remaining_seconds{{{ident}}} {number(found.remaining)}\n")
-        if found.updated is not None:
-            updated.append(
-                f"drs_job_progress_update_timestamp_seconds{{{ident}}} {number(found.updated)}\n"
-            )
-        if found.has_reason:
-            errors.append(
-                f'drs_job_error_info{{{ident},error_code="{escape(found.error_code)}",'
-                f'error_message="{escape(found.error_message)}"}} 1\n'
-            )
-    return {
-        "drs_job_progress_ratio": "".join(progress),
-        "drs_job_replication_delay_seconds": "".join(delay),
-        "drs_job_remaining_seconds": "".join(remaining),
-        "drs_job_progress_update_timestamp_seconds": "".join(updated),
-        "drs_job_error_info": "".join(errors),
-    }
+        if found is not None:
+            told.append((f'{base},job_id="{escape(job.id)}"', found))
+    texts: dict[str, str] = {}
+    for name, field in figures:
+        value_of = attrgetter(field)
+        texts[name] = "".join(
+            [
+                f"{name}{{{ident}}} {number(value)}\n"
+                for ident, found in told
+                if (value := value_of(found)) is not None
+            ]
+        )
+    texts["drs_job_error_info"] = "".join(
+        [
+            f'drs_job_error_info{{{ident},error_code="{escape(found.error_code)}",'
+            f'error_message="{escape(found.error_message)}"}} 1\n'
+            for ident, found in told
+            if found.error_code or found.error_message
+        ]
+    )
+    return texts
 
 
 def poll_lines(base: str, state: TargetState) -> dict[str, str]:
@@ -196,6 +197,17 @@ def snapshot_lines(snapshot: Snapshot, version: str) -> dict[str, str]:
         f'drs_discovery_errors_total{{reason="{escape(reason)}"}} {number(count)}\n'
         for reason, count in sorted(snapshot.discovery_errors.items())
     )
+    used: list[str] = []
+    limit: list[str] = []
+    for (project_id, region, resource), (in_use, most) in sorted(snapshot.quotas.items()):
+        labels = (
+            f'project_id="{escape(project_id)}",region="{escape(region)}",'
+            f'resource="{escape(resource)}"'
+        )
+        if in_use is not None:
+            used.append(f"drs_quota_used{{{labels}}} {number(in_use)}\n")
+        if most is not None:
+            limit.append(f"drs_quota_limit{{{labels}}} {number(most)}\n")
     build = f'version="{escape(version)}",python_version="{escape(platform.python_version())}"'
     reload = snapshot.reload
     shard = f'shard="{snapshot.shard.index}",total_shards="{snapshot.shard.total}"'
@@ -207,6 +219,8 @@ def snapshot_lines(snapshot: Snapshot, version: str) -> dict[str, str]:
         "drs_api_published": published,
         "drs_api_requests_total": requests,
         "drs_poll_errors_total": errors,
+        "drs_quota_used": "".join(used),
+        "drs_quota_limit": "".join(limit),
         "drs_exporter_build_info": f"drs_exporter_build_info{{{build}}} 1\n",
         "drs_discovery_errors_total": discovery_errors,
         "drs_exporter_shard": f"drs_exporter_shard{{{shard}}} 1\n",

@@ -18,9 +18,10 @@ from .discovery import Found, Project, ProjectLister
 from .errors import ApiError, ConfigError
 from .exposition import Exposition, ExpositionOptions, render
 from .listing import first_page
-from .logs import SecretFilter
+from .logs import SecretFilter, counted
 from .model import LIST_API_NAMES
-from .poller import Clock, Plan, Poller, PollTarget
+from .plan import Clock, Plan, PollTarget
+from .poller import Poller
 from .sharding import Shard
 from .snapshot import DiscoveryState, ReloadState, Snapshot, TargetKey
 from .telemetry import Telemetry
@@ -278,7 +279,7 @@ class Exporter:
 
     def _render(self, snapshot: Snapshot) -> Exposition:
         m = self.config.metrics
-        options = ExpositionOptions(m.per_job, m.dense_status, m.health)
+        options = ExpositionOptions(m.per_job, m.dense_status, m.health, m.dr, m.quotas)
         # Reuse the lines of targets whose state did not change since the last render.
         return render(snapshot, options, __version__, previous=self._exposition)
 
@@ -362,18 +363,20 @@ class Exporter:
         if not (config.discovery.enabled and self._projects is None):  # else: nothing known yet
             _log_share(self.shard, len(targets), configured)
         metrics = config.metrics
-        health = metrics.per_job and metrics.health
-        return Plan(tuple(targets), client, poll, self.shard, health)
+        return Plan(
+            tuple(targets),
+            client,
+            poll,
+            self.shard,
+            health=metrics.per_job and metrics.health,
+            dr=metrics.per_job and metrics.dr,
+            quotas=metrics.quotas,
+        )
 
 
 def count_targets(targets: Iterable[Target]) -> int:
     """Targets as ``drs_up`` counts them: one per (project, region, job type)."""
     return sum(len(t.job_types) for t in targets)
-
-
-def counted(n: int, noun: str) -> str:
-    """``1 target``, ``3 targets``: a count for a log line."""
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def _log_share(shard: Shard, owned: int, configured: int) -> None:

@@ -74,6 +74,11 @@ class Snapshot:
     api_requests: Mapping[tuple[str, str, str], int] = field(default_factory=dict)
     # (target, reason) -> failed polls so far.
     poll_errors: Mapping[tuple[TargetKey, str], int] = field(default_factory=dict)
+    # (project_id, region, resource) -> (used, quota): each project's DRS quota as last read;
+    # None where the answer gave no number.
+    quotas: Mapping[tuple[str, str, str], tuple[float | None, float | None]] = field(
+        default_factory=dict
+    )
     reload: ReloadState = ReloadState()
     # Which share of the configured targets this replica polls: ``targets`` are that share.
     shard: Shard = field(default_factory=Shard)

@@ -25,10 +25,10 @@ from aiohttp import web
 from drs_exporter.model import JOB_TYPES
 from drs_exporter.simulator import ApiCall, World
 
-from .sim_stats import LISTING_API, V3_LISTING_API, RequestStats, first, integer
+from .sim_stats import BATCH_APIS, LISTING_API, V3_LISTING_API, RequestStats, first, integer
 
 # The APIs an answer may be scripted for, as the simulator names their routes.
-SCRIPTABLE_APIS = (LISTING_API, V3_LISTING_API, "v3_batch_progress", "v3_batch_status")
+SCRIPTABLE_APIS = (LISTING_API, V3_LISTING_API, *BATCH_APIS, "v3_quotas")
 
 MAX_SCRIPTED_BYTES = 1 << 30  # a body times its repeat: large enough to pass any cap
 ANSWER_KEYS = frozenset(

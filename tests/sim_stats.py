@@ -24,7 +24,7 @@ _INTEGER = re.compile(r"-?[0-9]{1,12}")
 MAX_ARRIVALS = 10_000  # the most recent ones kept
 LISTING_API = "v5_jobs"  # the simulator's name for the v5 listing route
 V3_LISTING_API = "v3_jobs"
-BATCH_APIS = ("v3_batch_progress", "v3_batch_status")
+BATCH_APIS = ("v3_batch_progress", "v3_batch_status", "v3_batch_rpo_rto", "v3_dr_monitoring")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 

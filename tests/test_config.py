@@ -652,9 +652,9 @@ def test_minimal_config_gets_the_documented_defaults(tmp_path: Path) -> None:
         10.0,
         600.0,
     )
-    assert poll.batch_size == 10
+    assert poll.batch_size == 100
     assert (config.metrics.per_job, config.metrics.dense_status) == (True, False)
-    assert config.metrics.health is True
+    assert (config.metrics.health, config.metrics.dr, config.metrics.quotas) == (True, True, True)
     assert (config.web.listen_address, config.web.telemetry_path) == (":9877", "/metrics")
     assert config.web.config_file is None
     assert config.http.proxy_url is None

@@ -17,7 +17,8 @@ from drs_exporter.client import DrsClient
 from drs_exporter.config import Config, Credentials, IamCredentials, MetricsConfig, load_config
 from drs_exporter.families import FAMILIES
 from drs_exporter.model import STATUSES
-from drs_exporter.poller import Clock, Plan, Poller, PollTarget
+from drs_exporter.plan import Clock, Plan, PollTarget
+from drs_exporter.poller import Poller
 from drs_exporter.service import Exporter
 from drs_exporter.sharding import Shard
 from drs_exporter.snapshot import Snapshot, TargetKey

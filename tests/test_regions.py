@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from drs_exporter.poller import Clock
+from drs_exporter.plan import Clock
 from drs_exporter.publication import RECHECK_AFTER
 from drs_exporter.service import Exporter
 
@@ -76,7 +76,16 @@ async def test_a_region_with_one_list_api_exports_every_job_with_the_default_con
         by_api = {labels["api"]: v for _, labels, v in select(found, "drs_api_published")}
         assert by_api == {f"{missing}_jobs": 0, f"{published}_jobs": 1}
         health = sum(len(select(found, name)) for name in HEALTH)
-        batch = requests(found, "v3_batch_progress") + requests(found, "v3_batch_status")
+        batch = sum(
+            requests(found, api)
+            for api in (
+                "v3_batch_progress",
+                "v3_batch_status",
+                "v3_batch_rpo_rto",
+                "v3_dr_monitoring",
+                "v3_quotas",
+            )
+        )
         if published == "v3":
             assert health > 0 and batch > 0
         else:  # no v3: no batch request at all, no health series, and no failure for it

@@ -39,7 +39,7 @@ from drs_exporter.config import Config, Credentials, MetricsConfig, PollConfig, 
 from drs_exporter.errors import ApiError
 from drs_exporter.listing import list_jobs
 from drs_exporter.model import LIST_APIS
-from drs_exporter.poller import Clock
+from drs_exporter.plan import Clock
 from drs_exporter.service import Exporter
 from drs_exporter.telemetry import Telemetry
 from drs_exporter.transport import MAX_BODY_BYTES, Limiter, Transport
@@ -79,9 +79,9 @@ def job(job_id: str, status: str = "INCRE_TRANSFER_STARTED", **fields: Any) -> d
 # Both list APIs go through the same client: what is retried, how, and how failures count
 # must not depend on which one answered. Tests marked with EACH_API run once for each.
 EACH_API = pytest.mark.parametrize("api", LIST_APIS)
-# The listing is what this suite is about: the health batch calls are left out of it
+# The listing is what this suite is about: the batch calls and the quota are left out of it
 # (their faults are tested in test_health_end_to_end.py).
-LISTING_ONLY = MetricsConfig(health=False)
+LISTING_ONLY = MetricsConfig(health=False, dr=False, quotas=False)
 
 
 def target(

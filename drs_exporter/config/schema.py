@@ -58,7 +58,7 @@ class PollConfig:
     max_concurrency: int = 8
     max_requests_per_second: float = 10.0
     stale_after: float = 600.0  # seconds
-    batch_size: int = 10  # job ids per v3 batch request (progress, status)
+    batch_size: int = 100  # the most job ids per v3 batch request; learned down when refused
     deadline: float | None = None  # seconds a target's poll may take; None: the interval
 
     @property
@@ -72,6 +72,8 @@ class MetricsConfig:
     per_job: bool = True
     dense_status: bool = False
     health: bool = True  # progress, delay and failure reason per job (v3 batch calls)
+    dr: bool = True  # RPO/RTO, connections and instance capacity of DR jobs (v3 batch calls)
+    quotas: bool = True  # the project's DRS quota (v3)
 
 
 @dataclass(frozen=True, slots=True)

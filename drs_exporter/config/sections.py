@@ -354,14 +354,13 @@ _POLL_READERS: dict[str, Callable[[object, str], Any]] = {
     "max_concurrency": lambda value, path: integer(value, path, 1, 1000),
     "max_requests_per_second": lambda value, path: number_at_most(value, path, 10_000),
     "stale_after": lambda value, path: positive_duration(value, path, 30 * 86400.0),
-    # The batch calls' limit is not documented; their per_page is at most 100.
-    "batch_size": lambda value, path: integer(value, path, 1, 100),
+    "batch_size": lambda value, path: integer(value, path, 1, 100),  # batch-status's per_page
 }
 
 _METRICS_READERS: dict[str, Callable[[object, str], Any]] = {
     "per_job": boolean,
     "dense_status": boolean,
-    "health": boolean,
+    **dict.fromkeys(("health", "dr", "quotas"), boolean),
 }
 
 

@@ -72,11 +72,30 @@ The API (answered as DRS and its gateway do):
     ids, unknown ones left out; a ``*_FAILED`` job carries its DRS error code and message
     (from ``reasons``: stable per job, some multi-line, some over 200 characters, some in
     Chinese), other jobs "" and "".
+``POST /v3/{project_id}/jobs/batch-rpo-and-rto``
+    The ids as for batch-progress; answered with **202**, as Huawei documents.
+    ``{"count", "results": [{"job_id", "rpo_info", "rto_info", "error_code",
+    "error_msg"}]}``: a ``cloudDataGuard`` job in INCRE_TRANSFER_STARTED has
+    ``{"delay" (milliseconds, as text), "time" ("yyyy-MM-dd HH:mm:ss"), "check_point",
+    "gtid_set"}`` in both, moving over time; other jobs neither (see ``dr``).
+``POST /v3/{project_id}/jobs/disaster-recovery-monitoring-data``
+    The ids as for batch-progress, at most 10 (documented; more is a 400, as is more than
+    ``batch_cap``). ``{"count", "results": [{"id", "data_guard_minitor": {...}}]}`` with
+    DRS's keys (``src_normal``, ``dst_normal``, ``cpuUsed_percent``, ``mem_used_inMB``,
+    ``node_mem_inMB``, ``volume_used_inGB``, ``node_volume_inGB``, ...) for a
+    ``cloudDataGuard`` job in FULL_ or INCRE_TRANSFER_STARTED, ``{}`` for others: some
+    connections drop for minutes of every hour, some disks fill, a quarter of the jobs send
+    every number as text (see ``dr``).
+``GET /v3/{project_id}/quotas``
+    ``{"quotas": {"resource": {"type": "instances", "min", "max", "quota", "used"}}}``.
 ``POST /v3/auth/tokens``
     IAM password login (when ``iam_*`` are set; else 404): 201 with ``X-Subject-Token``.
 
 In a region that does not publish v3 (or v5), that version's calls answer 404
-``APIGW.0101`` as the gateway answers an unknown API, before auth, faults or latency.
+``APIGW.0101`` as the gateway answers an unknown API, before auth, faults or latency. With
+``fault_apis``, the fault rates apply to the APIs it names only; with ``batch_answer_cap``,
+every batch call answers for the first that many ids only, silently (a server that takes
+fewer than sent).
 
 Auth: with an AK/SK, requests must carry a valid ``SDK-HMAC-SHA256`` signature whose
 X-Sdk-Date is within 15 minutes of the simulator's clock, over the body bytes as
@@ -133,7 +152,8 @@ answer ``{"error": "..."}``:
 The same changes are methods of ``World`` for those who embed the simulator:
 ``set_status``, ``set_health``, ``delete``, ``add_job``, ``advance``, ``set_published``,
 ``summary``; and the truth of each answer: ``jobs(project, job_type, api)``, ``find(id, api)``,
-``progress(id)``, ``status(id)``, ``listed_by(id)``.
+``progress(id)``, ``status(id)``, ``objectives(id)``, ``monitoring(id)``,
+``quota(project)``, ``listed_by(id)``.
 
 The extension point, for those who embed the simulator (the test suite does, to script
 answers, move jobs between pages and record requests): ``build_app()`` and ``start()``
@@ -142,7 +162,8 @@ take
 ``middlewares``
     aiohttp middlewares run around every request, inside the one that gives each answer
     its ``X-Request-Id``. Routes are named for their API (``v5_jobs``, ``v3_jobs``,
-    ``v3_batch_progress``, ``v3_batch_status``, ``iam_tokens``).
+    ``v3_batch_progress``, ``v3_batch_status``, ``v3_batch_rpo_rto``, ``v3_dr_monitoring``,
+    ``v3_quotas``, ``iam_tokens``).
 ``override``
     An ``async (ApiCall) -> web.StreamResponse | None``, which each DRS API call (v5 and
     v3; not IAM) awaits once it has passed the gateway's auth check, before the fault

@@ -51,6 +51,11 @@ async def sim_faults(request: web.Request) -> web.StreamResponse:
     if unknown:
         raise HookError(400, f"unknown fault option(s): {', '.join(unknown)}")
     for name, value in changes.items():
+        if name == "fault_apis":
+            if not isinstance(value, list) or not all(isinstance(a, str) for a in value):
+                raise HookError(400, "fault_apis must be a list of API names")
+            changes[name] = tuple(value)
+            continue
         number = isinstance(value, (int, float)) and not isinstance(value, bool)
         if not (number or (value is None and name == "retry_after")):
             raise HookError(400, f"{name} must be a number")
@@ -58,7 +63,11 @@ async def sim_faults(request: web.Request) -> web.StreamResponse:
         sim.options = dataclasses.replace(sim.options, **changes)
     except ConfigError as e:
         raise HookError(400, str(e)) from None
-    return json_response(200, {name: getattr(sim.options, name) for name in FAULT_FIELDS})
+    return json_response(200, {name: _public(getattr(sim.options, name)) for name in FAULT_FIELDS})
+
+
+def _public(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
 
 
 async def sim_set_status(request: web.Request) -> web.StreamResponse:

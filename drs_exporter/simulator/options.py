@@ -11,7 +11,17 @@ from .engines import APIS, LISTS
 
 RATE_FIELDS = ("error_rate", "throttle_rate", "hang_rate", "malformed_rate", "garble_rate")
 # Options that POST /_sim/faults may change while the simulator runs.
-FAULT_FIELDS = (*RATE_FIELDS, "latency", "retry_after", "hang")
+FAULT_FIELDS = (*RATE_FIELDS, "latency", "retry_after", "hang", "fault_apis")
+# The DRS APIs the simulator serves, by the names drs_api_requests_total gives them.
+API_NAMES = (
+    "v5_jobs",
+    "v3_jobs",
+    "v3_batch_progress",
+    "v3_batch_status",
+    "v3_batch_rpo_rto",
+    "v3_dr_monitoring",
+    "v3_quotas",
+)
 
 
 @dataclass(frozen=True)
@@ -45,7 +55,9 @@ class SimulatorOptions:
     # APIGW.0101, as Huawei's gateway answers an API it does not publish.
     apis: tuple[str, ...] = APIS
     batch_cap: int = 0  # most job ids in one batch request; 0: no cap
+    batch_answer_cap: int = 0  # most results a batch answer holds, silently; 0: no cap
     compact: bool = False  # jobs with only id, name, status, create_time, engine and net type
+    fault_apis: tuple[str, ...] = ()  # the APIs the faults hit; empty: every one
 
     def __post_init__(self) -> None:
         check_options(self)
@@ -72,6 +84,8 @@ def check_options(o: SimulatorOptions) -> None:
         raise ConfigError("--jobs", "must not be negative")
     if o.page_cap < 0:
         raise ConfigError("--page-cap", "must not be negative")
+    if o.batch_answer_cap < 0:
+        raise ConfigError("--batch-answer-cap", "must not be negative")
     if o.batch_cap < 0:
         raise ConfigError("--batch-cap", "must not be negative")
     if not o.apis or not set(o.apis) <= set(APIS) or len(set(o.apis)) != len(o.apis):
@@ -81,6 +95,11 @@ def check_options(o: SimulatorOptions) -> None:
             raise ConfigError(_flag(name), f"must be one of {', '.join(LISTS)}")
     if not 0.0 <= o.children_ratio <= 1.0:
         raise ConfigError("--children-ratio", "must be between 0 and 1")
+    unknown = sorted(set(o.fault_apis) - set(API_NAMES))
+    if unknown:
+        raise ConfigError(
+            "--fault-apis", f"unknown API {unknown[0]!r}: one of {', '.join(API_NAMES)}"
+        )
     for name in RATE_FIELDS:
         if not 0.0 <= getattr(o, name) <= 1.0:
             raise ConfigError(_flag(name), "must be between 0 and 1")
@@ -242,8 +261,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         type=_non_negative_int,
         default=d.batch_cap,
-        help="most job ids per batch-progress or batch-status request, more answer 400; "
+        help="most job ids per batch request, more answer 400 (DR monitoring: 10 at most); "
         "0 = no cap (default %(default)s)",
+    )
+    v3.add_argument(
+        "--batch-answer-cap",
+        metavar="N",
+        type=_non_negative_int,
+        default=d.batch_answer_cap,
+        help="answer batch calls for at most N of the ids sent, silently (0: all; default 0)",
     )
     v3.add_argument(
         "--garble-rate",
@@ -321,6 +347,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=_rate,
         default=d.malformed_rate,
         help="answer with truncated JSON or an HTML page",
+    )
+    faults.add_argument(
+        "--fault-apis",
+        metavar="API,...",
+        type=lambda text: tuple(a.strip() for a in text.split(",") if a.strip()),
+        default=d.fault_apis,
+        help=f"only these APIs get the faults (default: all; names: {', '.join(API_NAMES)})",
     )
 
 

@@ -5,7 +5,8 @@ state it reads.
 query pairs and the JSON body) and does, in order: the four fault draws, the latency, the
 ``hang`` fault, the gateway's auth check (over the body bytes as received), the answer
 override (the extension point), the throttle and server-error faults, the normal answer
-(a bad query or body: DRS's 400), and the malformed-body fault on a 200.
+(a bad query or body: DRS's 400), and the malformed-body fault on a 2xx. With
+``fault_apis`` set, the faults hit only the APIs it names (the draws are made all the same).
 """
 
 from __future__ import annotations
@@ -107,6 +108,8 @@ async def serve(request: web.Request, api: str, answer: Answer) -> web.StreamRes
     project_id = request.match_info.get("project_id", "")
     # Four draws per request whatever happens, so a seed gives the same fault sequence.
     hang, throttle, error, malformed = (sim.random.random() for _ in range(4))
+    if o.fault_apis and api not in o.fault_apis:
+        hang = throttle = error = malformed = 1.0  # drawn all the same: the sequence holds
     # The body as it arrives, as a gateway reads it: a client that gives up during the
     # latency or a hang has sent it whole already.
     raw_body = await request.read()
@@ -140,7 +143,7 @@ async def serve(request: web.Request, api: str, answer: Answer) -> web.StreamRes
         status, error_body = SERVER_ERRORS[min(2, int(error / o.error_rate * 3))]
         return json_response(status, error_body)
     response = _normal(sim, answer, project_id, pairs, body)
-    if response.status == 200 and malformed < o.malformed_rate:
+    if 200 <= response.status < 300 and malformed < o.malformed_rate:
         if malformed < o.malformed_rate / 2:
             text = response.text or ""
             return web.Response(text=text[: len(text) // 2], content_type="application/json")

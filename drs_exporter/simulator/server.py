@@ -7,6 +7,7 @@ served through the one request pipeline (``pipeline.serve``: faults, auth, the o
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -14,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from .bodies import parse_batch, parse_listing
+from .bodies import Batch, parse_batch, parse_listing
+from .dr import MONITORING_CAP
 from .engines import V3, V5
 from .gateway import Issued
 from .hooks import (
@@ -94,14 +96,39 @@ def _v3_jobs(sim: Simulator, project_id: str, _: Pairs, body: Any) -> tuple[int,
 
 def _v3_batch_progress(sim: Simulator, project_id: str, _: Pairs, body: Any) -> tuple[int, str]:
     """``POST /v3/{project_id}/jobs/batch-progress``."""
-    batch = parse_batch(body, sim.options.batch_cap, paged=False)
+    batch = _answered(sim, parse_batch(body, sim.options.batch_cap, paged=False))
     return 200, sim.world.batch_progress(project_id, batch, sim.options.garble_rate)
 
 
 def _v3_batch_status(sim: Simulator, project_id: str, _: Pairs, body: Any) -> tuple[int, str]:
     """``POST /v3/{project_id}/jobs/batch-status``."""
-    batch = parse_batch(body, sim.options.batch_cap, paged=True)
+    batch = _answered(sim, parse_batch(body, sim.options.batch_cap, paged=True))
     return 200, sim.world.batch_status(project_id, batch)
+
+
+def _v3_batch_rpo_rto(sim: Simulator, project_id: str, _: Pairs, body: Any) -> tuple[int, str]:
+    """``POST /v3/{project_id}/jobs/batch-rpo-and-rto``: 202 on success, as documented."""
+    batch = _answered(sim, parse_batch(body, sim.options.batch_cap, paged=False))
+    return 202, sim.world.batch_objectives(project_id, batch)
+
+
+def _v3_dr_monitoring(sim: Simulator, project_id: str, _: Pairs, body: Any) -> tuple[int, str]:
+    """``POST /v3/{project_id}/jobs/disaster-recovery-monitoring-data``: at most 10 ids."""
+    cap = min(MONITORING_CAP, sim.options.batch_cap or MONITORING_CAP)
+    batch = _answered(sim, parse_batch(body, cap, paged=False))
+    return 200, sim.world.dr_monitoring(project_id, batch)
+
+
+def _v3_quotas(sim: Simulator, project_id: str, _: Pairs, body: Any) -> tuple[int, str]:
+    """``GET /v3/{project_id}/quotas``."""
+    return 200, sim.world.quota(project_id)
+
+
+def _answered(sim: Simulator, batch: Batch) -> Batch:
+    """The ids a batch call answers for: with ``batch_answer_cap``, only the first ones, as a
+    server that takes fewer ids than it was sent would."""
+    cap = sim.options.batch_answer_cap
+    return dataclasses.replace(batch, ids=batch.ids[:cap]) if cap else batch
 
 
 def _api(name: str, answer: Answer, *, family: str) -> Handler:
@@ -123,6 +150,12 @@ endpoints (as DRS and its gateway answer them):
   POST   /v3/{project_id}/jobs                 list jobs (v3: the other engines, MySQL sync)
   POST   /v3/{project_id}/jobs/batch-progress  progress, delay, remaining time of jobs
   POST   /v3/{project_id}/jobs/batch-status    status and failure reason of jobs
+  POST   /v3/{project_id}/jobs/batch-rpo-and-rto
+                                               RPO and RTO of DR jobs (answers 202)
+  POST   /v3/{project_id}/jobs/disaster-recovery-monitoring-data
+                                               connections, CPU, memory, disk of DR jobs
+                                               (at most 10 ids a request)
+  GET    /v3/{project_id}/quotas               the project's DRS quota
   POST   /v3/auth/tokens                       IAM password login (with --iam-*)
   GET    /v3/auth/projects                     IAM: the projects the caller can reach
   GET    /v3/auth/domains                      IAM: the caller's account (its id)
@@ -148,6 +181,21 @@ APIS: tuple[tuple[str, str, str, Answer, str], ...] = (
     ("POST", "/v3/{project_id}/jobs", "v3_jobs", _v3_jobs, V3),
     ("POST", "/v3/{project_id}/jobs/batch-progress", "v3_batch_progress", _v3_batch_progress, V3),
     ("POST", "/v3/{project_id}/jobs/batch-status", "v3_batch_status", _v3_batch_status, V3),
+    (
+        "POST",
+        "/v3/{project_id}/jobs/batch-rpo-and-rto",
+        "v3_batch_rpo_rto",
+        _v3_batch_rpo_rto,
+        V3,
+    ),
+    (
+        "POST",
+        "/v3/{project_id}/jobs/disaster-recovery-monitoring-data",
+        "v3_dr_monitoring",
+        _v3_dr_monitoring,
+        V3,
+    ),
+    ("GET", "/v3/{project_id}/quotas", "v3_quotas", _v3_quotas, V3),
 )
 
 
@@ -216,8 +264,8 @@ def build_app(
     ``clock`` is the wall clock the world and signatures run on. ``middlewares`` run inside
     the simulator's own (which gives every answer its X-Request-Id), around every request;
     routes are named for their API (``v5_jobs``, ``v3_jobs``, ``v3_batch_progress``,
-    ``v3_batch_status``, ``iam_tokens``, ``iam_projects``, ``iam_domains``), as
-    ``ApiCall.api`` is.
+    ``v3_batch_status``, ``v3_batch_rpo_rto``, ``v3_dr_monitoring``, ``v3_quotas``,
+    ``iam_tokens``, ``iam_projects``, ``iam_domains``), as ``ApiCall.api`` is.
     ``override`` is consulted by the API handlers (see ``ApiCall``).
     """
     app = web.Application(middlewares=[_request_id, *middlewares], client_max_size=MAX_BODY)

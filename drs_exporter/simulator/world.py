@@ -1,10 +1,11 @@
 """The simulated world: the jobs of every project, the clock they live by, and the answers of
-each API about them (v5 and v3 listings, batch progress and status).
+each API about them (v5 and v3 listings, the batch calls, the quota).
 
 A job's status is read off its Timeline at the world's elapsed whole seconds, so all
 requests within one second agree and listings can be cached per second. Edits (pin a
 status or a job's health, delete or add a job, move the clock) bump a version that
-invalidates those caches.
+invalidates those caches. This file is long: it is the one place that holds the jobs, and
+every answer about them reads them here.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 
 from ..model import JOB_TYPES, is_failed, label_value
 from .bodies import Batch, V3Listing
+from .dr import RELEASED_STATES, monitoring_result, objectives_result, quota_answer
 from .engines import V3, V5, api_set
 from .health import NO_PINS, HealthPins, Stay, change_pins, garble, progress_result
 from .jobs import MISSING, SimJob, generate, raw_job, render
@@ -120,6 +122,35 @@ class World:
             self._status_result(j, elapsed) for j in self._batch_jobs(project_id, batch.page)
         ]
         return json.dumps({"count": len(results), "results": results}, ensure_ascii=False)
+
+    def batch_objectives(self, project_id: str, batch: Batch) -> str:
+        """The JSON body answering one batch-rpo-and-rto request."""
+        elapsed = self.elapsed()
+        results = [self._objectives(j, elapsed) for j in self._batch_jobs(project_id, batch.ids)]
+        return json.dumps({"count": len(results), "results": results})
+
+    def dr_monitoring(self, project_id: str, batch: Batch) -> str:
+        """The JSON body answering one DR monitoring request."""
+        elapsed = self.elapsed()
+        results = [self._monitoring(j, elapsed) for j in self._batch_jobs(project_id, batch.ids)]
+        return json.dumps({"count": len(results), "results": results})
+
+    def quota(self, project_id: str) -> str:
+        """The JSON body answering the project's quota request."""
+        elapsed = self.elapsed()
+        ids = [i for t in JOB_TYPES for i in self._buckets.get((project_id, t), [])]
+        released = (self._status_text(self._jobs[i], elapsed) in RELEASED_STATES for i in ids)
+        return json.dumps(quota_answer(len(ids) - sum(released), len(ids)))
+
+    def objectives(self, job_id: str) -> dict[str, Any] | None:
+        """The batch-rpo-and-rto result of a job now, or None."""
+        job = self._lookup(job_id)
+        return None if job is None else self._objectives(job, self.elapsed())
+
+    def monitoring(self, job_id: str) -> dict[str, Any] | None:
+        """The DR monitoring result of a job now, or None."""
+        job = self._lookup(job_id)
+        return None if job is None else self._monitoring(job, self.elapsed())
 
     def jobs(self, project_id: str, job_type: str, api: str = V5) -> list[dict[str, Any]]:
         """Every top-level job object that ``api`` lists of one project and type, in its
@@ -304,6 +335,16 @@ class World:
         return progress_result(
             job.id, job.task_type, stay, elapsed, self._start, self._seed, job.key, failure, pins
         )
+
+    def _objectives(self, job: SimJob, elapsed: int) -> dict[str, Any]:
+        status = self._status_text(job, elapsed)
+        return objectives_result(
+            job.id, job.job_type, status, elapsed, self._start, self._seed, job.key
+        )
+
+    def _monitoring(self, job: SimJob, elapsed: int) -> dict[str, Any]:
+        status = self._status_text(job, elapsed)
+        return monitoring_result(job.id, job.job_type, status, elapsed, self._seed, job.key)
 
     def _status_result(self, job: SimJob, elapsed: int) -> dict[str, Any]:
         status = self._status(job, elapsed)

@@ -1,0 +1,59 @@
+"""What the poller is told to poll, and how: the plan built from a config, and the clock.
+
+``service`` builds a ``Plan`` for each config (and each change of the discovered targets);
+the poller polls what it says until it is given another.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from .auth import Authenticator
+from .client import DrsClient
+from .config import PollConfig, Target
+from .sharding import Shard
+from .snapshot import TargetKey
+
+
+@dataclass(frozen=True, slots=True)
+class Clock:
+    """Wall time for what is exported, monotonic time for intervals and staleness."""
+
+    wall: Callable[[], float] = time.time
+    monotonic: Callable[[], float] = time.monotonic
+
+
+@dataclass(frozen=True, slots=True)
+class PollTarget:
+    key: TargetKey
+    target: Target
+    auth: Authenticator
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """What to poll and how: everything the poller takes from a config.
+
+    ``targets`` are the config's targets that ``shard`` owns.
+    """
+
+    targets: tuple[PollTarget, ...]
+    client: DrsClient
+    poll: PollConfig
+    shard: Shard = field(default_factory=Shard)
+    health: bool = True  # ask the v3 batch calls for progress, lag and failure reasons
+    dr: bool = True  # ask them for DR jobs' objectives, connections and instance capacity
+    quotas: bool = True  # ask for each project's DRS quota
+
+    @property
+    def switches(self) -> tuple[str, ...]:
+        """The batch calls switched on, by the ``metrics`` key that switches them."""
+        return tuple(s for s, on in (("health", self.health), ("dr", self.dr)) if on)
+
+    def asks_health(self, answered: Sequence[str]) -> bool:
+        """Whether a poll asks any v3 call beyond the listing (the batch calls and the
+        quota): they belong to the v3 API, so only when v3 listed the target's jobs in this
+        poll (not where the region leaves v3 out, nor where ``apis`` does)."""
+        return (self.health or self.dr or self.quotas) and "v3" in answered
