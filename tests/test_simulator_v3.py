@@ -251,7 +251,7 @@ async def test_v3_pages_count_in_units_of_per_page_under_a_page_cap(
         await post(http, sim, "", {"db_use_type": "sync", "cur_page": 2, "per_page": 20})
     ).json()
     assert ids_of(second["jobs"]) == everything[20:27]  # page 2 starts at 20, not at 7
-    # Paging as SPEC 2b says: on a short page, go on with per_page set to what came back.
+    # Paging as the v3 API documents it: on a short page, go on with per_page set to what came back.
     seen, page, per_page = ids_of(first["jobs"]), 2, len(first["jobs"])
     while len(seen) < first["total_record"]:
         body = {"db_use_type": "sync", "cur_page": page, "per_page": per_page}
