@@ -68,6 +68,7 @@ from bodies import cycle_bodies, loads_seconds
 from procs import exporter_command, free_port, memory_mib
 
 from drs_exporter import __version__
+from drs_exporter.simulator.options import API_NAMES
 
 TOKEN = "bench-token-not-a-secret"
 REGION = "ap-southeast-1"
@@ -905,16 +906,7 @@ def cpu_verdict(what: str, cpu: float, loads: float) -> Verdict:
 
 def requests_by_api(cycle: Cycle) -> str:
     """``v5_jobs 120, v3_jobs 130, ...``: a cycle's requests by api, in a fixed order."""
-    order = (
-        "v5_jobs",
-        "v3_jobs",
-        "v3_batch_progress",
-        "v3_batch_status",
-        "v3_batch_rpo_rto",
-        "v3_dr_monitoring",
-        "v3_quotas",
-        "iam_tokens",
-    )
+    order = (*API_NAMES, "iam_tokens")
     counts = cycle.requests_by_api
     return ", ".join(f"{api} {counts[api]:.0f}" for api in order if counts.get(api))
 
