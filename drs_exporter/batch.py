@@ -49,6 +49,9 @@ class BatchCall:
     tell: Callable[[Job, Any], dict[str, Any]]  # JobHealth values a result gives of a job
     families: tuple[str, ...]  # the metric families its results feed
     paged: bool = False  # its results come in pages: the body asks for one of max_ids
+    # At most poll.dr_monitoring_requests requests a target and cycle, the jobs asked longest
+    # ago first; the others keep what they last said (see ``turns``).
+    in_turns: bool = False
 
     def body(self, ids: Sequence[str]) -> bytes:
         """The request body asking about ``ids``."""
@@ -216,6 +219,7 @@ DR_MONITORING = BatchCall(
     wanted=_transferring_dr,
     max_ids=10,  # documented: at most 10 jobs a call
     documented_status=200,
+    in_turns=True,  # slow-moving figures, and 10 ids a request: the largest share otherwise
     read=lambda body, ids, api: read_results(body, ids, api, Monitoring, "id"),
     tell=tell_instance,
     families=(

@@ -7,6 +7,8 @@ many ids a request as ``BatchSizes`` allows, through the same client (limits, re
 counting) as the listings. A request refused with HTTP 400, or answered for fewer ids than it
 carried when asking again about the missing ones at half the size brings some of them, makes
 the size for that call and endpoint half as large, and the ids are asked again that way.
+A call asked in turns (DR monitoring: see ``turns``) asks at most ``turn_requests`` requests'
+worth of its jobs a cycle, and the others keep what they last said.
 Answers are read defensively (see ``batch``), a result for an id not asked for is ignored,
 and a failed or garbled answer leaves out only its own jobs' figures. Nothing here can fail
 a poll.
@@ -30,6 +32,7 @@ from .config import Target
 from .decode import Progress, Status
 from .errors import ApiError
 from .model import Job, JobHealth
+from .turns import Turns
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +49,11 @@ class _Asking:
     sizes: BatchSizes
     batch_size: int
 
+    def size(self, call: BatchCall) -> int:
+        """How many ids a request of ``call`` carries now."""
+        largest = min(self.batch_size, call.max_ids)
+        return self.sizes.size(call.api, self.target.endpoint, largest)
+
 
 async def fetch_health(
     client: DrsClient,
@@ -56,22 +64,37 @@ async def fetch_health(
     batch_size: int,
     sizes: BatchSizes | None = None,
     switches: Collection[str] = ("health",),
+    turns: Turns | None = None,
+    turn_requests: int = 1,
 ) -> dict[str, JobHealth]:
     """What the batch calls switched on (``switches``: ``health``, ``dr``) say of every job
     (and subtask), by job id; jobs they say nothing of are left out.
 
     Failed requests are logged and leave their jobs out; a failed job without a batch-status
-    answer keeps the reason its listing gave (a v3 subtask's ``error_msg``).
+    answer keeps the reason its listing gave (a v3 subtask's ``error_msg``). ``turns``
+    remembers, across cycles, what the calls asked in turns last said (without it, they ask
+    about every job each time).
     """
     asking = _Asking(client, target, auth, sizes or BatchSizes(), batch_size)
+    whose = (target.project_id, target.region, job_type)
     calls = [call for call in BATCH_CALLS if call.switch in switches]
-    asked = [(call, [job.id for job in jobs if call.wanted(job_type, job)]) for call in calls]
-    asked = [(call, ids) for call, ids in asked if ids]
-    outcomes = await asyncio.gather(*(_ask(asking, call, ids) for call, ids in asked))
+    wanted = [(call, [job.id for job in jobs if call.wanted(job_type, job)]) for call in calls]
+    asked = [
+        (call, ids, _chosen(turns, whose, call, ids, turn_requests * asking.size(call)))
+        for call, ids in wanted
+        if ids or (turns is not None and call.in_turns)  # in turns: to forget what left
+    ]
+    outcomes = await asyncio.gather(
+        *(_ask(asking, call, chosen) for call, _, chosen in asked if chosen)
+    )
     found: list[tuple[BatchCall, Mapping[str, Any]]] = []
     failures: list[BaseException] = []
     requests = 0
-    for (call, _), (answered, failed, sent) in zip(asked, outcomes, strict=True):
+    answers = iter(outcomes)
+    for call, ids, chosen in asked:
+        answered, failed, sent = next(answers) if chosen else ({}, [], 0)
+        if turns is not None and call.in_turns:
+            answered = turns.record(whose, call.api, ids, chosen, answered)
         found.append((call, answered))
         failures.extend(failed)
         requests += sent
@@ -129,10 +152,15 @@ def batches(ids: Sequence[str], size: int) -> list[list[str]]:
 _Outcome = tuple[dict[str, Any], list[BaseException], int]
 
 
+def _chosen(
+    turns: Turns | None, whose: tuple[str, ...], call: BatchCall, ids: list[str], most: int
+) -> list[str]:
+    """The ids asked this cycle: all of them, or a call in turns' share."""
+    return turns.choose(whose, call.api, ids, most) if turns is not None and call.in_turns else ids
+
+
 async def _ask(asking: _Asking, call: BatchCall, ids: Sequence[str]) -> _Outcome:
-    largest = min(asking.batch_size, call.max_ids)
-    size = asking.sizes.size(call.api, asking.target.endpoint, largest)
-    return await _ask_in(asking, call, ids, size, short_again=True)
+    return await _ask_in(asking, call, ids, asking.size(call), short_again=True)
 
 
 async def _ask_in(

@@ -28,6 +28,7 @@ from .publication import Publication
 from .quotas import Quota, fetch_quota
 from .snapshot import ReloadState, Snapshot, TargetKey, TargetState
 from .telemetry import Telemetry
+from .turns import Turns
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +85,7 @@ class Poller:
         self._clock = clock or Clock()
         self._history = StatusHistory()
         self._sizes = BatchSizes(self._clock.monotonic)  # learned across cycles and reloads
+        self._turns = Turns()  # what the calls asked in turns last said, across cycles
         self._pages: dict[TargetKey, AnswerCache[Page]] = {}  # the last listing's pages
         self._states: dict[TargetKey, TargetState] = {}
         self._success_at: dict[TargetKey, float] = {}  # monotonic time of last success
@@ -111,6 +113,7 @@ class Poller:
         self._pages = {k: self._pages.get(k) or AnswerCache() for k in keys}
         self._history.retain(set(keys))
         self._sizes.retain({pt.target.endpoint for pt in plan.targets})
+        self._turns.retain({(k.project_id, k.region, k.job_type) for k in keys})
         projects = {(k.project_id, k.region) for k in keys}
         self._quotas = {p: q for p, q in self._quotas.items() if p in projects}
         self._publication.retain(pt.target for pt in plan.targets)
@@ -212,7 +215,7 @@ class Poller:
         if jobs is not None and plan.asks_health(answered):
             if plan.switches:
                 left = budget - (self._clock.monotonic() - started)
-                health = await _health(plan, pt, jobs, self._sizes, left)
+                health = await _health(plan, pt, jobs, self._sizes, self._turns, left)
             if plan.quotas:
                 left = budget - (self._clock.monotonic() - started)
                 with contextlib.suppress(asyncio.TimeoutError, TimeoutError):
@@ -318,7 +321,12 @@ class Poller:
 
 
 async def _health(
-    plan: Plan, pt: PollTarget, jobs: Sequence[Job], sizes: BatchSizes, budget: float
+    plan: Plan,
+    pt: PollTarget,
+    jobs: Sequence[Job],
+    sizes: BatchSizes,
+    turns: Turns,
+    budget: float,
 ) -> Mapping[str, JobHealth]:
     """What the batch calls say within what is left of the target's budget; nothing when
     that runs out or on a bug, neither of which must fail a poll whose listing worked."""
@@ -333,6 +341,8 @@ async def _health(
                 plan.poll.batch_size,
                 sizes,
                 plan.switches,
+                turns,
+                plan.poll.dr_monitoring_requests,
             ),
             max(budget, 0.0),
         )

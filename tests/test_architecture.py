@@ -22,7 +22,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("config",),
     ("transport",),
     ("auth",),
-    ("client", "paging", "decode", "batchsize", "publication"),
+    ("client", "paging", "decode", "batchsize", "turns", "publication"),
     ("batch",),
     ("listing", "health", "quotas", "discovery"),
     ("snapshot",),

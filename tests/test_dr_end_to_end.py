@@ -240,7 +240,9 @@ async def test_a_500_on_one_call_leaves_every_other_series_as_it_was(
     start_sim: StartSim, api: str
 ) -> None:
     sim = await world(start_sim, projects=1)
-    async with Exporter(sim_config(sim, retries=0)) as exporter:
+    # Every DR job asked each cycle (not in turns): the healthy poll's series are all there is.
+    config = sim_config(sim, retries=0, dr_monitoring_requests=100)
+    async with Exporter(config) as exporter:
         healthy = await poll(exporter)
         bad = {"status": 500, "body": {"error_code": "DRS.10000001", "error_msg": "boom"}}
         sim.script([bad] * 50, api=api)
@@ -271,7 +273,8 @@ async def test_a_500_on_one_call_leaves_every_other_series_as_it_was(
 
 async def test_a_garbled_dr_answer_gives_no_series_never_a_zero(start_sim: StartSim) -> None:
     sim = await world(start_sim, projects=1)
-    async with Exporter(sim_config(sim)) as exporter:
+    # Every DR job asked each cycle: none keeps figures from an earlier turn.
+    async with Exporter(sim_config(sim, dr_monitoring_requests=100)) as exporter:
         healthy = await poll(exporter)
         ids = list(by_job(healthy, "drs_job_instance_cpu_ratio"))
         assert ids

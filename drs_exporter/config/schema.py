@@ -59,6 +59,9 @@ class PollConfig:
     max_requests_per_second: float = 10.0
     stale_after: float = 600.0  # seconds
     batch_size: int = 100  # the most job ids per v3 batch request; learned down when refused
+    # The most DR monitoring requests (10 ids each) a target makes a cycle; more DR jobs are
+    # asked in turns, each keeping its last figures in between.
+    dr_monitoring_requests: int = 5
     deadline: float | None = None  # seconds a target's poll may take; None: the interval
 
     @property
