@@ -18,8 +18,10 @@ How each figure is taken:
 - Steady cycles: the config's interval is an hour, so a cycle runs only when the benchmark
   rewrites the config with a harmless change (stale_after) and sends ``POST /-/reload``
   (the exporter runs with ``--web.enable-lifecycle``), which restarts polling at once.
-  Statuses are frozen: a steady cycle reads answers much like the last ones. Cycles are
-  measured with health on (the default) and with ``metrics.health: false``.
+  Statuses are frozen, and the figures that move over time (progress, delays, update
+  times) have moved: a cycle starts the simulator's TICK seconds after the last, as real
+  cycles a minute apart would see them. Cycles are measured with health on (the default)
+  and with ``metrics.health: false``.
 - The ideal is the round trips that cannot overlap, with R requests (the cycle's own: every
   page of each target's v5 and v3 listings, and its batch calls), C = max_concurrency,
   Q = max_requests_per_second and RTT = one page's round trip measured alone:
@@ -68,6 +70,7 @@ from bodies import cycle_bodies, loads_seconds
 from procs import exporter_command, free_port, memory_mib
 
 from drs_exporter import __version__
+from drs_exporter.simulator.health import TICK
 from drs_exporter.simulator.options import API_NAMES
 
 TOKEN = "bench-token-not-a-secret"
@@ -599,6 +602,9 @@ def run_cycle(
     The exporter restarts its poll cycle on a reload only when the config changed:
     ``reconfigure`` rewrites it with a harmless difference first.
     """
+    # Real cycles are a minute apart: every figure that moves over time has moved since the
+    # last one. The simulator moves them every TICK seconds, so a cycle starts after that.
+    time.sleep(TICK)
     before = scraped_health(client)
     reconfigure()
     started = time.time()

@@ -4,7 +4,8 @@ The benchmark compares the exporter's CPU per cycle with what the standard libra
 ``json.loads`` alone needs for the same answers: the requests are the exporter's own (each
 target's v5 and v3 listing, page by page at the size the first page shows, then every batch
 call of the exporter's table for the jobs it wants, ``batch_size`` ids each (at most the
-call's documented maximum), and each project's quota once), made here with http.client
+call's documented maximum; a call asked in turns, the default turn's share), and each
+project's quota once), made here with http.client
 against the same simulator, whose world is frozen.
 """
 
@@ -18,6 +19,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from drs_exporter.batch import BATCH_CALLS
+from drs_exporter.config import PollConfig
 from drs_exporter.model import JOB_TYPES, parse_jobs, unique_jobs
 
 V3_MAX_PER_PAGE = 100
@@ -90,6 +92,8 @@ def cycle_bodies(
                 for call in BATCH_CALLS:
                     ids = [job.id for job in jobs if call.wanted(job_type, job)]
                     size = min(batch_size, call.max_ids)
+                    if call.in_turns:  # a cycle asks about the share of one turn
+                        ids = ids[: PollConfig().dr_monitoring_requests * size]
                     for start in range(0, len(ids), size):
                         body = json.loads(call.body(ids[start : start + size]))
                         path = f"/v3/{project}/jobs/{call.path}"
