@@ -70,6 +70,8 @@ from bodies import cycle_bodies, loads_seconds
 from procs import exporter_command, free_port, memory_mib
 
 from drs_exporter import __version__
+from drs_exporter.batch import DR_JOB_TYPE, INSTANCE_STATUSES
+from drs_exporter.config import PollConfig
 from drs_exporter.simulator.health import TICK
 from drs_exporter.simulator.options import API_NAMES
 
@@ -374,6 +376,7 @@ class World:
     jobs: int
     with_subtasks: int  # top-level jobs with subtasks (filled in from the exporter's body)
     subtasks: int
+    turns: int = 1  # cycles until every DR job has had its DR monitoring turn
 
 
 @dataclass(frozen=True)
@@ -494,7 +497,19 @@ def start_simulator(
         for p in projects
         for statuses in summary["apis"][api]["counts"][p].values()
     )
-    return sim, World(url, projects, 3 * len(projects), pages, total, 0, subtasks)
+    # DR monitoring asks a target's DR jobs in turns: cycles until each had its turn.
+    turn = 10 * PollConfig().dr_monitoring_requests
+    transferring = (
+        sum(
+            n
+            for kind in ("counts", "subtasks")  # a DR job's subtasks are asked too
+            for status, n in summary[kind][p].get(DR_JOB_TYPE, {}).items()
+            if status in INSTANCE_STATUSES
+        )
+        for p in projects
+    )
+    turns = max((math.ceil(n / turn) for n in transferring), default=1)
+    return sim, World(url, projects, 3 * len(projects), pages, total, 0, subtasks, max(1, turns))
 
 
 def measure_rtt(world: World, plan: Plan) -> float:
@@ -765,6 +780,8 @@ def run_size(plan: Plan, jobs: int, exporter_argv: Sequence[str], headline: bool
                     for _ in range(n)
                 ]
 
+            # Steady means every DR job has had its DR monitoring turn (the first cycle was one).
+            cycles(world.turns - 1, plan.fast_rps, True)
             steady = cycles(plan.cycles, plan.fast_rps, True)
             say(
                 f"{label} steady cycles: "
@@ -900,13 +917,14 @@ def cycle_verdict(
     )
 
 
-def cpu_verdict(what: str, cpu: float, loads: float) -> Verdict:
+def cpu_verdict(what: str, cpu: float, loads: float, target: bool = True) -> Verdict:
+    """CPU per cycle against json.loads; ``target``: held to CPU_RATIO_TARGET, else shown."""
     ratio = cpu / loads
     return Verdict(
         f"CPU per steady cycle, {what}: exporter; json.loads of the same bodies",
         f"{cpu:.3f} s; {loads:.3f} s: {ratio:.2f} x",
-        f"<= {CPU_RATIO_TARGET:g} x (stretch: 1 x)",
-        ratio <= CPU_RATIO_TARGET,
+        f"<= {CPU_RATIO_TARGET:g} x (stretch: 1 x)" if target else "",
+        ratio <= CPU_RATIO_TARGET if target else None,
     )
 
 
@@ -978,6 +996,7 @@ def verdicts(plan: Plan, main: SizeResult, compact: CompactResult | None) -> lis
                 f"the simulator's records, a server taking {NARROW_BATCH} ids a batch",
                 mean_cpu(main.narrow_batches),
                 main.loads.narrow_batches,
+                target=False,  # what such a server costs: no target of ours
             )
         )
     if compact is not None:
