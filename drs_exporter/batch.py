@@ -10,11 +10,12 @@ struct in ``decode``, and the families it feeds in ``families``.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
+
+import msgspec
 
 from .decode import Monitoring, Progress, RpoRto, Status, read_results
 from .model import MAX_ERROR_MESSAGE, Job, one_line, parse_time
@@ -57,8 +58,8 @@ class BatchCall:
         """The request body asking about ``ids``."""
         if self.paged:
             page = {"cur_page": 1, "per_page": self.max_ids}
-            return json.dumps({"jobs": list(ids), "page_req": page}).encode()
-        return json.dumps({"jobs": list(ids)}).encode()
+            return msgspec.json.encode({"jobs": ids, "page_req": page})
+        return msgspec.json.encode({"jobs": ids})
 
 
 def figure(value: Any) -> float | None:
