@@ -7,8 +7,9 @@ many ids a request as ``BatchSizes`` allows, through the same client (limits, re
 counting) as the listings. A request refused with HTTP 400, or answered for fewer ids than it
 carried when asking again about the missing ones at half the size brings some of them, makes
 the size for that call and endpoint half as large, and the ids are asked again that way.
-A call asked in turns (DR monitoring: see ``turns``) asks at most ``turn_requests`` requests'
-worth of its jobs a cycle, and the others keep what they last said.
+A call asked in turns (DR monitoring: see ``turns``) asks at most
+``poll.dr_monitoring_requests`` requests' worth of its jobs a cycle, and the others keep what
+they last said.
 Answers are read defensively (see ``batch``), a result for an id not asked for is ignored,
 and a failed or garbled answer leaves out only its own jobs' figures. Nothing here can fail
 a poll.
@@ -28,7 +29,7 @@ from .auth import Authenticator
 from .batch import BATCH_CALLS, BATCH_PROGRESS, BATCH_STATUS, BatchCall
 from .batchsize import BatchSizes
 from .client import DrsClient
-from .config import Target
+from .config import PollConfig, Target
 from .decode import Progress, Status
 from .errors import ApiError
 from .model import Job, JobHealth
@@ -61,26 +62,30 @@ async def fetch_health(
     auth: Authenticator,
     job_type: str,
     jobs: Sequence[Job],
-    batch_size: int,
+    poll: PollConfig,
     sizes: BatchSizes | None = None,
     switches: Collection[str] = ("health",),
     turns: Turns | None = None,
-    turn_requests: int = 1,
 ) -> dict[str, JobHealth]:
     """What the batch calls switched on (``switches``: ``health``, ``dr``) say of every job
     (and subtask), by job id; jobs they say nothing of are left out.
 
     Failed requests are logged and leave their jobs out; a failed job without a batch-status
-    answer keeps the reason its listing gave (a v3 subtask's ``error_msg``). ``turns``
+    answer keeps the reason its listing gave (a v3 subtask's ``error_msg``). ``poll`` gives
+    the batch size, the requests of a turn and how long a turn's answer is kept; ``turns``
     remembers, across cycles, what the calls asked in turns last said (without it, they ask
     about every job each time).
     """
-    asking = _Asking(client, target, auth, sizes or BatchSizes(), batch_size)
+    asking = _Asking(client, target, auth, sizes or BatchSizes(), poll.batch_size)
     whose = (target.project_id, target.region, job_type)
     calls = [call for call in BATCH_CALLS if call.switch in switches]
     wanted = [(call, [job.id for job in jobs if call.wanted(job_type, job)]) for call in calls]
     asked = [
-        (call, ids, _chosen(turns, whose, call, ids, turn_requests * asking.size(call)))
+        (
+            call,
+            ids,
+            _chosen(turns, whose, call, ids, poll.dr_monitoring_requests * asking.size(call)),
+        )
         for call, ids in wanted
         if ids or (turns is not None and call.in_turns)  # in turns: to forget what left
     ]
@@ -94,7 +99,7 @@ async def fetch_health(
     for call, ids, chosen in asked:
         answered, failed, sent = next(answers) if chosen else ({}, [], 0)
         if turns is not None and call.in_turns:
-            answered = turns.record(whose, call.api, ids, chosen, answered)
+            answered = turns.record(whose, call.api, ids, chosen, answered, poll.stale_after)
         found.append((call, answered))
         failures.extend(failed)
         requests += sent

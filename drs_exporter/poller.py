@@ -85,7 +85,9 @@ class Poller:
         self._clock = clock or Clock()
         self._history = StatusHistory()
         self._sizes = BatchSizes(self._clock.monotonic)  # learned across cycles and reloads
-        self._turns = Turns()  # what the calls asked in turns last said, across cycles
+        self._turns = Turns(
+            self._clock.monotonic
+        )  # what the calls asked in turns last said, across cycles
         self._pages: dict[TargetKey, AnswerCache[Page]] = {}  # the last listing's pages
         self._states: dict[TargetKey, TargetState] = {}
         self._success_at: dict[TargetKey, float] = {}  # monotonic time of last success
@@ -338,11 +340,10 @@ async def _health(
                 pt.auth,
                 pt.key.job_type,
                 jobs,
-                plan.poll.batch_size,
+                plan.poll,
                 sizes,
                 plan.switches,
                 turns,
-                plan.poll.dr_monitoring_requests,
             ),
             max(budget, 0.0),
         )
