@@ -14,6 +14,7 @@ start are then shared by every body that ends differently, and never copied agai
 
 from __future__ import annotations
 
+import functools
 import struct
 import zlib
 from collections.abc import Iterator, Sequence
@@ -48,14 +49,43 @@ def _x_to_the_powers_of_two() -> tuple[int, ...]:
 
 _X_POW_2K = _x_to_the_powers_of_two()  # x^(2^k) modulo the polynomial, k = 0..63
 
+# Multiplying by one of those powers is linear in the other factor: for each power that a
+# segment's length can need (x^(8 * 2^j), lengths below 2^32), the products of each of its
+# eight nibbles, so that a shift costs eight lookups per set bit of the length instead of a
+# 32-step loop (it is computed for every segment a render makes). Made on first use.
+_FIRST, _LAST = 3, 3 + 32
+
+
+@functools.cache
+def _nibble_products(k: int) -> tuple[tuple[int, ...], ...]:
+    """The products of x^(8 * 2^k) with every value of each of a factor's eight nibbles."""
+    power = _X_POW_2K[_FIRST + k]
+    return tuple(tuple(_multiply(power, v << (4 * j)) for v in range(16)) for j in range(8))
+
+
+def _times_power(products: tuple[tuple[int, ...], ...], b: int) -> int:
+    """b times the power whose nibble products are ``products``."""
+    return (
+        products[0][b & 15]
+        ^ products[1][(b >> 4) & 15]
+        ^ products[2][(b >> 8) & 15]
+        ^ products[3][(b >> 12) & 15]
+        ^ products[4][(b >> 16) & 15]
+        ^ products[5][(b >> 20) & 15]
+        ^ products[6][(b >> 24) & 15]
+        ^ products[7][b >> 28]
+    )
+
 
 def _shift(size: int) -> int:
     """x^(8 * size) modulo the polynomial: times a CRC, it is the CRC with size zero bytes after."""
+    if not 0 <= size < 1 << (_LAST - _FIRST):
+        raise ValueError(f"a segment of {size} bytes")
     shift = 1 << 31  # x^0
-    k = 3  # 8 * size = size * 2^3
+    k = 0  # 8 * size = size * 2^3: bit k of size is power _FIRST + k
     while size:
         if size & 1:
-            shift = _multiply(_X_POW_2K[k], shift)
+            shift = _times_power(_nibble_products(k), shift)
         size >>= 1
         k += 1
     return shift
