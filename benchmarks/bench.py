@@ -32,7 +32,9 @@ How each figure is taken:
 - CPU per cycle: utime + stime of the exporter (and of the simulator) from /proc/PID/stat,
   from the reload's answer to the cycle's last CPU tick. json.loads: the benchmark fetches
   the bodies of one cycle itself (benchmarks/bodies.py) and times the standard library's
-  decoder on them; the same again for a world of compact job records (``--compact``).
+  decoder on them right after each measured cycle, so that both see the machine at the
+  same speed (it drifts by half over a run on a shared machine); a CPU ratio is the median
+  of the cycles' ratios. The same again for a world of compact job records (``--compact``).
 - RSS: VmRSS of /proc/PID/status after the cycles (only Prometheus-style scrapes so far),
   then after plain text, gzip text and plain OpenMetrics scrapes; VmHWM is the peak.
 - Scrapes: sequential GETs of /metrics over keep-alive connections, alternating between the
@@ -62,7 +64,7 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import yaml
@@ -385,6 +387,7 @@ class Cycle:
     cpu: float | None  # CPU seconds of the exporter (None: not separable from its start)
     simulator_cpu: float  # CPU seconds of the simulator, which serves one request at a time
     requests_by_api: Mapping[str, float]  # drs_api_requests_total increase by api
+    loads: float | None = None  # json.loads on the same bodies, timed right after the cycle
 
     @property
     def requests(self) -> float:
@@ -404,6 +407,13 @@ class Decoding:
     health_off: float
     narrow_batches: float  # health on, NARROW_BATCH ids a batch request
     megabytes: float  # the bodies with health on
+    # The bodies themselves by (health, batch size), timed again after each measured cycle.
+    bodies: Mapping[tuple[bool, int], list[bytes]] = field(repr=False, default_factory=dict)
+
+    def timed_after(self, cycle: Cycle, health: bool, batch_size: int) -> Cycle:
+        """The cycle with json.loads timed now on its bodies: side by side with it, so
+        that the machine's speed, which drifts over a run, is the same for both."""
+        return replace(cycle, loads=loads_seconds(self.bodies[(health, batch_size)], 3))
 
 
 @dataclass(frozen=True)
@@ -434,8 +444,8 @@ class CompactResult:
     """The same world with compact job records: steady cycles against json.loads."""
 
     loads: Decoding
-    steady_cpu: float  # per cycle, health on
-    health_off_cpu: float
+    steady: list[Cycle]  # health on
+    health_off: list[Cycle]
 
 
 LISTING_APIS = ("v5_jobs", "v3_jobs")
@@ -456,6 +466,11 @@ def ideal(cycle: Cycle, world: World, rtt: float, concurrency: int, rps: float) 
 
 def median_cycle(cycles: Sequence[Cycle]) -> Cycle:
     return sorted(cycles, key=lambda c: c.seconds)[len(cycles) // 2]
+
+
+def median_loads(cycles: Sequence[Cycle]) -> float:
+    """json.loads on the bodies of these cycles, timed after each: the median."""
+    return statistics.median(c.loads or 0.0 for c in cycles)
 
 
 def mean_cpu(cycles: Sequence[Cycle]) -> float:
@@ -532,12 +547,16 @@ def measure_loads(world: World, plan: Plan) -> Decoding:
     def bodies(health: bool, batch_size: int = BATCH_SIZE) -> list[bytes]:
         return cycle_bodies(world.url, TOKEN, world.projects, plan.page_size, batch_size, health)
 
-    on = bodies(True)
+    found = {
+        (health, size): bodies(health, size)
+        for health, size in ((True, BATCH_SIZE), (False, BATCH_SIZE), (True, NARROW_BATCH))
+    }
     return Decoding(
-        loads_seconds(on),
-        loads_seconds(bodies(False)),
-        loads_seconds(bodies(True, NARROW_BATCH)),
-        sum(map(len, on)) / 1e6,
+        loads_seconds(found[(True, BATCH_SIZE)]),
+        loads_seconds(found[(False, BATCH_SIZE)]),
+        loads_seconds(found[(True, NARROW_BATCH)]),
+        sum(map(len, found[(True, BATCH_SIZE)])) / 1e6,
+        found,
     )
 
 
@@ -769,13 +788,17 @@ def run_size(plan: Plan, jobs: int, exporter_argv: Sequence[str], headline: bool
                 n: int, rps: float, health: bool, batch_size: int = BATCH_SIZE
             ) -> list[Cycle]:
                 return [
-                    run_cycle(
-                        exporter,
-                        simulator,
-                        ours,
-                        lambda: write_config(config, plan, world, rps, health, batch_size),
-                        world.targets,
-                        timeout,
+                    loads.timed_after(
+                        run_cycle(
+                            exporter,
+                            simulator,
+                            ours,
+                            lambda: write_config(config, plan, world, rps, health, batch_size),
+                            world.targets,
+                            timeout,
+                        ),
+                        health,
+                        batch_size,
                     )
                     for _ in range(n)
                 ]
@@ -861,7 +884,7 @@ def run_compact(plan: Plan, exporter_argv: Sequence[str]) -> CompactResult:
             timeout = cycle_timeout(plan, world)
 
             def cycle(health: bool) -> Cycle:
-                return run_cycle(
+                ran = run_cycle(
                     exporter,
                     simulator,
                     ours,
@@ -869,14 +892,15 @@ def run_compact(plan: Plan, exporter_argv: Sequence[str]) -> CompactResult:
                     world.targets,
                     timeout,
                 )
+                return loads.timed_after(ran, health, BATCH_SIZE)
 
             on = [cycle(True) for _ in range(plan.cycles)]
             off = [cycle(False) for _ in range(max(plan.cycles, 5))]
             say(
-                f"[compact records] json.loads {loads.health_on:.3f}s, steady CPU "
-                f"{mean_cpu(on):.3f}s; health off {loads.health_off:.3f}s, {mean_cpu(off):.3f}s"
+                f"[compact records] json.loads {median_loads(on):.3f}s, steady CPU "
+                f"{mean_cpu(on):.3f}s; health off {median_loads(off):.3f}s, {mean_cpu(off):.3f}s"
             )
-            return CompactResult(loads, mean_cpu(on), mean_cpu(off))
+            return CompactResult(loads, on, off)
         except BenchError:
             spawn.dump_logs()
             raise
@@ -917,12 +941,13 @@ def cycle_verdict(
     )
 
 
-def cpu_verdict(what: str, cpu: float, loads: float, target: bool = True) -> Verdict:
-    """CPU per cycle against json.loads; ``target``: held to CPU_RATIO_TARGET, else shown."""
-    ratio = cpu / loads
+def cpu_verdict(what: str, cycles: Sequence[Cycle], target: bool = True) -> Verdict:
+    """CPU per cycle against json.loads timed after each: the median of the ratios;
+    ``target``: held to CPU_RATIO_TARGET, else only shown."""
+    ratio = statistics.median((c.cpu or 0.0) / (c.loads or math.inf) for c in cycles)
     return Verdict(
         f"CPU per steady cycle, {what}: exporter; json.loads of the same bodies",
-        f"{cpu:.3f} s; {loads:.3f} s: {ratio:.2f} x",
+        f"{mean_cpu(cycles):.3f} s; {median_loads(cycles):.3f} s: {ratio:.2f} x",
         f"<= {CPU_RATIO_TARGET:g} x (stretch: 1 x)" if target else "",
         ratio <= CPU_RATIO_TARGET if target else None,
     )
@@ -983,30 +1008,21 @@ def verdicts(plan: Plan, main: SizeResult, compact: CompactResult | None) -> lis
             f"<= {REQUESTS_TARGET:,} with everything on",
             steady.requests <= REQUESTS_TARGET,
         ),
-        cpu_verdict("the simulator's records", mean_cpu(main.steady), main.loads.health_on),
-        cpu_verdict(
-            "the simulator's records, metrics.health false",
-            mean_cpu(main.health_off),
-            main.loads.health_off,
-        ),
+        cpu_verdict("the simulator's records", main.steady),
+        cpu_verdict("the simulator's records, metrics.health false", main.health_off),
     ]
     if main.narrow_batches:
         rows.append(
             cpu_verdict(
                 f"the simulator's records, a server taking {NARROW_BATCH} ids a batch",
-                mean_cpu(main.narrow_batches),
-                main.loads.narrow_batches,
+                main.narrow_batches,
                 target=False,  # what such a server costs: no target of ours
             )
         )
     if compact is not None:
         rows += [
-            cpu_verdict("compact records", compact.steady_cpu, compact.loads.health_on),
-            cpu_verdict(
-                "compact records, metrics.health false",
-                compact.health_off_cpu,
-                compact.loads.health_off,
-            ),
+            cpu_verdict("compact records", compact.steady),
+            cpu_verdict("compact records, metrics.health false", compact.health_off),
         ]
     speedup = main.baseline.median / main.ours.median
     rows += [
@@ -1080,8 +1096,9 @@ def report(
         "cycle's requests, C = max_concurrency, Q = max_requests_per_second, RTT = one page's "
         "round trip, D = 3 with health (first page, other pages, batch calls), else 2. "
         f"CPU floor = max(exporter CPU, simulator CPU, their sum / {CPUS}). CPU per cycle: the "
-        "mean of the measured cycles, from /proc; json.loads: the least of five runs over the "
-        "bodies of one cycle, fetched by the benchmark itself. Scrapes: "
+        "mean of the measured cycles, from /proc; json.loads: the least of three runs over the "
+        "bodies of one cycle, fetched by the benchmark itself, timed right after each measured "
+        "cycle (the median; a ratio is the median of the cycles' ratios). Scrapes: "
         f"{main.ours.count} of each kind, sequential, alternating between the exporters, over "
         "keep-alive loopback connections; p99 by nearest rank. Both serve the same job series "
         f"({main.samples_ours:,} samples with the process metrics; prometheus_client "
@@ -1101,7 +1118,7 @@ def report(
         out.append(
             f"| {r.world.jobs:,} | {c.requests:.0f} "
             f"| {r.first.seconds:.2f} s ({best:.2f} s) | {c.seconds:.2f} s; "
-            f"{mean_cpu(r.steady):.2f} s | {r.loads.health_on:.2f} s "
+            f"{mean_cpu(r.steady):.2f} s | {median_loads(r.steady):.2f} s "
             f"| {r.ours} | {ms(r.baseline.median)} ({r.baseline.count}) "
             f"| {r.baseline.median / r.ours.median:.0f} x "
             f"| {mb(r.body_text)} / {mb(r.body_gzip)} "
