@@ -2,7 +2,7 @@
 
 The table is the exporter's metrics in one place: it gives the order of the families in
 the exposition, their HELP and TYPE lines, the labels each sample carries and the snapshot
-field that feeds it. The README's metric table and the tests that list metric names are
+field that feeds it. The metric table of docs/metrics.md and the tests that list metric names are
 checked against it, so a family cannot be added, renamed or relabelled in one place only.
 This file is long: it is that one table, an entry per family, and splitting it would split
 the one place.
@@ -35,7 +35,7 @@ class Family:
     health: bool = False  # only with metrics.health too
     dr: bool = False  # only with metrics.dr too
     quotas: bool = False  # only with metrics.quotas
-    note: str = ""  # one or more sentences the README adds to the help text
+    note: str = ""  # one or more sentences docs/metrics.md adds to the help text
     figure: str = ""  # the JobHealth field each job's one sample shows, if it is that simple
 
     @property

@@ -1001,6 +1001,23 @@ def test_example_config_documents_every_key() -> None:
     assert keys - written == set()
 
 
+def test_the_configuration_page_documents_every_key_and_no_other() -> None:
+    """docs/configuration.md's tables: their first column names keys (``poll.interval``,
+    ``targets[].apis``); every key of the schema is named there or in a row's text (the
+    credential keys are), and every key a first column names is one of the schema's."""
+    text = (REPO / "docs" / "configuration.md").read_text()
+    keys = schema_keys()
+    named: set[str] = set()
+    for row in re.findall(r"^\| (`[^|]+) \|", text, re.M):
+        for path in re.findall(r"`([\w.\[\]]+)`", row):
+            named |= {part for part in re.split(r"[.\[\]]+", path) if part}
+    assert named, "no key table found"
+    assert named - keys == set(), "named but not in the schema"
+    words = set(re.findall(r"[a-z_]+", text))
+    assert keys - words == set(), "in the schema but not documented"
+    assert "dr_monitoring_requests" in named and "exclude_projects" in named
+
+
 # --- Durations, listen addresses, regions -----------------------------------------------------
 
 

@@ -26,6 +26,8 @@ from drs_exporter.simulator import SimulatorOptions, start
 
 REPO = Path(__file__).resolve().parents[1]
 DEPLOY = REPO / "deploy"
+DOCS = sorted((REPO / "docs").glob("*.md"))  # the reference pages the README points to
+ALERTING = REPO / "docs" / "alerting.md"
 ALERTS_FILE = DEPLOY / "prometheus" / "drs-alerts.yml"
 ALERT_TESTS_FILE = DEPLOY / "prometheus" / "drs-alerts.test.yml"
 DASHBOARD_FILE = DEPLOY / "grafana" / "drs-dashboard.json"
@@ -193,23 +195,24 @@ def test_every_alert_is_unit_tested_firing_and_quiet() -> None:
 def test_every_alert_has_severity_summary_description_and_runbook() -> None:
     """The runbook's first steps travel in the alert: they work wherever the rules are loaded,
     where a link relative to a README would lead nowhere."""
-    readme = (REPO / "README.md").read_text()
-    headings = {line.lstrip("#").strip() for line in readme.splitlines() if line.startswith("#")}
     for rule in alert_rules():
         name = rule["alert"]
+        page = "docs/scaling-out.md" if name in SHARD_ALERTS else "docs/alerting.md"
+        text = (REPO / page).read_text()
+        headings = {line.lstrip("#").strip() for line in text.splitlines() if line[:1] == "#"}
         assert rule["labels"]["severity"] in ("critical", "warning", "info"), name
         annotations = rule["annotations"]
         assert set(annotations) == {"summary", "description", "runbook"}, name
         assert annotations["summary"].strip() and annotations["description"].strip(), name
         runbook = annotations["runbook"]
         assert len(runbook) > 150 and "{{" not in runbook, name
-        assert runbook.endswith(f'More: the drs-exporter README, "Runbook: {name}".'), name
+        assert runbook.endswith(f'More: drs-exporter\'s {page}, "Runbook: {name}".'), name
         assert f"Runbook: {name}" in headings, f"{name}: no runbook section"
 
 
-def test_the_readme_quotes_the_delay_rule_as_shipped() -> None:
-    """The Alerting section names the threshold and the ending of DRSReplicationDelayHigh."""
-    readme = (REPO / "README.md").read_text()
+def test_the_alerting_page_quotes_the_delay_rule_as_shipped() -> None:
+    """The alerting page names the threshold and the ending of DRSReplicationDelayHigh."""
+    readme = ALERTING.read_text()
     (rule,) = (r for r in alert_rules() if r["alert"] == "DRSReplicationDelayHigh")
     quoted = re.search(r"in\s+its expression, `([^`]+)`", readme)
     assert quoted and quoted[1] in rule["expr"]
@@ -269,8 +272,9 @@ def _repository_entries() -> set[tuple[str, ...]]:
 
 
 def _documents() -> list[Path]:
-    """The README, the deploy files and what runs them; scripts only in their comments."""
-    named = [REPO / "README.md", REPO / "Makefile", REPO / ".ci" / "run"]
+    """The README and the pages of docs/, the deploy files and what runs them; scripts only in
+    their comments."""
+    named = [REPO / "README.md", *DOCS, REPO / "Makefile", REPO / ".ci" / "run"]
     return named + sorted(p for p in DEPLOY.rglob("*") if p.is_file() and p.suffix != ".json")
 
 
@@ -287,7 +291,7 @@ def _path_claims(document: Path, top: set[str]) -> Iterator[str]:
             yield word
 
 
-def test_every_path_the_readme_and_the_deploy_files_name_exists() -> None:
+def test_every_path_the_docs_and_the_deploy_files_name_exists() -> None:
     """A path may be written from the repository root, from the naming file, or as the tail
     of a longer one (``common/prometheusrule.yaml`` in the Kubernetes notes); each must name
     something that exists."""
@@ -313,10 +317,10 @@ def test_every_path_the_readme_and_the_deploy_files_name_exists() -> None:
 
 
 def test_the_image_tag_is_the_package_version_everywhere() -> None:
-    """The README, deploy/README.md and the kustomizations build and name one image."""
+    """The docs, deploy/README.md and the kustomizations build and name one image."""
     version = _pyproject("version")
     tags = []
-    for document in (REPO / "README.md", DEPLOY / "README.md", DEPLOY / "Dockerfile"):
+    for document in (REPO / "README.md", *DOCS, DEPLOY / "README.md", DEPLOY / "Dockerfile"):
         text = document.read_text()
         tags += re.findall(r"-t (\S+) \.", text)
         assert "drs-exporter:latest" not in text, document
@@ -344,17 +348,17 @@ def test_the_license_is_the_one_pyproject_declares() -> None:
     assert "END OF TERMS AND CONDITIONS" in text and "APPENDIX" in text
 
 
-# --- README examples -----------------------------------------------------------------------
+# --- Example queries of the docs ------------------------------------------------------------
 
 
 def readme_queries() -> list[str]:
-    """The example queries of the README's promql blocks, one string per query.
+    """The example queries of the promql blocks of the README and docs/, one string per query.
 
     A query starts on an unindented line outside parentheses; the lines after it that are
     indented, or inside a parenthesis it opened, continue it. Comment lines are left out.
     """
     queries: list[str] = []
-    text = (REPO / "README.md").read_text()
+    text = "\n".join(page.read_text() for page in (REPO / "README.md", *DOCS))
     for block in re.findall(r"```promql\n(.*?)```", text, re.S):
         depth = 0
         for line in block.splitlines():

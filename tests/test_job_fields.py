@@ -108,7 +108,7 @@ def test_every_labelled_field_reaches_drs_job_info_escaped(openmetrics: bool) ->
         "job_type": "migration",
         **{label: values[field] for label, field in INFO_FIELDS},
     }
-    assert list(info.labels) == list(INFO_LABELS)  # as the family and the README list them
+    assert list(info.labels) == list(INFO_LABELS)  # as the family and docs/metrics.md list them
     assert INFO_LABELS[: len(JOB_LABELS)] == JOB_LABELS  # the job's identity first
 
 
