@@ -74,8 +74,9 @@ from procs import exporter_command, free_port, memory_mib
 from drs_exporter import __version__
 from drs_exporter.batch import DR_JOB_TYPE, INSTANCE_STATUSES
 from drs_exporter.config import PollConfig
+from drs_exporter.model import LIST_API_NAMES
 from drs_exporter.simulator.health import TICK
-from drs_exporter.simulator.options import API_NAMES
+from drs_exporter.telemetry import DRS_API_NAMES, IAM_API_NAMES
 
 TOKEN = "bench-token-not-a-secret"
 REGION = "ap-southeast-1"
@@ -448,7 +449,7 @@ class CompactResult:
     health_off: list[Cycle]
 
 
-LISTING_APIS = ("v5_jobs", "v3_jobs")
+LISTING_APIS = tuple(LIST_API_NAMES.values())
 
 
 def ideal(cycle: Cycle, world: World, rtt: float, concurrency: int, rps: float) -> float:
@@ -955,7 +956,7 @@ def cpu_verdict(what: str, cycles: Sequence[Cycle], target: bool = True) -> Verd
 
 def requests_by_api(cycle: Cycle) -> str:
     """``v5_jobs 120, v3_jobs 130, ...``: a cycle's requests by api, in a fixed order."""
-    order = (*API_NAMES, "iam_tokens")
+    order = (*DRS_API_NAMES, *IAM_API_NAMES)
     counts = cycle.requests_by_api
     return ", ".join(f"{api} {counts[api]:.0f}" for api in order if counts.get(api))
 

@@ -10,15 +10,23 @@ the one place.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
-from .model import INFO_FIELDS, MAX_ERROR_MESSAGE
+from .model import INFO_FIELDS, LIST_API_NAMES, MAX_ERROR_MESSAGE
+from .telemetry import DRS_API_NAMES, IAM_API_NAMES
 
 TARGET_LABELS = ("project_id", "region", "job_type")
 JOB_LABELS = (*TARGET_LABELS, "job_id")
 COUNT_LABELS = (*TARGET_LABELS, "engine_type", "net_type", "status")
 INFO_LABELS = (*TARGET_LABELS, *(label for label, _ in INFO_FIELDS))  # job_id first
+
+
+def _names(names: Iterable[str]) -> str:
+    """```a`, `b` and `c``: API names as a note lists them."""
+    quoted = [f"`{name}`" for name in names]
+    return ", ".join(quoted[:-1]) + f" and {quoted[-1]}" if len(quoted) > 1 else "".join(quoted)
 
 
 @dataclass(frozen=True, slots=True)
@@ -368,8 +376,9 @@ FAMILIES: tuple[Family, ...] = (
         ("region", "api"),
         "Snapshot.published",
         per_target=False,
-        note="`api`: `v5_jobs`, `v3_jobs`. As last found by asking: Huawei publishes v5 in a "
-        "few regions and v3 in most. An API found unpublished is asked again hourly.",
+        note=f"`api`: {_names(LIST_API_NAMES.values())}. As last found by asking: Huawei "
+        "publishes v5 in a few regions and v3 in most. An API found unpublished is asked again "
+        "hourly.",
     ),
     Family(
         "drs_api_requests_total",
@@ -378,9 +387,8 @@ FAMILIES: tuple[Family, ...] = (
         ("region", "api", "code"),
         "Snapshot.api_requests",
         per_target=False,
-        note="`api`: `v5_jobs`, `v3_jobs`, `v3_batch_progress`, `v3_batch_status`, "
-        "`v3_batch_rpo_rto`, `v3_dr_monitoring`, `v3_quotas`, `iam_tokens`, `iam_projects` and "
-        '`iam_domains` (discovery; `region` is `"global"`).',
+        note=f"`api`: {_names((*DRS_API_NAMES, *IAM_API_NAMES))} (discovery; `region` is "
+        '`"global"`).',
     ),
     Family(
         "drs_poll_errors_total",

@@ -1,4 +1,5 @@
-"""The exporter's own counters: API requests sent, polls and discoveries failed, for the snapshot.
+"""The exporter's own counters: API requests sent, polls and discoveries failed, for the snapshot;
+and the names of the APIs whose requests are counted.
 
 They only grow, for the life of the process (across config reloads). The transport counts
 requests here through its ``RequestCounter`` protocol; the poller counts failed polls; every
@@ -9,7 +10,18 @@ from __future__ import annotations
 
 from collections import Counter
 
+from .batch import BATCH_CALLS
+from .client import IAM_API
+from .discovery import API as IAM_PROJECTS_API
+from .discovery import DOMAINS_API as IAM_DOMAINS_API
+from .model import LIST_API_NAMES
+from .quotas import QUOTAS_API
 from .snapshot import DiscoveryState, TargetKey
+
+# Every API the exporter calls, by the name drs_api_requests_total and the logs give it. Each
+# name is declared once, where its calls are made; these are their lists, in a fixed order.
+DRS_API_NAMES = (*LIST_API_NAMES.values(), *(call.api for call in BATCH_CALLS), QUOTAS_API)
+IAM_API_NAMES = (IAM_API, IAM_PROJECTS_API, IAM_DOMAINS_API)
 
 
 class Telemetry:

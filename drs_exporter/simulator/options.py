@@ -7,21 +7,12 @@ import math
 from dataclasses import dataclass, field, fields
 
 from ..errors import ConfigError
+from ..telemetry import DRS_API_NAMES
 from .engines import APIS, LISTS
 
 RATE_FIELDS = ("error_rate", "throttle_rate", "hang_rate", "malformed_rate", "garble_rate")
 # Options that POST /_sim/faults may change while the simulator runs.
 FAULT_FIELDS = (*RATE_FIELDS, "latency", "retry_after", "hang", "fault_apis")
-# The DRS APIs the simulator serves, by the names drs_api_requests_total gives them.
-API_NAMES = (
-    "v5_jobs",
-    "v3_jobs",
-    "v3_batch_progress",
-    "v3_batch_status",
-    "v3_batch_rpo_rto",
-    "v3_dr_monitoring",
-    "v3_quotas",
-)
 
 
 @dataclass(frozen=True)
@@ -95,10 +86,10 @@ def check_options(o: SimulatorOptions) -> None:
             raise ConfigError(_flag(name), f"must be one of {', '.join(LISTS)}")
     if not 0.0 <= o.children_ratio <= 1.0:
         raise ConfigError("--children-ratio", "must be between 0 and 1")
-    unknown = sorted(set(o.fault_apis) - set(API_NAMES))
+    unknown = sorted(set(o.fault_apis) - set(DRS_API_NAMES))
     if unknown:
         raise ConfigError(
-            "--fault-apis", f"unknown API {unknown[0]!r}: one of {', '.join(API_NAMES)}"
+            "--fault-apis", f"unknown API {unknown[0]!r}: one of {', '.join(DRS_API_NAMES)}"
         )
     for name in RATE_FIELDS:
         if not 0.0 <= getattr(o, name) <= 1.0:
@@ -353,7 +344,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="API,...",
         type=lambda text: tuple(a.strip() for a in text.split(",") if a.strip()),
         default=d.fault_apis,
-        help=f"only these APIs get the faults (default: all; names: {', '.join(API_NAMES)})",
+        help=f"only these APIs get the faults (default: all; names: {', '.join(DRS_API_NAMES)})",
     )
 
 

@@ -15,6 +15,10 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from ..batch import BATCH_PROGRESS, BATCH_RPO_RTO, BATCH_STATUS, DR_MONITORING
+from ..model import LIST_API_NAMES
+from ..quotas import QUOTAS_API
+from ..telemetry import IAM_API_NAMES
 from .bodies import Batch, parse_batch, parse_listing
 from .dr import MONITORING_CAP
 from .engines import V3, V5
@@ -177,25 +181,19 @@ control hooks (no auth, no faults; answers are JSON):
 
 # (method, path, route and API name, normal answer, the API version it belongs to)
 APIS: tuple[tuple[str, str, str, Answer, str], ...] = (
-    ("GET", "/v5/{project_id}/jobs", "v5_jobs", _v5_jobs, V5),
-    ("POST", "/v3/{project_id}/jobs", "v3_jobs", _v3_jobs, V3),
-    ("POST", "/v3/{project_id}/jobs/batch-progress", "v3_batch_progress", _v3_batch_progress, V3),
-    ("POST", "/v3/{project_id}/jobs/batch-status", "v3_batch_status", _v3_batch_status, V3),
-    (
-        "POST",
-        "/v3/{project_id}/jobs/batch-rpo-and-rto",
-        "v3_batch_rpo_rto",
-        _v3_batch_rpo_rto,
-        V3,
-    ),
+    ("GET", "/v5/{project_id}/jobs", LIST_API_NAMES["v5"], _v5_jobs, V5),
+    ("POST", "/v3/{project_id}/jobs", LIST_API_NAMES["v3"], _v3_jobs, V3),
+    ("POST", "/v3/{project_id}/jobs/batch-progress", BATCH_PROGRESS.api, _v3_batch_progress, V3),
+    ("POST", "/v3/{project_id}/jobs/batch-status", BATCH_STATUS.api, _v3_batch_status, V3),
+    ("POST", "/v3/{project_id}/jobs/batch-rpo-and-rto", BATCH_RPO_RTO.api, _v3_batch_rpo_rto, V3),
     (
         "POST",
         "/v3/{project_id}/jobs/disaster-recovery-monitoring-data",
-        "v3_dr_monitoring",
+        DR_MONITORING.api,
         _v3_dr_monitoring,
         V3,
     ),
-    ("GET", "/v3/{project_id}/quotas", "v3_quotas", _v3_quotas, V3),
+    ("GET", "/v3/{project_id}/quotas", QUOTAS_API, _v3_quotas, V3),
 )
 
 
@@ -272,9 +270,10 @@ def build_app(
     app[SIMULATOR] = Simulator(options, clock, override)
     for method, path, name, answer, family in APIS:
         app.router.add_route(method, path, _api(name, answer, family=family), name=name)
-    app.router.add_post("/v3/auth/tokens", issue_token, name="iam_tokens")
-    app.router.add_get("/v3/auth/projects", _iam_api(_projects, True), name="iam_projects")
-    app.router.add_get("/v3/auth/domains", _iam_api(_domains, False), name="iam_domains")
+    tokens, projects, domains = IAM_API_NAMES
+    app.router.add_post("/v3/auth/tokens", issue_token, name=tokens)
+    app.router.add_get("/v3/auth/projects", _iam_api(_projects, True), name=projects)
+    app.router.add_get("/v3/auth/domains", _iam_api(_domains, False), name=domains)
     app.router.add_get("/_sim/projects", sim_projects)
     app.router.add_post("/_sim/projects", sim_add_project)
     app.router.add_delete("/_sim/projects/{project_id}", sim_delete_project)
