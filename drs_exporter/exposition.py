@@ -26,6 +26,7 @@ import itertools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from .config import MetricsConfig
 from .families import FAMILIES, Family
 from .gzipjoin import OpenMember, Segment, close_member, inflate_pieces, open_member, segment
 from .model import Job, is_failed, unique_jobs
@@ -43,24 +44,15 @@ TEXT_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 OPENMETRICS_CONTENT_TYPE = "application/openmetrics-text; version=1.0.0; charset=utf-8"
 
 
-@dataclass(frozen=True, slots=True)
-class ExpositionOptions:
-    """The ``metrics:`` section of the config, as far as rendering is concerned."""
-
-    per_job: bool = True  # the drs_job_* series
-    dense_status: bool = False  # drs_job_status also 0 for every other known status
-    health: bool = True  # the replication health series (with per_job)
-    dr: bool = True  # the DR jobs' objectives, connections and instance series (with per_job)
-    quotas: bool = True  # the project quota series
-
-    def shows(self, family: Family) -> bool:
-        """Whether ``family`` is part of the exposition with these options."""
-        return (
-            (self.per_job or not family.per_job)
-            and (self.health or not family.health)
-            and (self.dr or not family.dr)
-            and (self.quotas or not family.quotas)
-        )
+def shows(metrics: MetricsConfig, family: Family) -> bool:
+    """Whether ``family`` is part of the exposition with the config's ``metrics:``."""
+    switches = metrics.batch_switches
+    return (
+        (metrics.per_job or not family.per_job)
+        and ("health" in switches or not family.health)
+        and ("dr" in switches or not family.dr)
+        and (metrics.quotas or not family.quotas)
+    )
 
 
 def _chunk(text: str) -> Segment:
@@ -116,7 +108,7 @@ class Exposition:
 
     def __init__(
         self,
-        options: ExpositionOptions,
+        options: MetricsConfig,
         targets: Mapping[TargetKey, tuple[TargetState, _TargetChunks]],
         text: tuple[Segment, ...],
         openmetrics: tuple[Segment, ...],
@@ -169,7 +161,7 @@ _FIGURES = tuple((f.name, f.figure) for f in FAMILIES if f.figure)
 
 def _target_chunks(
     state: TargetState,
-    options: ExpositionOptions,
+    options: MetricsConfig,
     before: tuple[TargetState, _TargetChunks] | None = None,
 ) -> _TargetChunks:
     """Every line one target contributes, rendered and compressed, by family name.
@@ -208,7 +200,7 @@ def _target_chunks(
                 keep(_JOB_FAMILIES)
             else:
                 texts.update(job_lines(base, jobs(), state.status_since, options.dense_status))
-        if options.per_job and (options.health or options.dr) and state.health:
+        if options.batch_switches and state.health:
             if same_jobs and prev is not None and prev.health is state.health:
                 keep(_HEALTH_FAMILIES)
             else:
@@ -226,7 +218,7 @@ def _snapshot_chunks(snapshot: Snapshot, version: str) -> dict[str, Segment]:
 
 def render(
     snapshot: Snapshot,
-    options: ExpositionOptions,
+    options: MetricsConfig,
     version: str,
     previous: Exposition | None = None,
 ) -> Exposition:
@@ -248,7 +240,7 @@ def render(
     text: list[Segment] = []
     openmetrics: list[Segment] = []
     for family in FAMILIES:
-        if not options.shows(family):
+        if not shows(options, family):
             continue
         headers = _HEADERS[family.name]
         text.append(headers.text)

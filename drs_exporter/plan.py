@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from .auth import Authenticator
 from .client import DrsClient
-from .config import PollConfig, Target
+from .config import MetricsConfig, PollConfig, Target
 from .sharding import Shard
 from .snapshot import TargetKey
 
@@ -43,17 +43,20 @@ class Plan:
     client: DrsClient
     poll: PollConfig
     shard: Shard = field(default_factory=Shard)
-    health: bool = True  # ask the v3 batch calls for progress, lag and failure reasons
-    dr: bool = True  # ask them for DR jobs' objectives, connections and instance capacity
-    quotas: bool = True  # ask for each project's DRS quota
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)  # which calls are asked
 
     @property
     def switches(self) -> tuple[str, ...]:
         """The batch calls switched on, by the ``metrics`` key that switches them."""
-        return tuple(s for s, on in (("health", self.health), ("dr", self.dr)) if on)
+        return self.metrics.batch_switches
+
+    @property
+    def quotas(self) -> bool:
+        """Whether each project's DRS quota is asked for."""
+        return self.metrics.quotas
 
     def asks_health(self, answered: Sequence[str]) -> bool:
         """Whether a poll asks any v3 call beyond the listing (the batch calls and the
         quota): they belong to the v3 API, so only when v3 listed the target's jobs in this
         poll (not where the region leaves v3 out, nor where ``apis`` does)."""
-        return (self.health or self.dr or self.quotas) and "v3" in answered
+        return bool(self.switches or self.quotas) and "v3" in answered

@@ -16,7 +16,7 @@ from .client import DrsClient
 from .config import Config, Credentials, Target, load_config, secrets_of
 from .discovery import Found, Project, ProjectLister
 from .errors import ApiError, ConfigError
-from .exposition import Exposition, ExpositionOptions, render
+from .exposition import Exposition, render
 from .listing import first_page
 from .logs import SecretFilter, counted
 from .model import LIST_API_NAMES
@@ -278,10 +278,8 @@ class Exporter:
         self._poller.replace_plan(self._plan(self.config, self._poller.plan.client))
 
     def _render(self, snapshot: Snapshot) -> Exposition:
-        m = self.config.metrics
-        options = ExpositionOptions(m.per_job, m.dense_status, m.health, m.dr, m.quotas)
         # Reuse the lines of targets whose state did not change since the last render.
-        return render(snapshot, options, __version__, previous=self._exposition)
+        return render(snapshot, self.config.metrics, __version__, previous=self._exposition)
 
     def _note_secrets(self, config: Config) -> None:
         if self._secret_filter is not None:
@@ -362,16 +360,7 @@ class Exporter:
         self._auths = auths
         if not (config.discovery.enabled and self._projects is None):  # else: nothing known yet
             _log_share(self.shard, len(targets), configured)
-        metrics = config.metrics
-        return Plan(
-            tuple(targets),
-            client,
-            poll,
-            self.shard,
-            health=metrics.per_job and metrics.health,
-            dr=metrics.per_job and metrics.dr,
-            quotas=metrics.quotas,
-        )
+        return Plan(tuple(targets), client, poll, self.shard, config.metrics)
 
 
 def count_targets(targets: Iterable[Target]) -> int:

@@ -13,6 +13,7 @@ import aiohttp
 import pytest
 
 from drs_exporter.auth import Request, Send, StaticToken
+from drs_exporter.batch import BATCH_CALLS
 from drs_exporter.client import DrsClient
 from drs_exporter.config import Config, Credentials, IamCredentials, MetricsConfig, load_config
 from drs_exporter.families import FAMILIES
@@ -166,6 +167,10 @@ async def test_per_job_off_keeps_only_the_aggregates(start_sim: StartSim) -> Non
         found = await poll(exporter)
     assert not any(name.startswith("drs_job_") for name, _, _ in found)
     assert sum(v for _, _, v in select(found, "drs_jobs")) == 12
+    # Their figures would be per job: the batch calls are not asked (the quota still is).
+    batch = [call.api for call in BATCH_CALLS]
+    assert not sim.requests.of(*batch)
+    assert sim.requests.of("v3_quotas")
 
 
 async def test_status_since_is_kept_while_the_status_holds(start_sim: StartSim) -> None:

@@ -18,11 +18,11 @@ from prometheus_client.openmetrics.parser import (
 )
 from prometheus_client.parser import text_string_to_metric_families as parse_text
 
+from drs_exporter.config import MetricsConfig
 from drs_exporter.exposition import (
     OPENMETRICS_CONTENT_TYPE,
     TEXT_CONTENT_TYPE,
     Exposition,
-    ExpositionOptions,
     render,
 )
 from drs_exporter.model import STATUSES, Job, JobHealth
@@ -144,7 +144,7 @@ TARGET = ("project_id", "region", "job_type")
 
 
 def test_job_counts_group_top_level_jobs_and_subtasks_separately() -> None:
-    got = families(render(sample_snapshot(), ExpositionOptions(), "1.2.3"))
+    got = families(render(sample_snapshot(), MetricsConfig(), "1.2.3"))
     labels = (*TARGET, "engine_type", "net_type", "status")
     base = target_labels(MIGRATION)
     assert values(got["drs_jobs"], *labels) == {
@@ -160,7 +160,7 @@ def test_job_counts_group_top_level_jobs_and_subtasks_separately() -> None:
 
 
 def test_failed_jobs_count_top_level_only_and_are_zero_for_every_target_with_data() -> None:
-    got = families(render(sample_snapshot(), ExpositionOptions(), "1.2.3"))
+    got = families(render(sample_snapshot(), MetricsConfig(), "1.2.3"))
     assert values(got["drs_jobs_failed"], *TARGET) == {
         target_labels(MIGRATION): 1,  # the failed subtask does not count
         target_labels(SYNC): 0,
@@ -168,7 +168,7 @@ def test_failed_jobs_count_top_level_only_and_are_zero_for_every_target_with_dat
 
 
 def test_per_job_series_cover_jobs_and_subtasks() -> None:
-    got = families(render(sample_snapshot(), ExpositionOptions(), "1.2.3"))
+    got = families(render(sample_snapshot(), MetricsConfig(), "1.2.3"))
     info = {s.labels["job_id"]: s for s in got["drs_job_info"].samples}
     assert sorted(info) == ["m1", "m1-c1", "m1-c2", "m2", "m3", "m4"]
     assert info["m1-c1"].value == 1
@@ -209,7 +209,7 @@ def test_per_job_series_cover_jobs_and_subtasks() -> None:
 
 
 def test_dense_status_carries_every_known_status() -> None:
-    got = families(render(sample_snapshot(), ExpositionOptions(dense_status=True), "1.2.3"))
+    got = families(render(sample_snapshot(), MetricsConfig(dense_status=True), "1.2.3"))
     status = values(got["drs_job_status"], "job_id", "status")
     m1 = {s: v for (j, s), v in status.items() if j == "m1"}
     assert set(m1) == set(STATUSES)
@@ -220,13 +220,13 @@ def test_dense_status_carries_every_known_status() -> None:
 
 
 def test_per_job_off_drops_every_job_series_but_keeps_the_counts() -> None:
-    got = families(render(sample_snapshot(), ExpositionOptions(per_job=False), "1.2.3"))
+    got = families(render(sample_snapshot(), MetricsConfig(per_job=False), "1.2.3"))
     assert not [name for name in got if name.startswith("drs_job_")]
     assert got["drs_jobs"].samples
 
 
 def test_target_health_for_polled_targets_only() -> None:
-    got = families(render(sample_snapshot(), ExpositionOptions(), "1.2.3"))
+    got = families(render(sample_snapshot(), MetricsConfig(), "1.2.3"))
     assert values(got["drs_up"], *TARGET) == {
         target_labels(MIGRATION): 1,
         target_labels(SYNC): 1,
@@ -247,10 +247,8 @@ def test_target_health_for_polled_targets_only() -> None:
 
 
 def test_counters_build_info_and_reload_state() -> None:
-    text = families(render(sample_snapshot(), ExpositionOptions(), "1.2.3"))
-    openmetrics = families(
-        render(sample_snapshot(), ExpositionOptions(), "1.2.3"), openmetrics=True
-    )
+    text = families(render(sample_snapshot(), MetricsConfig(), "1.2.3"))
+    openmetrics = families(render(sample_snapshot(), MetricsConfig(), "1.2.3"), openmetrics=True)
     for got in (text, openmetrics):
         requests = got["drs_api_requests"]
         assert requests.type == "counter"
@@ -276,7 +274,7 @@ def test_counters_build_info_and_reload_state() -> None:
 
 
 def test_empty_snapshot_still_shows_the_exporter_itself() -> None:
-    got = families(render(Snapshot(), ExpositionOptions(), "1.2.3"))
+    got = families(render(Snapshot(), MetricsConfig(), "1.2.3"))
     with_samples = {name for name, family in got.items() if family.samples}
     assert with_samples == {
         "drs_exporter_build_info",
@@ -287,11 +285,11 @@ def test_empty_snapshot_still_shows_the_exporter_itself() -> None:
 
 
 def test_the_shard_series_says_which_shard_of_how_many() -> None:
-    unsharded = families(render(Snapshot(), ExpositionOptions(), "1.2.3"))["drs_exporter_shard"]
+    unsharded = families(render(Snapshot(), MetricsConfig(), "1.2.3"))["drs_exporter_shard"]
     assert [(s.labels, s.value) for s in unsharded.samples] == [
         ({"shard": "0", "total_shards": "1"}, 1)
     ]
-    sharded = families(render(Snapshot(shard=Shard(2, 5)), ExpositionOptions(), "1.2.3"))
+    sharded = families(render(Snapshot(shard=Shard(2, 5)), MetricsConfig(), "1.2.3"))
     assert [(s.labels, s.value) for s in sharded["drs_exporter_shard"].samples] == [
         ({"shard": "2", "total_shards": "5"}, 1)
     ]
@@ -299,7 +297,7 @@ def test_the_shard_series_says_which_shard_of_how_many() -> None:
 
 def test_failed_reload_is_visible() -> None:
     snapshot = Snapshot(reload=ReloadState(success=False, timestamp=5.0))
-    got = families(render(snapshot, ExpositionOptions(), "1.2.3"))
+    got = families(render(snapshot, MetricsConfig(), "1.2.3"))
     assert got["drs_exporter_config_last_reload_successful"].samples[0].value == 0
 
 
@@ -308,7 +306,7 @@ def sample_lines(body: bytes) -> list[str]:
 
 
 def test_formats_share_samples_and_differ_in_counter_headers_and_eof() -> None:
-    exposition = render(sample_snapshot(), ExpositionOptions(), "1.2.3")
+    exposition = render(sample_snapshot(), MetricsConfig(), "1.2.3")
     text = exposition.body(openmetrics=False, gzip=False)
     openmetrics = exposition.body(openmetrics=True, gzip=False)
     assert sample_lines(text) == sample_lines(openmetrics)
@@ -321,7 +319,7 @@ def test_formats_share_samples_and_differ_in_counter_headers_and_eof() -> None:
 
 
 def test_samples_carry_no_timestamps() -> None:
-    body = render(sample_snapshot(), ExpositionOptions(dense_status=True), "1.2.3").body(
+    body = render(sample_snapshot(), MetricsConfig(dense_status=True), "1.2.3").body(
         openmetrics=False, gzip=False
     )
     for line in sample_lines(body):
@@ -330,7 +328,7 @@ def test_samples_carry_no_timestamps() -> None:
 
 
 def test_gzip_bodies_decompress_to_the_plain_ones() -> None:
-    exposition = render(sample_snapshot(), ExpositionOptions(), "1.2.3")
+    exposition = render(sample_snapshot(), MetricsConfig(), "1.2.3")
     for openmetrics in (False, True):
         plain = exposition.body(openmetrics=openmetrics, gzip=False)
         packed = exposition.body(openmetrics=openmetrics, gzip=True)
@@ -388,7 +386,7 @@ def expected(value: str) -> str:
 
 @pytest.mark.parametrize("openmetrics", [False, True])
 def test_hostile_label_values_round_trip(openmetrics: bool) -> None:
-    exposition = render(hostile_snapshot(), ExpositionOptions(dense_status=True), 'v"\n')
+    exposition = render(hostile_snapshot(), MetricsConfig(dense_status=True), 'v"\n')
     got = families(exposition, openmetrics=openmetrics)
     names = [s.labels["name"] for s in got["drs_job_info"].samples]
     assert names == [expected(v) for v in HOSTILE]
@@ -421,15 +419,15 @@ def promtool_check(body: bytes) -> subprocess.CompletedProcess[bytes]:
 @pytest.mark.parametrize(
     ("snapshot", "options"),
     [
-        (sample_snapshot(), ExpositionOptions()),
-        (sample_snapshot(), ExpositionOptions(dense_status=True)),
-        (sample_snapshot(), ExpositionOptions(per_job=False)),
-        (hostile_snapshot(), ExpositionOptions(dense_status=True)),
-        (Snapshot(), ExpositionOptions()),
+        (sample_snapshot(), MetricsConfig()),
+        (sample_snapshot(), MetricsConfig(dense_status=True)),
+        (sample_snapshot(), MetricsConfig(per_job=False)),
+        (hostile_snapshot(), MetricsConfig(dense_status=True)),
+        (Snapshot(), MetricsConfig()),
     ],
     ids=["sparse", "dense", "counts-only", "hostile", "empty"],
 )
-def test_promtool_accepts_the_text_format(snapshot: Snapshot, options: ExpositionOptions) -> None:
+def test_promtool_accepts_the_text_format(snapshot: Snapshot, options: MetricsConfig) -> None:
     result = promtool_check(render(snapshot, options, "1.2.3").body(openmetrics=False, gzip=False))
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.strip() == b"" and result.stderr.strip() == b""
@@ -437,9 +435,7 @@ def test_promtool_accepts_the_text_format(snapshot: Snapshot, options: Expositio
 
 def test_promtool_notices_a_broken_body() -> None:
     """The promtool check above is able to fail."""
-    body = render(sample_snapshot(), ExpositionOptions(), "1.2.3").body(
-        openmetrics=False, gzip=False
-    )
+    body = render(sample_snapshot(), MetricsConfig(), "1.2.3").body(openmetrics=False, gzip=False)
     result = promtool_check(body + body.split(b"\n# HELP")[0] + b"\n")
     assert result.returncode != 0
 
@@ -476,13 +472,13 @@ def sum_samples(body: bytes, name: str) -> float:
 
 def test_ten_thousand_jobs_with_subtasks_render_completely() -> None:
     snapshot = Snapshot(targets=tuple(many_jobs(10, 1000)))
-    dense = render(snapshot, ExpositionOptions(dense_status=True), "1.2.3")
+    dense = render(snapshot, MetricsConfig(dense_status=True), "1.2.3")
     body = dense.body(openmetrics=False, gzip=False)
     assert count_samples(body, "drs_job_info") == 11_000
     assert count_samples(body, "drs_job_status") == 11_000 * len(STATUSES)
     assert count_samples(body, "drs_job_status_since_timestamp_seconds") == 11_000
 
-    sparse = render(snapshot, ExpositionOptions(), "1.2.3").body(openmetrics=False, gzip=False)
+    sparse = render(snapshot, MetricsConfig(), "1.2.3").body(openmetrics=False, gzip=False)
     assert sum_samples(sparse, "drs_jobs") == 10_000
     assert sum_samples(sparse, "drs_jobs_failed") == 10 * 112
     assert count_samples(sparse, "drs_subtasks") == 10  # one group per target
@@ -499,7 +495,7 @@ def test_a_repeated_job_id_is_exported_once() -> None:
         jobs=(job("dup"), job("dup", "CREATING")),
         has_data=True,
     )
-    got = families(render(Snapshot(targets=(target,)), ExpositionOptions(), "1.2.3"))
+    got = families(render(Snapshot(targets=(target,)), MetricsConfig(), "1.2.3"))
     assert values(got["drs_job_status"], "job_id", "status") == {
         ("dup", "INCRE_TRANSFER_STARTED"): 1
     }
@@ -515,7 +511,7 @@ def bodies(exposition: Exposition) -> dict[tuple[bool, bool], bytes]:
 
 def test_gzip_bodies_are_one_gzip_member_for_any_client() -> None:
     for snapshot in (sample_snapshot(), hostile_snapshot(), Snapshot()):
-        exposition = render(snapshot, ExpositionOptions(dense_status=True), "1.2.3")
+        exposition = render(snapshot, MetricsConfig(dense_status=True), "1.2.3")
         for openmetrics in (False, True):
             packed = exposition.body(openmetrics=openmetrics, gzip=True)
             reader = zlib.decompressobj(wbits=31)  # gzip framing, exactly one member
@@ -545,7 +541,7 @@ def test_render_with_the_previous_exposition_equals_a_fresh_render() -> None:
         api_requests={("ap-southeast-1", "v5_jobs", "200"): 12},
         reload=before.reload,
     )
-    options = ExpositionOptions()
+    options = MetricsConfig()
     reused = render(after, options, "1.2.3", previous=render(before, options, "1.2.3"))
     assert bodies(reused) == bodies(render(after, options, "1.2.3"))
 
@@ -560,8 +556,8 @@ def test_render_with_the_previous_exposition_equals_a_fresh_render() -> None:
 
 def test_previous_rendered_with_other_options_is_not_reused() -> None:
     snapshot = sample_snapshot()
-    sparse = render(snapshot, ExpositionOptions(), "1.2.3")
-    for options in (ExpositionOptions(dense_status=True), ExpositionOptions(per_job=False)):
+    sparse = render(snapshot, MetricsConfig(), "1.2.3")
+    for options in (MetricsConfig(dense_status=True), MetricsConfig(per_job=False)):
         reused = render(snapshot, options, "1.2.3", previous=sparse)
         assert bodies(reused) == bodies(render(snapshot, options, "1.2.3"))
 
@@ -573,16 +569,16 @@ def test_a_target_state_that_is_the_same_object_is_not_rendered_again() -> None:
     back, and the next render still shows what the object held when it was first rendered.
     """
     snapshot = sample_snapshot()
-    first = render(snapshot, ExpositionOptions(), "1.2.3")
+    first = render(snapshot, MetricsConfig(), "1.2.3")
     object.__setattr__(snapshot.targets[0], "jobs", (job("sneaked-in"),))
-    again = render(snapshot, ExpositionOptions(), "1.2.3", previous=first)
+    again = render(snapshot, MetricsConfig(), "1.2.3", previous=first)
     assert bodies(again) == bodies(first)
-    fresh = render(snapshot, ExpositionOptions(), "1.2.3")
+    fresh = render(snapshot, MetricsConfig(), "1.2.3")
     assert {s.labels["job_id"] for s in families(fresh)["drs_job_info"].samples} == {"sneaked-in"}
 
 
 def test_a_gzip_body_is_joined_once_and_a_plain_one_inflated_for_each_scrape() -> None:
-    exposition = render(sample_snapshot(), ExpositionOptions(), "1.0.0")
+    exposition = render(sample_snapshot(), MetricsConfig(), "1.0.0")
     for openmetrics in (False, True):
         assert not exposition.parts_ready(openmetrics=openmetrics, gzip=True)
         first = list(exposition.parts(openmetrics=openmetrics, gzip=True).pieces)
@@ -602,7 +598,7 @@ def test_a_gzip_body_is_joined_once_and_a_plain_one_inflated_for_each_scrape() -
 
 def test_a_large_plain_body_comes_in_pieces_of_about_a_megabyte() -> None:
     snapshot = Snapshot(targets=tuple(many_jobs(10, 1000)))
-    exposition = render(snapshot, ExpositionOptions(dense_status=True), "1.2.3")
+    exposition = render(snapshot, MetricsConfig(dense_status=True), "1.2.3")
     body = exposition.parts(openmetrics=False, gzip=False)
     pieces = list(body.pieces)
     assert len(pieces) > 3 and max(len(p) for p in pieces) < 2 << 20
@@ -618,7 +614,7 @@ EXTRA = b"# HELP x_seconds An extra family.\n# TYPE x_seconds gauge\nx_seconds 1
 def test_extra_lines_follow_the_families_and_precede_the_one_eof(
     openmetrics: bool, use_gzip: bool
 ) -> None:
-    exposition = render(sample_snapshot(), ExpositionOptions(), "1.2.3")
+    exposition = render(sample_snapshot(), MetricsConfig(), "1.2.3")
     without = exposition.body(openmetrics=openmetrics, gzip=False)
     body = exposition.body(openmetrics=openmetrics, gzip=use_gzip, extra=EXTRA)
     if use_gzip:
@@ -645,7 +641,7 @@ def families_of(body: bytes, *, openmetrics: bool) -> dict[str, Metric]:
 def test_a_changed_target_renders_again_only_what_changed_and_equals_a_fresh_render() -> None:
     before = sample_snapshot()
     migration = before.targets[0]
-    first = render(before, ExpositionOptions(), "1.2.3")
+    first = render(before, MetricsConfig(), "1.2.3")
     # A new poll of the same jobs: new health and poll figures, the same jobs and status times.
     health = {"m1": JobHealth(progress=0.75, delay=99.0)}
     after = Snapshot(
@@ -655,8 +651,8 @@ def test_a_changed_target_renders_again_only_what_changed_and_equals_a_fresh_ren
         ),
         reload=before.reload,
     )
-    again = render(after, ExpositionOptions(), "1.2.3", previous=first)
-    assert bodies(again) == bodies(render(after, ExpositionOptions(), "1.2.3"))
+    again = render(after, MetricsConfig(), "1.2.3", previous=first)
+    assert bodies(again) == bodies(render(after, MetricsConfig(), "1.2.3"))
     old = first._targets[migration.key][1]
     new = again._targets[migration.key][1]
     for name in ("drs_jobs", "drs_job_info", "drs_job_status_since_timestamp_seconds"):

@@ -7,7 +7,8 @@ from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from drs_exporter.exposition import ExpositionOptions, render
+from drs_exporter.config import MetricsConfig
+from drs_exporter.exposition import render
 from drs_exporter.families import FAMILIES, Family
 
 from .test_exposition import sample_snapshot
@@ -36,15 +37,13 @@ def test_the_documented_metric_table_is_the_table_of_families() -> None:
 
 
 def test_the_exposition_writes_every_family_in_the_tables_order() -> None:
-    body = render(sample_snapshot(), ExpositionOptions(), "1.2.3").body(
-        openmetrics=False, gzip=False
-    )
+    body = render(sample_snapshot(), MetricsConfig(), "1.2.3").body(openmetrics=False, gzip=False)
     helps = re.findall(rb"^# HELP (\S+) ", body, re.M)
     assert [name.decode() for name in helps] == [family.name for family in FAMILIES]
 
 
 def test_every_sample_carries_exactly_its_familys_labels() -> None:
-    body = render(sample_snapshot(), ExpositionOptions(dense_status=True), "1.2.3").body(
+    body = render(sample_snapshot(), MetricsConfig(dense_status=True), "1.2.3").body(
         openmetrics=False, gzip=False
     )
     by_name = {family.name: family for family in FAMILIES}

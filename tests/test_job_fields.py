@@ -9,8 +9,9 @@ from typing import Annotated, Any
 import msgspec
 import pytest
 
+from drs_exporter.config import MetricsConfig
 from drs_exporter.decode import read_page, read_page_tolerantly
-from drs_exporter.exposition import ExpositionOptions, render
+from drs_exporter.exposition import render
 from drs_exporter.families import INFO_LABELS, JOB_LABELS
 from drs_exporter.model import (
     INFO_FIELDS,
@@ -100,7 +101,7 @@ def test_every_labelled_field_reaches_drs_job_info_escaped(openmetrics: bool) ->
     job = Job(**values)
     key = TargetKey("p", "r", "migration")
     state = TargetState(key, last_poll_duration=1.0, up=True, jobs=(job,), has_data=True)
-    exposition = render(Snapshot(targets=(state,)), ExpositionOptions(), "1")
+    exposition = render(Snapshot(targets=(state,)), MetricsConfig(), "1")
     (info,) = families(exposition, openmetrics=openmetrics)["drs_job_info"].samples
     assert info.labels == {
         "project_id": "p",

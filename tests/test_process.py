@@ -14,7 +14,8 @@ from prometheus_client.openmetrics.parser import (
 )
 from prometheus_client.parser import text_string_to_metric_families as parse_text
 
-from drs_exporter.exposition import ExpositionOptions, render
+from drs_exporter.config import MetricsConfig
+from drs_exporter.exposition import render
 from drs_exporter.process import ProcessMetrics
 from tests.test_exposition import promtool_check, sample_snapshot
 
@@ -81,7 +82,7 @@ def test_a_registry_of_its_own() -> None:
 
 @needs_proc
 def test_promtool_accepts_the_families_followed_by_the_process_part() -> None:
-    exposition = render(sample_snapshot(), ExpositionOptions(), "1.2.3")
+    exposition = render(sample_snapshot(), MetricsConfig(), "1.2.3")
     body = exposition.body(
         openmetrics=False, gzip=False, extra=ProcessMetrics().render(openmetrics=False)
     )

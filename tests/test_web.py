@@ -25,8 +25,9 @@ from prometheus_client.openmetrics.parser import (
 )
 from prometheus_client.parser import text_string_to_metric_families as parse_text
 
+from drs_exporter.config import MetricsConfig
 from drs_exporter.errors import ConfigError
-from drs_exporter.exposition import Exposition, ExpositionOptions, render
+from drs_exporter.exposition import Exposition, render, shows
 from drs_exporter.families import FAMILIES
 from drs_exporter.model import Job
 from drs_exporter.snapshot import Snapshot, TargetKey, TargetState
@@ -69,7 +70,7 @@ class FakeSource:
     """A MetricsSource whose answers the test sets."""
 
     current: Exposition = field(
-        default_factory=lambda: render(snapshot(), ExpositionOptions(), VERSION)
+        default_factory=lambda: render(snapshot(), MetricsConfig(), VERSION)
     )
     is_ready: bool = True
     reload_error: str | None = None
@@ -128,7 +129,7 @@ PROMETHEUS_ACCEPT = (
     "application/openmetrics-text;version=1.0.0;q=0.5,"
     "application/openmetrics-text;version=0.0.1;q=0.4,text/plain;version=0.0.4;q=0.3,*/*;q=0.2"
 )
-JOB_FAMILIES = {family.family_name for family in FAMILIES if ExpositionOptions().shows(family)}
+JOB_FAMILIES = {family.family_name for family in FAMILIES if shows(MetricsConfig(), family)}
 
 
 def scraped(
@@ -276,7 +277,7 @@ ALL_VARIANTS = [(False, False), (False, True), (True, False), (True, True)]
 async def test_every_variant_carries_the_job_and_the_process_families(
     openmetrics: bool, use_gzip: bool, jobs: int
 ) -> None:
-    source = FakeSource(current=render(large_snapshot(jobs), ExpositionOptions(), VERSION))
+    source = FakeSource(current=render(large_snapshot(jobs), MetricsConfig(), VERSION))
     families = source.current.body(openmetrics=openmetrics, gzip=use_gzip)
     assert len(families) > 3 * 256 * 1024 or use_gzip or jobs == 1  # several slices
     headers = {
@@ -302,7 +303,7 @@ async def test_a_new_snapshot_is_served_on_the_next_scrape() -> None:
     async with serving(source) as url, client() as http:
         async with http.get(f"{url}/metrics") as resp:
             assert b"drs_job_info{" in await resp.read()
-        source.current = render(Snapshot(), ExpositionOptions(), VERSION)
+        source.current = render(Snapshot(), MetricsConfig(), VERSION)
         async with http.get(f"{url}/metrics") as resp:
             assert b"drs_job_info{" not in await resp.read()
 

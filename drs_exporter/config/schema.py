@@ -72,11 +72,21 @@ class PollConfig:
 
 @dataclass(frozen=True, slots=True)
 class MetricsConfig:
+    """Which series the exporter writes, and so which calls beyond the listings it makes."""
+
     per_job: bool = True
     dense_status: bool = False
     health: bool = True  # progress, delay and failure reason per job (v3 batch calls)
     dr: bool = True  # RPO/RTO, connections and instance capacity of DR jobs (v3 batch calls)
     quotas: bool = True  # the project's DRS quota (v3)
+
+    @property
+    def batch_switches(self) -> tuple[str, ...]:
+        """The switches of the batch calls in effect (``health``, ``dr``): what they tell is
+        a figure per job, so without ``per_job`` there is none."""
+        if not self.per_job:
+            return ()
+        return tuple(name for name, on in (("health", self.health), ("dr", self.dr)) if on)
 
 
 @dataclass(frozen=True, slots=True)
