@@ -9,9 +9,9 @@ A body is a sequence of chunks: each family's header, then every target's lines 
 family. A chunk is kept compressed, as a segment of ``gzipjoin``: a gzip body is the
 concatenation of the segments, a plain one their decompression, and a 10,000-job exposition
 holds 1.5 MB instead of 13. ``render`` given the previous Exposition takes over the chunks
-of every target whose TargetState is the very same object as then (the poller keeps an
-unchanged target's state): a progress snapshot published after one target finished costs
-that target's lines and a concatenation, not 10,000 jobs.
+of every target whose state has the same versions and poll figures as then (see
+``tracking``): a progress snapshot published after one target finished costs that target's
+lines and a concatenation, not 10,000 jobs.
 
 A scrape adds lines of its own after these families (the process metrics, a few dozen lines
 rendered per request): ``Exposition.parts`` gives the body as pieces to send in order, then
@@ -151,7 +151,7 @@ class Exposition:
 
 
 # The target families by what their lines are rendered from, so that a group whose inputs
-# are the very same objects as at the last render keeps its chunks.
+# have the same version as at the last render keeps its chunks.
 _COUNT_FAMILIES = ("drs_jobs", "drs_subtasks", "drs_jobs_failed")  # from the jobs
 _JOB_FAMILIES = tuple(f.name for f in FAMILIES if f.per_job and not f.from_batch)  # + since
 _HEALTH_FAMILIES = tuple(f.name for f in FAMILIES if f.from_batch)  # + health
@@ -167,12 +167,14 @@ def _target_chunks(
     """Every line one target contributes, rendered and compressed, by family name.
 
     ``before`` is the target's state and chunks at the last render (with these options):
-    what was rendered from inputs that have not changed since is taken over as it is.
+    what was rendered from inputs whose version (``TargetState.versions``) has not changed
+    since is taken over as it is.
     """
-    if before is not None and before[0] is state:
+    if before is not None and _unchanged(before[0], state):
         return before[1]
     prev, old = before if before is not None else (None, {})
-    same_jobs = prev is not None and prev.has_data and prev.jobs is state.jobs
+    was = prev.versions if prev is not None and prev.has_data else None
+    same_jobs = was is not None and was.jobs == state.versions.jobs
     base = target_labels(state.key)
     chunks: dict[str, Segment] = {}
     texts: dict[str, str] = {}
@@ -196,12 +198,12 @@ def _target_chunks(
             texts["drs_subtasks"] = count_lines("drs_subtasks", base, jobs(), subtasks=True)
             texts["drs_jobs_failed"] = f"drs_jobs_failed{{{base}}} {failed}\n"
         if options.per_job:
-            if same_jobs and prev is not None and prev.status_since is state.status_since:
+            if same_jobs and was is not None and was.since == state.versions.since:
                 keep(_JOB_FAMILIES)
             else:
                 texts.update(job_lines(base, jobs(), state.status_since, options.dense_status))
         if options.batch_switches and state.health:
-            if same_jobs and prev is not None and prev.health is state.health:
+            if same_jobs and was is not None and was.health == state.versions.health:
                 keep(_HEALTH_FAMILIES)
             else:
                 texts.update(health_lines(base, jobs(), state.health, _FIGURES))
@@ -209,6 +211,17 @@ def _target_chunks(
         texts.update(poll_lines(base, state))
     chunks.update((name, _chunk(text)) for name, text in texts.items() if text)
     return chunks
+
+
+def _unchanged(before: TargetState, state: TargetState) -> bool:
+    """Whether every line of the target is the same as when ``before`` was rendered."""
+    return (
+        before.versions == state.versions
+        and before.has_data == state.has_data
+        and before.up == state.up
+        and before.last_poll_duration == state.last_poll_duration
+        and before.last_success == state.last_success
+    )
 
 
 def _snapshot_chunks(snapshot: Snapshot, version: str) -> dict[str, Segment]:
@@ -224,10 +237,11 @@ def render(
 ) -> Exposition:
     """Render every metric of the snapshot; the result is served unchanged until the next.
 
-    With ``previous``, the exposition of an earlier snapshot, a target whose TargetState is
-    the same object as then is not rendered again: its lines are reused as they were; of a
-    changed one, only the families whose inputs changed (its jobs, status times, health,
-    poll figures) are rendered again.
+    With ``previous``, the exposition of an earlier snapshot, a target whose state has the
+    same versions and poll figures as then is not rendered again: its lines are reused as
+    they were; of a changed one, only the families whose inputs changed (its jobs, status
+    times, health, poll figures) are rendered again. (A target dropped by a reload is
+    rendered without before it can come back, so its versions start again safely.)
     """
     reusable: Mapping[TargetKey, tuple[TargetState, _TargetChunks]] = {}
     if previous is not None and previous._options == options:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
@@ -26,47 +25,15 @@ from .model import KNOWN_STATUSES, Job, JobHealth
 from .plan import Clock, Plan, PollTarget
 from .publication import Publication
 from .quotas import Quota, fetch_quota
-from .snapshot import ReloadState, Snapshot, TargetKey, TargetState
+from .snapshot import ReloadState, Snapshot, TargetKey
 from .telemetry import Telemetry
+from .tracking import Failed, Listed, Now, Tracked, advance
 from .turns import Turns
 
 log = logging.getLogger(__name__)
 
 PUBLISH_EVERY = 1.0  # seconds between progress snapshots within a cycle
 MAX_UNKNOWN_STATUSES_LOGGED = 100  # bounds the memory of which unknown statuses were logged
-
-
-class StatusHistory:
-    """When the exporter first saw each job in its current status."""
-
-    def __init__(self) -> None:
-        self._seen: dict[TargetKey, dict[str, tuple[str, float]]] = {}
-        self._since: dict[TargetKey, Mapping[str, float]] = {}
-
-    def update(self, key: TargetKey, jobs: Sequence[Job], now: float) -> Mapping[str, float]:
-        """Record a successful listing; return job id -> since, forgetting vanished jobs.
-
-        When nothing changed, the mapping returned last time is returned again.
-        """
-        before = self._seen.get(key, {})
-        after: dict[str, tuple[str, float]] = {}
-        for job in jobs:
-            prev = before.get(job.id)
-            after[job.id] = (
-                prev if prev is not None and prev[0] == job.status else (job.status, now)
-            )
-        self._seen[key] = after
-        if after == before and key in self._since:
-            return self._since[key]
-        since = MappingProxyType({job_id: since for job_id, (_, since) in after.items()})
-        self._since[key] = since
-        return since
-
-    def retain(self, keys: set[TargetKey]) -> None:
-        """Forget targets that are no longer configured."""
-        for key in set(self._seen) - keys:
-            del self._seen[key]
-            self._since.pop(key, None)
 
 
 class Poller:
@@ -83,14 +50,12 @@ class Poller:
         self._telemetry = telemetry
         self._publish_cb = publish
         self._clock = clock or Clock()
-        self._history = StatusHistory()
         self._sizes = BatchSizes(self._clock.monotonic)  # learned across cycles and reloads
         self._turns = Turns(
             self._clock.monotonic
         )  # what the calls asked in turns last said, across cycles
         self._pages: dict[TargetKey, AnswerCache[Page]] = {}  # the last listing's pages
-        self._states: dict[TargetKey, TargetState] = {}
-        self._success_at: dict[TargetKey, float] = {}  # monotonic time of last success
+        self._tracked: dict[TargetKey, Tracked] = {}  # each target's state across polls
         self._reload = ReloadState(success=True, timestamp=self._clock.wall())
         self._unknown_logged: set[str] = set()
         # Each project's quota as last read, by (project_id, region); the requests of this
@@ -110,10 +75,8 @@ class Poller:
         """Poll these targets from now on, keeping what is known of those that remain."""
         self._plan = plan
         keys = [pt.key for pt in plan.targets]
-        self._states = {k: self._states.get(k) or TargetState(key=k) for k in keys}
-        self._success_at = {k: v for k, v in self._success_at.items() if k in self._states}
+        self._tracked = {k: self._tracked.get(k) or Tracked.new(k) for k in keys}
         self._pages = {k: self._pages.get(k) or AnswerCache() for k in keys}
-        self._history.retain(set(keys))
         self._sizes.retain({pt.target.endpoint for pt in plan.targets})
         self._turns.retain({(k.project_id, k.region, k.job_type) for k in keys})
         projects = {(k.project_id, k.region) for k in keys}
@@ -129,7 +92,7 @@ class Poller:
     def snapshot(self) -> Snapshot:
         """The current state as an immutable snapshot."""
         return Snapshot(
-            targets=tuple(self._states.values()),
+            targets=tuple(tracked.state for tracked in self._tracked.values()),
             api_requests=MappingProxyType(dict(self._telemetry.api_requests)),
             quotas=MappingProxyType(self._live_quotas()),
             poll_errors=MappingProxyType(dict(self._telemetry.poll_errors)),
@@ -143,7 +106,11 @@ class Poller:
     def _live_quotas(self) -> dict[tuple[str, str, str], tuple[float | None, float | None]]:
         """The quotas of the projects with data: a project whose every target has gone
         stale (``stale_after``) loses its quota series with its job series."""
-        live = {(s.key.project_id, s.key.region) for s in self._states.values() if s.has_data}
+        live = {
+            (t.state.key.project_id, t.state.key.region)
+            for t in self._tracked.values()
+            if t.state.has_data
+        }
         return {
             (project_id, region, resource): figures
             for (project_id, region), quota in self._quotas.items()
@@ -223,33 +190,25 @@ class Poller:
                 with contextlib.suppress(asyncio.TimeoutError, TimeoutError):
                     await asyncio.wait_for(self._quota(plan, pt), max(left, 0.0))
         duration = self._clock.monotonic() - started
-        if key not in self._states:  # dropped by a reload while we polled
+        prev = self._tracked.get(key)
+        if prev is None:  # dropped by a reload while we polled
             return
-        if jobs is not None:
-            now = self._clock.wall()
-            self._success_at[key] = self._clock.monotonic()
-            prev = self._states[key]
-            # What did not change is handed on as the same object: the exposition keeps
-            # what it rendered of it. The same jobs in the same statuses: nothing to note.
-            listed = tuple(jobs)
-            if prev.has_data and prev.jobs == listed:
-                listed, since = prev.jobs, prev.status_since
-            else:
-                self._note_unknown_statuses(jobs)
-                since = self._history.update(key, jobs, now)
-            state = TargetState(
-                key=key,
-                up=True,
-                jobs=listed,
-                status_since=since,
-                health=prev.health if prev.health == health else MappingProxyType(dict(health)),
-                last_poll_duration=duration,
-                last_success=now,
-                has_data=True,
+        outcome = Failed(duration) if jobs is None else Listed(tuple(jobs), health, duration)
+        now = Now(self._clock.wall(), self._clock.monotonic())
+        tracked = advance(prev, outcome, now, plan.poll.stale_after)
+        state = tracked.state
+        if state.versions.jobs != prev.state.versions.jobs and state.has_data:
+            self._note_unknown_statuses(state.jobs)
+        if prev.state.has_data and not state.has_data:
+            log.warning(
+                "dropping the job series of project_id=%s region=%s job_type=%s: "
+                "no successful poll for %gs (stale_after)",
+                key.project_id,
+                key.region,
+                key.job_type,
+                plan.poll.stale_after,
             )
-        else:
-            state = self._failed_state(self._states[key], duration, plan.poll.stale_after)
-        self._states[key] = state
+        self._tracked[key] = tracked
         self._publish_soon()
 
     async def _list(self, plan: Plan, pt: PollTarget, started: float) -> Listing:
@@ -286,30 +245,6 @@ class Poller:
             self._quotas.pop(project, None)  # a failed answer leaves out its own series
         elif project in {(t.key.project_id, t.key.region) for t in plan.targets}:
             self._quotas[project] = quota
-
-    def _failed_state(self, prev: TargetState, duration: float, stale_after: float) -> TargetState:
-        success_at = self._success_at.get(prev.key)
-        fresh = success_at is not None and self._clock.monotonic() - success_at < stale_after
-        if fresh:
-            return dataclasses.replace(prev, up=False, last_poll_duration=duration)
-        if prev.has_data:
-            log.warning(
-                "dropping the job series of project_id=%s region=%s job_type=%s: "
-                "no successful poll for %gs (stale_after)",
-                prev.key.project_id,
-                prev.key.region,
-                prev.key.job_type,
-                stale_after,
-            )
-        return dataclasses.replace(
-            prev,
-            up=False,
-            last_poll_duration=duration,
-            jobs=(),
-            status_since=MappingProxyType({}),
-            health=MappingProxyType({}),
-            has_data=False,
-        )
 
     def _note_unknown_statuses(self, jobs: Sequence[Job]) -> None:
         for job in jobs:

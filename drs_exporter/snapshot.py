@@ -23,6 +23,17 @@ class TargetKey:
 
 
 @dataclass(frozen=True, slots=True)
+class Versions:
+    """What a target's state holds, as versions: each grows exactly when its content changes
+    (``tracking.advance`` says when), so that the exposition keeps the lines it rendered of
+    content whose version it rendered before."""
+
+    jobs: int = 0  # the jobs and their statuses
+    since: int = 0  # status_since
+    health: int = 0  # what the batch calls told
+
+
+@dataclass(frozen=True, slots=True)
 class TargetState:
     """What the exporter knows of one target after a cycle.
 
@@ -42,6 +53,7 @@ class TargetState:
     # ``jobs`` holds a successful poll's result (possibly an empty one) that is not yet stale;
     # False before the first success and after stale_after, when the job series go.
     has_data: bool = False
+    versions: Versions = field(default_factory=Versions)
 
     @property
     def polled(self) -> bool:

@@ -26,7 +26,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("batch",),
     ("listing", "health", "quotas", "discovery"),
     ("snapshot",),
-    ("telemetry",),
+    ("telemetry", "tracking"),
     ("plan",),
     ("poller",),
     ("families", "gzipjoin", "samples"),

@@ -33,6 +33,7 @@ from drs_exporter.snapshot import (
     Snapshot,
     TargetKey,
     TargetState,
+    Versions,
 )
 
 MIGRATION = TargetKey("proj-a", "ap-southeast-1", "migration")
@@ -530,9 +531,16 @@ def test_render_with_the_previous_exposition_equals_a_fresh_render() -> None:
     )
     after = Snapshot(
         targets=(
-            dataclasses.replace(migration, jobs=changed_jobs, last_success=1_700_000_300.0),
-            sync,  # the same object: its lines are taken over
-            dataclasses.replace(down, up=True, has_data=True, jobs=(job("d1"),)),
+            dataclasses.replace(
+                migration,
+                jobs=changed_jobs,
+                last_success=1_700_000_300.0,
+                versions=Versions(jobs=migration.versions.jobs + 1),
+            ),
+            sync,  # the same versions: its lines are taken over
+            dataclasses.replace(
+                down, up=True, has_data=True, jobs=(job("d1"),), versions=Versions(jobs=1)
+            ),
             never,
             TargetState(
                 TargetKey("proj-new", "cn-north-4", "sync"), last_poll_duration=0.5, up=True
@@ -562,19 +570,26 @@ def test_previous_rendered_with_other_options_is_not_reused() -> None:
         assert bodies(reused) == bodies(render(snapshot, options, "1.2.3"))
 
 
-def test_a_target_state_that_is_the_same_object_is_not_rendered_again() -> None:
-    """Reuse goes by identity: a changed target must come as a new TargetState.
-
-    The poller never changes a TargetState in place; here one is changed behind render's
-    back, and the next render still shows what the object held when it was first rendered.
-    """
+def test_reuse_goes_by_version_not_by_content() -> None:
+    """What makes a target's lines reusable is its versions (tracking.advance bumps them
+    with every change): content changed without a new version keeps the lines rendered
+    before, and the same content with a new version is rendered anew."""
     snapshot = sample_snapshot()
     first = render(snapshot, MetricsConfig(), "1.2.3")
-    object.__setattr__(snapshot.targets[0], "jobs", (job("sneaked-in"),))
-    again = render(snapshot, MetricsConfig(), "1.2.3", previous=first)
+    target = snapshot.targets[0]
+    sneaked = dataclasses.replace(target, jobs=(job("sneaked-in"),))
+    others = snapshot.targets[1:]
+    again = render(
+        dataclasses.replace(snapshot, targets=(sneaked, *others)), MetricsConfig(), "1.2.3", first
+    )
     assert bodies(again) == bodies(first)
-    fresh = render(snapshot, MetricsConfig(), "1.2.3")
-    assert {s.labels["job_id"] for s in families(fresh)["drs_job_info"].samples} == {"sneaked-in"}
+    bumped = dataclasses.replace(sneaked, versions=Versions(jobs=target.versions.jobs + 1))
+    fresh = render(
+        dataclasses.replace(snapshot, targets=(bumped, *others)), MetricsConfig(), "1.2.3", first
+    )
+    info = families(fresh)["drs_job_info"].samples
+    mine = {s.labels["job_id"] for s in info if s.labels["job_type"] == target.key.job_type}
+    assert mine == {"sneaked-in"}
 
 
 def test_a_gzip_body_is_joined_once_and_a_plain_one_inflated_for_each_scrape() -> None:
@@ -646,7 +661,14 @@ def test_a_changed_target_renders_again_only_what_changed_and_equals_a_fresh_ren
     health = {"m1": JobHealth(progress=0.75, delay=99.0)}
     after = Snapshot(
         targets=(
-            dataclasses.replace(migration, health=health, last_success=1_700_000_900.0),
+            dataclasses.replace(
+                migration,
+                health=health,
+                last_success=1_700_000_900.0,
+                versions=dataclasses.replace(
+                    migration.versions, health=migration.versions.health + 1
+                ),
+            ),
             *before.targets[1:],
         ),
         reload=before.reload,
