@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import signal
 import socket
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
@@ -136,3 +137,27 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
     """A client session for the test's requests."""
     async with aiohttp.ClientSession() as session:
         yield session
+
+
+async def start_serving(config_path: Path, *args: str) -> tuple[asyncio.subprocess.Process, str]:
+    """``drs-exporter --config.file config_path *args`` serving on a free loopback port: the
+    process (its log on stderr, read by ``stop``) and its base URL."""
+    port = free_port()
+    proc = await asyncio.create_subprocess_exec(
+        EXE,
+        "--config.file",
+        str(config_path),
+        "--web.listen-address",
+        f"127.0.0.1:{port}",
+        *args,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    return proc, f"http://127.0.0.1:{port}"
+
+
+async def stop(proc: asyncio.subprocess.Process, sig: int = signal.SIGTERM) -> str:
+    """Signal the exporter to stop, wait for it (bounded) and return its log."""
+    proc.send_signal(sig)
+    _, err = await asyncio.wait_for(proc.communicate(), 20)
+    return err.decode()

@@ -12,7 +12,17 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from .conftest import EXE, StartSim, free_port, samples, select, sim_call, wait_ready
+from .conftest import (
+    EXE,
+    StartSim,
+    free_port,
+    samples,
+    select,
+    sim_call,
+    start_serving,
+    stop,
+    wait_ready,
+)
 
 
 async def run(
@@ -155,20 +165,9 @@ async def test_serve_answers_probes_scrapes_and_stops_cleanly_on_sigterm(
     start_sim: StartSim, tmp_path: Path
 ) -> None:
     sim = await start_sim(seed=9, projects=1, jobs=9, token="cli-token")
-    port = free_port()
     config = write_config(tmp_path, sim.url, sim.project_ids)
     spawned = time.time()
-    proc = await asyncio.create_subprocess_exec(
-        EXE,
-        "--config.file",
-        str(config),
-        "--web.listen-address",
-        f"127.0.0.1:{port}",
-        "--log.format",
-        "json",
-        stderr=asyncio.subprocess.PIPE,
-    )
-    base = f"http://127.0.0.1:{port}"
+    proc, base = await start_serving(config, "--log.format", "json")
     try:
         async with aiohttp.ClientSession() as session:
             await wait_ready(session, base)
@@ -183,10 +182,9 @@ async def test_serve_answers_probes_scrapes_and_stops_cleanly_on_sigterm(
             (memory,) = select(found, "process_resident_memory_bytes")
             assert memory[2] > 10 * 2**20
     finally:
-        proc.send_signal(signal.SIGTERM)
-        _, err = await asyncio.wait_for(proc.communicate(), 20)
-    assert proc.returncode == 0, err.decode()
-    assert b"Traceback" not in err
+        err = await stop(proc)
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err
 
 
 async def test_demo_shows_jobs_in_several_statuses_including_a_failed_one() -> None:
@@ -254,24 +252,15 @@ async def test_the_start_line_counts_the_targets_drs_up_has(
             "    endpoint:", f"    job_types: {job_types}\n    endpoint:"
         )
         config.write_text(text)
-    port = free_port()
-    proc = await asyncio.create_subprocess_exec(
-        EXE,
-        "--config.file",
-        str(config),
-        "--web.listen-address",
-        f"127.0.0.1:{port}",
-        stderr=asyncio.subprocess.PIPE,
-    )
+    proc, base = await start_serving(config)
     try:
         async with aiohttp.ClientSession() as session:
-            await wait_ready(session, f"http://127.0.0.1:{port}")
-            async with session.get(f"http://127.0.0.1:{port}/metrics") as resp:
+            await wait_ready(session, base)
+            async with session.get(base + "/metrics") as resp:
                 up = select(samples(await resp.text()), "drs_up")
     finally:
-        proc.send_signal(signal.SIGTERM)
-        _, err = await asyncio.wait_for(proc.communicate(), 20)
-    (start_line,) = [line for line in err.decode().splitlines() if "listening on" in line]
+        err = await stop(proc)
+    (start_line,) = [line for line in err.splitlines() if "listening on" in line]
     assert said in start_line
     assert f"with {len(up)} target" in start_line
 

@@ -41,11 +41,11 @@ from drs_exporter.sharding import Shard
 from drs_exporter.telemetry import Telemetry
 from drs_exporter.transport import Limiter, Transport
 
-from .conftest import Sample, StartSim, samples, sim_call, wait_ready
+from .conftest import Sample, StartSim, samples, sim_call, start_serving, stop, wait_ready
 from .conftest import select as select_samples
 from .simulated import Simulated
 from .test_cli import run
-from .test_reliability import scrape, start_serving, stop, wait_for
+from .test_reliability import scrape, wait_for
 
 AK = "DISCOVERYAK000000001"
 SK = "discovery-secret-key"

@@ -45,7 +45,18 @@ from drs_exporter.telemetry import Telemetry
 from drs_exporter.transport import MAX_BODY_BYTES, Limiter, Transport
 from drs_exporter.web import bound_port, make_app, start_server
 
-from .conftest import EXE, Sample, StartSim, free_port, samples, select, sim_call, sim_config
+from .conftest import (
+    EXE,
+    Sample,
+    StartSim,
+    free_port,
+    samples,
+    select,
+    sim_call,
+    sim_config,
+    start_serving,
+    stop,
+)
 from .simulated import Simulated
 
 TOKEN = "reliability-token"
@@ -807,28 +818,6 @@ def write_config(
     # At the default request rate a cycle outlasts this short interval: a longer deadline.
     lines.append(f"poll:\n  interval: 500ms\n  deadline: 30s\n  timeout: {timeout}\n  retries: 0")
     path.write_text("\n".join(lines) + "\n")
-
-
-async def start_serving(config_path: Path, *args: str) -> tuple[asyncio.subprocess.Process, str]:
-    port = free_port()
-    proc = await asyncio.create_subprocess_exec(
-        EXE,
-        "--config.file",
-        str(config_path),
-        "--web.listen-address",
-        f"127.0.0.1:{port}",
-        *args,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    return proc, f"http://127.0.0.1:{port}"
-
-
-async def stop(proc: asyncio.subprocess.Process, sig: int = signal.SIGTERM) -> str:
-    """Signal the exporter to stop, wait for it (bounded) and return its log."""
-    proc.send_signal(sig)
-    _, err = await asyncio.wait_for(proc.communicate(), 20)
-    return err.decode()
 
 
 async def wait_for(

@@ -22,9 +22,8 @@ import pytest
 
 from drs_exporter.sharding import Shard
 
-from .conftest import EXE, Sample, StartSim, samples, select, sim_call, wait_ready
+from .conftest import EXE, Sample, StartSim, samples, select, sim_call, start_serving, wait_ready
 from .test_cli import run, write_config
-from .test_reliability import start_serving
 
 TOKEN = "cli-token"  # what test_cli.write_config writes
 REGION = "ap-southeast-1"
