@@ -5,7 +5,7 @@ Every call is ``POST /v3/{project_id}/jobs/<path>`` with ``{"jobs": [id, ...]}``
 any 2xx with a JSON body (DRS documents 200 for most, 202 for batch-rpo-and-rto). A result
 tells a job's figures as ``JobHealth`` field values; a figure that is missing or not a
 number tells nothing (never a made-up 0). Adding a batch call is one entry here, its result
-struct in ``decode``, and the families it feeds in ``families``.
+struct in ``decode``, and a family in ``families`` for each figure, naming the call.
 """
 
 from __future__ import annotations
@@ -48,7 +48,6 @@ class BatchCall:
     documented_status: int  # what Huawei documents for success (any 2xx is taken)
     read: Callable[[bytes, Sequence[str], str], Mapping[str, Any]]  # results by job id
     tell: Callable[[Job, Any], dict[str, Any]]  # JobHealth values a result gives of a job
-    families: tuple[str, ...]  # the metric families its results feed
     paged: bool = False  # its results come in pages: the body asks for one of max_ids
     # At most poll.dr_monitoring_requests requests a target and cycle, the jobs asked longest
     # ago first; the others keep what they last said (see ``turns``).
@@ -181,14 +180,6 @@ BATCH_PROGRESS = BatchCall(
     documented_status=200,
     read=lambda body, ids, api: read_results(body, ids, api, Progress, "job_id"),
     tell=tell_progress,
-    families=(
-        "drs_job_progress_ratio",
-        "drs_job_replication_delay_seconds",
-        "drs_job_remaining_seconds",
-        "drs_job_progress_update_timestamp_seconds",
-        "drs_job_apply_rows_per_second",
-        "drs_job_apply_bytes_per_second",
-    ),
 )
 BATCH_STATUS = BatchCall(
     api="v3_batch_status",
@@ -199,7 +190,6 @@ BATCH_STATUS = BatchCall(
     documented_status=200,
     read=lambda body, ids, api: read_results(body, ids, api, Status, "id"),
     tell=tell_status,
-    families=("drs_job_error_info",),
     paged=True,
 )
 BATCH_RPO_RTO = BatchCall(
@@ -211,7 +201,6 @@ BATCH_RPO_RTO = BatchCall(
     documented_status=202,
     read=lambda body, ids, api: read_results(body, ids, api, RpoRto, "job_id"),
     tell=tell_objectives,
-    families=("drs_job_rpo_seconds", "drs_job_rto_seconds"),
 )
 DR_MONITORING = BatchCall(
     api="v3_dr_monitoring",
@@ -223,15 +212,6 @@ DR_MONITORING = BatchCall(
     in_turns=True,  # slow-moving figures, and 10 ids a request: the largest share otherwise
     read=lambda body, ids, api: read_results(body, ids, api, Monitoring, "id"),
     tell=tell_instance,
-    families=(
-        "drs_job_source_connected",
-        "drs_job_target_connected",
-        "drs_job_instance_cpu_ratio",
-        "drs_job_instance_memory_used_bytes",
-        "drs_job_instance_memory_bytes",
-        "drs_job_instance_disk_used_bytes",
-        "drs_job_instance_disk_bytes",
-    ),
 )
 
 BATCH_CALLS: tuple[BatchCall, ...] = (BATCH_PROGRESS, BATCH_STATUS, BATCH_RPO_RTO, DR_MONITORING)

@@ -23,21 +23,13 @@ inflated piece by piece for each scrape, so that no plain body is ever held whol
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from .config import MetricsConfig
-from .families import FAMILIES, Family
+from .families import FAMILIES, Family, Reads, SnapshotFamily, TargetFamily
 from .gzipjoin import OpenMember, Segment, close_member, inflate_pieces, open_member, segment
-from .model import Job, is_failed, unique_jobs
-from .samples import (
-    count_lines,
-    health_lines,
-    job_lines,
-    poll_lines,
-    snapshot_lines,
-    target_labels,
-)
+from .samples import SnapshotView, TargetView
 from .snapshot import Snapshot, TargetKey, TargetState
 
 TEXT_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -46,11 +38,9 @@ OPENMETRICS_CONTENT_TYPE = "application/openmetrics-text; version=1.0.0; charset
 
 def shows(metrics: MetricsConfig, family: Family) -> bool:
     """Whether ``family`` is part of the exposition with the config's ``metrics:``."""
-    switches = metrics.batch_switches
     return (
         (metrics.per_job or not family.per_job)
-        and ("health" in switches or not family.health)
-        and ("dr" in switches or not family.dr)
+        and (family.call is None or family.call.switch in metrics.batch_switches)
         and (metrics.quotas or not family.quotas)
     )
 
@@ -78,11 +68,11 @@ def _headers(family: Family) -> _Headers:
     return _Headers(text, openmetrics)
 
 
-_HEADERS = {family.name: _headers(family) for family in FAMILIES}
+_HEADERS = {family: _headers(family) for family in FAMILIES}
 _EOF = b"# EOF\n"
 
-# A target's chunks by family name; a family in which the target has no lines is absent.
-_TargetChunks = Mapping[str, Segment]
+# A target's chunks by family; a family in which the target has no lines is absent.
+_TargetChunks = Mapping[Family, Segment]
 
 
 # A plain body is inflated this much at a time as it is sent: never the whole body at
@@ -150,67 +140,48 @@ class Exposition:
         return b"".join(self.parts(openmetrics=openmetrics, gzip=gzip, extra=extra).pieces)
 
 
-# The target families by what their lines are rendered from, so that a group whose inputs
-# have the same version as at the last render keeps its chunks.
-_COUNT_FAMILIES = ("drs_jobs", "drs_subtasks", "drs_jobs_failed")  # from the jobs
-_JOB_FAMILIES = tuple(f.name for f in FAMILIES if f.per_job and not f.from_batch)  # + since
-_HEALTH_FAMILIES = tuple(f.name for f in FAMILIES if f.from_batch)  # + health
-# The families that show one JobHealth figure per job: (family name, field).
-_FIGURES = tuple((f.name, f.figure) for f in FAMILIES if f.figure)
-
-
 def _target_chunks(
     state: TargetState,
-    options: MetricsConfig,
+    families: Iterable[TargetFamily],
+    dense_status: bool,
     before: tuple[TargetState, _TargetChunks] | None = None,
 ) -> _TargetChunks:
-    """Every line one target contributes, rendered and compressed, by family name.
+    """Every line one target contributes to ``families``, rendered and compressed.
 
     ``before`` is the target's state and chunks at the last render (with these options):
-    what was rendered from inputs whose version (``TargetState.versions``) has not changed
-    since is taken over as it is.
+    a family's chunk is taken over as it is while what it reads (``Family.reads``) is the
+    same as then, by the versions of ``TargetState.versions``.
     """
     if before is not None and _unchanged(before[0], state):
         return before[1]
     prev, old = before if before is not None else (None, {})
-    was = prev.versions if prev is not None and prev.has_data else None
-    same_jobs = was is not None and was.jobs == state.versions.jobs
-    base = target_labels(state.key)
-    chunks: dict[str, Segment] = {}
-    texts: dict[str, str] = {}
-
-    def keep(names: Iterable[str]) -> None:
-        chunks.update((name, old[name]) for name in names if name in old)
-
-    if state.has_data:
-        unique: list[Sequence[Job]] = []
-
-        def jobs() -> Sequence[Job]:  # one pass over the jobs, only if something is rendered
-            if not unique:
-                unique.append(unique_jobs(state.jobs))
-            return unique[0]
-
-        if same_jobs:
-            keep(_COUNT_FAMILIES)
-        else:
-            failed = sum(1 for job in jobs() if not job.parent_id and is_failed(job.status))
-            texts["drs_jobs"] = count_lines("drs_jobs", base, jobs(), subtasks=False)
-            texts["drs_subtasks"] = count_lines("drs_subtasks", base, jobs(), subtasks=True)
-            texts["drs_jobs_failed"] = f"drs_jobs_failed{{{base}}} {failed}\n"
-        if options.per_job:
-            if same_jobs and was is not None and was.since == state.versions.since:
-                keep(_JOB_FAMILIES)
-            else:
-                texts.update(job_lines(base, jobs(), state.status_since, options.dense_status))
-        if options.batch_switches and state.health:
-            if same_jobs and was is not None and was.health == state.versions.health:
-                keep(_HEALTH_FAMILIES)
-            else:
-                texts.update(health_lines(base, jobs(), state.health, _FIGURES))
-    if state.polled:
-        texts.update(poll_lines(base, state))
-    chunks.update((name, _chunk(text)) for name, text in texts.items() if text)
+    view = TargetView(state, dense_status)
+    chunks: dict[Family, Segment] = {}
+    for family in families:
+        if not (state.polled if family.reads is Reads.POLL else state.has_data):
+            continue
+        kept = old.get(family)
+        if kept is not None and prev is not None and _same(family.reads, prev, state):
+            chunks[family] = kept
+        elif text := family.write(view):
+            chunks[family] = _chunk(text)
     return chunks
+
+
+def _same(reads: Reads, before: TargetState, state: TargetState) -> bool:
+    """Whether what a family reads of the target is what it was at ``before``."""
+    if reads is Reads.POLL:
+        return _poll_figures(before) == _poll_figures(state)
+    was, now = before.versions, state.versions
+    if not (before.has_data and was.jobs == now.jobs):
+        return False
+    if reads is Reads.SINCE:
+        return was.since == now.since
+    return reads is Reads.JOBS or was.health == now.health
+
+
+def _poll_figures(state: TargetState) -> tuple[bool, float | None, float | None]:
+    return state.up, state.last_poll_duration, state.last_success
 
 
 def _unchanged(before: TargetState, state: TargetState) -> bool:
@@ -218,15 +189,8 @@ def _unchanged(before: TargetState, state: TargetState) -> bool:
     return (
         before.versions == state.versions
         and before.has_data == state.has_data
-        and before.up == state.up
-        and before.last_poll_duration == state.last_poll_duration
-        and before.last_success == state.last_success
+        and _poll_figures(before) == _poll_figures(state)
     )
-
-
-def _snapshot_chunks(snapshot: Snapshot, version: str) -> dict[str, Segment]:
-    """The families that are not per target: counters, build info, shard, reload state."""
-    return {name: _chunk(text) for name, text in snapshot_lines(snapshot, version).items() if text}
 
 
 def render(
@@ -243,27 +207,37 @@ def render(
     times, health, poll figures) are rendered again. (A target dropped by a reload is
     rendered without before it can come back, so its versions start again safely.)
     """
+    shown = [family for family in FAMILIES if shows(options, family)]
+    per_target = [family for family in shown if isinstance(family, TargetFamily)]
     reusable: Mapping[TargetKey, tuple[TargetState, _TargetChunks]] = {}
     if previous is not None and previous._options == options:
         reusable = previous._targets
     targets: dict[TargetKey, tuple[TargetState, _TargetChunks]] = {}
     for state in snapshot.targets:
-        targets[state.key] = (state, _target_chunks(state, options, reusable.get(state.key)))
-    own = _snapshot_chunks(snapshot, version)
+        before = reusable.get(state.key)
+        chunks = _target_chunks(state, per_target, options.dense_status, before)
+        targets[state.key] = (state, chunks)
+    whole = SnapshotView(snapshot, version)
+    once: dict[Family, Segment] = {
+        family: _chunk(lines)
+        for family in shown
+        if isinstance(family, SnapshotFamily)
+        if (lines := family.write(whole))
+    }
 
     text: list[Segment] = []
     openmetrics: list[Segment] = []
-    for family in FAMILIES:
-        if not shows(options, family):
-            continue
-        headers = _HEADERS[family.name]
+    for family in shown:
+        headers = _HEADERS[family]
         text.append(headers.text)
         openmetrics.append(headers.openmetrics)
-        sources: Iterable[_TargetChunks] = (
-            (chunks for _, chunks in targets.values()) if family.per_target else (own,)
+        sources: Iterable[Mapping[Family, Segment]] = (
+            (chunks for _, chunks in targets.values())
+            if isinstance(family, TargetFamily)
+            else (once,)
         )
         for chunks in sources:
-            chunk = chunks.get(family.name)
+            chunk = chunks.get(family)
             if chunk is not None:
                 text.append(chunk)
                 openmetrics.append(chunk)

@@ -1,26 +1,107 @@
-"""Every metric family the exporter writes, as one table of plain data.
+"""Every metric family the exporter writes, as one table: a family's name, type, help, label
+names and the function that writes its samples, together.
 
-The table is the exporter's metrics in one place: it gives the order of the families in
-the exposition, their HELP and TYPE lines, the labels each sample carries and the snapshot
-field that feeds it. The metric table of docs/metrics.md and the tests that list metric names are
-checked against it, so a family cannot be added, renamed or relabelled in one place only.
-This file is long: it is that one table, an entry per family, and splitting it would split
-the one place.
+The table gives the order of the families in the exposition and their HELP and TYPE lines.
+Each family's lines are written by the one writer compiled from its label names
+(``samples.line_writer``), from what its sample function reads: a target's jobs, status
+times, batch answers or poll outcome (``Reads``, which also says when a target's lines can
+be kept), or the snapshot. A family shown only with some ``metrics`` switch says which: per
+job, the batch call whose results it shows, the quota. The metric table of docs/metrics.md
+and the tests that list metric names are checked against this table, so a family cannot be
+added, renamed or relabelled in one place only. This file is long: it is that one table, an
+entry per family, and splitting it would split the one place.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+import platform
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from enum import Enum
 from typing import Literal
 
-from .model import INFO_FIELDS, LIST_API_NAMES, MAX_ERROR_MESSAGE
+from .batch import BATCH_PROGRESS, BATCH_RPO_RTO, BATCH_STATUS, DR_MONITORING, BatchCall
+from .model import INFO_FIELDS, LIST_API_NAMES, MAX_ERROR_MESSAGE, STATUSES, JobHealth, is_failed
+from .samples import (
+    JOB_LABELS,
+    TARGET_LABELS,
+    Line,
+    SnapshotView,
+    TargetView,
+    line_writer,
+    target_text,
+)
+from .snapshot import DiscoveryState, Snapshot, TargetState
 from .telemetry import DRS_API_NAMES, IAM_API_NAMES
 
-TARGET_LABELS = ("project_id", "region", "job_type")
-JOB_LABELS = (*TARGET_LABELS, "job_id")
 COUNT_LABELS = (*TARGET_LABELS, "engine_type", "net_type", "status")
 INFO_LABELS = (*TARGET_LABELS, *(label for label, _ in INFO_FIELDS))  # job_id first
+# The Job fields of drs_job_info's labels after job_id, in their order.
+INFO_VALUES = tuple(name for label, name in INFO_FIELDS if label not in JOB_LABELS)
+
+
+class Reads(Enum):
+    """What a target's lines of a family are written from: they are kept from one render to
+    the next while that has not changed (see ``TargetState.versions``)."""
+
+    JOBS = "jobs"  # the jobs and their statuses
+    SINCE = "since"  # the jobs and when each entered its status
+    HEALTH = "health"  # the jobs and what the batch calls told of them
+    POLL = "poll"  # the last poll's outcome: up, duration, last success
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Family:
+    """One metric family: what Prometheus sees of it, and when it is shown."""
+
+    name: str  # as its samples are named: a counter's ends in _total
+    kind: Literal["gauge", "counter"]
+    help: str
+    labels: tuple[str, ...]
+    per_job: bool = False  # only with metrics.per_job
+    call: BatchCall | None = None  # shows that call's results: only while it is switched on
+    quotas: bool = False  # only with metrics.quotas
+    note: str = ""  # one or more sentences docs/metrics.md adds to the help text
+    # The labels after the leading ones (see ``samples.leading``) are these attributes of the
+    # one object each sample gives in their place; none: each sample gives their values.
+    fields: tuple[str, ...] = ()
+    line: Line = field(init=False, repr=False)  # writes one sample line, labels escaped
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "line", line_writer(self.name, self.labels, self.fields))
+
+    @property
+    def family_name(self) -> str:
+        """The name in OpenMetrics' HELP and TYPE lines: a counter's without _total."""
+        return self.name.removesuffix("_total") if self.kind == "counter" else self.name
+
+
+TargetSamples = Callable[[Line, TargetView], str]
+SnapshotSamples = Callable[[Line, SnapshotView], str]
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class TargetFamily(Family):
+    """A family each target writes lines of, from what ``reads`` names."""
+
+    reads: Reads = field(kw_only=True)
+    samples: TargetSamples = field(kw_only=True)
+
+    def write(self, target: TargetView) -> str:
+        """The target's lines of this family."""
+        return self.samples(self.line, target)
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class SnapshotFamily(Family):
+    """A family written once from the whole snapshot (counters, build, shard, reload)."""
+
+    samples: SnapshotSamples = field(kw_only=True)
+
+    def write(self, snapshot: SnapshotView) -> str:
+        """The family's lines."""
+        return self.samples(self.line, snapshot)
 
 
 def _names(names: Iterable[str]) -> str:
@@ -29,437 +110,519 @@ def _names(names: Iterable[str]) -> str:
     return ", ".join(quoted[:-1]) + f" and {quoted[-1]}" if len(quoted) > 1 else "".join(quoted)
 
 
-@dataclass(frozen=True, slots=True)
-class Family:
-    """One metric family: what Prometheus sees of it, and where its values come from."""
+# The sample functions of the families below: (the family's line writer, what it reads).
 
-    name: str  # as its samples are named: a counter's ends in _total
-    kind: Literal["gauge", "counter"]
-    help: str
-    labels: tuple[str, ...]
-    source: str  # the snapshot field that feeds it
-    per_target: bool  # rendered from each TargetState, else once from the Snapshot
-    per_job: bool = False  # only with metrics.per_job
-    health: bool = False  # only with metrics.health too
-    dr: bool = False  # only with metrics.dr too
-    quotas: bool = False  # only with metrics.quotas
-    note: str = ""  # one or more sentences docs/metrics.md adds to the help text
-    figure: str = ""  # the JobHealth field each job's one sample shows, if it is that simple
 
-    @property
-    def from_batch(self) -> bool:
-        """Rendered from what the batch calls said of the jobs (TargetState.health)."""
-        return self.health or self.dr
+def _counts(subtasks: bool) -> TargetSamples:
+    """Jobs (or subtasks) grouped by engine, network and status."""
 
-    @property
-    def family_name(self) -> str:
-        """The name in OpenMetrics' HELP and TYPE lines: a counter's without _total."""
-        return self.name.removesuffix("_total") if self.kind == "counter" else self.name
+    def samples(line: Line, t: TargetView) -> str:
+        groups = Counter(
+            (job.engine_type, job.net_type, job.status)
+            for job in t.jobs
+            if bool(job.parent_id) == subtasks
+        )
+        return "".join([line(t.base, *group, n) for group, n in sorted(groups.items())])
+
+    return samples
+
+
+def _failed(line: Line, t: TargetView) -> str:
+    return line(t.base, sum(1 for job in t.jobs if not job.parent_id and is_failed(job.status)))
+
+
+def _info(line: Line, t: TargetView) -> str:
+    return "".join([line(ident, job, 1) for ident, job in t.named])
+
+
+_KNOWN_STATUSES = frozenset(STATUSES)
+
+
+def _status(line: Line, t: TargetView) -> str:
+    """1 for a job's status; with dense_status also 0 for every other known status."""
+    if not t.dense_status:
+        return "".join([line(ident, job.status, 1) for ident, job in t.named])
+    lines: list[str] = []
+    for ident, job in t.named:
+        lines.extend([line(ident, known, 1 if known == job.status else 0) for known in STATUSES])
+        if job.status not in _KNOWN_STATUSES:
+            lines.append(line(ident, job.status, 1))
+    return "".join(lines)
+
+
+def _created(line: Line, t: TargetView) -> str:
+    return "".join([line(ident, job.created) for ident, job in t.named if job.created is not None])
+
+
+def _since(line: Line, t: TargetView) -> str:
+    since = t.state.status_since
+    return "".join(
+        [line(ident, first) for ident, job in t.named if (first := since.get(job.id)) is not None]
+    )
+
+
+def _told(value_of: Callable[[JobHealth], float | None]) -> TargetSamples:
+    """One figure the batch calls told of each job, for the jobs they told it of."""
+
+    def samples(line: Line, t: TargetView) -> str:
+        return "".join(
+            [line(ident, value) for ident, h in t.told if (value := value_of(h)) is not None]
+        )
+
+    return samples
+
+
+def _error_info(line: Line, t: TargetView) -> str:
+    return "".join(
+        [
+            line(ident, h.error_code, h.error_message, 1)
+            for ident, h in t.told
+            if h.error_code or h.error_message
+        ]
+    )
+
+
+def _of_target(value_of: Callable[[TargetState], float | None]) -> TargetSamples:
+    """One figure of the target's poll, if it has one."""
+
+    def samples(line: Line, t: TargetView) -> str:
+        value = value_of(t.state)
+        return "" if value is None else line(t.base, value)
+
+    return samples
+
+
+def _quota(used: bool) -> SnapshotSamples:
+    """What each project uses of each resource, or the most it may use."""
+
+    def samples(line: Line, s: SnapshotView) -> str:
+        return "".join(
+            [
+                line(project_id, region, resource, value)
+                for (project_id, region, resource), figures in sorted(s.snapshot.quotas.items())
+                if (value := figures[0 if used else 1]) is not None
+            ]
+        )
+
+    return samples
+
+
+def _published(line: Line, s: SnapshotView) -> str:
+    found = sorted(s.snapshot.published.items())
+    return "".join([line(region, api, int(yes)) for (region, api), yes in found])
+
+
+def _api_requests(line: Line, s: SnapshotView) -> str:
+    counts = sorted(s.snapshot.api_requests.items())
+    return "".join([line(region, api, code, n) for (region, api, code), n in counts])
+
+
+def _poll_errors(line: Line, s: SnapshotView) -> str:
+    counts = sorted(s.snapshot.poll_errors.items())
+    return "".join([line(target_text(key), reason, n) for (key, reason), n in counts])
+
+
+def _discovery_errors(line: Line, s: SnapshotView) -> str:
+    counts = sorted(s.snapshot.discovery_errors.items())
+    return "".join([line(reason, n) for reason, n in counts])
+
+
+def _build_info(line: Line, s: SnapshotView) -> str:
+    return line(s.version, platform.python_version(), 1)
+
+
+def _of_snapshot(value_of: Callable[[Snapshot], float | None]) -> SnapshotSamples:
+    """One unlabelled figure of the snapshot, if it has one."""
+
+    def samples(line: Line, s: SnapshotView) -> str:
+        value = value_of(s.snapshot)
+        return "" if value is None else line(value)
+
+    return samples
+
+
+def _of_discovery(value_of: Callable[[DiscoveryState], float | None]) -> SnapshotSamples:
+    """One figure of what discovery found, while discovery is on."""
+    return _of_snapshot(lambda s: None if s.discovery is None else value_of(s.discovery))
 
 
 FAMILIES: tuple[Family, ...] = (
-    Family(
+    TargetFamily(
         "drs_jobs",
         "gauge",
         "Top-level DRS jobs by engine type, network type and status.",
         COUNT_LABELS,
-        "TargetState.jobs (top level)",
-        per_target=True,
+        reads=Reads.JOBS,
+        samples=_counts(subtasks=False),
     ),
-    Family(
+    TargetFamily(
         "drs_subtasks",
         "gauge",
         "DRS child tasks by engine type, network type and status.",
         COUNT_LABELS,
-        "TargetState.jobs (subtasks)",
-        per_target=True,
+        reads=Reads.JOBS,
+        samples=_counts(subtasks=True),
     ),
-    Family(
+    TargetFamily(
         "drs_jobs_failed",
         "gauge",
         "Top-level DRS jobs whose status ends in _FAILED.",
         TARGET_LABELS,
-        "TargetState.jobs (top level)",
-        per_target=True,
+        reads=Reads.JOBS,
+        samples=_failed,
         note="0 for every target with data.",
     ),
-    Family(
+    TargetFamily(
         "drs_job_info",
         "gauge",
         "Static properties of a DRS job or subtask (always 1).",
         INFO_LABELS,
-        "TargetState.jobs",
-        per_target=True,
+        fields=INFO_VALUES,
+        reads=Reads.JOBS,
+        samples=_info,
         per_job=True,
         note='`parent_job_id` is `""` for a top-level job.',
     ),
-    Family(
+    TargetFamily(
         "drs_job_status",
         "gauge",
         "Current status of a DRS job or subtask (1 for the current status).",
         (*JOB_LABELS, "status"),
-        "Job.status",
-        per_target=True,
+        reads=Reads.JOBS,
+        samples=_status,
         per_job=True,
         note="With `dense_status`, also 0 for every other of v5's 22 statuses.",
     ),
-    Family(
+    TargetFamily(
         "drs_job_created_timestamp_seconds",
         "gauge",
         "When the DRS job or subtask was created, in Unix seconds.",
         JOB_LABELS,
-        "Job.created",
-        per_target=True,
+        reads=Reads.JOBS,
+        samples=_created,
         per_job=True,
         note="From `create_time`; no series when the API gives none.",
     ),
-    Family(
+    TargetFamily(
         "drs_job_status_since_timestamp_seconds",
         "gauge",
         "When the exporter first saw the job in its current status, in Unix seconds.",
         JOB_LABELS,
-        "TargetState.status_since",
-        per_target=True,
+        reads=Reads.SINCE,
+        samples=_since,
         per_job=True,
         note="First seen in this status by this process: kept across reloads, not restarts.",
     ),
-    Family(
+    TargetFamily(
         "drs_job_progress_ratio",
         "gauge",
         "Progress of a DRS job's or subtask's transfer, from 0 to 1.",
         JOB_LABELS,
-        "TargetState.health (progress)",
-        per_target=True,
+        reads=Reads.HEALTH,
+        samples=_told(lambda h: h.progress),
         per_job=True,
-        health=True,
-        figure="progress",
+        call=BATCH_PROGRESS,
         note="For jobs in `FULL_TRANSFER_STARTED`, `INCRE_TRANSFER_STARTED` or "
         "`CHILD_TRANSFER_STARTED`: `progress` of batch-progress, divided by 100.",
     ),
-    Family(
+    TargetFamily(
         "drs_job_replication_delay_seconds",
         "gauge",
         "How far a DRS job's or subtask's incremental replication is behind its source.",
         JOB_LABELS,
-        "TargetState.health (delay)",
-        per_target=True,
+        reads=Reads.HEALTH,
+        samples=_told(lambda h: h.delay),
         per_job=True,
-        health=True,
-        figure="delay",
+        call=BATCH_PROGRESS,
         note="For jobs in `INCRE_TRANSFER_STARTED` or `CHILD_TRANSFER_STARTED`: "
         "`incre_trans_delay_millis` / 1000, else `incre_trans_delay`.",
     ),
-    Family(
+    TargetFamily(
         "drs_job_remaining_seconds",
         "gauge",
         "How long a DRS job's or subtask's transfer still needs, as DRS estimates it.",
         JOB_LABELS,
-        "TargetState.health (remaining)",
-        per_target=True,
+        reads=Reads.HEALTH,
+        samples=_told(lambda h: h.remaining),
         per_job=True,
-        health=True,
-        figure="remaining",
+        call=BATCH_PROGRESS,
         note="The jobs of `drs_job_progress_ratio`: `remaining_time`.",
     ),
-    Family(
+    TargetFamily(
         "drs_job_progress_update_timestamp_seconds",
         "gauge",
         "When DRS last updated a job's or subtask's progress, in Unix seconds.",
         JOB_LABELS,
-        "TargetState.health (updated)",
-        per_target=True,
+        reads=Reads.HEALTH,
+        samples=_told(lambda h: h.updated),
         per_job=True,
-        health=True,
-        figure="updated",
-        note="The jobs of `drs_job_progress_ratio`: `process_time` / 1000. A value that "
-        "stops moving while the job transfers means a stalled transfer.",
+        call=BATCH_PROGRESS,
+        note="The jobs of `drs_job_progress_ratio`: `process_time` / 1000. A value that stops "
+        "moving while the job transfers means a stalled transfer.",
     ),
-    Family(
+    TargetFamily(
         "drs_job_error_info",
         "gauge",
         "Why a DRS job or subtask failed, as DRS says it (always 1).",
         (*JOB_LABELS, "error_code", "error_message"),
-        "TargetState.health (error_code, error_message)",
-        per_target=True,
+        reads=Reads.HEALTH,
+        samples=_error_info,
         per_job=True,
-        health=True,
+        call=BATCH_STATUS,
         note="For jobs in a `*_FAILED` status: `error_code` and `error_message` of "
         "batch-status, or a v3 subtask's `error_msg`; the message on one line, at most "
         f"{MAX_ERROR_MESSAGE} characters.",
     ),
-    Family(
+    TargetFamily(
         "drs_job_apply_rows_per_second",
         "gauge",
         "Rows per second a DRS job or subtask applies to its target.",
         JOB_LABELS,
-        "TargetState.health (rows_rate)",
-        per_target=True,
+        reads=Reads.HEALTH,
+        samples=_told(lambda h: h.rows_rate),
         per_job=True,
-        health=True,
-        figure="rows_rate",
+        call=BATCH_PROGRESS,
         note="`apply_rows_rate` of batch-progress; no series before the incremental phase (DRS "
         "sends -1 then).",
     ),
-    Family(
+    TargetFamily(
         "drs_job_apply_bytes_per_second",
         "gauge",
         "Bytes per second a DRS job or subtask applies to its target.",
         JOB_LABELS,
-        "TargetState.health (bytes_rate)",
-        per_target=True,
+        reads=Reads.HEALTH,
+        samples=_told(lambda h: h.bytes_rate),
         per_job=True,
-        health=True,
-        figure="bytes_rate",
+        call=BATCH_PROGRESS,
         note="`apply_bytes_rate` of batch-progress; no series before the incremental phase (DRS "
         "sends -1 then).",
     ),
-    Family(
+    TargetFamily(
         "drs_job_rpo_seconds",
         "gauge",
         "Recovery point objective of a DR job: the data a failover now would lose, in seconds.",
         JOB_LABELS,
-        "TargetState.health (rpo)",
-        per_target=True,
+        reads=Reads.HEALTH,
+        samples=_told(lambda h: h.rpo),
         per_job=True,
-        dr=True,
-        figure="rpo",
+        call=BATCH_RPO_RTO,
         note="For `cloudDataGuard` jobs in `INCRE_TRANSFER_STARTED`: `rpo_info.delay` of "
         "batch-rpo-and-rto / 1000.",
     ),
-    Family(
+    TargetFamily(
         "drs_job_rto_seconds",
         "gauge",
         "Recovery time objective of a DR job: how long a failover now would take, in seconds.",
         JOB_LABELS,
-        "TargetState.health (rto)",
-        per_target=True,
+        reads=Reads.HEALTH,
+        samples=_told(lambda h: h.rto),
         per_job=True,
-        dr=True,
-        figure="rto",
+        call=BATCH_RPO_RTO,
         note="For `cloudDataGuard` jobs in `INCRE_TRANSFER_STARTED`: `rto_info.delay` of "
         "batch-rpo-and-rto / 1000.",
     ),
-    Family(
+    TargetFamily(
         "drs_job_source_connected",
         "gauge",
         "1 if the DR job's replication instance reaches its source database, else 0.",
         JOB_LABELS,
-        "TargetState.health (source_connected)",
-        per_target=True,
+        reads=Reads.HEALTH,
+        samples=_told(lambda h: h.source_connected),
         per_job=True,
-        dr=True,
-        figure="source_connected",
+        call=DR_MONITORING,
         note="For `cloudDataGuard` jobs in `FULL_TRANSFER_STARTED` or `INCRE_TRANSFER_STARTED`: "
         "`src_normal` of the DR monitoring data.",
     ),
-    Family(
+    TargetFamily(
         "drs_job_target_connected",
         "gauge",
         "1 if the DR job's replication instance reaches its target database, else 0.",
         JOB_LABELS,
-        "TargetState.health (target_connected)",
-        per_target=True,
+        reads=Reads.HEALTH,
+        samples=_told(lambda h: h.target_connected),
         per_job=True,
-        dr=True,
-        figure="target_connected",
+        call=DR_MONITORING,
         note="The jobs of `drs_job_source_connected`: `dst_normal`.",
     ),
-    Family(
+    TargetFamily(
         "drs_job_instance_cpu_ratio",
         "gauge",
         "CPU use of a DR job's replication instance, from 0 to 1.",
         JOB_LABELS,
-        "TargetState.health (cpu)",
-        per_target=True,
+        reads=Reads.HEALTH,
+        samples=_told(lambda h: h.cpu),
         per_job=True,
-        dr=True,
-        figure="cpu",
+        call=DR_MONITORING,
         note="The jobs of `drs_job_source_connected`: `cpuUsed_percent` / 100.",
     ),
-    Family(
+    TargetFamily(
         "drs_job_instance_memory_used_bytes",
         "gauge",
         "Memory used on a DR job's replication instance.",
         JOB_LABELS,
-        "TargetState.health (memory_used)",
-        per_target=True,
+        reads=Reads.HEALTH,
+        samples=_told(lambda h: h.memory_used),
         per_job=True,
-        dr=True,
-        figure="memory_used",
+        call=DR_MONITORING,
         note="The jobs of `drs_job_source_connected`: `mem_used_inMB` x 2^20.",
     ),
-    Family(
+    TargetFamily(
         "drs_job_instance_memory_bytes",
         "gauge",
         "Memory of a DR job's replication instance.",
         JOB_LABELS,
-        "TargetState.health (memory)",
-        per_target=True,
+        reads=Reads.HEALTH,
+        samples=_told(lambda h: h.memory),
         per_job=True,
-        dr=True,
-        figure="memory",
+        call=DR_MONITORING,
         note="The jobs of `drs_job_source_connected`: `node_mem_inMB` x 2^20.",
     ),
-    Family(
+    TargetFamily(
         "drs_job_instance_disk_used_bytes",
         "gauge",
         "Disk used on a DR job's replication instance.",
         JOB_LABELS,
-        "TargetState.health (disk_used)",
-        per_target=True,
+        reads=Reads.HEALTH,
+        samples=_told(lambda h: h.disk_used),
         per_job=True,
-        dr=True,
-        figure="disk_used",
+        call=DR_MONITORING,
         note="The jobs of `drs_job_source_connected`: `volume_used_inGB` x 2^30.",
     ),
-    Family(
+    TargetFamily(
         "drs_job_instance_disk_bytes",
         "gauge",
         "Disk size of a DR job's replication instance.",
         JOB_LABELS,
-        "TargetState.health (disk)",
-        per_target=True,
+        reads=Reads.HEALTH,
+        samples=_told(lambda h: h.disk),
         per_job=True,
-        dr=True,
-        figure="disk",
+        call=DR_MONITORING,
         note="The jobs of `drs_job_source_connected`: `node_volume_inGB` x 2^30.",
     ),
-    Family(
+    TargetFamily(
         "drs_up",
         "gauge",
         "1 if the last poll of this target succeeded.",
         TARGET_LABELS,
-        "TargetState.up",
-        per_target=True,
+        reads=Reads.POLL,
+        samples=lambda line, t: line(t.base, 1 if t.state.up else 0),
     ),
-    Family(
+    TargetFamily(
         "drs_last_poll_duration_seconds",
         "gauge",
         "Wall time of the last poll of this target.",
         TARGET_LABELS,
-        "TargetState.last_poll_duration",
-        per_target=True,
+        reads=Reads.POLL,
+        samples=_of_target(lambda state: state.last_poll_duration),
     ),
-    Family(
+    TargetFamily(
         "drs_last_poll_success_timestamp_seconds",
         "gauge",
         "When the last successful poll of this target finished, in Unix seconds.",
         TARGET_LABELS,
-        "TargetState.last_success",
-        per_target=True,
+        reads=Reads.POLL,
+        samples=_of_target(lambda state: state.last_success),
     ),
-    Family(
+    SnapshotFamily(
         "drs_quota_used",
         "gauge",
         "DRS resources of a project in use, by resource type.",
         ("project_id", "region", "resource"),
-        "Snapshot.quotas",
-        per_target=False,
+        samples=_quota(used=True),
         quotas=True,
-        note="`used` of the project's DRS quota (`GET /v3/{project_id}/quotas`), asked once "
-        "per project a cycle.",
+        note="`used` of the project's DRS quota (`GET /v3/{project_id}/quotas`), asked once per "
+        "project a cycle.",
     ),
-    Family(
+    SnapshotFamily(
         "drs_quota_limit",
         "gauge",
         "The most DRS resources of that type a project may have.",
         ("project_id", "region", "resource"),
-        "Snapshot.quotas",
-        per_target=False,
+        samples=_quota(used=False),
         quotas=True,
         note="`quota` of the project's DRS quota.",
     ),
-    Family(
+    SnapshotFamily(
         "drs_api_published",
         "gauge",
         "1 if the region publishes this DRS list API, 0 if it answered that it does not.",
         ("region", "api"),
-        "Snapshot.published",
-        per_target=False,
+        samples=_published,
         note=f"`api`: {_names(LIST_API_NAMES.values())}. As last found by asking: Huawei "
         "publishes v5 in a few regions and v3 in most. An API found unpublished is asked again "
         "hourly.",
     ),
-    Family(
+    SnapshotFamily(
         "drs_api_requests_total",
         "counter",
         "DRS and IAM API requests by API and HTTP status code (or timeout, network, cancelled).",
         ("region", "api", "code"),
-        "Snapshot.api_requests",
-        per_target=False,
+        samples=_api_requests,
         note=f"`api`: {_names((*DRS_API_NAMES, *IAM_API_NAMES))} (discovery; `region` is "
         '`"global"`).',
     ),
-    Family(
+    SnapshotFamily(
         "drs_poll_errors_total",
         "counter",
         "Failed polls of a target by reason.",
         (*TARGET_LABELS, "reason"),
-        "Snapshot.poll_errors",
-        per_target=False,
-        note="Reasons: `auth`, `throttled`, `http_4xx`, `http_5xx`, `timeout`, `deadline` "
-        "(the poll outlasted `poll.deadline`), `network`, `decode` (an answer that is not "
-        "the documented JSON), `unsupported` (the region publishes no list API the target may "
+        samples=_poll_errors,
+        note="Reasons: `auth`, `throttled`, `http_4xx`, `http_5xx`, `timeout`, `deadline` (the "
+        "poll outlasted `poll.deadline`), `network`, `decode` (an answer that is not the "
+        "documented JSON), `unsupported` (the region publishes no list API the target may "
         "use), `internal` (a bug of the exporter: please report it).",
     ),
-    Family(
+    SnapshotFamily(
         "drs_discovery_targets",
         "gauge",
         "Targets (project and job type) that discovery found, over all shards.",
         (),
-        "Snapshot.discovery",
-        per_target=False,
-        note="As of the last successful asking of IAM; targets configured explicitly for "
-        "the same project are not counted. No sample while discovery is off.",
+        samples=_of_discovery(lambda found: found.targets),
+        note="As of the last successful asking of IAM; targets configured explicitly for the same "
+        "project are not counted. No sample while discovery is off.",
     ),
-    Family(
+    SnapshotFamily(
         "drs_discovery_last_success_timestamp_seconds",
         "gauge",
         "When IAM last answered discovery's project list, in Unix seconds.",
         (),
-        "Snapshot.discovery",
-        per_target=False,
+        samples=_of_discovery(lambda found: found.last_success),
     ),
-    Family(
+    SnapshotFamily(
         "drs_discovery_errors_total",
         "counter",
         "Failed askings of IAM's project list by reason.",
         ("reason",),
-        "Snapshot.discovery_errors",
-        per_target=False,
+        samples=_discovery_errors,
         note="Reasons as for `drs_poll_errors_total`. A failed asking keeps the last list.",
     ),
-    Family(
+    SnapshotFamily(
         "drs_exporter_build_info",
         "gauge",
         "The exporter's version and Python version (always 1).",
         ("version", "python_version"),
-        "the running program",
-        per_target=False,
+        samples=_build_info,
     ),
-    Family(
+    SnapshotFamily(
         "drs_exporter_shard",
         "gauge",
         "Which shard of the targets this replica polls, out of total_shards (always 1).",
         ("shard", "total_shards"),
-        "Snapshot.shard",
-        per_target=False,
+        samples=lambda line, s: line(str(s.snapshot.shard.index), str(s.snapshot.shard.total), 1),
         note="From `--shard` and `--total-shards`; `0` of `1` when not sharded.",
     ),
-    Family(
+    SnapshotFamily(
         "drs_exporter_config_last_reload_successful",
         "gauge",
         "1 if the last config (re)load succeeded.",
         (),
-        "Snapshot.reload",
-        per_target=False,
+        samples=_of_snapshot(lambda s: int(s.reload.success)),
     ),
-    Family(
+    SnapshotFamily(
         "drs_exporter_config_last_reload_success_timestamp_seconds",
         "gauge",
         "When the config was last loaded successfully, in Unix seconds.",
         (),
-        "Snapshot.reload",
-        per_target=False,
+        samples=_of_snapshot(lambda s: s.reload.timestamp),
     ),
 )

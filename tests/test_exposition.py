@@ -25,6 +25,7 @@ from drs_exporter.exposition import (
     Exposition,
     render,
 )
+from drs_exporter.families import FAMILIES
 from drs_exporter.model import STATUSES, Job, JobHealth
 from drs_exporter.sharding import Shard
 from drs_exporter.snapshot import (
@@ -675,12 +676,15 @@ def test_a_changed_target_renders_again_only_what_changed_and_equals_a_fresh_ren
     )
     again = render(after, MetricsConfig(), "1.2.3", previous=first)
     assert bodies(again) == bodies(render(after, MetricsConfig(), "1.2.3"))
+    by_name = {family.name: family for family in FAMILIES}
     old = first._targets[migration.key][1]
     new = again._targets[migration.key][1]
     for name in ("drs_jobs", "drs_job_info", "drs_job_status_since_timestamp_seconds"):
-        assert new[name] is old[name], name  # taken over, not rendered again
+        family = by_name[name]
+        assert new[family] is old[family], name  # taken over, not rendered again
     for name in ("drs_job_progress_ratio", "drs_last_poll_success_timestamp_seconds"):
-        assert new[name] is not old[name], name
+        family = by_name[name]
+        assert new[family] is not old[family], name
     got = families(again)
     assert values(got["drs_job_progress_ratio"], "job_id") == {("m1",): 0.75}
     assert "drs_job_error_info" not in {s.name for f in got.values() for s in f.samples}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import re
 from pathlib import Path
 
@@ -63,3 +64,18 @@ def test_help_texts_are_single_lines_and_names_are_unique() -> None:
         assert "\n" not in family.help and "\\" not in family.help, family.name
         assert family.name.startswith("drs_"), family.name
         assert family.name.endswith("_total") == (family.kind == "counter"), family.name
+
+
+def test_no_module_but_the_table_names_a_family() -> None:
+    # A family named anywhere else (a dict key, a list of names) is a second declaration
+    # that the table cannot keep true.
+    names = {family.name for family in FAMILIES} | {family.family_name for family in FAMILIES}
+    package = Path(__file__).resolve().parents[1] / "drs_exporter"
+    found = []
+    for path in sorted(package.rglob("*.py")):
+        if path.name == "families.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Constant) and node.value in names:
+                found.append(f"{path.relative_to(package)}:{node.lineno}: {node.value}")
+    assert not found
