@@ -15,7 +15,9 @@ from typing import Any
 
 import pytest
 
+from drs_exporter.batch import BATCH_PROGRESS
 from drs_exporter.config import Config, MetricsConfig
+from drs_exporter.families import FAMILIES
 from drs_exporter.service import Exporter
 
 from .conftest import Sample, StartSim, fixed, samples, select, sim_call, sim_config
@@ -128,6 +130,12 @@ def assert_exported_as_served(sim: Simulated, found: list[Sample]) -> None:
         assert values, f"the world should give {name} some series"
     connected = truth["drs_job_source_connected"].values()
     assert 0.0 in connected or 0.0 in truth["drs_job_target_connected"].values(), "a drop"
+
+
+def test_these_tests_know_every_family_of_the_dr_calls_and_of_throughput() -> None:
+    dr = {f.name for f in FAMILIES if f.call is not None and f.call.switch == "dr"}
+    assert set(DR_FAMILIES) == dr
+    assert set(THROUGHPUT) <= {f.name for f in FAMILIES if f.call is BATCH_PROGRESS}
 
 
 @pytest.mark.parametrize("cap", [0, 20])

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from drs_exporter.config import Config, MetricsConfig
+from drs_exporter.families import FAMILIES
 from drs_exporter.service import Exporter
 
 from .conftest import Sample, StartSim, fixed, samples, select, sim_call, sim_config
@@ -97,6 +98,12 @@ def expected_health(sim: Simulated, status: dict[str, str]) -> dict[str, dict[st
 
 def one_line(text: str) -> str:
     return " ".join(text.split())[:200]
+
+
+def test_these_tests_know_every_family_of_the_health_calls_but_throughput() -> None:
+    health = {f.name for f in FAMILIES if f.call is not None and f.call.switch == "health"}
+    rates = {"drs_job_apply_rows_per_second", "drs_job_apply_bytes_per_second"}
+    assert set(HEALTH_FAMILIES) == health - rates  # the rates are test_dr_end_to_end's
 
 
 async def test_every_job_of_every_engine_is_exported_once_with_v5s_record(
