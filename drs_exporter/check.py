@@ -67,8 +67,8 @@ async def check(config: Config, shard: Shard, secret_filter: SecretFilter) -> in
         discovered = True
         if config.discovery.enabled:
             discovered = _print_discovery(await exp.discover(), config, exp)
-        for pt, api, probe in exp.probes():
-            key = pt.key
+        for polled, api, probe in exp.probes():
+            key = polled.key
             keys.add(key)
             started = time.monotonic()
             try:
@@ -79,7 +79,7 @@ async def check(config: Config, shard: Shard, secret_filter: SecretFilter) -> in
                 jobs = "-"
                 if exc.unpublished:
                     result = f"not published in this region ({documented_hint(key.region)})"
-                    if not pt.target.auto_apis:
+                    if not polled.target.auto_apis:
                         result += "; targets[].apis requires it"
                         failed.add(key)
                 else:

@@ -74,14 +74,14 @@ class Poller:
     def replace_plan(self, plan: Plan) -> None:
         """Poll these targets from now on, keeping what is known of those that remain."""
         self._plan = plan
-        keys = [pt.key for pt in plan.targets]
+        keys = [polled.key for polled in plan.targets]
         self._tracked = {k: self._tracked.get(k) or Tracked.new(k) for k in keys}
         self._pages = {k: self._pages.get(k) or AnswerCache() for k in keys}
-        self._sizes.retain({pt.target.endpoint for pt in plan.targets})
+        self._sizes.retain({polled.target.endpoint for polled in plan.targets})
         self._turns.retain({(k.project_id, k.region, k.job_type) for k in keys})
         projects = {(k.project_id, k.region) for k in keys}
         self._quotas = {p: q for p, q in self._quotas.items() if p in projects}
-        self._publication.retain(pt.target for pt in plan.targets)
+        self._publication.retain(polled.target for polled in plan.targets)
         self.publish()
 
     def set_reload(self, reload: ReloadState) -> None:
@@ -149,13 +149,13 @@ class Poller:
         plan = self._plan
         self._quota_asks = {}
         try:
-            await asyncio.gather(*(self._poll(plan, pt) for pt in plan.targets))
+            await asyncio.gather(*(self._poll(plan, polled) for polled in plan.targets))
         finally:
             self._quota_asks = {}
             self.publish()
 
-    async def _poll(self, plan: Plan, pt: PollTarget) -> None:
-        key = pt.key
+    async def _poll(self, plan: Plan, polled: PollTarget) -> None:
+        key = polled.key
         started = self._clock.monotonic()
         jobs: list[Job] | None = None
         health: Mapping[str, JobHealth] = {}
@@ -164,7 +164,7 @@ class Poller:
         try:
             # The target's time budget: past it, this target fails the cycle, and no other
             # target (nor the next cycle) waits for it.
-            listing = await asyncio.wait_for(self._list(plan, pt, started), budget)
+            listing = await asyncio.wait_for(self._list(plan, polled, started), budget)
             jobs, answered = listing.jobs, listing.answered
         except (asyncio.TimeoutError, TimeoutError):
             late = f"not finished within {budget:g}s (poll.deadline, by default poll.interval)"
@@ -184,11 +184,11 @@ class Poller:
         if jobs is not None and plan.asks_health(answered):
             if plan.switches:
                 left = budget - (self._clock.monotonic() - started)
-                health = await _health(plan, pt, jobs, self._sizes, self._turns, left)
+                health = await _health(plan, polled, jobs, self._sizes, self._turns, left)
             if plan.quotas:
                 left = budget - (self._clock.monotonic() - started)
                 with contextlib.suppress(asyncio.TimeoutError, TimeoutError):
-                    await asyncio.wait_for(self._quota(plan, pt), max(left, 0.0))
+                    await asyncio.wait_for(self._quota(plan, polled), max(left, 0.0))
         duration = self._clock.monotonic() - started
         prev = self._tracked.get(key)
         if prev is None:  # dropped by a reload while we polled
@@ -211,16 +211,16 @@ class Poller:
         self._tracked[key] = tracked
         self._publish_soon()
 
-    async def _list(self, plan: Plan, pt: PollTarget, started: float) -> Listing:
+    async def _list(self, plan: Plan, polled: PollTarget, started: float) -> Listing:
         return await list_published(
             plan.client,
-            pt.target,
-            pt.auth,
-            pt.key.job_type,
+            polled.target,
+            polled.auth,
+            polled.key.job_type,
             plan.poll.page_size,
             self._publication,
             started,
-            self._pages.get(pt.key),
+            self._pages.get(polled.key),
         )
 
     def _fail(self, key: TargetKey, exc: ApiError) -> None:
@@ -233,14 +233,14 @@ class Poller:
             exc,
         )
 
-    async def _quota(self, plan: Plan, pt: PollTarget) -> None:
+    async def _quota(self, plan: Plan, polled: PollTarget) -> None:
         """Read the target's project quota, once a cycle for all its job types."""
-        ask = (pt.key.project_id, pt.target.endpoint)
+        ask = (polled.key.project_id, polled.target.endpoint)
         future = self._quota_asks.get(ask)
         if future is None:
-            future = self._quota_asks[ask] = asyncio.ensure_future(_read_quota(plan, pt))
+            future = self._quota_asks[ask] = asyncio.ensure_future(_read_quota(plan, polled))
         quota = await asyncio.shield(future)
-        project = (pt.key.project_id, pt.key.region)
+        project = (polled.key.project_id, polled.key.region)
         if quota is None:
             self._quotas.pop(project, None)  # a failed answer leaves out its own series
         elif project in {(t.key.project_id, t.key.region) for t in plan.targets}:
@@ -259,7 +259,7 @@ class Poller:
 
 async def _health(
     plan: Plan,
-    pt: PollTarget,
+    polled: PollTarget,
     jobs: Sequence[Job],
     sizes: BatchSizes,
     turns: Turns,
@@ -271,9 +271,9 @@ async def _health(
         return await asyncio.wait_for(
             fetch_health(
                 plan.client,
-                pt.target,
-                pt.auth,
-                pt.key.job_type,
+                polled.target,
+                polled.auth,
+                polled.key.job_type,
                 jobs,
                 plan.poll,
                 sizes,
@@ -286,34 +286,34 @@ async def _health(
         log.warning(
             "health not fetched project_id=%s region=%s job_type=%s: deadline: the listing "
             "left too little of the target's %gs",
-            pt.key.project_id,
-            pt.key.region,
-            pt.key.job_type,
+            polled.key.project_id,
+            polled.key.region,
+            polled.key.job_type,
             plan.poll.budget,
         )
         return {}
     except Exception as exc:
         log.error(
             "health failed project_id=%s region=%s job_type=%s: unexpected %s",
-            pt.key.project_id,
-            pt.key.region,
-            pt.key.job_type,
+            polled.key.project_id,
+            polled.key.region,
+            polled.key.job_type,
             type(exc).__name__,
             exc_info=log.isEnabledFor(logging.DEBUG),
         )
         return {}
 
 
-async def _read_quota(plan: Plan, pt: PollTarget) -> Quota | None:
+async def _read_quota(plan: Plan, polled: PollTarget) -> Quota | None:
     """The project's quota; None when it cannot be had (logged), which fails no poll."""
     try:
-        return await fetch_quota(plan.client, pt.target, pt.auth)
+        return await fetch_quota(plan.client, polled.target, polled.auth)
     except Exception as exc:
         what = str(exc) if isinstance(exc, ApiError) else f"unexpected {type(exc).__name__}"
         log.warning(
             "quota unknown for project_id=%s region=%s this cycle: %s",
-            pt.key.project_id,
-            pt.key.region,
+            polled.key.project_id,
+            polled.key.region,
             what,
         )
         return None

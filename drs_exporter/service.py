@@ -164,16 +164,21 @@ class Exporter:
         not publish that API)."""
         assert self._poller is not None, "use Exporter as an async context manager"
         plan = self._poller.plan
-        for pt in plan.targets:
-            for api in pt.target.apis:
+        for polled in plan.targets:
+            for api in polled.target.apis:
 
-                async def probe(pt: PollTarget = pt, api: str = api) -> int | None:
+                async def probe(polled: PollTarget = polled, api: str = api) -> int | None:
                     page = await first_page(
-                        plan.client, pt.target, pt.auth, pt.key.job_type, api, plan.poll.page_size
+                        plan.client,
+                        polled.target,
+                        polled.auth,
+                        polled.key.job_type,
+                        api,
+                        plan.poll.page_size,
                     )
                     return page.total
 
-                yield pt, api, probe
+                yield polled, api, probe
 
     # The web server's view (web.MetricsSource).
 
