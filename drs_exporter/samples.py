@@ -11,7 +11,6 @@ per render and only if a family asks.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -40,14 +39,18 @@ def escape(value: str) -> str:
 
 def number(value: float) -> str:
     """A sample value as both formats spell it (integers without a fraction)."""
-    if abs(value) < 1e15:  # false for NaN and the infinities
-        whole = int(value)
-        return str(whole) if whole == value else repr(float(value))
-    if math.isnan(value):
-        return "NaN"
-    if math.isinf(value):
-        return "+Inf" if value > 0 else "-Inf"
-    return repr(float(value))
+    if value.__class__ is int:  # exact, at any size
+        return str(value)
+    if value.__class__ is not float:  # a bool
+        value = float(value)
+    text = repr(value)  # the shortest that reads back as the same float
+    if text[-2:] == ".0":  # a whole number: without its fraction below 1e15, -0 as 0
+        if not value:
+            return "0"
+        return text[:-2] if -1e15 < value < 1e15 else text
+    if text[-1] in "nf":  # nan, inf, -inf
+        return "NaN" if value != value else "+Inf" if value > 0 else "-Inf"
+    return text
 
 
 def leading(labels: Sequence[str]) -> tuple[str, ...]:

@@ -44,6 +44,9 @@ def test_values_can_be_read_from_one_objects_fields() -> None:
     ("value", "spelled"),
     [
         (0, "0"),
+        (True, "1"),
+        (-0.0, "0"),
+        (10**16, "10000000000000000"),
         (7, "7"),
         (2.0, "2"),
         (0.1, "0.1"),
