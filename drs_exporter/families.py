@@ -30,6 +30,7 @@ from .samples import (
     SnapshotView,
     TargetView,
     line_writer,
+    numbers,
     target_text,
 )
 from .snapshot import DiscoveryState, Snapshot, TargetState
@@ -165,9 +166,11 @@ def _told(value_of: Callable[[JobHealth], float | None]) -> TargetSamples:
     """One figure the batch calls told of each job, for the jobs they told it of."""
 
     def samples(line: Line, t: TargetView) -> str:
-        return "".join(
-            [line(ident, value) for ident, h in t.told if (value := value_of(h)) is not None]
-        )
+        told = [(ident, value) for ident, h in t.told if (value := value_of(h)) is not None]
+        if not told:
+            return ""
+        idents, values = zip(*told, strict=True)
+        return "".join(map(line, idents, numbers(values)))
 
     return samples
 

@@ -5,10 +5,20 @@ from __future__ import annotations
 import gzip
 import zlib
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from drs_exporter.gzipjoin import Segment, close_member, inflate_pieces, open_member, segment
+from drs_exporter.gzipjoin import (
+    DEFLATERS,
+    ZLIB,
+    Deflater,
+    Segment,
+    close_member,
+    inflate_pieces,
+    open_member,
+    segment,
+)
 
 
 def gzip_member(segments: list[Segment]) -> bytes:
@@ -19,20 +29,30 @@ def gzip_member(segments: list[Segment]) -> bytes:
 
 
 # Text-like bytes compress well, random ones do not; both, and empty pieces, must join.
-pieces = st.lists(
-    st.one_of(
-        st.binary(max_size=2000),
-        st.text(alphabet='drs_jobs{}=",0123456789\n', max_size=5000).map(str.encode),
-        st.just(b""),
-    ),
-    max_size=12,
+piece = st.one_of(
+    st.binary(max_size=2000),
+    st.text(alphabet='drs_jobs{}=",0123456789\n', max_size=5000).map(str.encode),
+    st.just(b""),
 )
+pieces = st.lists(piece, max_size=12)
+# Every deflate implementation the exporter can use: each one's segments must join.
+deflaters = st.sampled_from(DEFLATERS)
+
+
+def test_the_fastest_deflater_is_used_and_zlib_remains_the_fallback() -> None:
+    # isal is a dependency wherever a wheel exists (x86-64, arm64): the tests run with it.
+    assert [d.name for d in DEFLATERS] == ["isal", "zlib"]
+    assert DEFLATERS[-1] is ZLIB
 
 
 @settings(max_examples=300, deadline=None)
-@given(pieces)
-def test_a_gzip_member_of_segments_decompresses_to_their_bytes(parts: list[bytes]) -> None:
-    segments = [segment(p) for p in parts]
+@given(st.lists(st.tuples(piece, deflaters), max_size=12))
+def test_a_gzip_member_of_segments_decompresses_to_their_bytes(
+    made: list[tuple[bytes, Deflater]],
+) -> None:
+    # Segments of either implementation, mixed: each is a deflate stream of its own.
+    parts = [p for p, _ in made]
+    segments = [segment(p, d) for p, d in made]
     packed = gzip_member(segments)
     assert gzip.decompress(packed) == b"".join(parts)
     reader = zlib.decompressobj(wbits=31)  # exactly one gzip member, nothing after it
@@ -41,9 +61,9 @@ def test_a_gzip_member_of_segments_decompresses_to_their_bytes(parts: list[bytes
 
 
 @settings(max_examples=300, deadline=None)
-@given(pieces)
-def test_inflating_segments_gives_their_bytes(parts: list[bytes]) -> None:
-    assert b"".join(inflate_pieces([segment(p) for p in parts])) == b"".join(parts)
+@given(pieces, deflaters)
+def test_inflating_segments_gives_their_bytes(parts: list[bytes], deflater: Deflater) -> None:
+    assert b"".join(inflate_pieces([segment(p, deflater) for p in parts])) == b"".join(parts)
 
 
 @settings(max_examples=300, deadline=None)
@@ -76,9 +96,10 @@ def test_segments_join_in_any_order_and_repeat() -> None:
     )
 
 
-def test_a_large_body_keeps_its_crc_and_length() -> None:
+@pytest.mark.parametrize("deflater", DEFLATERS, ids=lambda d: d.name)
+def test_a_large_body_keeps_its_crc_and_length(deflater: Deflater) -> None:
     big = bytes(range(256)) * 40_000  # 10 MB in one segment
-    packed = gzip_member([segment(big), segment(b"tail")])
+    packed = gzip_member([segment(big, deflater), segment(b"tail", deflater)])
     assert gzip.decompress(packed) == big + b"tail"
 
 

@@ -7,8 +7,10 @@ import math
 from types import SimpleNamespace
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from drs_exporter.samples import JOB_LABELS, TARGET_LABELS, leading, line_writer, number
+from drs_exporter.samples import JOB_LABELS, TARGET_LABELS, leading, line_writer, number, numbers
 
 
 def test_a_line_names_its_labels_in_order_and_escapes_every_value() -> None:
@@ -61,3 +63,23 @@ def test_values_can_be_read_from_one_objects_fields() -> None:
 def test_numbers_are_spelled_as_both_formats_read_them(value: float, spelled: str) -> None:
     assert number(value) == spelled
     assert line_writer("m", ())(value) == f"m {spelled}\n"
+    assert numbers([value, 0.5]) == [spelled, "0.5"]
+    assert line_writer("m", ())(numbers([value])[0]) == f"m {spelled}\n"
+
+
+# Floats of every size and kind, the odd ones (exponents, -0, NaN, the infinities, tiny and
+# huge whole numbers) mixed with the usual ones; ints and bools, which a figure never is.
+values = st.one_of(
+    st.floats(),
+    st.floats(min_value=-1e6, max_value=1e6),
+    st.integers(min_value=-(10**18), max_value=10**18).map(float),
+    st.integers(min_value=0, max_value=10**20),
+    st.booleans(),
+    st.sampled_from([0.0, -0.0, 1e15, 1e16, 1e-4, 9.99e-5, 1e-5, 10.00001]),
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(values, max_size=20))
+def test_many_numbers_are_spelled_each_as_number_spells_it(vs: list[float]) -> None:
+    assert numbers(vs) == [number(v) for v in vs]
