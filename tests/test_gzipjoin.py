@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import gzip
+import sys
 import zlib
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from drs_exporter import gzipjoin
 from drs_exporter.gzipjoin import (
     DEFLATERS,
     ZLIB,
@@ -43,6 +45,14 @@ def test_the_fastest_deflater_is_used_and_zlib_remains_the_fallback() -> None:
     # isal is a dependency wherever a wheel exists (x86-64, arm64): the tests run with it.
     assert [d.name for d in DEFLATERS] == ["isal", "zlib"]
     assert DEFLATERS[-1] is ZLIB
+
+
+def test_without_isal_zlib_deflates(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A machine without an isal wheel: the import fails and nothing but zlib is offered.
+    monkeypatch.setitem(sys.modules, "isal", None)
+    assert gzipjoin._isal() is None
+    data = b'drs_jobs{status="FAILED"} 1\n' * 100
+    assert gzip.decompress(gzip_member([segment(data, ZLIB)])) == data
 
 
 @settings(max_examples=300, deadline=None)
