@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import ast
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "drs_exporter"
@@ -133,3 +135,19 @@ def test_the_layer_check_sees_every_kind_of_import() -> None:
     assert imported_units(PACKAGE / "model.py", text) == {"poller", "exposition", "web", "data"}
     nested = imported_units(PACKAGE / "simulator" / "server.py", text + "from ..signer import x\n")
     assert nested == {"exposition", "web", "signer"}  # .poller and . are the simulator's own
+
+
+def test_the_exporter_does_not_load_the_simulator_it_only_names() -> None:
+    """The command line lists the simulator's flags, but serving never loads its server and
+    world (megabytes of resident code); they load when a simulator is started."""
+    check = (
+        "import sys, drs_exporter.cli\n"
+        "loaded = [m for m in ('drs_exporter.simulator.server', 'drs_exporter.simulator.world')"
+        " if m in sys.modules]\n"
+        "assert not loaded, loaded\n"
+        "from drs_exporter.simulator import World, start\n"
+        "assert start.__module__ == 'drs_exporter.simulator.server', start.__module__\n"
+        "assert World.__module__ == 'drs_exporter.simulator.world', World.__module__\n"
+    )
+    done = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr

@@ -182,10 +182,37 @@ status where it started (progress and delays still move).
 
 from __future__ import annotations
 
-from .options import SimulatorOptions, add_arguments, options_from_args
-from .override import ApiCall, Override
-from .server import ENDPOINTS_HELP, RunningSimulator, build_app, start
-from .world import World
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from .options import ENDPOINTS_HELP, SimulatorOptions, add_arguments, options_from_args
+
+if TYPE_CHECKING:
+    from .override import ApiCall, Override
+    from .server import RunningSimulator, build_app, start
+    from .world import World
+
+# The server and its world are loaded when first used. The exporter's command line names the
+# simulator's flags (``simulate --help``) but an exporter never runs it, and so never holds
+# its code (about 2 MB resident).
+_LOADED_LATER = {
+    "ApiCall": ".override",
+    "Override": ".override",
+    "RunningSimulator": ".server",
+    "build_app": ".server",
+    "start": ".server",
+    "World": ".world",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LOADED_LATER.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "ENDPOINTS_HELP",
