@@ -1,8 +1,4 @@
 """Prometheus exporter for Huawei Cloud Data Replication Service (DRS) job state."""
 
-from importlib import metadata
-
-try:
-    __version__ = metadata.version("drs-exporter")
-except metadata.PackageNotFoundError:  # running from a source tree that is not installed
-    __version__ = "0.0.0+unknown"
+# The one place the version is written: the package's metadata takes it from here.
+__version__ = "0.1.0"

@@ -14,12 +14,14 @@ import shlex
 import shutil
 import subprocess
 from collections.abc import Iterator
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
+from drs_exporter import __version__
 from drs_exporter.config import parse_config
 from drs_exporter.families import FAMILIES
 from drs_exporter.simulator import SimulatorOptions, start
@@ -318,7 +320,8 @@ def test_every_path_the_docs_and_the_deploy_files_name_exists() -> None:
 
 def test_the_image_tag_is_the_package_version_everywhere() -> None:
     """The docs, deploy/README.md and the kustomizations build and name one image."""
-    version = _pyproject("version")
+    version = __version__
+    assert metadata.version("drs-exporter") == version  # the installed package's, from it
     tags = []
     for document in (REPO / "README.md", *DOCS, DEPLOY / "README.md", DEPLOY / "Dockerfile"):
         text = document.read_text()
