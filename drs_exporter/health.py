@@ -106,6 +106,7 @@ async def fetch_health(
     if failures:
         _log_failures(target, job_type, failures, requests)
     # Only the jobs some answer told about are visited (each call tells different fields).
+    # Keyed by the job's own id: the answer's copy of it would otherwise live as long.
     by_id = {job.id: job for job in jobs}
     health: dict[str, JobHealth] = {}
     for call, said in found:
@@ -114,8 +115,8 @@ async def fetch_health(
             if job is None:
                 continue
             values = call.tell(job, result)
-            before = health.get(job_id)
-            health[job_id] = (
+            before = health.get(job.id)
+            health[job.id] = (
                 JobHealth(**values) if before is None else msgspec.structs.replace(before, **values)
             )
     if "health" in switches:

@@ -127,11 +127,17 @@ def _failed(prev: Tracked, outcome: Failed, now: Now, stale_after: float) -> Tra
 def _seen(
     before: Mapping[str, tuple[str, float]], jobs: tuple[Job, ...], wall: float
 ) -> Mapping[str, tuple[str, float]]:
-    """Each listed job's status and when it was first seen in it; vanished jobs forgotten."""
+    """Each listed job's status and when it was first seen in it; vanished jobs forgotten.
+
+    Jobs first seen in the same status now share one pair (at start, nearly all of them).
+    """
     after: dict[str, tuple[str, float]] = {}
+    new: dict[str, tuple[str, float]] = {}
     for job in jobs:
         known = before.get(job.id)
-        after[job.id] = (
-            known if known is not None and known[0] == job.status else (job.status, wall)
-        )
+        if known is None or known[0] != job.status:
+            known = new.get(job.status)
+            if known is None:
+                known = new[job.status] = (job.status, wall)
+        after[job.id] = known
     return MappingProxyType(after)
