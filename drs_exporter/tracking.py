@@ -129,7 +129,8 @@ def _seen(
 ) -> Mapping[str, tuple[str, float]]:
     """Each listed job's status and when it was first seen in it; vanished jobs forgotten.
 
-    Jobs first seen in the same status now share one pair (at start, nearly all of them).
+    Jobs first seen in the same status at this poll share one pair (at start, nearly all
+    of them).
     """
     after: dict[str, tuple[str, float]] = {}
     new: dict[str, tuple[str, float]] = {}

@@ -1,4 +1,5 @@
-"""What the simulator is told: its world, its credentials and its faults, plus their flags."""
+"""What the simulator is told: its world, its credentials and its faults, plus their flags
+and the endpoints `simulate --help` lists."""
 
 from __future__ import annotations
 
@@ -354,7 +355,7 @@ def options_from_args(ns: argparse.Namespace) -> SimulatorOptions:
     return SimulatorOptions(**{k: v for k, v in vars(ns).items() if k in names})
 
 
-# What ``drs-exporter simulate --help`` says it serves (the module docstring says it all).
+# What ``drs-exporter simulate --help`` says it serves (the package docstring says it all).
 ENDPOINTS_HELP = """\
 endpoints (as DRS and its gateway answer them):
   GET    /v5/{project_id}/jobs                 list jobs (v5: its four engines)
