@@ -137,8 +137,6 @@ def _seen(
     for job in jobs:
         known = before.get(job.id)
         if known is None or known[0] != job.status:
-            known = new.get(job.status)
-            if known is None:
-                known = new[job.status] = (job.status, wall)
+            known = new.setdefault(job.status, (job.status, wall))
         after[job.id] = known
     return MappingProxyType(after)
