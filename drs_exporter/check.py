@@ -72,7 +72,7 @@ async def check(config: Config, shard: Shard, secret_filter: SecretFilter) -> in
             keys.add(key)
             started = time.monotonic()
             try:
-                total = await probe()
+                total = (await probe()).total
                 result, jobs = "answered", str(total)
                 listed.add(key)
             except ApiError as exc:

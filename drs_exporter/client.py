@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from .auth import Authenticator, Request, Send
 from .config import Target
 from .errors import ApiError
+from .limiter import OWN
 from .signer import canonical_query
 from .transport import Response, Transport, api_error
 
@@ -38,10 +39,11 @@ class DrsClient:
         self._rng = rng or random.Random()
 
     def login_sender(self, region: str) -> Send:
-        """How an authenticator of ``region`` sends its own requests (IAM logins)."""
+        """How an authenticator of ``region`` sends its own requests (IAM logins): they wait
+        for the limiter as the exporter's own, not as the target's that needs the token."""
 
         async def send(method: str, url: str, headers: Mapping[str, str], body: bytes) -> Response:
-            return await self._transport.send(region, IAM_API, method, url, headers, body)
+            return await self._transport.send(region, IAM_API, method, url, headers, body, OWN)
 
         return send
 

@@ -225,6 +225,16 @@ def _poll_errors(line: Line, s: SnapshotView) -> str:
     return "".join([line(target_text(key), reason, n) for (key, reason), n in counts])
 
 
+def _poll_overruns(line: Line, s: SnapshotView) -> str:
+    counts = sorted(s.snapshot.poll_overruns.items())
+    return "".join([line(target_text(key), n) for key, n in counts])
+
+
+def _rate_limit_wait(line: Line, s: SnapshotView) -> str:
+    waits = sorted(s.snapshot.rate_limit_wait.items())
+    return "".join([line(region, seconds) for region, seconds in waits])
+
+
 def _discovery_errors(line: Line, s: SnapshotView) -> str:
     counts = sorted(s.snapshot.discovery_errors.items())
     return "".join([line(reason, n) for reason, n in counts])
@@ -534,7 +544,7 @@ FAMILIES: tuple[Family, ...] = (
         samples=_quota(used=True),
         quotas=True,
         note="`used` of the project's DRS quota (`GET /v3/{project_id}/quotas`), asked once per "
-        "project a cycle.",
+        "project a round.",
     ),
     SnapshotFamily(
         "drs_quota_limit",
@@ -571,9 +581,28 @@ FAMILIES: tuple[Family, ...] = (
         (*TARGET_LABELS, "reason"),
         samples=_poll_errors,
         note="Reasons: `auth`, `throttled`, `http_4xx`, `http_5xx`, `timeout`, `deadline` (the "
-        "poll outlasted `poll.deadline`), `network`, `decode` (an answer that is not the "
-        "documented JSON), `unsupported` (the region publishes no list API the target may "
-        "use), `internal` (a bug of the exporter: please report it).",
+        "listing outlasted the opt-in `poll.deadline`), `network`, `decode` (an answer that is "
+        "not the documented JSON), `unsupported` (the region publishes no list API the target "
+        "may use), `internal` (a bug of the exporter: please report it).",
+    ),
+    SnapshotFamily(
+        "drs_poll_overruns_total",
+        "counter",
+        "Polls of a target that took longer than poll.interval.",
+        TARGET_LABELS,
+        samples=_poll_overruns,
+        note="The next poll then starts at once: the target is polled less often than the "
+        "interval says, because its rounds need more requests than `poll.max_requests_per_second` "
+        "allows in one interval (or the API answers slowly). Nothing fails for it.",
+    ),
+    SnapshotFamily(
+        "drs_api_rate_limit_wait_seconds_total",
+        "counter",
+        "Seconds DRS and IAM API requests waited for the exporter's own request limiter.",
+        ("region",),
+        samples=_rate_limit_wait,
+        note="The wait for a turn, a slot of `poll.max_concurrency` and a tick of "
+        "`poll.max_requests_per_second`; `rate()` of it is the requests waiting on average.",
     ),
     SnapshotFamily(
         "drs_discovery_targets",

@@ -44,6 +44,14 @@ class Plan:
     poll: PollConfig
     shard: Shard = field(default_factory=Shard)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)  # which calls are asked
+    _by_key: dict[TargetKey, PollTarget] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_by_key", {polled.key: polled for polled in self.targets})
+
+    def target(self, key: TargetKey) -> PollTarget | None:
+        """The target polled as ``key``; None when this plan does not poll it."""
+        return self._by_key.get(key)
 
     @property
     def switches(self) -> tuple[str, ...]:

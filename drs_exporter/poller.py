@@ -1,17 +1,23 @@
-"""The background poll cycle: list every target's jobs and publish immutable snapshots.
+"""Polling every target on its own schedule, and publishing immutable snapshots.
 
-A cycle polls all targets concurrently (the shared Limiter bounds the requests). Each target's
-result replaces its TargetState; snapshots are published as targets finish (at most once a
-second, so a hanging target never hides the others beyond that) and once when the cycle ends.
-Cycles never overlap: the next starts ``interval`` after the previous one started, or at once
-if it ran longer. A target has ``poll.deadline`` (by default the interval) to finish; past it,
-it fails the cycle with reason ``deadline``, so one slow target cannot stretch the cycles.
+Each target (a project's job type in a region) has a loop of its own, as Prometheus scrapes
+each target on its own: its first poll starts at once, and each next one ``poll.interval``
+after the last one started, or at once when that one took longer (an *overrun*, counted in
+``drs_poll_overruns_total`` and logged once per target). Polls of one target never overlap.
+An account that needs more requests a round than ``poll.max_requests_per_second`` allows in
+an interval so stretches each target's rounds; none fails for being slow, since the shared
+limiter serves the targets in turn (``limiter``). ``poll.deadline``, off by default, bounds a
+listing for whoever wants that instead (reason ``deadline``).
+
+Each poll's result replaces its target's state (``tracking.advance``); snapshots are
+published as polls finish, at most once a second. A new plan (a reload, a discovery) starts
+loops for new targets, stops those of removed ones, and reaches the others at their next
+poll. ``cycle`` polls every target once, concurrently, for ``once`` and ``check``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
@@ -20,11 +26,13 @@ from .batchsize import BatchSizes
 from .decode import AnswerCache, Page
 from .errors import ApiError
 from .health import fetch_health
+from .limiter import Party, acting_for
 from .listing import Listing, list_published
+from .logs import counted
 from .model import KNOWN_STATUSES, Job, JobHealth
 from .plan import Clock, Plan, PollTarget
 from .publication import Publication
-from .quotas import Quota, fetch_quota
+from .quotas import ProjectQuotas
 from .snapshot import ReloadState, Snapshot, TargetKey
 from .telemetry import Telemetry
 from .tracking import Failed, Listed, Now, Tracked, advance
@@ -32,12 +40,12 @@ from .turns import Turns
 
 log = logging.getLogger(__name__)
 
-PUBLISH_EVERY = 1.0  # seconds between progress snapshots within a cycle
+PUBLISH_EVERY = 1.0  # seconds between progress snapshots
 MAX_UNKNOWN_STATUSES_LOGGED = 100  # bounds the memory of which unknown statuses were logged
 
 
 class Poller:
-    """Owns the per-target state across cycles and config reloads."""
+    """Owns the per-target state and loops across polls and plans (reloads, discoveries)."""
 
     def __init__(
         self,
@@ -50,21 +58,21 @@ class Poller:
         self._telemetry = telemetry
         self._publish_cb = publish
         self._clock = clock or Clock()
-        self._sizes = BatchSizes(self._clock.monotonic)  # learned across cycles and reloads
-        self._turns = Turns(
-            self._clock.monotonic
-        )  # what the calls asked in turns last said, across cycles
+        self._sizes = BatchSizes(self._clock.monotonic)  # learned across polls and reloads
+        self._turns = Turns(self._clock.monotonic)  # what the calls in turns last said
         self._pages: dict[TargetKey, AnswerCache[Page]] = {}  # the last listing's pages
         self._tracked: dict[TargetKey, Tracked] = {}  # each target's state across polls
         self._reload = ReloadState(success=True, timestamp=self._clock.wall())
         self._unknown_logged: set[str] = set()
-        # Each project's quota as last read, by (project_id, region); the requests of this
-        # cycle by (project_id, endpoint), so that a project's job types share one.
-        self._quotas: dict[tuple[str, str], Quota] = {}
-        self._quota_asks: dict[tuple[str, str], asyncio.Future[Quota | None]] = {}
+        self._quotas = ProjectQuotas()
         self._publication = Publication()  # which list APIs each endpoint publishes
         self._last_publish = float("-inf")
         self._pending: asyncio.TimerHandle | None = None
+        self._loops: dict[TargetKey, asyncio.Task[None]] = {}  # while ``run`` runs
+        self._running = False
+        self._replanned = asyncio.Event()  # set (and replaced) when a new plan arrives
+        self._requests: dict[TargetKey, int] = {}  # requests each target's last poll made
+        self._overran: set[TargetKey] = set()  # targets whose overrun was logged
         self.replace_plan(plan)
 
     @property
@@ -72,16 +80,24 @@ class Poller:
         return self._plan
 
     def replace_plan(self, plan: Plan) -> None:
-        """Poll these targets from now on, keeping what is known of those that remain."""
+        """Poll these targets from now on, keeping what is known of those that remain: new
+        targets are polled at once, removed ones are stopped, and the others follow the new
+        plan from their next poll (whose time follows its interval)."""
         self._plan = plan
         keys = [polled.key for polled in plan.targets]
         self._tracked = {k: self._tracked.get(k) or Tracked.new(k) for k in keys}
         self._pages = {k: self._pages.get(k) or AnswerCache() for k in keys}
+        self._requests = {k: n for k, n in self._requests.items() if k in self._tracked}
+        self._overran &= self._tracked.keys()
+        self._telemetry.retain(self._tracked.keys())
         self._sizes.retain({polled.target.endpoint for polled in plan.targets})
         self._turns.retain({(k.project_id, k.region, k.job_type) for k in keys})
-        projects = {(k.project_id, k.region) for k in keys}
-        self._quotas = {p: q for p, q in self._quotas.items() if p in projects}
+        self._quotas.retain({(k.project_id, k.region) for k in keys})
         self._publication.retain(polled.target for polled in plan.targets)
+        if self._running:
+            self._follow_plan()
+        self._replanned.set()  # wake the loops waiting for their next poll
+        self._replanned = asyncio.Event()
         self.publish()
 
     def set_reload(self, reload: ReloadState) -> None:
@@ -94,8 +110,10 @@ class Poller:
         return Snapshot(
             targets=tuple(tracked.state for tracked in self._tracked.values()),
             api_requests=MappingProxyType(dict(self._telemetry.api_requests)),
+            rate_limit_wait=MappingProxyType(dict(self._telemetry.rate_limit_wait)),
             quotas=MappingProxyType(self._live_quotas()),
             poll_errors=MappingProxyType(dict(self._telemetry.poll_errors)),
+            poll_overruns=MappingProxyType(dict(self._telemetry.poll_overruns)),
             reload=self._reload,
             shard=self._plan.shard,
             discovery=self._telemetry.discovery,
@@ -111,12 +129,7 @@ class Poller:
             for t in self._tracked.values()
             if t.state.has_data
         }
-        return {
-            (project_id, region, resource): figures
-            for (project_id, region), quota in self._quotas.items()
-            if (project_id, region) in live
-            for resource, figures in quota.items()
-        }
+        return self._quotas.of(live)
 
     def publish(self) -> None:
         """Hand the current snapshot to the exposition now."""
@@ -127,7 +140,7 @@ class Poller:
         self._publish_cb(self.snapshot())
 
     def _publish_soon(self) -> None:
-        """Publish progress within a cycle, at most once every PUBLISH_EVERY seconds."""
+        """Publish progress at most once every PUBLISH_EVERY seconds."""
         if self._pending is not None:
             return
         wait = self._last_publish + PUBLISH_EVERY - self._clock.monotonic()
@@ -137,22 +150,98 @@ class Poller:
             self._pending = asyncio.get_running_loop().call_later(wait, self.publish)
 
     async def run(self) -> None:
-        """Poll forever: the first cycle at once, then one every ``interval``."""
-        while True:
-            started = self._clock.monotonic()
-            await self.cycle()
-            interval = self._plan.poll.interval
-            await asyncio.sleep(max(0.0, started + interval - self._clock.monotonic()))
+        """Poll every target on its own schedule until cancelled."""
+        self._running = True
+        try:
+            self._follow_plan()
+            await asyncio.Future()  # the loops do the work; this waits to be cancelled
+        finally:
+            self._running = False
+            loops = list(self._loops.values())
+            self._loops = {}
+            for task in loops:
+                task.cancel()
+            await asyncio.gather(*loops, return_exceptions=True)
 
     async def cycle(self) -> None:
         """Poll every target once, concurrently, and publish the result."""
         plan = self._plan
-        self._quota_asks = {}
         try:
-            await asyncio.gather(*(self._poll(plan, polled) for polled in plan.targets))
+            await asyncio.gather(*(self._poll_once(plan, polled) for polled in plan.targets))
         finally:
-            self._quota_asks = {}
             self.publish()
+
+    def _follow_plan(self) -> None:
+        """A loop for each target of the plan, and none for any other."""
+        for key in [k for k in self._loops if self._plan.target(k) is None]:
+            self._loops.pop(key).cancel()
+        for polled in self._plan.targets:
+            if polled.key not in self._loops:
+                self._loops[polled.key] = asyncio.create_task(
+                    self._loop(polled.key), name=f"drs-poll {_target_text(polled.key)}"
+                )
+
+    async def _loop(self, key: TargetKey) -> None:
+        """Poll one target while the plan has it: at once, then every interval."""
+        while True:
+            plan = self._plan
+            polled = plan.target(key)
+            if polled is None:
+                return
+            started = self._clock.monotonic()
+            await self._poll_once(plan, polled)
+            took = self._clock.monotonic() - started
+            interval = self._plan.poll.interval
+            if took > interval:
+                self._overrun(key, took, interval)
+            await self._until(started)
+
+    async def _until(self, started: float) -> None:
+        """Wait until ``poll.interval`` after ``started``, the interval of the plan in force
+        (a new plan's interval applies to the wait in progress)."""
+        while True:
+            replanned = self._replanned
+            wait = started + self._plan.poll.interval - self._clock.monotonic()
+            if wait <= 0:
+                return
+            try:
+                await asyncio.wait_for(replanned.wait(), wait)
+            except (asyncio.TimeoutError, TimeoutError):
+                return
+
+    def _overrun(self, key: TargetKey, took: float, interval: float) -> None:
+        """Count a poll that took longer than the interval; say so once per target, with
+        what the targets' rounds need of the limiter."""
+        self._telemetry.count_overrun(key)
+        if key in self._overran:
+            return
+        self._overran.add(key)
+        poll = self._plan.poll
+        needed = sum(self._requests.values())
+        log.warning(
+            "polls of project_id=%s region=%s job_type=%s take longer than poll.interval "
+            "(%.1fs > %gs), so each starts as the last one ends. The last polls of the %s "
+            "needed %s, %.0fs at poll.max_requests_per_second %g: raise it or poll.interval, "
+            "or shard the targets. Counted from now on in drs_poll_overruns_total, without "
+            "another line",
+            key.project_id,
+            key.region,
+            key.job_type,
+            took,
+            interval,
+            counted(len(self._tracked), "target"),
+            counted(needed, "request"),
+            needed / poll.max_requests_per_second,
+            poll.max_requests_per_second,
+        )
+
+    async def _poll_once(self, plan: Plan, polled: PollTarget) -> None:
+        """One poll of one target, its requests waiting for the limiter as its own."""
+        party = Party(_target_text(polled.key))
+        with acting_for(party):
+            await self._poll(plan, polled)
+        if polled.key in self._tracked:
+            self._requests[polled.key] = party.requests
 
     async def _poll(self, plan: Plan, polled: PollTarget) -> None:
         key = polled.key
@@ -160,18 +249,16 @@ class Poller:
         jobs: list[Job] | None = None
         health: Mapping[str, JobHealth] = {}
         answered: Sequence[str] = ()
-        budget = plan.poll.budget
+        deadline = plan.poll.deadline
         try:
-            # The target's time budget: past it, this target fails the cycle, and no other
-            # target (nor the next cycle) waits for it.
-            listing = await asyncio.wait_for(self._list(plan, polled, started), budget)
+            listing = await asyncio.wait_for(self._list(plan, polled, started), deadline)
             jobs, answered = listing.jobs, listing.answered
         except (asyncio.TimeoutError, TimeoutError):
-            late = f"not finished within {budget:g}s (poll.deadline, by default poll.interval)"
+            late = f"the listing did not finish within poll.deadline ({deadline:g}s)"
             self._fail(key, ApiError("deadline", late))
         except ApiError as exc:
             self._fail(key, exc)
-        except Exception as exc:  # a bug must not stop the other targets or later cycles
+        except Exception as exc:  # a bug must not stop the other targets or later polls
             self._telemetry.count_poll_error(key, "internal")
             log.error(
                 "poll failed project_id=%s region=%s job_type=%s: unexpected %s",
@@ -183,15 +270,14 @@ class Poller:
             )
         if jobs is not None and plan.asks_health(answered):
             if plan.switches:
-                left = budget - (self._clock.monotonic() - started)
-                health = await _health(plan, polled, jobs, self._sizes, self._turns, left)
+                health = await _health(plan, polled, jobs, self._sizes, self._turns)
             if plan.quotas:
-                left = budget - (self._clock.monotonic() - started)
-                with contextlib.suppress(asyncio.TimeoutError, TimeoutError):
-                    await asyncio.wait_for(self._quota(plan, polled), max(left, 0.0))
+                await self._quotas.refresh(
+                    plan.client, polled.target, polled.auth, started, self._clock.monotonic()
+                )
         duration = self._clock.monotonic() - started
         prev = self._tracked.get(key)
-        if prev is None:  # dropped by a reload while we polled
+        if prev is None:  # dropped by a new plan while we polled
             return
         outcome = Failed(duration) if jobs is None else Listed(tuple(jobs), health, duration)
         now = Now(self._clock.wall(), self._clock.monotonic())
@@ -233,19 +319,6 @@ class Poller:
             exc,
         )
 
-    async def _quota(self, plan: Plan, polled: PollTarget) -> None:
-        """Read the target's project quota, once a cycle for all its job types."""
-        ask = (polled.key.project_id, polled.target.endpoint)
-        future = self._quota_asks.get(ask)
-        if future is None:
-            future = self._quota_asks[ask] = asyncio.ensure_future(_read_quota(plan, polled))
-        quota = await asyncio.shield(future)
-        project = (polled.key.project_id, polled.key.region)
-        if quota is None:
-            self._quotas.pop(project, None)  # a failed answer leaves out its own series
-        elif project in {(t.key.project_id, t.key.region) for t in plan.targets}:
-            self._quotas[project] = quota
-
     def _note_unknown_statuses(self, jobs: Sequence[Job]) -> None:
         for job in jobs:
             status = job.status
@@ -257,41 +330,27 @@ class Poller:
             log.warning("job %s has a status the DRS API does not document: %r", job.id, status)
 
 
+def _target_text(key: TargetKey) -> str:
+    return f"{key.project_id}/{key.region}/{key.job_type}"
+
+
 async def _health(
-    plan: Plan,
-    polled: PollTarget,
-    jobs: Sequence[Job],
-    sizes: BatchSizes,
-    turns: Turns,
-    budget: float,
+    plan: Plan, polled: PollTarget, jobs: Sequence[Job], sizes: BatchSizes, turns: Turns
 ) -> Mapping[str, JobHealth]:
-    """What the batch calls say within what is left of the target's budget; nothing when
-    that runs out or on a bug, neither of which must fail a poll whose listing worked."""
+    """What the batch calls say; nothing on a bug, which must not fail a poll whose listing
+    worked (their failed requests are already left out by ``fetch_health``)."""
     try:
-        return await asyncio.wait_for(
-            fetch_health(
-                plan.client,
-                polled.target,
-                polled.auth,
-                polled.key.job_type,
-                jobs,
-                plan.poll,
-                sizes,
-                plan.switches,
-                turns,
-            ),
-            max(budget, 0.0),
-        )
-    except (asyncio.TimeoutError, TimeoutError):
-        log.warning(
-            "health not fetched project_id=%s region=%s job_type=%s: deadline: the listing "
-            "left too little of the target's %gs",
-            polled.key.project_id,
-            polled.key.region,
+        return await fetch_health(
+            plan.client,
+            polled.target,
+            polled.auth,
             polled.key.job_type,
-            plan.poll.budget,
+            jobs,
+            plan.poll,
+            sizes,
+            plan.switches,
+            turns,
         )
-        return {}
     except Exception as exc:
         log.error(
             "health failed project_id=%s region=%s job_type=%s: unexpected %s",
@@ -302,18 +361,3 @@ async def _health(
             exc_info=log.isEnabledFor(logging.DEBUG),
         )
         return {}
-
-
-async def _read_quota(plan: Plan, polled: PollTarget) -> Quota | None:
-    """The project's quota; None when it cannot be had (logged), which fails no poll."""
-    try:
-        return await fetch_quota(plan.client, polled.target, polled.auth)
-    except Exception as exc:
-        what = str(exc) if isinstance(exc, ApiError) else f"unexpected {type(exc).__name__}"
-        log.warning(
-            "quota unknown for project_id=%s region=%s this cycle: %s",
-            polled.key.project_id,
-            polled.key.region,
-            what,
-        )
-        return None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 
@@ -14,9 +15,11 @@ from . import __version__, discovery
 from .auth import Authenticator, authenticator
 from .client import DrsClient
 from .config import Config, Credentials, Target, load_config, secrets_of
+from .decode import Page
 from .discovery import Found, Project, ProjectLister
 from .errors import ApiError, ConfigError
 from .exposition import Exposition, render
+from .limiter import Limiter
 from .listing import first_page
 from .logs import SecretFilter, counted
 from .model import LIST_API_NAMES
@@ -25,7 +28,7 @@ from .poller import Poller
 from .sharding import Shard
 from .snapshot import DiscoveryState, ReloadState, Snapshot, TargetKey
 from .telemetry import Telemetry
-from .transport import Limiter, Transport, ssl_context
+from .transport import Transport, ssl_context
 from .web import Protection
 from .webconfig import WebSecurity, load_web_config
 
@@ -40,7 +43,7 @@ class Exporter:
     ``shard`` says which of the config's targets this replica polls; reloads keep it.
     With discovery on, the targets are the config's and those of the projects IAM last
     listed: each successful discovery that changes them hands the poller a new plan
-    (``discover``), which it polls from its next cycle.
+    (``discover``).
     """
 
     def __init__(
@@ -64,7 +67,8 @@ class Exporter:
         self._auths: dict[tuple[str, str, Credentials], Authenticator] = {}
         self._session: aiohttp.ClientSession | None = None
         self._poller: Poller | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._task: asyncio.Task[None] | None = None  # the poller's
+        self._discovery_task: asyncio.Task[None] | None = None
         self._exposition: Exposition | None = None
         self._snapshot = Snapshot()
         self._reload_lock = asyncio.Lock()
@@ -88,27 +92,30 @@ class Exporter:
             await self._session.close()
 
     def start(self) -> None:
-        """Start polling in the background: the first cycle at once (after the first
-        discovery, when discovery is on)."""
+        """Start polling in the background: every target at once, and discovery's targets
+        as soon as the first discovery (when it is on) has found them."""
         assert self._poller is not None, "use Exporter as an async context manager"
-        self._task = asyncio.create_task(self._run(), name="drs-poller")
+        self._task = asyncio.create_task(self._poller.run(), name="drs-poller")
+        self._start_discovery()
 
-    async def _run(self) -> None:
-        assert self._poller is not None
-        if self._lister is None:
-            await self._poller.run()
-            return
+    def _start_discovery(self) -> None:
+        """Ask IAM for the projects in the background, every ``discovery.interval`` (at
+        once when no list is known yet), while discovery is on."""
+        if self._discovery_task is not None:
+            self._discovery_task.cancel()
+            self._discovery_task = None
+        if self._lister is not None:
+            self._discovery_task = asyncio.create_task(self._rediscover(), name="drs-discovery")
+
+    async def _rediscover(self) -> None:
         if self._projects is None:
             await self.discover()
-        await asyncio.gather(self._poller.run(), self._rediscover(self._lister))
-
-    async def _rediscover(self, lister: ProjectLister) -> None:
-        while True:
-            await asyncio.sleep(lister.discovery.interval)
+        while self._lister is not None:
+            await asyncio.sleep(self._lister.discovery.interval)
             await self.discover()
 
     async def discover(self) -> list[Found] | ApiError:
-        """Ask IAM for the projects now; poll what it found from the next cycle.
+        """Ask IAM for the projects now; new targets are polled at once, gone ones stop.
 
         Returns what was found, or why IAM's answer failed: then the last list stays,
         the failure is counted in drs_discovery_errors_total and logged.
@@ -143,42 +150,33 @@ class Exporter:
         return found
 
     async def stop(self) -> None:
-        """Stop polling, cancelling requests in flight."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        """Stop polling and discovery, cancelling requests in flight."""
+        for task in (self._task, self._discovery_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._task = self._discovery_task = None
 
     async def poll_once(self) -> Snapshot:
-        """Run one cycle now (after a first discovery, when it is on) and return its snapshot."""
+        """Poll every target once now (after a first discovery, when it is on) and return the
+        snapshot."""
         assert self._poller is not None, "use Exporter as an async context manager"
         if self._lister is not None and self._projects is None:
             await self.discover()
         await self._poller.cycle()
         return self._snapshot
 
-    def probes(self) -> Iterator[tuple[PollTarget, str, Callable[[], Awaitable[int | None]]]]:
+    def probes(self) -> Iterator[tuple[PollTarget, str, Callable[[], Awaitable[Page]]]]:
         """One first-page request per target and list API, for ``check``: each returns the
-        total the API reported, or raises ApiError (``unpublished`` where the region does
-        not publish that API)."""
+        page, or raises ApiError (``unpublished`` where the region does not publish it)."""
         assert self._poller is not None, "use Exporter as an async context manager"
         plan = self._poller.plan
         for polled in plan.targets:
             for api in polled.target.apis:
-
-                async def probe(polled: PollTarget = polled, api: str = api) -> int | None:
-                    page = await first_page(
-                        plan.client,
-                        polled.target,
-                        polled.auth,
-                        polled.key.job_type,
-                        api,
-                        plan.poll.page_size,
-                    )
-                    return page.total
-
-                yield polled, api, probe
+                t, size = polled.target, plan.poll.page_size
+                ask = (plan.client, t, polled.auth, polled.key.job_type, api, size)
+                yield polled, api, functools.partial(first_page, *ask)
 
     # The web server's view (web.MetricsSource).
 
@@ -200,7 +198,7 @@ class Exporter:
             try:
                 # Off the event loop: a big or hostile file must not stop the scrapes.
                 config, security = await asyncio.to_thread(self._read, self._config_path)
-                # Unchanged: nothing to do, and the cycle in progress may finish.
+                # Unchanged: nothing to do.
                 plan = None if config == self.config else self._plan(config)
                 if self.protection is not None:
                     self.protection.replace(security)
@@ -216,19 +214,22 @@ class Exporter:
                 self.config.web, config_file=None
             ):
                 log.warning("web settings changed; they take effect after a restart")
-            running = self._task is not None
-            await self.stop()
+            # The same limits and connections: the client (its limiter) stays.
+            same_client = (config.poll, config.http) == (self.config.poll, self.config.http)
             self.config = config
             self._note_secrets(config)
-            self._set_discovery(config)
+            discovery_changed = self._set_discovery(config)
             state = self._telemetry.discovery
             if state is not None and self._projects is not None:  # selected anew from the list
                 count = count_targets(self._discovered_targets(config))
                 self._telemetry.discovery = dataclasses.replace(state, targets=count)
-            self._poller.replace_plan(self._plan(config))
+            client = self._poller.plan.client if same_client else None
+            # Polls in progress finish under the old plan; each target's next one follows
+            # the new (new targets start at once, removed ones stop).
+            self._poller.replace_plan(self._plan(config, client))
             self._poller.set_reload(ReloadState(True, self._clock.wall()))
-            if running:
-                self.start()
+            if discovery_changed and self._task is not None:
+                self._start_discovery()
             log.info("config reloaded: %s", counted(count_targets(config.targets), "target"))
             return None
 
@@ -273,7 +274,7 @@ class Exporter:
         asyncio.get_running_loop().call_soon(self._replan)
 
     def _replan(self) -> None:
-        """Poll the discovered targets as they now are, from the next cycle."""
+        """Poll the discovered targets as they now are."""
         if self._poller is None:
             return
         state = self._telemetry.discovery
@@ -298,16 +299,17 @@ class Exporter:
         """``text`` with every secret the exporter holds replaced (for output beside logs)."""
         return text if self._secret_filter is None else self._secret_filter.redact(text)
 
-    def _set_discovery(self, config: Config) -> None:
+    def _set_discovery(self, config: Config) -> bool:
         """Keep the IAM client (and its token) while discovery's settings stay the same, and
         the last list while IAM is asked the same way (the other settings only select from
-        it); start over when they change."""
+        it); start over when they change. Whether they changed."""
         d = config.discovery
         old = self._lister
         if not d.enabled:
             self._lister, self._projects = None, None
             self._telemetry.discovery = None
-        elif old is None or old.discovery != d:
+            return old is not None
+        if old is None or old.discovery != d:
             self._lister = ProjectLister(d, self._clock.wall, self._note_issued)
             asked_alike = old is not None and (
                 (old.discovery.credentials, old.discovery.iam_endpoint)
@@ -317,6 +319,8 @@ class Exporter:
                 self._projects = None
                 self._discovery_tried = False
                 self._telemetry.discovery = DiscoveryState()
+            return True
+        return False
 
     def _discovered_targets(self, config: Config) -> tuple[Target, ...]:
         """The targets of the projects IAM listed, but those of regions left out for now."""

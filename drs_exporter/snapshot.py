@@ -84,8 +84,12 @@ class Snapshot:
     targets: tuple[TargetState, ...] = ()
     # (region, api, code) -> requests sent so far; code is the HTTP status or timeout/network.
     api_requests: Mapping[tuple[str, str, str], int] = field(default_factory=dict)
+    # region -> seconds requests waited for the limiter so far.
+    rate_limit_wait: Mapping[str, float] = field(default_factory=dict)
     # (target, reason) -> failed polls so far.
     poll_errors: Mapping[tuple[TargetKey, str], int] = field(default_factory=dict)
+    # target -> polls so far that took longer than the interval.
+    poll_overruns: Mapping[TargetKey, int] = field(default_factory=dict)
     # (project_id, region, resource) -> (used, quota): each project's DRS quota as last read;
     # None where the answer gave no number.
     quotas: Mapping[tuple[str, str, str], tuple[float | None, float | None]] = field(

@@ -1,9 +1,10 @@
 """One HTTP request to DRS or IAM: within the shared limits, timed out, capped, counted.
 
 Every request of the exporter (each DRS call and each IAM login) goes through
-``Transport.send``, which holds a slot of the shared ``Limiter``, applies the per-request
-timeout and the body size cap, counts the request by (region, api, code), and turns what
-went wrong on the way into an ``ApiError``. ``api_error`` reads a failed answer's DRS or
+``Transport.send``, which waits for a slot of the shared ``Limiter`` (in turn with the other
+parties), applies the per-request timeout and the body size cap, counts the request by
+(region, api, code) and its wait by region, and turns what went wrong on the way into an
+``ApiError``. ``api_error`` reads a failed answer's DRS or
 gateway error code. Nothing here knows what a DRS job is.
 """
 
@@ -15,8 +16,7 @@ import json
 import ssl
 import time
 import urllib.request
-from collections.abc import AsyncIterator, Callable, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -25,6 +25,7 @@ from yarl import URL
 
 from .config import HttpConfig
 from .errors import ApiError, ConfigError, reason_for_status
+from .limiter import Limiter, Party
 from .model import one_line
 
 MAX_BODY_BYTES = 32 * 1024 * 1024  # far above any real answer; stops a runaway one
@@ -38,6 +39,10 @@ class RequestCounter(Protocol):
         """``code`` is the HTTP status as text, or ``timeout`` / ``network`` / ``cancelled``."""
         ...
 
+    def count_wait(self, region: str, seconds: float) -> None:
+        """A request to ``region`` waited ``seconds`` for the limiter."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class Response:
@@ -46,32 +51,6 @@ class Response:
     status: int
     headers: Mapping[str, str]
     body: bytes
-
-
-class Limiter:
-    """The global budget shared by all targets: requests in flight and requests per second."""
-
-    def __init__(
-        self,
-        max_concurrency: int,
-        max_requests_per_second: float,
-        monotonic: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self._slots = asyncio.Semaphore(max_concurrency)
-        self._interval = 1.0 / max_requests_per_second
-        self._next = 0.0
-        self._monotonic = monotonic
-
-    @asynccontextmanager
-    async def slot(self) -> AsyncIterator[None]:
-        """Hold one of the concurrent slots, entered no sooner than the rate allows."""
-        async with self._slots:
-            now = self._monotonic()
-            start = max(now, self._next)
-            self._next = start + self._interval  # reserve our turn before sleeping
-            if start > now:
-                await asyncio.sleep(start - now)
-            yield
 
 
 class Transport:
@@ -113,13 +92,16 @@ class Transport:
         url: str,
         headers: Mapping[str, str],
         body: bytes = b"",
+        party: Party | None = None,
     ) -> Response:
         """One HTTP request; ApiError when no whole answer came (any status is an answer).
 
-        ``url`` is sent byte for byte: a signed query must not be re-encoded.
+        ``url`` is sent byte for byte: a signed query must not be re-encoded. The request
+        waits its turn as ``party``'s (by default, whom the calling task acts for).
         """
         code = "network"  # what drs_api_requests_total counts this request under
-        async with self._limiter.slot():
+        async with self._limiter.slot(party) as waited:
+            self._counter.count_wait(region, waited)
             try:
                 target = URL(url, encoded=True)
                 async with self._session.request(
@@ -135,7 +117,7 @@ class Transport:
                     code = str(resp.status)  # answered: even an over-long body counts as such
                     return Response(resp.status, resp.headers, await _read_capped(resp, api))
             except asyncio.CancelledError:
-                # Given up by us (a reload, a target's deadline, shutdown), not lost on the way.
+                # Given up by us (a reload, an opt-in deadline, shutdown), not lost on the way.
                 code = "cancelled"
                 raise
             except (asyncio.TimeoutError, TimeoutError):

@@ -84,11 +84,8 @@ def sim_config(
             Target(project_id=p, region="ap-southeast-1", endpoint=sim.url, credentials=creds)
             for p in (sim.project_ids if projects is None else projects)
         ),
-        # A short interval for quick cycles, with a deadline that lets a test's slow answers
-        # play out; tests of the deadline set their own.
-        poll=dataclasses.replace(
-            PollConfig(interval=1.0, timeout=5.0, retries=0, deadline=60.0), **poll
-        ),
+        # A short interval for quick polls: a poll that outlasts it only overruns.
+        poll=dataclasses.replace(PollConfig(interval=1.0, timeout=5.0, retries=0), **poll),
     )
 
 

@@ -22,6 +22,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("__init__", "errors", "regions", "logs"),
     ("model", "signer", "sharding"),
     ("config",),
+    ("limiter",),
     ("transport",),
     ("auth",),
     ("client", "paging", "decode", "batchsize", "turns", "publication"),

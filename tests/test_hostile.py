@@ -73,7 +73,7 @@ def write_config(
         "    job_types: [sync]\n    apis: [v5]"
         for p in projects
     ]
-    lines.append(f"poll:\n  interval: {interval}\n  deadline: 30s\n  timeout: 5s\n  retries: 0")
+    lines.append(f"poll:\n  interval: {interval}\n  timeout: 5s\n  retries: 0")
     lines.append("metrics:\n  health: false")
     path.write_text("\n".join(lines) + "\n" + extra)
 
@@ -530,17 +530,17 @@ async def test_a_hog_target_delays_no_other_target() -> None:
         async with Exporter(config) as exporter:
             started = time.monotonic()
             exporter.start()
-            ready_after = None
+            first_success = None
             ages: list[float] = []
             while time.monotonic() - started < 4 * interval:
                 await asyncio.sleep(0.25)
                 now = time.time()
-                if ready_after is None and exporter.ready():
-                    ready_after = time.monotonic() - started
                 found = samples(exporter.exposition().body(openmetrics=False, gzip=False))
                 success = select(
                     found, "drs_last_poll_success_timestamp_seconds", project_id=healthy
                 )
+                if success and first_success is None:
+                    first_success = time.monotonic() - started
                 if success and time.monotonic() - started > interval:
                     ages.append(now - success[0][2])
             reasons = {
@@ -551,13 +551,12 @@ async def test_a_hog_target_delays_no_other_target() -> None:
         await running.close()
     report(
         "a target answering 429 Retry-After 30 and one paging forever, interval 2s",
-        ready_after_s=f"{ready_after:.2f}" if ready_after else None,
+        healthy_first_success_s=f"{first_success:.2f}" if first_success else None,
         healthy_oldest_success_s=f"{max(ages):.2f}",
         reasons=reasons,
     )
-    assert ready_after is not None and ready_after < interval + 2.0
+    assert first_success is not None and first_success < interval + 2.0
     assert max(ages) < 2 * interval + 1.0
-    assert reasons.get(throttled) == "deadline" and reasons.get(endless) == "deadline"
     assert healthy not in reasons
 
 
@@ -699,7 +698,7 @@ async def test_a_reload_serves_a_rotated_certificate_to_new_connections(
     assert "config reload rejected" not in log
 
 
-# 7. Requests cancelled by a reload, and answers nested too deeply.
+# 7. Requests cancelled by a reload that removes their target, and answers nested too deeply.
 
 
 async def test_cancelled_requests_and_deep_json_are_counted_as_such(tmp_path: Path) -> None:
@@ -721,9 +720,10 @@ async def test_cancelled_requests_and_deep_json_are_counted_as_such(tmp_path: Pa
         async with Exporter(load_config(str(path)), config_path=str(path)) as exporter:
             exporter.start()
             await asyncio.sleep(0.5)  # the listing hangs
-            path.write_text(path.read_text().replace("interval: 2s", "interval: 3s"))
-            assert await exporter.reload() is None
+            # The hanging target goes (its request is cancelled); the new one polls at once.
             mode["deep"] = True
+            path.write_text(path.read_text().replace("[sync]", "[migration]"))
+            assert await exporter.reload() is None
             await asyncio.sleep(1.0)
             found = samples(exporter.exposition().body(openmetrics=False, gzip=False))
     finally:

@@ -37,12 +37,13 @@ from drs_exporter.auth import StaticToken
 from drs_exporter.client import DrsClient
 from drs_exporter.config import Config, Credentials, MetricsConfig, PollConfig, Target
 from drs_exporter.errors import ApiError
+from drs_exporter.limiter import Limiter
 from drs_exporter.listing import list_jobs
 from drs_exporter.model import LIST_APIS
 from drs_exporter.plan import Clock
 from drs_exporter.service import Exporter
 from drs_exporter.telemetry import Telemetry
-from drs_exporter.transport import MAX_BODY_BYTES, Limiter, Transport
+from drs_exporter.transport import MAX_BODY_BYTES, Transport
 from drs_exporter.web import bound_port, make_app, start_server
 
 from .conftest import (
@@ -109,9 +110,7 @@ def target(
 
 
 def config(*targets: Target, **poll: Any) -> Config:
-    base = PollConfig(
-        interval=1.0, timeout=5.0, retries=0, max_requests_per_second=FAST, deadline=60.0
-    )
+    base = PollConfig(interval=1.0, timeout=5.0, retries=0, max_requests_per_second=FAST)
     return Config(targets=targets, poll=dataclasses.replace(base, **poll), metrics=LISTING_ONLY)
 
 
@@ -815,8 +814,8 @@ def write_config(
             f"  - project_id: {project}\n    region: {REGION}\n    endpoint: {sim_url}\n"
             f"    job_types: [{', '.join(types)}]"
         )
-    # At the default request rate a cycle outlasts this short interval: a longer deadline.
-    lines.append(f"poll:\n  interval: 500ms\n  deadline: 30s\n  timeout: {timeout}\n  retries: 0")
+    # At the default request rate a poll outlasts this short interval: it overruns.
+    lines.append(f"poll:\n  interval: 500ms\n  timeout: {timeout}\n  retries: 0")
     path.write_text("\n".join(lines) + "\n")
 
 

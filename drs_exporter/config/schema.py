@@ -62,12 +62,9 @@ class PollConfig:
     # The most DR monitoring requests (10 ids each) a target makes a cycle; more DR jobs are
     # asked in turns, each keeping its last figures in between.
     dr_monitoring_requests: int = 5
-    deadline: float | None = None  # seconds a target's poll may take; None: the interval
-
-    @property
-    def budget(self) -> float:
-        """The time one target's poll may take before it fails with reason ``deadline``."""
-        return self.interval if self.deadline is None else self.deadline
+    # Seconds a target's listing may take before its poll fails with reason ``deadline``;
+    # None (the default): no bound, an account too large for the rate stretches the rounds.
+    deadline: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

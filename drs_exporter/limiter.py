@@ -1,0 +1,143 @@
+"""The shared request limiter: requests in flight and requests per second, granted to the
+parties waiting for it in turn.
+
+Every request of the exporter waits here for a concurrency slot and a tick of the rate. A
+*party* is whoever a request is made for: one target's poll (the poller names it with
+``acting_for``), or the exporter's own business (IAM logins and discovery), which is one
+party more. The parties with requests waiting are served round-robin, one request each, so
+a target that queues a burst of pages or batch chunks gets its share and no more: the next
+request of every other target is granted before its second. A slot and a tick are taken
+only when a request is granted, so a waiter that is cancelled (a reload, shutdown, an
+opt-in deadline) costs nothing; the ticks are spaced ``1 / rate`` apart, so the rate is
+never exceeded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections import OrderedDict, deque
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextvars import ContextVar
+from dataclasses import dataclass
+
+
+@dataclass(eq=False, slots=True)
+class Party:
+    """Whom requests are made for, and what they cost it so far (compared by identity)."""
+
+    name: str
+    requests: int = 0  # granted
+    waited: float = 0.0  # seconds its requests waited for the limiter
+
+
+OWN = Party("exporter")  # IAM logins and discovery: the exporter's own requests
+_acting_for: ContextVar[Party] = ContextVar("drs_exporter_party", default=OWN)
+
+
+@contextlib.contextmanager
+def acting_for(party: Party) -> Iterator[Party]:
+    """Make the requests of this task (and of the tasks it starts) count as ``party``'s."""
+    token = _acting_for.set(party)
+    try:
+        yield party
+    finally:
+        _acting_for.reset(token)
+
+
+def current_party() -> Party:
+    """Whom a request made now is for."""
+    return _acting_for.get()
+
+
+class Limiter:
+    """At most ``max_concurrency`` requests in flight and ``max_requests_per_second`` begun,
+    granted round-robin between the parties waiting."""
+
+    def __init__(
+        self,
+        max_concurrency: int,
+        max_requests_per_second: float,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._capacity = max_concurrency
+        self._interval = 1.0 / max_requests_per_second
+        self._monotonic = monotonic
+        self._in_flight = 0
+        self._next_tick = -float("inf")  # monotonic time from which the next grant may come
+        # Parties with waiters, in the order they are served: the first is served next, and
+        # goes to the back while it has more.
+        self._waiting: OrderedDict[Party, deque[asyncio.Future[None]]] = OrderedDict()
+        self._timer: asyncio.TimerHandle | None = None
+
+    @contextlib.asynccontextmanager
+    async def slot(self, party: Party | None = None) -> AsyncIterator[float]:
+        """Hold a slot for one request of ``party`` (by default: ``current_party()``);
+        yields the seconds it waited to be granted."""
+        who = current_party() if party is None else party
+        asked = self._monotonic()
+        granted = asyncio.get_running_loop().create_future()
+        self._waiting.setdefault(who, deque()).append(granted)
+        self._dispatch()
+        try:
+            await granted
+        except asyncio.CancelledError:
+            if granted.done() and not granted.cancelled():
+                self._release()  # granted just as it was cancelled: give the slot back
+            else:
+                self._forget(who, granted)
+            raise
+        waited = self._monotonic() - asked
+        who.requests += 1
+        who.waited += waited
+        try:
+            yield waited
+        finally:
+            self._release()
+
+    @property
+    def waiting(self) -> int:
+        """Requests waiting to be granted."""
+        return sum(len(queue) for queue in self._waiting.values())
+
+    def _release(self) -> None:
+        self._in_flight -= 1
+        self._dispatch()
+
+    def _forget(self, party: Party, waiter: asyncio.Future[None]) -> None:
+        queue = self._waiting.get(party)
+        if queue is None:
+            return
+        with contextlib.suppress(ValueError):
+            queue.remove(waiter)
+        if not queue:
+            del self._waiting[party]
+
+    def _dispatch(self) -> None:
+        """Grant what the slots and the rate allow now, and wake up for the next tick."""
+        while self._waiting and self._in_flight < self._capacity:
+            now = self._monotonic()
+            if now < self._next_tick:
+                if self._timer is None:
+                    loop = asyncio.get_running_loop()
+                    self._timer = loop.call_at(loop.time() + self._next_tick - now, self._on_timer)
+                return
+            party, queue = next(iter(self._waiting.items()))
+            waiter = queue.popleft()
+            if queue:
+                self._waiting.move_to_end(party)
+            else:
+                del self._waiting[party]
+            if waiter.done():  # cancelled, its task not yet resumed to say so: skip it
+                continue
+            # Ticks keep their spacing when the timer fires a little late, but an idle
+            # limiter saves none up: no burst after a quiet spell.
+            late = now - self._next_tick
+            self._next_tick = (self._next_tick if late < self._interval else now) + self._interval
+            self._in_flight += 1
+            waiter.set_result(None)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._dispatch()
