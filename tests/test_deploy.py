@@ -3,7 +3,7 @@
 Alert rules go through ``promtool check rules`` and their unit tests through ``promtool test
 rules``; the Kubernetes manifests through ``kubectl kustomize`` and the Kubernetes schemas
 (``kubernetes-validate``); every PromQL expression of the rules and the dashboard may only
-use metrics the exporter exports.
+use metrics the exporter exports. The Helm chart has its own module, test_helm_chart.py.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ ALERTS_FILE = DEPLOY / "prometheus" / "drs-alerts.yml"
 ALERT_TESTS_FILE = DEPLOY / "prometheus" / "drs-alerts.test.yml"
 DASHBOARD_FILE = DEPLOY / "grafana" / "drs-dashboard.json"
 K8S = DEPLOY / "kubernetes"
+CHART = DEPLOY / "helm" / "drs-exporter"
 # The Kubernetes version whose schemas the rendered manifests must pass.
 KUBERNETES_VERSION = "1.33"
 # Kinds of the Prometheus Operator, which the Kubernetes schemas do not know: their own tests
@@ -286,8 +287,9 @@ _PATH = re.compile(
     r"(?<![\w$/.:~@-])((?:\.\.?/)*\.?[A-Za-z_][\w.-]*(?:/[\w.-]*[\w-])*/?)(?![\w/]|:\w)"
 )
 _EXTENSIONS = (".yaml", ".yml", ".json", ".md", ".toml", ".sh", ".py")
-# The operator's own files, in examples (kubectl create secret --from-file=access_key=./ak).
-_OPERATORS_FILES = {"./ak", "./sk"}
+# The operator's own files, in examples (kubectl create secret --from-file=access_key=./ak),
+# and the key of the chart's webConfig.existingSecret that holds their web-config file.
+_OPERATORS_FILES = {"./ak", "./sk", "web-config.yml"}
 
 
 def _repository_entries() -> set[tuple[str, ...]]:
@@ -346,18 +348,26 @@ def test_every_path_the_docs_and_the_deploy_files_name_exists() -> None:
 
 
 def test_the_image_tag_is_the_package_version_everywhere() -> None:
-    """The docs, deploy/README.md and the kustomizations build and name one image."""
+    """The docs, the READMEs of deploy/ and of the chart, the kustomizations and the chart's
+    default build and name one image."""
     version = __version__
     assert metadata.version("drs-exporter") == version  # the installed package's, from it
     tags = []
-    for document in (REPO / "README.md", *DOCS, DEPLOY / "README.md", DEPLOY / "Dockerfile"):
+    readmes = (DEPLOY / "README.md", CHART / "README.md")
+    for document in (REPO / "README.md", *DOCS, *readmes, DEPLOY / "Dockerfile"):
         text = document.read_text()
         tags += re.findall(r"-t (\S+) \.", text)
         assert "drs-exporter:latest" not in text, document
     for directory in ("", "sharded"):
         (image,) = _manifest(str(Path(directory, "kustomization.yaml")))["images"]
         tags.append(f"{image['newName']}:{image['newTag']}")
-    assert len(tags) >= 5
+    # The chart's image tag defaults to its appVersion.
+    image = yaml.safe_load((CHART / "values.yaml").read_text())["image"]
+    assert image["tag"] == ""
+    tags.append(
+        f"{image['repository']}:{yaml.safe_load((CHART / 'Chart.yaml').read_text())['appVersion']}"
+    )
+    assert len(tags) >= 7
     assert set(tags) == {f"drs-exporter:{version}"}
 
 
@@ -542,7 +552,12 @@ def validate_kubernetes(text: str, path: Path) -> None:
 
 
 def test_every_yaml_file_parses() -> None:
-    files = sorted([*DEPLOY.rglob("*.yml"), *DEPLOY.rglob("*.yaml")])
+    """Every YAML file but the chart's templates, which are YAML only once rendered."""
+    files = sorted(
+        path
+        for path in [*DEPLOY.rglob("*.yml"), *DEPLOY.rglob("*.yaml")]
+        if not path.is_relative_to(CHART / "templates")
+    )
     assert len(files) >= 14
     for path in files:
         documents = list(yaml.safe_load_all(path.read_text()))
