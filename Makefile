@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint unit bench bench-smoke image-test clean
+.PHONY: demo test lint unit bench bench-smoke image-test deploy-tools helm-readme clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,12 @@ bench: $(BIN)/.installed  ## the performance figures of the README
 
 bench-smoke: $(BIN)/.installed
 	$(BIN)/python benchmarks/bench.py --tiny
+
+deploy-tools: $(BIN)/.installed  ## the pinned helm and kubectl, into .venv/bin, for the deploy tests
+	bash deploy/tools/fetch-k8s-tools.sh $(BIN)
+
+helm-readme: $(BIN)/.installed  ## write the chart README's values table from its values.yaml
+	$(BIN)/python -m tests.chart_values --write
 
 image-test:  ## build deploy/Dockerfile with buildah, run it as uid 65532, scrape it (root)
 	PYTHON=$(PYTHON) bash deploy/image-test.sh

@@ -1,8 +1,9 @@
 """The files under deploy/, checked with the real tools and against the metric contract.
 
 Alert rules go through ``promtool check rules`` and their unit tests through ``promtool test
-rules``; the Kubernetes manifests through ``kubectl kustomize``; every PromQL expression of
-the rules and the dashboard may only use metrics the exporter exports.
+rules``; the Kubernetes manifests through ``kubectl kustomize`` and the Kubernetes schemas
+(``kubernetes-validate``); every PromQL expression of the rules and the dashboard may only
+use metrics the exporter exports. The Helm chart has its own module, test_helm_chart.py.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import re
 import shlex
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterator
 from importlib import metadata
 from pathlib import Path
@@ -34,6 +36,12 @@ ALERTS_FILE = DEPLOY / "prometheus" / "drs-alerts.yml"
 ALERT_TESTS_FILE = DEPLOY / "prometheus" / "drs-alerts.test.yml"
 DASHBOARD_FILE = DEPLOY / "grafana" / "drs-dashboard.json"
 K8S = DEPLOY / "kubernetes"
+CHART = DEPLOY / "helm" / "drs-exporter"
+# The Kubernetes version whose schemas the rendered manifests must pass.
+KUBERNETES_VERSION = "1.33"
+# Kinds of the Prometheus Operator, which the Kubernetes schemas do not know: their own tests
+# check them (the rules through promtool).
+CUSTOM_KINDS = frozenset({"ServiceMonitor", "PrometheusRule"})
 
 ALERTS = (
     "DRSJobFailed",
@@ -61,15 +69,27 @@ SHARD_ALERTS = ("DRSExporterShardDown", "DRSExporterShardMissing", "DRSExporterS
 # --- helpers shared with test_prometheus_integration.py ----------------------------------
 
 
-def tool(name: str, *, required_in_ci: bool = True) -> str:
-    """Path of a tool; skip without it, but fail in CI (CI=true) if CI must provide it.
+# Where each tool comes from; CI installs them all.
+_TOOL_SOURCES = {
+    "prometheus": "Debian's prometheus package",
+    "promtool": "Debian's prometheus package",
+    "amtool": "Debian's prometheus-alertmanager package",
+    "helm": "`make deploy-tools`",
+    "kubectl": "`make deploy-tools`",
+    "kubernetes-validate": "the test extra (`make`'s .venv has it)",
+}
 
-    CI installs prometheus, promtool and amtool; kubectl is checked only where present.
-    """
-    path = shutil.which(name) or (f"/usr/bin/{name}" if Path(f"/usr/bin/{name}").exists() else None)
+
+def tool(name: str) -> str:
+    """Path of a tool: the venv's first (where `make deploy-tools` puts the pinned helm and
+    kubectl), then PATH. Skip without it, but fail in CI (CI=true), which installs them all."""
+    beside_python = Path(sys.executable).parent / name
+    path = str(beside_python) if beside_python.exists() else shutil.which(name)
+    if path is None and Path(f"/usr/bin/{name}").exists():
+        path = f"/usr/bin/{name}"
     if path is None:
-        message = f"{name} is not installed"
-        if required_in_ci and os.environ.get("CI") == "true":
+        message = f"{name} is not installed: it comes from {_TOOL_SOURCES[name]}"
+        if os.environ.get("CI") == "true":
             pytest.fail(message)
         pytest.skip(message)
     return path
@@ -229,11 +249,19 @@ def test_alerts_use_only_exported_metrics() -> None:
         assert names <= METRICS, f"{rule['alert']}: unknown metrics {names - METRICS}"
 
 
-def test_prometheus_rule_carries_the_same_rules() -> None:
-    manifest = yaml.safe_load((K8S / "common" / "prometheusrule.yaml").read_text())
+def check_prometheus_rule(manifest: dict[str, Any], tmp_path: Path) -> None:
+    """A PrometheusRule holds exactly the groups of drs-alerts.yml, and promtool takes them."""
     assert manifest["apiVersion"] == "monitoring.coreos.com/v1"
     assert manifest["kind"] == "PrometheusRule"
     assert manifest["spec"]["groups"] == yaml.safe_load(ALERTS_FILE.read_text())["groups"]
+    rules = tmp_path / f"{manifest['metadata']['name']}.rules.yml"
+    rules.write_text(yaml.safe_dump({"groups": manifest["spec"]["groups"]}))
+    result = run(tool("promtool"), "check", "rules", str(rules))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_prometheus_rule_carries_the_same_rules(tmp_path: Path) -> None:
+    check_prometheus_rule(_manifest("common/prometheusrule.yaml"), tmp_path)
 
 
 def test_compose_prometheus_config_passes_promtool() -> None:
@@ -259,8 +287,9 @@ _PATH = re.compile(
     r"(?<![\w$/.:~@-])((?:\.\.?/)*\.?[A-Za-z_][\w.-]*(?:/[\w.-]*[\w-])*/?)(?![\w/]|:\w)"
 )
 _EXTENSIONS = (".yaml", ".yml", ".json", ".md", ".toml", ".sh", ".py")
-# The operator's own files, in examples (kubectl create secret --from-file=access_key=./ak).
-_OPERATORS_FILES = {"./ak", "./sk"}
+# The operator's own files, in examples (kubectl create secret --from-file=access_key=./ak),
+# and the key of the chart's webConfig.existingSecret that holds their web-config file.
+_OPERATORS_FILES = {"./ak", "./sk", "web-config.yml"}
 
 
 def _repository_entries() -> set[tuple[str, ...]]:
@@ -319,18 +348,26 @@ def test_every_path_the_docs_and_the_deploy_files_name_exists() -> None:
 
 
 def test_the_image_tag_is_the_package_version_everywhere() -> None:
-    """The docs, deploy/README.md and the kustomizations build and name one image."""
+    """The docs, the READMEs of deploy/ and of the chart, the kustomizations and the chart's
+    default build and name one image."""
     version = __version__
     assert metadata.version("drs-exporter") == version  # the installed package's, from it
     tags = []
-    for document in (REPO / "README.md", *DOCS, DEPLOY / "README.md", DEPLOY / "Dockerfile"):
+    readmes = (DEPLOY / "README.md", CHART / "README.md")
+    for document in (REPO / "README.md", *DOCS, *readmes, DEPLOY / "Dockerfile"):
         text = document.read_text()
         tags += re.findall(r"-t (\S+) \.", text)
         assert "drs-exporter:latest" not in text, document
     for directory in ("", "sharded"):
         (image,) = _manifest(str(Path(directory, "kustomization.yaml")))["images"]
         tags.append(f"{image['newName']}:{image['newTag']}")
-    assert len(tags) >= 5
+    # The chart's image tag defaults to its appVersion.
+    image = yaml.safe_load((CHART / "values.yaml").read_text())["image"]
+    assert image["tag"] == ""
+    tags.append(
+        f"{image['repository']}:{yaml.safe_load((CHART / 'Chart.yaml').read_text())['appVersion']}"
+    )
+    assert len(tags) >= 7
     assert set(tags) == {f"drs-exporter:{version}"}
 
 
@@ -481,8 +518,46 @@ def _manifest(name: str) -> dict[str, Any]:
     return data
 
 
+def kustomize(directory: str) -> list[dict[str, Any]]:
+    """The documents `kubectl kustomize` builds from a directory of deploy/kubernetes."""
+    result = run(tool("kubectl"), "kustomize", str(K8S / directory))
+    assert result.returncode == 0, result.stderr
+    return [d for d in yaml.safe_load_all(result.stdout) if d]
+
+
+def validate_kubernetes(text: str, path: Path) -> None:
+    """Check rendered manifests, written to ``path``, against the Kubernetes schemas: strictly
+    (an unknown field is an error) and offline. kubernetes-validate has no schema for the
+    custom resources, which are left to their own tests."""
+    path.write_text(text)
+    result = run(tool("kubernetes-validate"), "--strict", "-k", KUBERNETES_VERSION, str(path))
+    lines = (result.stdout + result.stderr).splitlines()
+    assert result.returncode == 0, "\n".join(lines)
+    for document in yaml.safe_load_all(text):
+        if not document:
+            continue
+        kind, name = document["kind"], document["metadata"]["name"]
+        if kind in CUSTOM_KINDS:
+            expected = f"Couldn't find schema for kind {kind} "
+        else:
+            expected = f"passed for resource {kind.lower()}/{name} against version "
+        assert any(expected in line for line in lines), (expected, lines)
+    unexplained = [
+        line
+        for line in lines
+        if " passed for resource " not in line
+        and not any(f"find schema for kind {kind} " in line for kind in CUSTOM_KINDS)
+    ]
+    assert not unexplained, unexplained
+
+
 def test_every_yaml_file_parses() -> None:
-    files = sorted([*DEPLOY.rglob("*.yml"), *DEPLOY.rglob("*.yaml")])
+    """Every YAML file but the chart's templates, which are YAML only once rendered."""
+    files = sorted(
+        path
+        for path in [*DEPLOY.rglob("*.yml"), *DEPLOY.rglob("*.yaml")]
+        if not path.is_relative_to(CHART / "templates")
+    )
     assert len(files) >= 14
     for path in files:
         documents = list(yaml.safe_load_all(path.read_text()))
@@ -644,10 +719,8 @@ def test_configmap_config_is_valid_and_reads_the_mounted_secret(
     [("", "Deployment"), ("sharded", "StatefulSet")],
     ids=["base", "sharded"],
 )
-def test_kustomize_builds_the_manifests(directory: str, workload: str) -> None:
-    result = run(tool("kubectl", required_in_ci=False), "kustomize", str(K8S / directory))
-    assert result.returncode == 0, result.stderr
-    documents = list(yaml.safe_load_all(result.stdout))
+def test_kustomize_builds_the_manifests(directory: str, workload: str, tmp_path: Path) -> None:
+    documents = kustomize(directory)
     assert sorted(d["kind"] for d in documents) == sorted(
         ["ConfigMap", workload, "PrometheusRule", "Service", "ServiceMonitor"]
     )
@@ -658,7 +731,13 @@ def test_kustomize_builds_the_manifests(directory: str, workload: str) -> None:
     image = pods["spec"]["template"]["spec"]["containers"][0]["image"]
     assert ":" in image and not image.endswith(":latest")
     (rules,) = (d for d in documents if d["kind"] == "PrometheusRule")
-    assert rules["spec"]["groups"] == yaml.safe_load(ALERTS_FILE.read_text())["groups"]
+    check_prometheus_rule(rules, tmp_path)
+
+
+@pytest.mark.parametrize("directory", ["", "sharded"], ids=["base", "sharded"])
+def test_kustomize_output_passes_the_kubernetes_schemas(directory: str, tmp_path: Path) -> None:
+    text = yaml.safe_dump_all(kustomize(directory))
+    validate_kubernetes(text, tmp_path / f"kustomize-{directory or 'base'}.yaml")
 
 
 # --- Dockerfile ----------------------------------------------------------------------------
