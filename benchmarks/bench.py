@@ -10,18 +10,23 @@ benchmarks/baseline.py, holding the same jobs.
 
 How each figure is taken:
 
-- First full cycle: the exporter starts polling at once; once it is ready and quiet, one
-  scrape reads the largest ``drs_last_poll_duration_seconds`` (every target starts with the
-  cycle, so the slowest target's poll is the cycle) and the requests it made. The simulator
-  has answered the same requests before (the baseline's and the benchmark's own), so its
-  caches are as warm as in a steady cycle: this is the exporter's cold start alone.
-- Steady cycles: the config's interval is an hour, so a cycle runs only when the benchmark
-  rewrites the config with a harmless change (stale_after) and sends ``POST /-/reload``
-  (the exporter runs with ``--web.enable-lifecycle``), which restarts polling at once.
+- First full cycle: the exporter starts polling every target at once; once it is ready and
+  quiet, one scrape reads the largest ``drs_last_poll_duration_seconds`` (every target
+  starts with the cycle, so the slowest target's poll is the cycle) and the requests it
+  made. The simulator has answered the same requests before (the baseline's and the
+  benchmark's own), so its caches are as warm as in a steady cycle: this is the exporter's
+  cold start alone.
+- Steady cycles: the rounds of the exporter's own schedule. Every target polls each
+  ``Plan.interval``, all together (they started together, and no round outlasts the
+  interval); a cycle is one such round, measured from just before it starts until the
+  exporter is quiet again. Other settings (rate, health, batch size) are written to the
+  config and loaded with ``POST /-/reload`` (the exporter runs with
+  ``--web.enable-lifecycle``) between two rounds: each target's next poll follows them.
+  While the benchmark scrapes, the interval is an hour, so that no round runs meanwhile.
   Statuses are frozen, and the figures that move over time (progress, delays, update
-  times) have moved: a cycle starts the simulator's TICK seconds after the last, as real
-  cycles a minute apart would see them. Cycles are measured with health on (the default)
-  and with ``metrics.health: false``.
+  times) have moved: the interval is at least the simulator's TICK, as real rounds a minute
+  apart would see them. Cycles are measured with health on (the default) and with
+  ``metrics.health: false``.
 - The ideal is the round trips that cannot overlap, with R requests (the cycle's own: every
   page of each target's v5 and v3 listings, and its batch calls), C = max_concurrency,
   Q = max_requests_per_second and RTT = one page's round trip measured alone:
@@ -86,6 +91,8 @@ PROMETHEUS_HEADERS = {  # what Prometheus 2 sends
     "Accept-Encoding": "gzip",
 }
 SETTLE = 0.5  # seconds without a CPU tick after which a process counts as idle
+LEAD = 1.0  # seconds before a round that a new setting must be loaded, and its CPU read
+QUIET = "1h"  # the interval while the benchmark scrapes: no round runs meanwhile
 CPU_SAMPLE = 0.05  # seconds between /proc samples while waiting for a cycle
 CLOCK_TICK = os.sysconf("SC_CLK_TCK")
 CPUS = len(os.sched_getaffinity(0))
@@ -124,6 +131,7 @@ class Plan:
     baseline_budget: float
     min_baseline_scrapes: int
     cycles: int  # measured cycles per size
+    interval: float  # seconds between rounds: at least TICK, and longer than any round
 
 
 FULL = Plan(
@@ -141,6 +149,7 @@ FULL = Plan(
     baseline_budget=60.0,
     min_baseline_scrapes=10,
     cycles=3,
+    interval=2.0 * TICK,  # the figures move between rounds; a 50,000-job round fits in it
 )
 TINY = Plan(
     projects=2,
@@ -157,6 +166,7 @@ TINY = Plan(
     baseline_budget=2.0,
     min_baseline_scrapes=5,
     cycles=1,
+    interval=2.0,  # a smoke run: some figures stand still between its rounds
 )
 
 
@@ -568,23 +578,21 @@ def write_config(
     rps: float,
     health: bool = True,
     batch_size: int = BATCH_SIZE,
+    interval: str | None = None,
 ) -> None:
-    """The exporter's config; each call changes stale_after a little (see run_cycle)."""
-    previous = yaml.safe_load(path.read_text()) if path.exists() else None
-    stale_after = 600 if previous is None else int(previous["poll"]["stale_after"][:-1]) + 1
+    """The exporter's config: every round ``plan.interval`` apart, or ``interval``."""
     config = {
         "credentials": {"token": TOKEN},
         "targets": [
             {"project_id": p, "region": REGION, "endpoint": world.url} for p in world.projects
         ],
         "poll": {
-            "interval": "1h",  # cycles run when the benchmark asks (POST /-/reload)
+            "interval": interval or f"{plan.interval:g}s",
             "page_size": plan.page_size,
             "timeout": "60s",
             "retries": 3,
             "max_concurrency": plan.concurrency,
             "max_requests_per_second": rps,
-            "stale_after": f"{stale_after}s",
             "batch_size": batch_size,
         },
         # "health" here is every batch call and the quota: all on (the default) or all off.
@@ -624,47 +632,100 @@ def first_cycle(exporter: Process, simulator: Process, client: Http, timeout: fl
     )
 
 
-def run_cycle(
-    exporter: Process,
-    simulator: Process,
-    client: Http,
-    reconfigure: Callable[[], None],
-    targets: int,
-    timeout: float,
-) -> Cycle:
-    """Start a cycle through POST /-/reload and wait for every target to finish it.
+def poll_starts(health: Health) -> dict[str, float]:
+    """When each target's last poll started, in Unix seconds."""
+    return {t: at - health.durations[t] for t, at in health.successes.items()}
 
-    The exporter restarts its poll cycle on a reload only when the config changed:
-    ``reconfigure`` rewrites it with a harmless difference first.
+
+class Rounds:
+    """The exporter's rounds of polls, on its own schedule, one at a time on demand.
+
+    The settings of a round (``next``) are loaded between rounds; ``quiet`` stops the rounds
+    while the benchmark scrapes (an interval of an hour), and the next ``next`` resumes them.
     """
-    # Real cycles are a minute apart: every figure that moves over time has moved since the
-    # last one. The simulator moves them every TICK seconds, so a cycle starts after that.
-    time.sleep(TICK)
-    before = scraped_health(client)
-    reconfigure()
-    started = time.time()
-    status, body = client.request("POST", "/-/reload")
-    if status != 200:
-        raise BenchError(f"POST /-/reload: HTTP {status}: {body[:200]!r}")
-    cpu_start = exporter.cpu_seconds()
-    simulator_start = simulator.cpu_seconds()
-    deadline = time.monotonic() + timeout
-    while True:
-        # Scraping while the cycle runs would cost the exporter CPU: wait for quiet first.
-        cpu_end = exporter.wait_idle(timeout)
-        health = scraped_health(client)
-        done = [t for t, when in health.successes.items() if when >= started]
-        if not done and cpu_end - cpu_start < 0.05:
-            raise BenchError("POST /-/reload did not start a poll cycle")
-        if len(done) == targets:
-            return Cycle(
-                max(health.durations.values()),
-                cpu_end - cpu_start,
-                simulator.cpu_seconds() - simulator_start,
-                dict(health.requests - before.requests),
-            )
-        if time.monotonic() > deadline:
-            raise BenchError(f"the cycle did not finish within {timeout:g}s ({len(done)} targets)")
+
+    def __init__(
+        self,
+        plan: Plan,
+        world: World,
+        config: Path,
+        exporter: Process,
+        simulator: Process,
+        client: Http,
+        timeout: float,
+    ) -> None:
+        self.plan, self.world, self.config = plan, world, config
+        self.exporter, self.simulator, self.client = exporter, simulator, client
+        self.timeout = timeout
+        self.settings: tuple[float, bool, int, str | None] = (
+            plan.fast_rps,
+            True,
+            BATCH_SIZE,
+            None,
+        )
+
+    def quiet(self) -> None:
+        """No round until the next ``next``."""
+        self._load(replace_setting(self.settings, QUIET))
+
+    def next(self, rps: float, health: bool = True, batch_size: int = BATCH_SIZE) -> Cycle:
+        """The next round with these settings, measured."""
+        self._load((rps, health, batch_size, None))
+        start = self._next_start()
+        time.sleep(max(0.0, start - LEAD / 2 - time.time()))
+        before = scraped_health(self.client)
+        cpu_start = self.exporter.cpu_seconds()
+        simulator_start = self.simulator.cpu_seconds()
+        time.sleep(max(0.0, start + SETTLE - time.time()))
+        deadline = time.monotonic() + self.timeout
+        while True:
+            # Scraping while the round runs would cost the exporter CPU: wait for quiet first.
+            cpu_end = self.exporter.wait_idle(self.timeout)
+            health = scraped_health(self.client)
+            started = poll_starts(health)
+            done = [t for t, at in started.items() if at >= start - LEAD / 2]
+            if len(done) == self.world.targets:
+                return Cycle(
+                    max(health.durations[t] for t in done),
+                    cpu_end - cpu_start,
+                    self.simulator.cpu_seconds() - simulator_start,
+                    dict(health.requests - before.requests),
+                )
+            if time.monotonic() > deadline:
+                raise BenchError(
+                    f"the round did not finish within {self.timeout:g}s ({len(done)} targets)"
+                )
+
+    def _load(self, settings: tuple[float, bool, int, str | None]) -> None:
+        if settings == self.settings:
+            return
+        rps, health, batch_size, interval = settings
+        self.exporter.wait_idle(self.timeout)  # between two rounds
+        write_config(self.config, self.plan, self.world, rps, health, batch_size, interval)
+        status, body = self.client.request("POST", "/-/reload")
+        if status != 200:
+            raise BenchError(f"POST /-/reload: HTTP {status}: {body[:200]!r}")
+        self.settings = settings
+
+    def _next_start(self) -> float:
+        """When the next round starts that is at least LEAD seconds away (a new interval
+        may have started one at once: it passes first)."""
+        deadline = time.monotonic() + self.timeout
+        while True:
+            time.sleep(SETTLE / 2)
+            self.exporter.wait_idle(self.timeout)
+            start = max(poll_starts(scraped_health(self.client)).values()) + self.plan.interval
+            if start - time.time() >= LEAD:
+                return start
+            time.sleep(max(0.0, start - time.time()) + SETTLE)  # let that round pass
+            if time.monotonic() > deadline:
+                raise BenchError("the exporter's rounds do not follow its interval")
+
+
+def replace_setting(
+    settings: tuple[float, bool, int, str | None], interval: str
+) -> tuple[float, bool, int, str | None]:
+    return (*settings[:3], interval)
 
 
 def scrape_side_by_side(
@@ -721,7 +782,7 @@ class _Spawner:
                 *argv,
                 f"--config.file={config}",
                 f"--web.listen-address=127.0.0.1:{port}",
-                "--web.enable-lifecycle",  # the benchmark starts cycles with POST /-/reload
+                "--web.enable-lifecycle",  # the benchmark loads settings with POST /-/reload
                 "--log.level=warn",
             ],
         )
@@ -783,24 +844,15 @@ def run_size(plan: Plan, jobs: int, exporter_argv: Sequence[str], headline: bool
                 f"first cycle {first.seconds:.2f}s"
             )
 
-            timeout = cycle_timeout(plan, world)
+            rounds = Rounds(
+                plan, world, config, exporter, simulator, ours, cycle_timeout(plan, world)
+            )
 
             def cycles(
                 n: int, rps: float, health: bool, batch_size: int = BATCH_SIZE
             ) -> list[Cycle]:
                 return [
-                    loads.timed_after(
-                        run_cycle(
-                            exporter,
-                            simulator,
-                            ours,
-                            lambda: write_config(config, plan, world, rps, health, batch_size),
-                            world.targets,
-                            timeout,
-                        ),
-                        health,
-                        batch_size,
-                    )
+                    loads.timed_after(rounds.next(rps, health, batch_size), health, batch_size)
                     for _ in range(n)
                 ]
 
@@ -811,6 +863,7 @@ def run_size(plan: Plan, jobs: int, exporter_argv: Sequence[str], headline: bool
                 f"{label} steady cycles: "
                 + ", ".join(f"{c.seconds:.2f}s/{c.cpu or 0:.2f}s CPU" for c in steady)
             )
+            rounds.quiet()
             rss = {"after the cycles (OpenMetrics, gzip: as Prometheus)": exporter.memory_mb()[0]}
             text, prometheus, slow_baseline, text_body, gzip_body, baseline_body = (
                 scrape_side_by_side(ours, straightforward, plan)
@@ -882,18 +935,12 @@ def run_compact(plan: Plan, exporter_argv: Sequence[str]) -> CompactResult:
             write_config(config, plan, world, plan.fast_rps)
             exporter, ours = spawn.exporter(exporter_argv, config)
             first_cycle(exporter, simulator, ours, 300.0 + plan.jobs / 100)
-            timeout = cycle_timeout(plan, world)
+            rounds = Rounds(
+                plan, world, config, exporter, simulator, ours, cycle_timeout(plan, world)
+            )
 
             def cycle(health: bool) -> Cycle:
-                ran = run_cycle(
-                    exporter,
-                    simulator,
-                    ours,
-                    lambda: write_config(config, plan, world, plan.fast_rps, health),
-                    world.targets,
-                    timeout,
-                )
-                return loads.timed_after(ran, health, BATCH_SIZE)
+                return loads.timed_after(rounds.next(plan.fast_rps, health), health, BATCH_SIZE)
 
             on = [cycle(True) for _ in range(plan.cycles)]
             off = [cycle(False) for _ in range(max(plan.cycles, 5))]

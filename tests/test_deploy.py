@@ -55,6 +55,7 @@ ALERTS = (
     "DRSTargetDown",
     "DRSDataStale",
     "DRSAPIThrottled",
+    "DRSPollsOverrunning",
     "DRSExporterDown",
     "DRSConfigReloadFailed",
 )
