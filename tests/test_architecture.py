@@ -34,7 +34,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("samples", "gzipjoin"),
     ("families",),
     ("exposition", "process"),
-    ("webconfig", "basicauth", "guard"),
+    ("webconfig", "basicauth", "guard", "negotiation"),
     ("web",),
     ("service", "simulator"),
     ("check",),

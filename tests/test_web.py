@@ -30,14 +30,9 @@ from drs_exporter.errors import ConfigError
 from drs_exporter.exposition import Exposition, render, shows
 from drs_exporter.families import FAMILIES
 from drs_exporter.model import Job
+from drs_exporter.negotiation import accepts_gzip, wants_openmetrics
 from drs_exporter.snapshot import Snapshot, TargetKey, TargetState
-from drs_exporter.web import (
-    accepts_gzip,
-    bound_port,
-    make_app,
-    start_server,
-    wants_openmetrics,
-)
+from drs_exporter.web import bound_port, make_app, start_server
 from drs_exporter.webconfig import TlsSettings, WebSecurity
 from tests.test_process import PROCESS_FAMILIES, PYTHON_FAMILIES
 from tests.test_webconfig import TlsFiles, make_tls_files
