@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from . import __version__, guard, simulator
+from . import NAME, __version__, guard, simulator
 from .check import check
 from .config import (
     Config,
@@ -104,7 +104,7 @@ def _add_listen(p: argparse.ArgumentParser, default: str | None, what: str) -> N
 
 def build_parsers() -> dict[str, argparse.ArgumentParser]:
     """One parser per command."""
-    prog = "drs-exporter"
+    prog = NAME
     serve = _Parser(
         prog=prog,
         description="Prometheus exporter for Huawei Cloud DRS job state. "

@@ -17,9 +17,10 @@ import resource
 import ssl
 from typing import Protocol
 
-from aiohttp import web
+from aiohttp import web, web_response
 from aiohttp.typedefs import Handler, Middleware
 
+from . import NAME
 from .basicauth import AuthBusy, BasicAuth
 from .config import check_telemetry_path, parse_listen_address
 from .errors import ConfigError
@@ -164,7 +165,7 @@ def _auth_middleware(protection: Protection) -> Middleware:
         return web.Response(
             status=401,
             text="Unauthorized\n",
-            headers={"WWW-Authenticate": 'Basic realm="drs-exporter", charset="UTF-8"'},
+            headers={"WWW-Authenticate": f'Basic realm="{NAME}", charset="UTF-8"'},
         )
 
     return require_basic_auth
@@ -304,6 +305,7 @@ async def start_server(
         raise ConfigError("web.config_file", f"cannot set up TLS: {exc}") from None
     if protection is not None:
         protection.ssl_context = ssl_context
+    _name_the_server()
     # No access log: a line per scrape is noise, and 401s are logged at DEBUG instead.
     # aiohttp closes a connection that has not sent a whole request within its keep-alive
     # timeout, from its start or its last answer: the read timeout, slowloris included.
@@ -340,6 +342,16 @@ async def start_server(
             "web.listen_address", f"cannot listen on {listen_address}: {reason}"
         ) from None
     return runner
+
+
+def _name_the_server() -> None:
+    """Have every answer say ``Server: drs-exporter``, not aiohttp's and Python's versions.
+
+    aiohttp writes its default on each answer that has no Server header, including those it
+    makes itself to requests it cannot parse, before any hook of the application runs
+    (aiohttp issue 8870); so the default is replaced, for the servers of this process.
+    """
+    web_response.SERVER_SOFTWARE = NAME  # type: ignore[attr-defined]  # read at each answer
 
 
 def bound_port(runner: web.AppRunner) -> int:

@@ -52,6 +52,18 @@ def sources() -> list[Path]:
     return sorted(PACKAGE.rglob("*.py"))
 
 
+def init_names() -> set[str]:
+    """The names the package's ``__init__`` assigns (``__version__``, ``NAME``)."""
+    tree = ast.parse((PACKAGE / "__init__.py").read_text(encoding="utf-8"))
+    return {
+        target.id
+        for node in tree.body
+        if isinstance(node, ast.Assign)
+        for target in node.targets
+        if isinstance(target, ast.Name)
+    }
+
+
 def imported_units(path: Path, text: str | None = None) -> set[str]:
     """The units of drs_exporter that a file (or ``text`` read as that file) imports."""
     tree = ast.parse(path.read_text(encoding="utf-8") if text is None else text)
@@ -69,7 +81,7 @@ def imported_units(path: Path, text: str | None = None) -> set[str]:
                 target = [*base, *(node.module.split(".") if node.module else [])]
             if not target:  # "from . import x": x is a module or a name of __init__
                 target = [alias.name for alias in node.names][:1]
-                if target[0] == "__version__":
+                if target[0] in init_names():
                     target = ["__init__"]
             found.add(target[0].removesuffix(".py"))
         elif isinstance(node, ast.Import):
