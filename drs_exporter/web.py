@@ -354,16 +354,39 @@ def _name_the_server() -> None:
     web_response.SERVER_SOFTWARE = NAME  # type: ignore[attr-defined]  # read at each answer
 
 
+def _listening(runner: web.AppRunner) -> list[tuple[bool, str, int]]:
+    """The server's sockets as (IPv6, host, port), the IPv4 ones first."""
+    found = sorted(
+        (len(address) != 2, str(address[0]), int(address[1]))  # IPv4 socknames: (host, port)
+        for address in runner.addresses
+        if isinstance(address, tuple) and len(address) >= 2
+    )
+    if not found:
+        raise RuntimeError("the server is not listening")
+    return found
+
+
 def bound_port(runner: web.AppRunner) -> int:
     """The TCP port the server listens on (useful with port 0).
 
     With ``:0`` the IPv4 and IPv6 sockets get different ports; this is the IPv4 one.
     """
-    ports = [
-        (len(address) != 2, int(address[1]))  # IPv4 socknames are (host, port)
-        for address in runner.addresses
-        if isinstance(address, tuple) and len(address) >= 2
-    ]
-    if not ports:
-        raise RuntimeError("the server is not listening")
-    return min(ports)[1]
+    return _listening(runner)[0][2]
+
+
+_LOOPBACK = {"0.0.0.0": "127.0.0.1", "::": "[::1]"}
+
+
+def base_url(runner: web.AppRunner, *, tls: bool = False) -> str:
+    """Where to reach the server, in a form a terminal makes a link of: a loopback name for
+    a socket of every interface, an IPv6 address in brackets; no slash at the end."""
+    sockets = _listening(runner)
+    _, host, port = sockets[0]
+    if host in _LOOPBACK:
+        # localhost may name either family's loopback: only where both listen on this port
+        # (not with ":0", which gives each a port of its own; not for one family's wildcard).
+        families = {ipv6 for ipv6, other, p in sockets if other in _LOOPBACK and p == port}
+        host = "localhost" if len(families) == 2 else _LOOPBACK[host]
+    elif ":" in host:
+        host = f"[{host}]"
+    return f"{'https' if tls else 'http'}://{host}:{port}"

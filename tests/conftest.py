@@ -41,6 +41,16 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def ipv6_loopback() -> bool:
+    """True where this host can listen on ::1."""
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
 async def wait_ready(session: aiohttp.ClientSession, base: str, tries: int = 400) -> None:
     """Poll ``base``/-/ready until it answers 200 (bounded: a stuck process fails the test)."""
     for _ in range(tries):

@@ -6,7 +6,6 @@ import asyncio
 import base64
 import dataclasses
 import logging
-import socket
 import ssl
 import zlib
 from collections.abc import AsyncIterator
@@ -33,8 +32,9 @@ from drs_exporter.guard import ServerLimits
 from drs_exporter.model import Job
 from drs_exporter.negotiation import accepts_gzip, wants_openmetrics
 from drs_exporter.snapshot import Snapshot, TargetKey, TargetState
-from drs_exporter.web import bound_port, make_app, start_server
+from drs_exporter.web import base_url, bound_port, make_app, start_server
 from drs_exporter.webconfig import TlsSettings, WebSecurity
+from tests.conftest import ipv6_loopback
 from tests.test_process import PROCESS_FAMILIES, PYTHON_FAMILIES
 from tests.test_webconfig import TlsFiles, make_tls_files
 
@@ -103,9 +103,8 @@ async def serving(
         limits=limits,
     )
     runner = await start_server(app, listen_address, security, limits)
-    scheme = "https" if security is not None and security.tls is not None else "http"
     try:
-        yield f"{scheme}://127.0.0.1:{bound_port(runner)}"
+        yield base_url(runner, tls=security is not None and security.tls is not None)
     finally:
         await runner.cleanup()
 
@@ -659,23 +658,26 @@ async def test_tls_and_basic_auth_together(tls_files: TlsFiles) -> None:
             assert resp.status == 200
 
 
-def ipv6_loopback() -> bool:
-    try:
-        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as probe:
-            probe.bind(("::1", 0))
-    except OSError:
-        return False
-    return True
-
-
-@pytest.mark.parametrize("address", ["localhost:0", ":0", "[::1]:0"])
-async def test_listening_on_other_address_forms(address: str) -> None:
-    if address.startswith("[::1]") and not ipv6_loopback():
+@pytest.mark.parametrize(
+    ("address", "host"),
+    [
+        # Two sockets, IPv4 and IPv6, each with a port of its own: the IPv4 one's address.
+        ("localhost:0", "127.0.0.1"),
+        (":0", "127.0.0.1"),
+        # Every interface of one family: its loopback.
+        ("0.0.0.0:0", "127.0.0.1"),
+        ("[::]:0", "[::1]"),
+        ("[::1]:0", "[::1]"),
+    ],
+)
+async def test_listening_on_other_address_forms_and_the_url_it_gives(
+    address: str, host: str
+) -> None:
+    if address.startswith("[") and not ipv6_loopback():
         pytest.skip("no IPv6 loopback here")
-    host = "[::1]" if address.startswith("[") else "127.0.0.1"
     async with serving(FakeSource(), listen_address=address) as url, client() as http:
-        port = url.rsplit(":", 1)[1]
-        async with http.get(f"http://{host}:{port}/-/healthy") as resp:
+        assert url.startswith(f"http://{host}:"), url
+        async with http.get(f"{url}/-/healthy") as resp:
             assert resp.status == 200
 
 
