@@ -13,6 +13,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from drs_exporter.cli import COMMANDS
+
 from .conftest import (
     EXE,
     StartSim,
@@ -126,6 +128,61 @@ async def test_help_names_every_command_and_flag_and_no_secret() -> None:
     ):
         assert word in out
     assert "sk-from-env-123456" not in out
+
+
+def readme_commands() -> dict[str, list[str]]:
+    """The README's table of commands: each command's rows, as written in their first cell."""
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    section = text.split("\n## Command line\n", 1)[1].split("\n## ", 1)[0]
+    rows: dict[str, list[str]] = {}
+    for cell in re.findall(r"^\| `(drs-exporter\b[^`]*)` \|", section, re.M):
+        cell = cell.replace("\\|", "|")  # a | escaped in a Markdown table
+        words = cell.split()
+        command = words[1] if len(words) > 1 and words[1] in COMMANDS else "serve"
+        rows.setdefault(command, []).append(cell)
+    return rows
+
+
+def readme_flags(cell: str) -> dict[str, str | None]:
+    """A row's flags with the value each is shown with (None: a switch)."""
+    words = cell.replace("[", " ").replace("]", " ").split()
+    return {
+        word: following if not following.startswith("-") and following != "..." else None
+        for word, following in zip(words, [*words[1:], "-"], strict=True)
+        if word.startswith("--")
+    }
+
+
+async def help_flags(command: str) -> dict[str, str | None]:
+    """The flags ``--help`` lists for a command, with the value each is shown with; a choice
+    of values as the README writes it (``a|b``)."""
+    code, out, _ = await run(*([] if command == "serve" else [command]), "--help")
+    assert code == 0
+    flags: dict[str, str | None] = {}
+    for line in out.splitlines():
+        option = re.match(r"  (-\S.*?)(?:  |$)", line)  # "  --flag VALUE   help"
+        for spelled in option[1].split(", ") if option else ():
+            name, _, value = spelled.partition(" ")
+            if value.startswith("{"):
+                value = value.strip("{}").replace(",", "|")
+            if name.startswith("--") and name != "--help":
+                flags[name] = value or None
+    return flags
+
+
+async def test_the_readme_shows_every_flag_of_every_command_as_help_does() -> None:
+    rows = readme_commands()
+    assert set(rows) == set(COMMANDS)
+    for command, cells in rows.items():
+        shown = await help_flags(command)
+        documented: dict[str, str | None] = {}
+        for cell in cells:
+            documented.update(readme_flags(cell))
+        # Each flag the README names exists, with the value --help shows for it.
+        assert {flag: shown.get(flag, "(not in --help)") for flag in documented} == documented
+        # A row that ends in "..." leaves the rest to --help; the others name every flag.
+        if not any(cell.endswith("...") for cell in cells):
+            assert sorted(shown) == sorted(documented), command
 
 
 async def test_once_prints_an_exposition_matching_the_simulator(
