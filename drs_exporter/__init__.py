@@ -2,3 +2,6 @@
 
 # The one place the version is written: the package's metadata takes it from here.
 __version__ = "0.1.0"
+# What the command is called, and what the HTTP server says it is (without a version, which
+# would tell anyone who can reach the port which flaws to try).
+NAME = "drs-exporter"

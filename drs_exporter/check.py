@@ -2,7 +2,8 @@
 
 It prints two tables: the projects discovery found (when it is on), with the region, DRS
 endpoint and list APIs of each, then one row per (project, job type, list API) with what
-the API answered. It exits non-zero when discovery or a target failed.
+the API answered. It exits non-zero when discovery or a target failed, and when there was
+no target to ask (then a line says why, instead of a table without rows).
 """
 
 from __future__ import annotations
@@ -23,11 +24,8 @@ from .sharding import Shard
 from .snapshot import TargetKey
 
 
-def _print_discovery(found: list[Found] | ApiError, config: Config, exp: Exporter) -> bool:
-    """What discovery found, before the per-target rows; False if IAM's answer failed."""
-    if isinstance(found, ApiError):
-        print(f"discovery failed: {exp.redact(str(found))}")
-        return False
+def _print_discovery(found: list[Found], config: Config) -> None:
+    """What discovery found, before the per-target rows."""
     made = {t.project_id: t for t in discovery.targets(found, config.discovery, ())}
     explicit = {t.project_id for t in config.targets}
     rows = [("DISCOVERED PROJECT", "NAME", "REGION", "DRS ENDPOINT", "APIS")]
@@ -42,9 +40,23 @@ def _print_discovery(found: list[Found] | ApiError, config: Config, exp: Exporte
         else:
             apis = ", ".join(target.apis)
         rows.append((f.project.id, f.project.name, f.region, f.endpoint, apis))
-    _print_rows(rows)
+    if found:
+        _print_rows(rows)
     print(f"discovery found {len(found)} projects\n")
-    return True
+
+
+def _nothing_to_check(config: Config, shard: Shard, discovery_failed: str | None) -> str:
+    """Why no request was made, in a line."""
+    if discovery_failed is not None and not config.targets:
+        return f"discovery failed ({discovery_failed}) and the config lists no targets"
+    if shard.total > 1:
+        return f"shard {shard.index} of {shard.total} has none of the targets"
+    # The config lists targets, or discovery is on: so discovery found nothing to poll.
+    return (
+        "discovery found no project to poll: IAM lists only the projects where the user "
+        "holds a permission, and discovery's regions and exclusions leave some out "
+        "(--log.level debug says why for each)"
+    )
 
 
 def _print_rows(rows: Sequence[tuple[str, ...]]) -> None:
@@ -64,9 +76,14 @@ async def check(config: Config, shard: Shard, secret_filter: SecretFilter) -> in
     # One request per target and list API, as the command promises: no retries.
     config = dataclasses.replace(config, poll=dataclasses.replace(config.poll, retries=0))
     async with Exporter(config, shard=shard, secret_filter=secret_filter) as exp:
-        discovered = True
+        discovery_failed = None  # why, redacted: a server may echo a token
         if config.discovery.enabled:
-            discovered = _print_discovery(await exp.discover(), config, exp)
+            found = await exp.discover()
+            if isinstance(found, ApiError):
+                discovery_failed = exp.redact(str(found))
+                print(f"discovery failed: {discovery_failed}")
+            else:
+                _print_discovery(found, config)
         for polled, api, probe in exp.probes():
             key = polled.key
             keys.add(key)
@@ -87,10 +104,18 @@ async def check(config: Config, shard: Shard, secret_filter: SecretFilter) -> in
                     failed.add(key)
             elapsed = f"{time.monotonic() - started:.2f}s"
             rows.append((key.project_id, key.region, key.job_type, api, result, jobs, elapsed))
+    if not keys:  # a table without rows would say nothing
+        why = _nothing_to_check(config, shard, discovery_failed)
+        print(f"nothing to check: {why}", file=sys.stderr)
+        return 1
     _print_rows(rows)
     # A discovered project in a region without a list API is left out when served, not
     # failed; a configured target must have one.
     configured = {t.project_id for t in config.targets}
-    ok = discovered and not failed and all(k in listed for k in keys if k.project_id in configured)
-    print("every target answered" if ok else "some targets failed", file=sys.stderr)
+    ok = not failed and all(k in listed for k in keys if k.project_id in configured)
+    verdict = "every target answered" if ok else "some targets failed"
+    if discovery_failed is not None:
+        verdict = f"discovery failed; {verdict}"
+        ok = False
+    print(verdict, file=sys.stderr)
     return 0 if ok else 1

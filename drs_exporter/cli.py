@@ -9,10 +9,10 @@ import logging
 import signal
 import socket
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import NoReturn
 
-from . import __version__, guard, simulator
+from . import NAME, __version__, guard, simulator
 from .check import check
 from .config import (
     Config,
@@ -28,7 +28,7 @@ from .guard import ServerLimits
 from .logs import FORMATS, LEVELS, SecretFilter, counted, setup
 from .service import Exporter, count_targets
 from .sharding import AUTO, SHARD_FLAG, TOTAL_FLAG, Shard, parse_shard
-from .web import LIFECYCLE_FLAG, Protection, make_app, start_server
+from .web import LIFECYCLE_FLAG, Protection, base_url, make_app, start_server
 from .webconfig import WebSecurity, load_web_config
 
 log = logging.getLogger("drs_exporter")
@@ -104,7 +104,7 @@ def _add_listen(p: argparse.ArgumentParser, default: str | None, what: str) -> N
 
 def build_parsers() -> dict[str, argparse.ArgumentParser]:
     """One parser per command."""
-    prog = "drs-exporter"
+    prog = NAME
     serve = _Parser(
         prog=prog,
         description="Prometheus exporter for Huawei Cloud DRS job state. "
@@ -236,8 +236,10 @@ async def _serve(
     lifecycle: bool = False,
     limits: ServerLimits | None = None,
     listen_from: str = CONFIG_LISTEN_KEY,
+    announce: Callable[[str], None] | None = None,
 ) -> int:
-    """Serve until stopped; ``listen_from`` names where ``listen`` came from, for errors."""
+    """Serve until stopped; ``listen_from`` names where ``listen`` came from, for errors;
+    ``announce`` is given the server's URL once it listens."""
     protection = Protection(security)
     async with Exporter(
         config,
@@ -263,14 +265,17 @@ async def _serve(
             raise ConfigError(listen_from, exc.message) from None
         try:
             exp.start()
+            url = base_url(runner, tls=protection.ssl_context is not None) + "/"
             log.info(
                 "drs-exporter %s listening on %s with %s, shard %d of %d",
                 __version__,
-                listen,
+                url,
                 counted(count_targets(config.targets), "target"),
                 shard.index,
                 shard.total,
             )
+            if announce is not None:
+                announce(url)
             await _until_stopped(exp)
         finally:
             await exp.stop()
@@ -350,11 +355,21 @@ async def _demo(ns: argparse.Namespace, secret_filter: SecretFilter) -> int:
             poll=PollConfig(interval=5.0),
             web=WebConfig(listen_address=ns.listen_address),
         )
-        url = f"http://{ns.listen_address.replace('0.0.0.0', '127.0.0.1')}"
-        print(f"exporter:  {url}/", flush=True)
-        print(f"metrics:   {url}/metrics   (Ctrl-C to stop)", flush=True)
+
+        def banner(url: str) -> None:  # once the port is bound: the links work when shown
+            metrics = url.rstrip("/") + config.web.telemetry_path
+            print(f"exporter:  {url}", flush=True)
+            print(f"metrics:   {metrics}   (Ctrl-C to stop)", flush=True)
+
         return await _serve(
-            config, Shard(), None, ns.listen_address, None, secret_filter, listen_from=LISTEN_FLAG
+            config,
+            Shard(),
+            None,
+            ns.listen_address,
+            None,
+            secret_filter,
+            listen_from=LISTEN_FLAG,
+            announce=banner,
         )
     finally:
         for sim in sims:

@@ -21,6 +21,7 @@ from typing import Any
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
+from . import NAME
 from .config import parse_duration
 from .errors import ConfigError
 
@@ -37,7 +38,10 @@ BACKLOG = 32
 # a quarter of the limit, at least this many.
 FD_RESERVE = 128 + BACKLOG
 QUIET_FOR = 60.0  # seconds: one log line per kind of event in this time
-_REFUSED = b"HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+_REFUSED = (
+    "HTTP/1.1 503 Service Unavailable\r\n"
+    f"Server: {NAME}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+).encode()
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,10 +184,11 @@ def cap_connections(server: web.Server, cap: int, once: Once) -> None:
 
 
 def _refuse(handler: web.RequestHandler, transport: asyncio.Transport) -> None:
-    handler.force_close()
+    # The answer first: the handler's force_close closes the transport (after sending
+    # what was written to it).
     if not transport.is_closing():
         transport.write(_REFUSED)
-        transport.close()
+    handler.force_close()
 
 
 def quiet_loop_errors(loop: asyncio.AbstractEventLoop, once: Once) -> None:

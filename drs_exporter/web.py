@@ -13,15 +13,14 @@ import asyncio
 import dataclasses
 import html
 import logging
-import math
 import resource
 import ssl
-from collections.abc import Iterator
 from typing import Protocol
 
-from aiohttp import web
+from aiohttp import web, web_response
 from aiohttp.typedefs import Handler, Middleware
 
+from . import NAME
 from .basicauth import AuthBusy, BasicAuth
 from .config import check_telemetry_path, parse_listen_address
 from .errors import ConfigError
@@ -36,6 +35,7 @@ from .guard import (
     return_freed_buffers,
     server_logger,
 )
+from .negotiation import accepts_gzip, wants_openmetrics
 from .process import ProcessMetrics
 from .webconfig import WebSecurity
 
@@ -61,48 +61,6 @@ class MetricsSource(Protocol):
     async def reload(self) -> str | None:
         """Re-read the config: None on success, else a one-line error."""
         ...
-
-
-def _weighted(header: str) -> Iterator[tuple[str, float]]:
-    """(value, q) pairs of an Accept-style header, values lower-cased, q in [0, 1]."""
-    for part in header.split(","):
-        value, *params = (field.strip() for field in part.split(";"))
-        if not value:
-            continue
-        q = 1.0
-        for param in params:
-            name, _, raw = param.partition("=")
-            if name.strip().lower() == "q":
-                try:
-                    q = float(raw.strip())
-                except ValueError:
-                    q = 0.0  # a malformed weight asks for nothing
-                q = min(max(q, 0.0), 1.0) if math.isfinite(q) else 0.0
-        yield value.lower(), q
-
-
-def wants_openmetrics(accept: str) -> bool:
-    """True when the Accept header prefers OpenMetrics to the text format (ties: OpenMetrics)."""
-    openmetrics = text = 0.0
-    for media, q in _weighted(accept):
-        if media == "application/openmetrics-text":
-            openmetrics = max(openmetrics, q)
-        elif media in ("text/plain", "text/*", "*/*"):
-            text = max(text, q)
-    return openmetrics > 0 and openmetrics >= text
-
-
-def accepts_gzip(accept_encoding: str) -> bool:
-    """True when the Accept-Encoding header allows gzip (directly or through ``*``)."""
-    explicit: float | None = None
-    wildcard: float | None = None
-    for coding, q in _weighted(accept_encoding):
-        if coding in ("gzip", "x-gzip"):
-            explicit = q if explicit is None else max(explicit, q)
-        elif coding == "*":
-            wildcard = q
-    chosen = explicit if explicit is not None else wildcard
-    return chosen is not None and chosen > 0
 
 
 def _landing_page(telemetry_path: str, version: str, lifecycle: bool, reloadable: bool) -> str:
@@ -207,7 +165,7 @@ def _auth_middleware(protection: Protection) -> Middleware:
         return web.Response(
             status=401,
             text="Unauthorized\n",
-            headers={"WWW-Authenticate": 'Basic realm="drs-exporter", charset="UTF-8"'},
+            headers={"WWW-Authenticate": f'Basic realm="{NAME}", charset="UTF-8"'},
         )
 
     return require_basic_auth
@@ -347,6 +305,7 @@ async def start_server(
         raise ConfigError("web.config_file", f"cannot set up TLS: {exc}") from None
     if protection is not None:
         protection.ssl_context = ssl_context
+    _name_the_server()
     # No access log: a line per scrape is noise, and 401s are logged at DEBUG instead.
     # aiohttp closes a connection that has not sent a whole request within its keep-alive
     # timeout, from its start or its last answer: the read timeout, slowloris included.
@@ -385,16 +344,49 @@ async def start_server(
     return runner
 
 
+def _name_the_server() -> None:
+    """Have every answer say ``Server: drs-exporter``, not aiohttp's and Python's versions.
+
+    aiohttp writes its default on each answer that has no Server header, including those it
+    makes itself to requests it cannot parse, before any hook of the application runs
+    (aiohttp issue 8870); so the default is replaced, for the servers of this process.
+    """
+    web_response.SERVER_SOFTWARE = NAME  # type: ignore[attr-defined]  # read at each answer
+
+
+def _listening(runner: web.AppRunner) -> list[tuple[bool, str, int]]:
+    """The server's sockets as (IPv6, host, port), the IPv4 ones first."""
+    found = sorted(
+        (len(address) != 2, str(address[0]), int(address[1]))  # IPv4 socknames: (host, port)
+        for address in runner.addresses
+        if isinstance(address, tuple) and len(address) >= 2
+    )
+    if not found:
+        raise RuntimeError("the server is not listening")
+    return found
+
+
 def bound_port(runner: web.AppRunner) -> int:
     """The TCP port the server listens on (useful with port 0).
 
     With ``:0`` the IPv4 and IPv6 sockets get different ports; this is the IPv4 one.
     """
-    ports = [
-        (len(address) != 2, int(address[1]))  # IPv4 socknames are (host, port)
-        for address in runner.addresses
-        if isinstance(address, tuple) and len(address) >= 2
-    ]
-    if not ports:
-        raise RuntimeError("the server is not listening")
-    return min(ports)[1]
+    return _listening(runner)[0][2]
+
+
+_LOOPBACK = {"0.0.0.0": "127.0.0.1", "::": "[::1]"}
+
+
+def base_url(runner: web.AppRunner, *, tls: bool = False) -> str:
+    """Where to reach the server, in a form a terminal makes a link of: a loopback name for
+    a socket of every interface, an IPv6 address in brackets; no slash at the end."""
+    sockets = _listening(runner)
+    _, host, port = sockets[0]
+    if host in _LOOPBACK:
+        # localhost may name either family's loopback: only where both listen on this port
+        # (not with ":0", which gives each a port of its own; not for one family's wildcard).
+        families = {ipv6 for ipv6, other, p in sockets if other in _LOOPBACK and p == port}
+        host = "localhost" if len(families) == 2 else _LOOPBACK[host]
+    elif ":" in host:
+        host = f"[{host}]"
+    return f"{'https' if tls else 'http'}://{host}:{port}"

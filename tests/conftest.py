@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import re
 import signal
 import socket
 import sys
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -39,6 +41,16 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def ipv6_loopback() -> bool:
+    """True where this host can listen on ::1."""
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
 
 
 async def wait_ready(session: aiohttp.ClientSession, base: str, tries: int = 400) -> None:
@@ -158,3 +170,26 @@ async def stop(proc: asyncio.subprocess.Process, sig: int = signal.SIGTERM) -> s
     proc.send_signal(sig)
     _, err = await asyncio.wait_for(proc.communicate(), 20)
     return err.decode()
+
+
+# How a test says it was skipped for want of a tool (tests/test_deploy.py's ``tool``).
+_MISSING_TOOL = re.compile(r"\b([\w.+-]+) is not installed\b")
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """One line naming the tools whose tests were skipped, so that a run that checked less
+    than CI does says so at its end (CI=true fails those tests instead)."""
+    missing: Counter[str] = Counter()
+    for report in terminalreporter.stats.get("skipped", []):
+        longrepr = getattr(report, "longrepr", None)
+        reason = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
+        found = _MISSING_TOOL.search(reason)
+        if found:
+            missing[found[1]] += 1
+    if missing:
+        tools = ", ".join(
+            f"{name} ({n} {'test' if n == 1 else 'tests'})" for name, n in sorted(missing.items())
+        )
+        terminalreporter.write_line(
+            f"skipped for missing binaries: {tools}; the README's quick start says where they come from"
+        )

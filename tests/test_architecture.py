@@ -35,7 +35,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("samples", "gzipjoin"),
     ("families",),
     ("exposition", "process"),
-    ("webconfig", "basicauth", "guard"),
+    ("webconfig", "basicauth", "guard", "negotiation"),
     ("web",),
     ("service", "simulator"),
     ("check",),
@@ -51,6 +51,18 @@ def unit(path: Path) -> str:
 
 def sources() -> list[Path]:
     return sorted(PACKAGE.rglob("*.py"))
+
+
+def init_names() -> set[str]:
+    """The names the package's ``__init__`` assigns (``__version__``, ``NAME``)."""
+    tree = ast.parse((PACKAGE / "__init__.py").read_text(encoding="utf-8"))
+    return {
+        target.id
+        for node in tree.body
+        if isinstance(node, ast.Assign)
+        for target in node.targets
+        if isinstance(target, ast.Name)
+    }
 
 
 def imported_units(path: Path, text: str | None = None) -> set[str]:
@@ -70,7 +82,7 @@ def imported_units(path: Path, text: str | None = None) -> set[str]:
                 target = [*base, *(node.module.split(".") if node.module else [])]
             if not target:  # "from . import x": x is a module or a name of __init__
                 target = [alias.name for alias in node.names][:1]
-                if target[0] == "__version__":
+                if target[0] in init_names():
                     target = ["__init__"]
             found.add(target[0].removesuffix(".py"))
         elif isinstance(node, ast.Import):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import socket
 import time
@@ -12,10 +13,13 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from drs_exporter.cli import COMMANDS
+
 from .conftest import (
     EXE,
     StartSim,
     free_port,
+    ipv6_loopback,
     samples,
     select,
     sim_call,
@@ -126,6 +130,61 @@ async def test_help_names_every_command_and_flag_and_no_secret() -> None:
     assert "sk-from-env-123456" not in out
 
 
+def readme_commands() -> dict[str, list[str]]:
+    """The README's table of commands: each command's rows, as written in their first cell."""
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    section = text.split("\n## Command line\n", 1)[1].split("\n## ", 1)[0]
+    rows: dict[str, list[str]] = {}
+    for cell in re.findall(r"^\| `(drs-exporter\b[^`]*)` \|", section, re.M):
+        cell = cell.replace("\\|", "|")  # a | escaped in a Markdown table
+        words = cell.split()
+        command = words[1] if len(words) > 1 and words[1] in COMMANDS else "serve"
+        rows.setdefault(command, []).append(cell)
+    return rows
+
+
+def readme_flags(cell: str) -> dict[str, str | None]:
+    """A row's flags with the value each is shown with (None: a switch)."""
+    words = cell.replace("[", " ").replace("]", " ").split()
+    return {
+        word: following if not following.startswith("-") and following != "..." else None
+        for word, following in zip(words, [*words[1:], "-"], strict=True)
+        if word.startswith("--")
+    }
+
+
+async def help_flags(command: str) -> dict[str, str | None]:
+    """The flags ``--help`` lists for a command, with the value each is shown with; a choice
+    of values as the README writes it (``a|b``)."""
+    code, out, _ = await run(*([] if command == "serve" else [command]), "--help")
+    assert code == 0
+    flags: dict[str, str | None] = {}
+    for line in out.splitlines():
+        option = re.match(r"  (-\S.*?)(?:  |$)", line)  # "  --flag VALUE   help"
+        for spelled in option[1].split(", ") if option else ():
+            name, _, value = spelled.partition(" ")
+            if value.startswith("{"):
+                value = value.strip("{}").replace(",", "|")
+            if name.startswith("--") and name != "--help":
+                flags[name] = value or None
+    return flags
+
+
+async def test_the_readme_shows_every_flag_of_every_command_as_help_does() -> None:
+    rows = readme_commands()
+    assert set(rows) == set(COMMANDS)
+    for command, cells in rows.items():
+        shown = await help_flags(command)
+        documented: dict[str, str | None] = {}
+        for cell in cells:
+            documented.update(readme_flags(cell))
+        # Each flag the README names exists, with the value --help shows for it.
+        assert {flag: shown.get(flag, "(not in --help)") for flag in documented} == documented
+        # A row that ends in "..." leaves the rest to --help; the others name every flag.
+        if not any(cell.endswith("...") for cell in cells):
+            assert sorted(shown) == sorted(documented), command
+
+
 async def test_once_prints_an_exposition_matching_the_simulator(
     start_sim: StartSim, tmp_path: Path
 ) -> None:
@@ -217,6 +276,87 @@ async def test_demo_shows_jobs_in_several_statuses_including_a_failed_one() -> N
     assert "nothing to reload" in landing and "SIGHUP" not in landing
 
 
+async def line_starting(stream: asyncio.StreamReader | None, prefix: str) -> str:
+    """The first line of a process's output that starts with ``prefix`` (bounded)."""
+    assert stream is not None
+
+    async def find() -> str:
+        while line := await stream.readline():
+            if line.decode().startswith(prefix):
+                return line.decode()
+        pytest.fail(f"the output ended without a line starting with {prefix!r}")
+
+    return await asyncio.wait_for(find(), 60)
+
+
+def every_interface() -> str:
+    """The host of the URL printed for a listen address of every interface: localhost where
+    IPv4 and IPv6 both listen, the IPv4 loopback on a host without IPv6."""
+    return "localhost" if ipv6_loopback() else "127.0.0.1"
+
+
+@pytest.mark.parametrize(
+    ("address", "host"),
+    [
+        (":{port}", "{localhost}"),  # every interface: the name that reaches either family
+        ("127.0.0.1:0", "127.0.0.1"),  # the port the system chose is printed, not 0
+    ],
+)
+async def test_demo_prints_links_that_answer_once_it_listens(address: str, host: str) -> None:
+    port = free_port()
+    proc = await asyncio.create_subprocess_exec(
+        EXE,
+        "demo",
+        "--web.listen-address",
+        address.format(port=port),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    try:
+        landing = (await line_starting(proc.stdout, "exporter:")).split()[1]
+        metrics = (await line_starting(proc.stdout, "metrics:")).split()[1]
+        host = host.format(localhost=every_interface())
+        printed = re.fullmatch(rf"http://{re.escape(host)}:(\d+)/", landing)
+        assert printed is not None, landing
+        assert int(printed[1]) == port if "{port}" in address else int(printed[1]) > 0
+        assert metrics == landing + "metrics"
+        # Asked once, at once: the links are printed only when the port is bound.
+        async with aiohttp.ClientSession() as session:
+            for url in (landing, metrics):
+                async with session.get(url) as resp:
+                    assert resp.status == 200, url
+    finally:
+        proc.send_signal(signal.SIGINT)
+        await asyncio.wait_for(proc.wait(), 20)
+
+
+@pytest.mark.parametrize(
+    ("address", "host"),
+    [("127.0.0.1:0", "127.0.0.1"), (":{port}", "{localhost}"), ("[::1]:0", "[::1]")],
+)
+async def test_simulate_prints_the_address_it_listens_on(address: str, host: str) -> None:
+    if address.startswith("[") and not ipv6_loopback():
+        pytest.skip("no IPv6 loopback here")
+    proc = await asyncio.create_subprocess_exec(
+        EXE,
+        "simulate",
+        "--web.listen-address",
+        address.format(port=free_port()),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    try:
+        url = (await line_starting(proc.stdout, "DRS simulator listening on ")).split()[-1]
+        host = host.format(localhost=every_interface())
+        printed = re.fullmatch(rf"http://{re.escape(host)}:(\d+)", url)
+        assert printed is not None and int(printed[1]) > 0, url
+        async with aiohttp.ClientSession() as session, session.get(url + "/_sim/summary") as resp:
+            assert resp.status == 200
+    finally:
+        proc.send_signal(signal.SIGINT)
+        await asyncio.wait_for(proc.wait(), 20)
+
+
 async def test_a_taken_port_exits_2_naming_the_flag_or_the_config_key(tmp_path: Path) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
@@ -261,6 +401,7 @@ async def test_the_start_line_counts_the_targets_drs_up_has(
     finally:
         err = await stop(proc)
     (start_line,) = [line for line in err.splitlines() if "listening on" in line]
+    assert f"listening on {base}/ " in start_line
     assert said in start_line
     assert f"with {len(up)} target" in start_line
 

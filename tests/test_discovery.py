@@ -21,11 +21,14 @@ from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp import web
+from aiohttp.typedefs import Handler
 from huaweicloudsdkcore.auth.credentials import GlobalCredentials
 from huaweicloudsdkcore.http.http_config import HttpConfig
 from huaweicloudsdkcore.region.region import Region
 from huaweicloudsdkiam.v3 import IamClient, KeystoneListAuthProjectsRequest
 
+from drs_exporter import simulator
 from drs_exporter.client import DrsClient
 from drs_exporter.config import Credentials, DiscoveryConfig, Target, parse_config
 from drs_exporter.discovery import (
@@ -483,6 +486,76 @@ async def test_once_and_check_fail_when_iam_fails(sim: Simulated, tmp_path: Path
     code, out, _ = await run("check", "--config.file", config)
     assert code == 1
     assert out.startswith("discovery failed: http_5xx: iam_domains: HTTP 503")
+
+
+async def test_check_with_nothing_to_check_says_why_in_one_line(
+    sim: Simulated, tmp_path: Path
+) -> None:
+    await sim_call(sim, "POST", "/_sim/iam", {"fail_status": 503})
+    code, out, err = await run("check", "--config.file", str(write(tmp_path, sim)))
+    assert code == 1
+    assert "PROJECT" not in out  # no table without rows
+    last = err.splitlines()[-1]
+    assert last.startswith("nothing to check: discovery failed (http_5xx: iam_domains: HTTP 503")
+    assert last.endswith(") and the config lists no targets")
+
+    # IAM answers, but lists no project in the regions asked.
+    await sim_call(sim, "POST", "/_sim/iam", {"fail_status": None})
+    elsewhere = write(tmp_path, sim, more="  regions: [af-south-1]\n")
+    code, out, err = await run("check", "--config.file", str(elsewhere))
+    assert code == 1
+    assert out.strip() == "discovery found 0 projects"
+    assert err.splitlines()[-1].startswith("nothing to check: discovery found no project to poll")
+
+    # A shard that none of the discovered targets falls to.
+    targets = [
+        (p["id"], region_of(p["name"]), job_type)
+        for p in await iam_projects(sim)
+        if p["enabled"] and p["name"] != "MOS"
+        for job_type in JOB_TYPES
+    ]
+    empty = next(n for n in range(50) if not any(Shard(n, 50).owns(*t) for t in targets))
+    config = str(write(tmp_path, sim))
+    code, out, err = await run(
+        "check", "--config.file", config, "--total-shards=50", f"--shard={empty}"
+    )
+    assert code == 1
+    assert "PROJECT" not in out.split("discovery found", 1)[1]
+    assert err.splitlines()[-1] == f"nothing to check: shard {empty} of 50 has none of the targets"
+
+
+async def test_check_redacts_a_token_echoed_in_discoverys_failure(tmp_path: Path) -> None:
+    echoed: list[str] = []
+
+    @web.middleware
+    async def echo(request: web.Request, handler: Handler) -> web.StreamResponse:
+        token = request.headers.get("X-Auth-Token")
+        if request.path != "/v3/auth/projects" or token is None:
+            return await handler(request)
+        echoed.append(token)
+        error = {"code": "400", "title": "Bad Request", "message": f"bad token {token}"}
+        return web.json_response({"error": error}, status=400)
+
+    options = simulator.SimulatorOptions(
+        seed=3, projects=2, jobs=6, iam_domain="acme", iam_user="ops", iam_password="pw-S3cret"
+    )
+    sim = await simulator.start(options, middlewares=[echo])
+    try:
+        path = tmp_path / "config.yaml"
+        path.write_text(
+            "credentials:\n"
+            f"  iam: {{domain_name: acme, username: ops, password: pw-S3cret, endpoint: {sim.url}}}\n"
+            f"discovery: {{enabled: true, iam_endpoint: {sim.url}, endpoint: {sim.url}}}\n"
+            "poll: {timeout: 5s, retries: 0}\n"
+        )
+        code, out, err = await run("check", "--config.file", str(path))
+    finally:
+        await sim.close()
+    assert code == 1
+    (token,) = set(echoed)
+    assert len(token) > 20 and token not in out + err and "pw-S3cret" not in out + err
+    last = err.splitlines()[-1]
+    assert last.startswith("nothing to check: discovery failed (") and "bad token <secret>" in last
 
 
 async def test_iam_password_discovery_uses_a_token_scoped_to_the_account(

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import gzip
-import os
-import shutil
 import subprocess
 import zlib
 from collections.abc import Iterable
@@ -36,6 +34,8 @@ from drs_exporter.snapshot import (
     TargetState,
     Versions,
 )
+
+from .test_deploy import tool
 
 MIGRATION = TargetKey("proj-a", "ap-southeast-1", "migration")
 SYNC = TargetKey("proj-a", "ap-southeast-1", "sync")
@@ -401,18 +401,10 @@ def test_hostile_label_values_round_trip(openmetrics: bool) -> None:
     assert got["drs_exporter_build_info"].samples[0].labels["version"] == 'v"\n'
 
 
-def promtool_or_skip() -> str:
-    promtool = shutil.which("promtool")
-    if promtool is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("promtool is required in CI")
-        pytest.skip("promtool is not installed")
-    return promtool
-
-
 def promtool_check(body: bytes) -> subprocess.CompletedProcess[bytes]:
+    """``promtool check metrics`` on an exposition (skipped without promtool, but in CI)."""
     return subprocess.run(
-        [promtool_or_skip(), "check", "metrics"],
+        [tool("promtool"), "check", "metrics"],
         input=body,
         capture_output=True,
         timeout=60,

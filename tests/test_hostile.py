@@ -39,6 +39,7 @@ from drs_exporter.config import (
     load_config,
 )
 from drs_exporter.errors import ConfigError
+from drs_exporter.guard import BACKLOG
 from drs_exporter.logs import LogfmtFormatter, SecretFilter
 from drs_exporter.service import Exporter
 from drs_exporter.simulator.override import ApiCall
@@ -331,16 +332,22 @@ async def test_silent_and_slowloris_connections_are_closed_within_the_read_timeo
     sim = await start_sim(seed=1, projects=1, jobs=6, token=TOKEN)
     path = tmp_path / "config.yaml"
     write_config(path, sim.url, sim.project_ids)
-    served = await serve(path, "--web.read-timeout", "2s")
-    started = time.monotonic()
-    closed_after: list[float] = []
+    read_timeout = 2.0
+    # What a loaded machine adds: the server's timer firing late and the client seeing the
+    # close late, each while both processes wait for a core.
+    margin = 5.0
+    served = await serve(path, "--web.read-timeout", f"{read_timeout:g}s")
+    lifetimes: list[float] = []  # from each connection's own connect to its close
 
-    async def client(slowloris: bool) -> None:
+    async def client(slowloris: bool, opened: asyncio.Event) -> None:
         reader, writer = await asyncio.open_connection("127.0.0.1", served.port)
+        # The server's clock starts when it accepts the connection, after this.
+        connected = time.monotonic()
+        opened.set()
         if slowloris:
             writer.write(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")
         try:
-            for _ in range(30):  # 15 s at most
+            while time.monotonic() - connected < read_timeout + margin + 1:
                 if slowloris:
                     writer.write(b"X-a: b\r\n")  # a header line every half second
                 try:
@@ -351,30 +358,51 @@ async def test_silent_and_slowloris_connections_are_closed_within_the_read_timeo
                     break
         except (ConnectionError, OSError):
             pass
-        closed_after.append(time.monotonic() - started)
+        lifetimes.append(time.monotonic() - connected)
         writer.close()
 
-    async def scrape_timed() -> float:
-        await asyncio.sleep(0.5)
-        t = time.monotonic()
-        async with aiohttp.ClientSession() as session:
-            await scrape(session, served.base + "/metrics")
-        return time.monotonic() - t
+    async def accepted(base: str) -> None:
+        """Return once the server has accepted every connection opened before this call:
+        it takes them from its listen queue in order, so answering a request on a newer
+        one means it has the older ones."""
+        async with aiohttp.ClientSession() as session, session.get(base + "/-/healthy") as resp:
+            assert resp.status == 200
 
-    results = await asyncio.gather(
-        *(client(True) for _ in range(200)), *(client(False) for _ in range(50)), scrape_timed()
-    )
-    scrape_seconds = results[-1]
-    assert isinstance(scrape_seconds, float)
+    # Connections are opened a few at a time, each group once the server has accepted the
+    # last: a burst beyond the server's listen backlog (guard.BACKLOG) has the kernel drop
+    # handshakes, which the client retries after 1, 2, 4... seconds, and a connection the
+    # client thinks open may reach the server seconds later (16 s, once, on a busy machine).
+    # That measures the kernel, not the read timeout, and the connection cap has its test.
+    group = BACKLOG // 2
+    kinds = [True] * 200 + [False] * 50
+    tasks: list[asyncio.Task[None]] = []
+    started = time.monotonic()
+    for first in range(0, len(kinds), group):
+        events = [asyncio.Event() for _ in kinds[first : first + group]]
+        tasks += [
+            asyncio.create_task(client(slowloris, opened))
+            for slowloris, opened in zip(kinds[first : first + group], events, strict=True)
+        ]
+        await asyncio.wait_for(asyncio.gather(*(e.wait() for e in events)), 30)
+        await accepted(served.base)
+    opening_seconds = time.monotonic() - started
+    t = time.monotonic()
+    async with aiohttp.ClientSession() as session:
+        await scrape(session, served.base + "/metrics")
+    scrape_seconds = time.monotonic() - t
+    await asyncio.gather(*tasks)
     await served.stop()
     report(
-        "200 slowloris + 50 silent connections, --web.read-timeout 2s",
-        closed=len(closed_after),
-        last_closed_after_s=f"{max(closed_after):.2f}",
+        f"200 slowloris + 50 silent connections, --web.read-timeout {read_timeout:g}s",
+        closed=len(lifetimes),
+        opened_in_s=f"{opening_seconds:.2f}",
+        longest_lived_s=f"{max(lifetimes):.2f}",
         scrape_meanwhile_s=f"{scrape_seconds:.2f}",
     )
-    assert len(closed_after) == 250
-    assert max(closed_after) < 2.0 + 6.0
+    assert len(lifetimes) == 250
+    # Never before the timeout: a connection closed at once would pass the bound below too.
+    assert min(lifetimes) >= read_timeout - 0.1
+    assert max(lifetimes) < read_timeout + margin
 
 
 async def test_idle_clients_do_not_starve_the_poller_of_file_descriptors(

@@ -33,6 +33,7 @@ from .test_deploy import (
     tool,
     variable_queries,
 )
+from .test_exposition import promtool_check
 
 pytestmark = pytest.mark.prometheus
 
@@ -225,13 +226,7 @@ def test_a_real_scrape_passes_promtool_check_metrics(stack: Stack) -> None:
     status, body = http("GET", f"{stack.exporter}/metrics")
     assert status == 200
     assert b"drs_jobs{" in body
-    result = subprocess.run(
-        [tool("promtool"), "check", "metrics"],
-        input=body,
-        capture_output=True,
-        timeout=60,
-        check=False,
-    )
+    result = promtool_check(body)
     assert result.returncode == 0, (result.stdout + result.stderr).decode()
     assert not (result.stdout + result.stderr).strip(), (result.stdout + result.stderr).decode()
 

@@ -16,7 +16,6 @@ import dataclasses
 import logging
 import os
 import random
-import shutil
 import signal
 import subprocess
 import sys
@@ -59,6 +58,7 @@ from .conftest import (
     stop,
 )
 from .simulated import Simulated
+from .test_exposition import promtool_check
 
 TOKEN = "reliability-token"
 REGION = "ap-southeast-1"
@@ -492,17 +492,6 @@ HOSTILE_NAMES = [
     "迁移任务-🚀",
     "",
 ]
-
-
-def promtool_check(body: bytes) -> subprocess.CompletedProcess[bytes]:
-    promtool = shutil.which("promtool")
-    if promtool is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("promtool is required in CI")
-        pytest.skip("promtool is not installed")
-    return subprocess.run(
-        [promtool, "check", "metrics"], input=body, capture_output=True, timeout=60, check=False
-    )
 
 
 async def test_hostile_label_values_never_corrupt_the_exposition(start_sim: StartSim) -> None:

@@ -6,7 +6,6 @@ import asyncio
 import base64
 import dataclasses
 import logging
-import socket
 import ssl
 import zlib
 from collections.abc import AsyncIterator
@@ -29,16 +28,13 @@ from drs_exporter.config import MetricsConfig
 from drs_exporter.errors import ConfigError
 from drs_exporter.exposition import Exposition, render, shows
 from drs_exporter.families import FAMILIES
+from drs_exporter.guard import ServerLimits
 from drs_exporter.model import Job
+from drs_exporter.negotiation import accepts_gzip, wants_openmetrics
 from drs_exporter.snapshot import Snapshot, TargetKey, TargetState
-from drs_exporter.web import (
-    accepts_gzip,
-    bound_port,
-    make_app,
-    start_server,
-    wants_openmetrics,
-)
+from drs_exporter.web import base_url, bound_port, make_app, start_server
 from drs_exporter.webconfig import TlsSettings, WebSecurity
+from tests.conftest import ipv6_loopback
 from tests.test_process import PROCESS_FAMILIES, PYTHON_FAMILIES
 from tests.test_webconfig import TlsFiles, make_tls_files
 
@@ -95,6 +91,7 @@ async def serving(
     telemetry_path: str = "/metrics",
     listen_address: str = "127.0.0.1:0",
     lifecycle: bool = False,
+    limits: ServerLimits | None = None,
 ) -> AsyncIterator[str]:
     """Run the server on a free loopback port; yield its base URL."""
     app = make_app(
@@ -103,11 +100,11 @@ async def serving(
         version=VERSION,
         security=security,
         lifecycle=lifecycle,
+        limits=limits,
     )
-    runner = await start_server(app, listen_address, security)
-    scheme = "https" if security is not None and security.tls is not None else "http"
+    runner = await start_server(app, listen_address, security, limits)
     try:
-        yield f"{scheme}://127.0.0.1:{bound_port(runner)}"
+        yield base_url(runner, tls=security is not None and security.tls is not None)
     finally:
         await runner.cleanup()
 
@@ -533,6 +530,47 @@ async def test_extra_headers_are_on_every_response() -> None:
                 assert resp.headers["X-Content-Type-Options"] == "nosniff"
 
 
+async def test_every_answer_names_the_product_and_no_version() -> None:
+    """Anyone who reaches the port learns what runs there, not which versions to try."""
+    good = auth_header("alice", "wonderland")
+    security = secured()
+    limits = ServerLimits(max_connections=8)
+    async with serving(FakeSource(), security=security, limits=limits) as url, client() as http:
+        port = int(url.rsplit(":", 1)[1])
+        answers: list[tuple[int, str]] = []
+        for method, path, headers in [
+            ("GET", "/metrics", good),
+            ("GET", "/", good),
+            ("GET", "/nope", good),
+            ("POST", "/metrics", good),
+            ("GET", "/metrics", {}),
+        ]:
+            async with http.request(method, url + path, headers=headers) as resp:
+                answers.append((resp.status, resp.headers.getone("Server", "")))
+        # Answers aiohttp makes itself, before the application sees a request.
+        for request in (
+            b"hello\r\n\r\n",
+            b"GET /metrics HTTP/1.1\r\nHost: x\r\nX-Huge: " + b"a" * 100_000 + b"\r\n\r\n",
+        ):
+            answers.append(head(await raw_exchange(port, request)))
+        # Beyond the connection cap: the guard's own answer.
+        held = [await asyncio.open_connection("127.0.0.1", port) for _ in range(9)]
+        try:
+            answers.append(head(await asyncio.wait_for(held[-1][0].read(), 30)))
+        finally:
+            for _, writer in held:
+                writer.close()
+    assert [status for status, _ in answers] == [200, 200, 404, 405, 401, 400, 400, 503]
+    assert {server for _, server in answers} == {"drs-exporter"}
+
+
+def head(answer: bytes) -> tuple[int, str]:
+    """The status and Server header of a raw HTTP answer."""
+    lines = answer.split(b"\r\n\r\n", 1)[0].decode("latin-1").split("\r\n")
+    fields = dict(line.split(": ", 1) for line in lines[1:])
+    return int(lines[0].split()[1]), fields.get("Server", "")
+
+
 @pytest.fixture(scope="module")
 def tls_files(tmp_path_factory: pytest.TempPathFactory) -> TlsFiles:
     return make_tls_files(tmp_path_factory.mktemp("tls"))
@@ -620,23 +658,26 @@ async def test_tls_and_basic_auth_together(tls_files: TlsFiles) -> None:
             assert resp.status == 200
 
 
-def ipv6_loopback() -> bool:
-    try:
-        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as probe:
-            probe.bind(("::1", 0))
-    except OSError:
-        return False
-    return True
-
-
-@pytest.mark.parametrize("address", ["localhost:0", ":0", "[::1]:0"])
-async def test_listening_on_other_address_forms(address: str) -> None:
-    if address.startswith("[::1]") and not ipv6_loopback():
+@pytest.mark.parametrize(
+    ("address", "host"),
+    [
+        # Two sockets, IPv4 and IPv6, each with a port of its own: the IPv4 one's address.
+        ("localhost:0", "127.0.0.1"),
+        (":0", "127.0.0.1"),
+        # Every interface of one family: its loopback.
+        ("0.0.0.0:0", "127.0.0.1"),
+        ("[::]:0", "[::1]"),
+        ("[::1]:0", "[::1]"),
+    ],
+)
+async def test_listening_on_other_address_forms_and_the_url_it_gives(
+    address: str, host: str
+) -> None:
+    if address.startswith("[") and not ipv6_loopback():
         pytest.skip("no IPv6 loopback here")
-    host = "[::1]" if address.startswith("[") else "127.0.0.1"
     async with serving(FakeSource(), listen_address=address) as url, client() as http:
-        port = url.rsplit(":", 1)[1]
-        async with http.get(f"http://{host}:{port}/-/healthy") as resp:
+        assert url.startswith(f"http://{host}:"), url
+        async with http.get(f"{url}/-/healthy") as resp:
             assert resp.status == 200
 
 

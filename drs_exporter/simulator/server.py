@@ -19,6 +19,7 @@ from ..batch import BATCH_PROGRESS, BATCH_RPO_RTO, BATCH_STATUS, DR_MONITORING
 from ..model import LIST_API_NAMES
 from ..quotas import QUOTAS_API
 from ..telemetry import IAM_API_NAMES
+from ..web import base_url
 from .bodies import Batch, parse_batch, parse_listing
 from .dr import MONITORING_CAP
 from .engines import V3, V5
@@ -298,6 +299,4 @@ async def start(
     except BaseException:
         await runner.cleanup()
         raise
-    bound_host, bound_port = runner.addresses[0][:2]
-    url_host = f"[{bound_host}]" if ":" in bound_host else bound_host
-    return RunningSimulator(runner, app, f"http://{url_host}:{bound_port}")
+    return RunningSimulator(runner, app, base_url(runner))
