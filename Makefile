@@ -20,10 +20,6 @@ $(BIN)/.installed-test: pyproject.toml | $(VENV)/pyvenv.cfg
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@ $(BIN)/.installed-runtime
 
-# The one stamp there was before, kept for the rules and set-up notes that name it.
-$(BIN)/.installed: $(BIN)/.installed-test
-	touch $@
-
 demo: $(BIN)/.installed-runtime  ## simulator + exporter, no config: http://127.0.0.1:9877/metrics
 	$(BIN)/drs-exporter demo
 
@@ -43,10 +39,10 @@ bench: $(BIN)/.installed-test  ## the performance figures of the README
 bench-smoke: $(BIN)/.installed-test
 	$(BIN)/python benchmarks/bench.py --tiny
 
-deploy-tools: $(BIN)/.installed  ## the pinned helm and kubectl, into .venv/bin, for the deploy tests
+deploy-tools: $(BIN)/.installed-test  ## the pinned helm and kubectl, into .venv/bin, for the deploy tests
 	bash deploy/tools/fetch-k8s-tools.sh $(BIN)
 
-helm-readme: $(BIN)/.installed  ## write the chart README's values table from its values.yaml
+helm-readme: $(BIN)/.installed-test  ## write the chart README's values table from its values.yaml
 	$(BIN)/python -m tests.chart_values --write
 
 image-test:  ## build deploy/Dockerfile with buildah, run it as uid 65532, scrape it (root)
