@@ -57,6 +57,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--projects", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=2, help="rounds after the first")
     parser.add_argument("--every", type=float, default=10.0, help="seconds between scrapes")
+    parser.add_argument(
+        "--rate", type=float, help="poll.max_requests_per_second (default: the default)"
+    )
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="drs-account-") as tmp:
         workdir = Path(tmp)
@@ -95,7 +98,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             targets = "".join(
                 f"  - {{project_id: {p}, region: {REGION}, endpoint: '{url}'}}\n" for p in projects
             )
-            config.write_text(f"credentials: {{token: {TOKEN}}}\ntargets:\n{targets}")
+            poll = (
+                "" if args.rate is None else f"poll: {{max_requests_per_second: {args.rate:g}}}\n"
+            )
+            config.write_text(f"credentials: {{token: {TOKEN}}}\ntargets:\n{targets}{poll}")
             port = free_port()
             exporter = Process(
                 "exporter",
@@ -167,7 +173,9 @@ def watch(
     per_second = (requests_at[-1][1] - requests_at[0][1]) / span if span else 0.0
     round_seconds = statistics.median(gaps)
     print(
-        f"account: {len(truth):,} jobs in {targets} targets, every default\n"
+        f"account: {len(truth):,} jobs in {targets} targets, "
+        + ("every default" if args.rate is None else f"{args.rate:g} requests a second")
+        + "\n"
         f"first poll of every target done within {max(first.values()):.0f}s "
         f"(first at {min(first.values()):.0f}s; scraped every {args.every:g}s)\n"
         f"rounds: median {round_seconds:.0f}s between a target's successes (max "

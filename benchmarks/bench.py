@@ -708,18 +708,14 @@ class Rounds:
         self.settings = settings
 
     def _next_start(self) -> float:
-        """When the next round starts that is at least LEAD seconds away (a new interval
-        may have started one at once: it passes first)."""
-        deadline = time.monotonic() + self.timeout
-        while True:
-            time.sleep(SETTLE / 2)
-            self.exporter.wait_idle(self.timeout)
-            start = max(poll_starts(scraped_health(self.client)).values()) + self.plan.interval
-            if start - time.time() >= LEAD:
-                return start
-            time.sleep(max(0.0, start - time.time()) + SETTLE)  # let that round pass
-            if time.monotonic() > deadline:
-                raise BenchError("the exporter's rounds do not follow its interval")
+        """When the next round starts that is at least LEAD seconds away. The rounds follow
+        one grid, an interval apart, from the last one (which a new interval may have
+        started at once, when it was loaded)."""
+        time.sleep(SETTLE / 2)
+        self.exporter.wait_idle(self.timeout)
+        last = max(poll_starts(scraped_health(self.client)).values())
+        rounds = max(1, math.ceil((time.time() + LEAD - last) / self.plan.interval))
+        return last + rounds * self.plan.interval
 
 
 def replace_setting(
