@@ -13,6 +13,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import dataclasses
+import gzip
+import json
 import logging
 import os
 import random
@@ -20,6 +22,7 @@ import signal
 import subprocess
 import sys
 import time
+import zlib
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -41,6 +44,7 @@ from drs_exporter.listing import list_jobs
 from drs_exporter.model import LIST_APIS
 from drs_exporter.plan import Clock
 from drs_exporter.service import Exporter
+from drs_exporter.simulator.query import parse_job_query
 from drs_exporter.telemetry import Telemetry
 from drs_exporter.transport import MAX_BODY_BYTES, Transport
 from drs_exporter.web import bound_port, make_app, start_server
@@ -389,6 +393,32 @@ async def test_a_400_for_the_request_is_not_retried(start_sim: StartSim, api: st
     assert errors_by_reason(found) == {"http_4xx": 1}
 
 
+@pytest.mark.parametrize("status", [301, 302, 307, 308])
+async def test_a_redirect_is_never_followed_and_says_where_it_leads(
+    start_sim: StartSim, status: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    sim = await start_sim(seed=1, projects=1, jobs=3, redirect=status)
+    cfg = config(target(sim.url, sim.project_ids[0]), retries=3)
+    with caplog.at_level(logging.WARNING):
+        async with Exporter(cfg) as exporter:
+            found = await poll(exporter)
+    assert requests_by_code(found) == {str(status): 1}  # not retried, not followed
+    assert errors_by_reason(found) == {"http_3xx": 1}
+    (line,) = [r.getMessage() for r in caplog.records if "poll failed" in r.getMessage()]
+    where = sim.url.replace("http://", "https://") + f"/v5/{sim.project_ids[0]}/jobs"
+    # The query is left out (what it holds is not the log's business).
+    assert f"HTTP {status} redirected to {where}; redirects are never followed" in line
+
+
+async def test_a_header_section_too_large_is_named_as_such(start_sim: StartSim) -> None:
+    sim = await start_sim(seed=1, projects=1, jobs=3, header_padding=20_000)
+    cfg = config(target(sim.url, sim.project_ids[0]), retries=3)
+    async with Exporter(cfg) as exporter:
+        found = await poll(exporter)
+    assert errors_by_reason(found) == {"headers_too_large": 1}
+    assert requests_by_code(found) == {"network": 1}  # no answer was read: not retried either
+
+
 # --- Bad bodies -----------------------------------------------------------------------------
 
 NOT_A_LISTING: dict[str, dict[str, Any]] = {
@@ -413,9 +443,13 @@ NOT_A_LISTING: dict[str, dict[str, Any]] = {
     "jobs-as-string": {"body": {"total_count": 1, "jobs": "a"}},
     "jobs-missing": {"body": {"total_count": 2}},
     "neither-field": {"body": {"status": "ok"}},
-    # More than the body cap: announced in Content-Length, or streamed chunk by chunk.
-    "oversized-announced": {"body": " ", "repeat": MAX_BODY_BYTES + 1},
-    "oversized-streamed": {"body": " ", "repeat": MAX_BODY_BYTES + 1, "chunked": True},
+    # Compressed, but not as it says, or in a compression that was not asked for.
+    "broken-gzip": {"body": "not gzip at all", "headers": {"Content-Encoding": "gzip"}},
+    "cut-gzip": {
+        "body_base64": base64.b64encode(gzip.compress(b'{"total_count": 0}')[:-9]).decode(),
+        "headers": {"Content-Encoding": "gzip"},
+    },
+    "brotli": {"body": "{}", "headers": {"Content-Encoding": "br"}},
 }
 
 
@@ -439,6 +473,83 @@ async def test_an_answer_that_is_not_a_listing_fails_the_poll_as_decode(
     # The last good jobs stay (stale_after is 10 minutes) in a body that still parses.
     assert len(job_ids(first)) == 2
     assert job_ids(found) == job_ids(first)
+
+
+def gzipped(data: bytes, **headers: str) -> dict[str, Any]:
+    """A scripted answer of ``data``, gzip-compressed and saying so."""
+    encoded = base64.b64encode(gzip.compress(data, compresslevel=9)).decode()
+    return {"body_base64": encoded, "headers": {"Content-Encoding": "gzip", **headers}}
+
+
+# More than the body cap: announced in Content-Length, streamed chunk by chunk, or inflated
+# from a small body whose Content-Length is within the cap.
+TOO_LARGE: dict[str, dict[str, Any]] = {
+    "announced": {"body": " ", "repeat": MAX_BODY_BYTES + 1},
+    "streamed": {"body": " ", "repeat": MAX_BODY_BYTES + 1, "chunked": True},
+    "inflated": gzipped(b" " * (MAX_BODY_BYTES + 1)),
+    "inflated-streamed": {**gzipped(b" " * (MAX_BODY_BYTES + 1)), "chunked": True},
+}
+
+
+@EACH_API
+@pytest.mark.parametrize("name", list(TOO_LARGE))
+async def test_an_answer_past_the_cap_once_inflated_fails_the_poll_as_too_large(
+    start_sim: StartSim, name: str, api: str
+) -> None:
+    sim = await start_sim(seed=1, projects=1, jobs=6, children_ratio=0, status_period=0)
+    cfg = config(target(sim.url, sim.project_ids[0], api=api), retries=3)
+    async with Exporter(cfg) as exporter:
+        first = await poll(exporter)
+        sim.script([TOO_LARGE[name]], api=listing(api))
+        found = await poll(exporter)
+    assert len(sim.requests.of(listing(api))) == 2  # not retried
+    assert requests_by_code(found) == {"200": 2}
+    assert errors_by_reason(found) == {"too_large": 1}
+    assert value(found, "drs_up") == 0
+    assert job_ids(found) == job_ids(first)
+
+
+def compressed(data: bytes, encoding: str) -> dict[str, Any]:
+    """A scripted answer of ``data`` compressed as ``encoding`` says: ``gzip``, ``x-gzip``,
+    ``deflate`` (zlib-wrapped, as the standard says), or ``raw deflate`` (as many send it)."""
+    if encoding.endswith("gzip"):
+        return gzipped(data, **{"Content-Encoding": encoding})
+    packer = zlib.compressobj(9, zlib.DEFLATED, -15 if encoding == "raw deflate" else 15)
+    packed = packer.compress(data) + packer.flush()
+    return {
+        "body_base64": base64.b64encode(packed).decode(),
+        "headers": {"Content-Encoding": "deflate"},
+    }
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "x-gzip", "deflate", "raw deflate"])
+async def test_a_compressed_answer_is_read_as_it_was_sent(
+    start_sim: StartSim, encoding: str
+) -> None:
+    sim = await start_sim(seed=1, projects=1, jobs=6, children_ratio=0, status_period=0)
+    (project,) = sim.project_ids
+    text = sim.world.list_jobs(project, parse_job_query([("job_type", "sync")])).encode()
+    sim.script([compressed(text, encoding)])
+    async with Exporter(config(target(sim.url, project))) as exporter:
+        found = await poll(exporter)
+    assert value(found, "drs_up") == 1
+    listed = {job["id"] for job in json.loads(text)["jobs"]}
+    assert set(job_ids(found, parent_job_id="")) == listed and len(listed) == 2
+
+
+@EACH_API
+async def test_a_gzip_answer_padded_within_the_cap_is_read_whole(
+    start_sim: StartSim, api: str
+) -> None:
+    # The simulator's gzip bomb, a mebibyte of spaces before each answer: far below the cap.
+    sim = await start_sim(seed=1, projects=1, jobs=6, status_period=0, gzip_bomb_mib=1)
+    plain = await start_sim(seed=1, projects=1, jobs=6, status_period=0)
+    found = {}
+    for name, each in (("bomb", sim), ("plain", plain)):
+        async with Exporter(config(target(each.url, each.project_ids[0], api=api))) as exporter:
+            found[name] = await poll(exporter)
+    assert value(found["bomb"], "drs_up") == 1
+    assert job_ids(found["bomb"]) == job_ids(found["plain"]) and job_ids(found["plain"])
 
 
 async def test_the_simulators_malformed_answers_fail_as_decode(start_sim: StartSim) -> None:
@@ -642,8 +753,19 @@ async def test_a_hanging_target_never_hides_the_healthy_ones(start_sim: StartSim
         ({"malformed_rate": 1.0}, "decode"),
         ({"throttle_rate": 1.0, "retry_after": 0}, "throttled"),
         ({"hang_rate": 1.0, "hang": 5.0}, "timeout"),
+        ({"redirect": 302}, "http_3xx"),
+        ({"header_padding": 20_000}, "headers_too_large"),
+        ({"gzip_bomb_mib": 64}, "too_large"),
     ],
-    ids=["errors", "malformed", "throttled", "hangs"],
+    ids=[
+        "errors",
+        "malformed",
+        "throttled",
+        "hangs",
+        "redirect",
+        "header",
+        "bomb",
+    ],
 )
 async def test_a_failing_target_never_hides_the_healthy_ones(
     start_sim: StartSim, fault: dict[str, Any], reason: str
