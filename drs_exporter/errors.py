@@ -17,11 +17,12 @@ class ConfigError(ExporterError):
 
 
 # Reasons a poll of a target fails, as exported in drs_poll_errors_total{reason}. "decode"
-# is an answer that is not what the API documents; "too_large" an answer larger than the
-# body cap once inflated; "http_3xx" a redirect, which is never followed;
-# "headers_too_large" an answer whose header section the HTTP client refuses; "deadline" a
-# poll that outlasted its time budget; "unsupported" a region that publishes no list API
-# the target may use; "internal" is a bug of the exporter.
+# is an answer that is not what the API documents (pages that repeat among them);
+# "too_large" an answer larger than the body cap once inflated; "too_many_jobs" a listing
+# past poll.max_jobs; "http_3xx" a redirect, which is never followed; "headers_too_large" an
+# answer whose header section the HTTP client refuses; "deadline" a poll that outlasted its
+# time budget; "unsupported" a region that publishes no list API the target may use;
+# "internal" is a bug of the exporter.
 REASONS = (
     "auth",
     "throttled",
@@ -34,6 +35,7 @@ REASONS = (
     "headers_too_large",
     "decode",
     "too_large",
+    "too_many_jobs",
     "unsupported",
     "internal",
 )

@@ -42,6 +42,7 @@ from drs_exporter.errors import ApiError
 from drs_exporter.limiter import Limiter
 from drs_exporter.listing import list_jobs
 from drs_exporter.model import LIST_APIS
+from drs_exporter.paging import PAGES_AT_ONCE
 from drs_exporter.plan import Clock
 from drs_exporter.service import Exporter
 from drs_exporter.simulator.query import parse_job_query
@@ -756,6 +757,8 @@ async def test_a_hanging_target_never_hides_the_healthy_ones(start_sim: StartSim
         ({"redirect": 302}, "http_3xx"),
         ({"header_padding": 20_000}, "headers_too_large"),
         ({"gzip_bomb_mib": 64}, "too_large"),
+        ({"lying_total": 10**8}, "too_many_jobs"),
+        ({"endless_pages": True}, "decode"),
     ],
     ids=[
         "errors",
@@ -765,6 +768,8 @@ async def test_a_hanging_target_never_hides_the_healthy_ones(start_sim: StartSim
         "redirect",
         "header",
         "bomb",
+        "lie",
+        "endless",
     ],
 )
 async def test_a_failing_target_never_hides_the_healthy_ones(
@@ -911,6 +916,131 @@ async def test_jobs_changing_between_pages_are_neither_lost_nor_counted_twice(
     assert all(n == 1 for n in exported.values()), "a job was counted twice"
     assert set(exported) == set(after), set(exported) ^ set(after)
     assert sum(v for _, _, v in select(found, "drs_jobs")) == len(after)
+
+
+# --- What a listing may hold: poll.max_jobs, totals that lie, pages that repeat -------------
+
+
+async def list_sync(
+    sim: Simulated, api: str = "v5", **poll: Any
+) -> tuple[list[str] | ApiError, int]:
+    """One listing of the first project's sync jobs by ``api`` under ``poll``: the top-level
+    ids it found or the error it ended with, and the listing requests it took."""
+    cfg = config(target(sim.url, sim.project_ids[0], api=api), **poll).poll
+    asked = len(sim.requests.of(listing(api)))
+    async with aiohttp.ClientSession() as session:
+        transport = Transport(session, Limiter(8, FAST), Telemetry(), cfg.timeout)
+        try:
+            found = await list_jobs(
+                DrsClient(transport, cfg.retries),
+                target(sim.url, sim.project_ids[0], api=api),
+                StaticToken(TOKEN),
+                "sync",
+                cfg.page_size,
+                max_jobs=cfg.max_jobs,
+            )
+            result: list[str] | ApiError = [j.id for j in found.jobs if not j.parent_id]
+        except ApiError as exc:
+            result = exc
+    return result, len(sim.requests.of(listing(api))) - asked
+
+
+async def twenty_sync_jobs(start_sim: StartSim, **options: Any) -> Simulated:
+    """A simulator whose one project has 20 sync jobs listed by v5 and v3, no subtasks."""
+    sim = await start_sim(
+        seed=8,
+        projects=1,
+        jobs=60,
+        status_period=0,
+        children_ratio=0,
+        v5_lists="all",
+        v3_lists="all",
+        **options,
+    )
+    for api in LIST_APIS:
+        assert len(sync_ids(sim, api)) == 20
+    return sim
+
+
+def sync_ids(sim: Simulated, api: str = "v5") -> set[str]:
+    """The ids of the top-level sync jobs ``api`` lists, as the simulator knows them."""
+    return {j["id"] for j in sim.world.jobs(sim.project_ids[0], "sync", api)}
+
+
+@EACH_API
+async def test_a_listing_of_max_jobs_jobs_one_a_page_is_listed_whole(
+    start_sim: StartSim, api: str
+) -> None:
+    sim = await twenty_sync_jobs(start_sim, page_cap=1)
+    listed, requests = await list_sync(sim, api, max_jobs=20)
+    assert isinstance(listed, list) and len(set(listed)) == 20
+    assert requests == 20
+
+
+@EACH_API
+async def test_a_total_past_max_jobs_fails_the_listing_at_once(
+    start_sim: StartSim, api: str
+) -> None:
+    sim = await twenty_sync_jobs(start_sim)
+    failed, requests = await list_sync(sim, api, max_jobs=19)
+    assert isinstance(failed, ApiError) and failed.reason == "too_many_jobs"
+    assert "the API says it has 20 jobs, more than poll.max_jobs (19)" in str(failed)
+    assert requests == 1
+
+
+@pytest.mark.xfail(
+    strict=True, reason="poller.py does not pass poll.max_jobs to list_published yet"
+)
+async def test_poll_max_jobs_bounds_every_listing_of_the_exporter(start_sim: StartSim) -> None:
+    sim = await twenty_sync_jobs(start_sim)
+    async with Exporter(config(target(sim.url, sim.project_ids[0]), max_jobs=19)) as exporter:
+        found = await poll(exporter)
+    assert errors_by_reason(found) == {"too_many_jobs": 1}
+
+
+async def test_pages_without_a_total_stop_one_past_max_jobs(start_sim: StartSim) -> None:
+    sim = await start_sim(seed=1, projects=1, jobs=3)
+    # A server that pages without end, each page a new job, and never says a total.
+    sim.script([{"body": {"jobs": [job(f"job-{i}")]}} for i in range(100)])
+    failed, requests = await list_sync(sim, max_jobs=20)
+    assert isinstance(failed, ApiError) and failed.reason == "too_many_jobs"
+    assert "the listing holds more than 20 jobs and subtasks" in str(failed)
+    assert requests == 21
+
+
+@EACH_API
+async def test_a_total_that_lies_costs_at_most_the_pages_asked_at_once(
+    start_sim: StartSim, api: str
+) -> None:
+    sim = await twenty_sync_jobs(start_sim, page_cap=1, lying_total=5000)
+    listed, requests = await list_sync(sim, api)
+    # Pages past the 20th come back empty, which ends the listing whatever the total said;
+    # it is listed twice (the total was not met), each time asking at most PAGES_AT_ONCE.
+    assert isinstance(listed, list) and len(set(listed)) == 20
+    assert requests == 2 * (1 + PAGES_AT_ONCE)
+
+
+@EACH_API
+async def test_pages_that_repeat_fail_the_listing_as_decode(start_sim: StartSim, api: str) -> None:
+    sim = await twenty_sync_jobs(start_sim, page_cap=5, endless_pages=True)
+    failed, requests = await list_sync(sim, api)
+    assert isinstance(failed, ApiError) and failed.reason == "decode"
+    assert "pages repeat: the one at offset 5 held only jobs that earlier pages had" in str(failed)
+    assert requests == 4  # two pages, listed twice
+
+
+async def test_a_job_moving_between_pages_of_one_is_not_taken_for_repeated_pages(
+    start_sim: StartSim,
+) -> None:
+    sim = await twenty_sync_jobs(start_sim, page_cap=1)
+    (project,) = sim.project_ids
+    # Created before the others: from the second page on, every job is one page later,
+    # and the page at offset 1 holds the job the first page held.
+    sim.drift(project, "sync", add=[job("new", create_time="2001-01-01T00:00:00Z")])
+    listed, requests = await list_sync(sim)
+    assert sim.drifts_left == 0
+    assert isinstance(listed, list) and set(listed) == sync_ids(sim) and len(set(listed)) == 21
+    assert requests == 20 + 21  # stopped at the page that repeated, then listed again whole
 
 
 # --- The real process: reload, shutdown, time zones -----------------------------------------
