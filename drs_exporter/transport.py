@@ -264,13 +264,14 @@ class _Body:
             return
         inflater = self._inflater or self._start(data)
         while not inflater.eof:  # past its end, a compressed stream is ignored, as by aiohttp
+            step = min(INFLATE_STEP, MAX_BODY_BYTES + 1 - self._held)  # one byte past the cap
             try:
-                made = self._keep(inflater.decompress(data, INFLATE_STEP))
+                made = self._keep(inflater.decompress(data, step))
             except zlib.error:
                 self._refuse("decode", f"answer is not valid {self._encoding} data")
             data = inflater.unconsumed_tail
             # A full step may leave output pending even when all input is taken.
-            if not data and made < INFLATE_STEP:
+            if not data and made < step:
                 return
 
     def whole(self) -> bytes:

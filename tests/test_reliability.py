@@ -510,6 +510,16 @@ async def test_an_answer_past_the_cap_once_inflated_fails_the_poll_as_too_large(
     assert job_ids(found) == job_ids(first)
 
 
+async def test_an_answer_of_exactly_the_cap_once_inflated_is_read(start_sim: StartSim) -> None:
+    sim = await start_sim(seed=1, projects=1, jobs=6, children_ratio=0, status_period=0)
+    (project,) = sim.project_ids
+    text = sim.world.list_jobs(project, parse_job_query([("job_type", "sync")])).encode()
+    sim.script([gzipped(b" " * (MAX_BODY_BYTES - len(text)) + text)])
+    async with Exporter(config(target(sim.url, project))) as exporter:
+        found = await poll(exporter)
+    assert value(found, "drs_up") == 1 and len(job_ids(found)) == 2
+
+
 def compressed(data: bytes, encoding: str) -> dict[str, Any]:
     """A scripted answer of ``data`` compressed as ``encoding`` says: ``gzip``, ``x-gzip``,
     ``deflate`` (zlib-wrapped, as the standard says), or ``raw deflate`` (as many send it)."""
