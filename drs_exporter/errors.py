@@ -17,18 +17,25 @@ class ConfigError(ExporterError):
 
 
 # Reasons a poll of a target fails, as exported in drs_poll_errors_total{reason}. "decode"
-# is an answer that is not what the API documents; "deadline" a poll that outlasted its
+# is an answer that is not what the API documents (pages that repeat among them);
+# "too_large" an answer larger than the body cap once inflated; "too_many_jobs" a listing
+# past poll.max_jobs; "http_3xx" a redirect, which is never followed; "headers_too_large" an
+# answer whose header section the HTTP client refuses; "deadline" a poll that outlasted its
 # time budget; "unsupported" a region that publishes no list API the target may use;
 # "internal" is a bug of the exporter.
 REASONS = (
     "auth",
     "throttled",
+    "http_3xx",
     "http_4xx",
     "http_5xx",
     "timeout",
     "deadline",
     "network",
+    "headers_too_large",
     "decode",
+    "too_large",
+    "too_many_jobs",
     "unsupported",
     "internal",
 )
@@ -106,4 +113,6 @@ def reason_for_status(status: int, code: str = "") -> str:
         return "throttled"
     if status in (401, 403):
         return "auth"
+    if 300 <= status < 400:
+        return "http_3xx"  # a redirect: never followed, as it could lead the credentials away
     return "http_5xx" if status >= 500 else "http_4xx"

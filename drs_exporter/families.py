@@ -35,6 +35,7 @@ from .samples import (
 )
 from .snapshot import DiscoveryState, Snapshot, TargetState
 from .telemetry import DRS_API_NAMES, IAM_API_NAMES
+from .transport import MAX_BODY_BYTES
 
 COUNT_LABELS = (*TARGET_LABELS, "engine_type", "net_type", "status")
 INFO_LABELS = (*TARGET_LABELS, *(label for label, _ in INFO_FIELDS))  # job_id first
@@ -580,10 +581,14 @@ FAMILIES: tuple[Family, ...] = (
         "Failed polls of a target by reason.",
         (*TARGET_LABELS, "reason"),
         samples=_poll_errors,
-        note="Reasons: `auth`, `throttled`, `http_4xx`, `http_5xx`, `timeout`, `deadline` (the "
-        "listing outlasted the opt-in `poll.deadline`), `network`, `decode` (an answer that is "
-        "not the documented JSON), `unsupported` (the region publishes no list API the target "
-        "may use), `internal` (a bug of the exporter: please report it).",
+        note="Reasons: `auth`, `throttled`, `http_3xx` (a redirect, never followed), `http_4xx`, "
+        "`http_5xx`, `timeout`, `deadline` (the listing outlasted the opt-in `poll.deadline`), "
+        "`network`, `headers_too_large` (an answer whose header section the HTTP client "
+        "refuses), `decode` (an answer that is not the documented JSON, or pages that repeat "
+        f"whatever offset is asked), `too_large` (an answer over {MAX_BODY_BYTES >> 20} MiB "
+        "once inflated), `too_many_jobs` (a listing past `poll.max_jobs`), `unsupported` (the "
+        "region publishes no list API the target may use), `internal` (a bug of the exporter: "
+        "please report it).",
     ),
     SnapshotFamily(
         "drs_poll_overruns_total",

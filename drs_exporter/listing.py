@@ -5,9 +5,12 @@ each lists only some engines, and a job both list is one job, with v5's record. 
 region publishes both: an API that answers as unpublished is left out (``apis: auto``, the
 default) or fails the poll (an explicit ``apis`` list), and ``publication`` remembers it.
 Per API, the first page shows the server's real page size and total; the remaining pages
-are then fetched concurrently (within the shared limits), any gap left by short pages is
-filled, and a listing that changed while it was paged is fetched once more. What to ask
-next is decided by ``paging``; how each request is sent, signed and retried by ``client``.
+are then fetched concurrently (within the shared limits, a bounded number at a time), any
+gap left by short pages is filled, and a listing that changed while it was paged, or whose
+pages repeat, is fetched once more. A listing holds at most ``poll.max_jobs`` jobs and
+subtasks: past it, or when its total says more, it fails with reason ``too_many_jobs``;
+pages that repeat again fail it with reason ``decode``. What to ask next is decided by
+``paging``; how each request is sent, signed and retried by ``client``.
 """
 
 from __future__ import annotations
@@ -18,23 +21,24 @@ import json
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import msgspec
 
 from .auth import Authenticator
 from .client import DrsClient
-from .config import Target
+from .config import PollConfig, Target
 from .decode import AnswerCache, Page, read_page
 from .errors import ApiError
 from .model import LIST_API_NAMES, Job, unique_jobs
-from .paging import MAX_PAGES, listing_settled, next_offsets, page_at
+from .paging import PAGES_AT_ONCE, listing_settled, next_offsets, page_at, pages_allowed
 from .publication import RECHECK_AFTER, Publication
 from .regions import documented_hint
 
 log = logging.getLogger(__name__)
 
 V3_MAX_PER_PAGE = 100  # the v3 API takes per_page from 0 to 100
+MAX_JOBS = PollConfig().max_jobs  # poll.max_jobs unless the caller says otherwise
 
 T = TypeVar("T")
 # One page of a listing: (offset, step) -> the page, where step is the page size the first
@@ -127,9 +131,10 @@ async def list_jobs(
     page_size: int,
     apis: Sequence[str] | None = None,
     cache: AnswerCache[Page] | None = None,
+    max_jobs: int = MAX_JOBS,
 ) -> Listing:
     """Every job (and subtask) of one (project, job type) from each of ``apis`` (default: the
-    target's) that the endpoint publishes.
+    target's) that the endpoint publishes, at most ``max_jobs`` from each.
 
     ApiError if an API's listing failed for any other reason. With the ``cache`` of the
     target's last listing, pages that come back the same are not decoded again.
@@ -139,10 +144,8 @@ async def list_jobs(
     found = await _all_or_nothing(
         _published_listing(
             _PAGES[api](client, target, auth, job_type, page_size, pages),
-            target,
-            job_type,
+            _Scope(target, job_type, api, max_jobs),
             pages,
-            api,
         )
         for api in asked
     )
@@ -166,18 +169,19 @@ async def list_published(
     publication: Publication,
     now: float,
     cache: AnswerCache[Page] | None = None,
+    max_jobs: int = MAX_JOBS,
 ) -> Listing:
     """The target's jobs from the list APIs its endpoint publishes, noting in
     ``publication`` what each API answered (``now`` in monotonic seconds).
 
     With ``apis: auto``, an API found unpublished is left out, and the poll fails with
     reason ``unsupported`` only when no API lists; with an explicit list, every API in it
-    must answer.
+    must answer. Each API's listing holds at most ``max_jobs`` jobs and subtasks.
     """
     apis = publication.to_ask(target, now)
     listing = Listing([], (), ())
     if apis:
-        listing = await list_jobs(client, target, auth, job_type, page_size, apis, cache)
+        listing = await list_jobs(client, target, auth, job_type, page_size, apis, cache, max_jobs)
     for api in listing.answered:
         if publication.known_absent(target, api):
             log.info(
@@ -245,34 +249,66 @@ _PAGES: dict[
 }
 
 
+@dataclass(frozen=True, slots=True)
+class _Scope:
+    """Whose listing through which API, and the most jobs it may hold: what a listing's
+    messages name and what bounds it."""
+
+    target: Target
+    job_type: str
+    api: str  # ``v5`` or ``v3``
+    max_jobs: int
+
+    @property
+    def api_name(self) -> str:
+        return LIST_API_NAMES[self.api]
+
+
 async def _published_listing(
-    fetch: FetchPage, target: Target, job_type: str, cache: AnswerCache[Page], api: str
+    fetch: FetchPage, scope: _Scope, cache: AnswerCache[Page]
 ) -> list[Job] | None:
     """One API's listing, or None when the endpoint does not publish that API."""
     try:
-        return await _one_listing(fetch, target, job_type, cache, api)
+        return await _one_listing(fetch, scope, cache)
     except ApiError as exc:
         if exc.unpublished:
             return None
         raise
 
 
-async def _one_listing(
-    fetch: FetchPage, target: Target, job_type: str, cache: AnswerCache[Page], api: str
-) -> list[Job]:
-    """One API's listing, fetched once more if it changed while it was paged."""
+async def _one_listing(fetch: FetchPage, scope: _Scope, cache: AnswerCache[Page]) -> list[Job]:
+    """One API's listing, fetched once more if it changed while it was paged, or if its
+    pages repeated: one job that moved between pages can make a page of one job look
+    repeated, a server that ignores the offset does it every time."""
     for attempt in (1, 2):
-        pages = await _pages(fetch)
+        pages, repeated = await _pages(fetch, scope)
+        if repeated is not None:
+            if attempt == 2:
+                raise ApiError(
+                    "decode",
+                    f"pages repeat: the one at offset {repeated} held only jobs that earlier "
+                    "pages had listed, in two listings in a row; the server (or a proxy) "
+                    "seems to answer the same page whatever offset is asked",
+                    api=scope.api_name,
+                )
+            log.debug(
+                "%s %s: the %s page at offset %d repeats earlier ones; listing again",
+                scope.target.project_id,
+                scope.job_type,
+                scope.api_name,
+                repeated,
+            )
+            continue
         ordered = [page for _, page in sorted(pages.items())]
-        jobs = cache.derive(api, ordered, functools.partial(_jobs_of, ordered))
+        jobs = cache.derive(scope.api, ordered, functools.partial(_jobs_of, ordered))
         listed = sum(1 for job in jobs if not job.parent_id)
         totals = {p.total for p in pages.values() if p.total is not None}
         if attempt == 2 or listing_settled(listed, totals):
             break
         log.debug(
             "%s %s: listed %d jobs, the total said %s; listing again",
-            target.project_id,
-            job_type,
+            scope.target.project_id,
+            scope.job_type,
             listed,
             "/".join(str(t) for t in sorted(totals)),
         )
@@ -283,23 +319,65 @@ def _jobs_of(pages: Sequence[Page]) -> list[Job]:
     return unique_jobs(job for page in pages for job in page.jobs)
 
 
-async def _pages(fetch: FetchPage) -> dict[int, Page]:
+async def _pages(fetch: FetchPage, scope: _Scope) -> tuple[dict[int, Page], int | None]:
+    """Every page of one listing by offset, and the offset of a page that repeated earlier
+    ones, where paging stopped (None: it ran to its end)."""
+    held = _Held(scope)
     first = await fetch(0, V3_MAX_PER_PAGE)
     pages = {0: first}
     step = first.count or V3_MAX_PER_PAGE
+    held.add(first, step)  # a first page repeats nothing
     # Without a total, page until an empty page says the listing is over.
     total: int | None = first.total
     while True:
-        offsets = next_offsets({o: p.count for o, p in pages.items()}, total, step)
+        most = min(PAGES_AT_ONCE, pages_allowed(scope.max_jobs, held.entries, step))
+        offsets = next_offsets({o: p.count for o, p in pages.items()}, total, step, most)
         if not offsets:
-            return pages
-        if len(pages) + len(offsets) > MAX_PAGES:
-            raise ApiError("decode", f"listing needs more than {MAX_PAGES} pages")
+            return pages, None
         fetched = await _all_or_nothing(fetch(offset, step) for offset in offsets)
         for offset, page in zip(offsets, fetched, strict=True):
             pages[offset] = page
             if page.total is not None and total is not None:
                 total = max(total, page.total)
+            if held.add(page, step):
+                return pages, offset
+
+
+class _Held:
+    """What the pages of one listing held so far, against ``max_jobs``: entries (jobs with
+    or without an id, and subtasks) and the ids of the top-level jobs."""
+
+    def __init__(self, scope: _Scope) -> None:
+        self._scope = scope
+        self.entries = 0
+        self._ids: set[str] = set()
+
+    def add(self, page: Page, step: int) -> bool:
+        """Count a page in; whether it repeats: a full page (``step`` entries, as the first
+        page showed) of only jobs that earlier pages held. A short page may well be the
+        last one holding a job a server lists twice.
+
+        ApiError(too_many_jobs) when the listing holds more than ``max_jobs``, or its total
+        says it has: paging on would take the memory and the requests of as many.
+        """
+        most = self._scope.max_jobs
+        if page.total is not None and page.total > most:
+            self._too_many(f"the API says it has {page.total} jobs")
+        ids = [job.id for job in page.jobs if not job.parent_id]
+        self.entries += page.count + len(page.jobs) - len(ids)
+        if self.entries > most:
+            self._too_many(f"the listing holds more than {most} jobs and subtasks")
+        repeats = page.count >= step and bool(ids) and all(i in self._ids for i in ids)
+        self._ids.update(ids)
+        return repeats
+
+    def _too_many(self, what: str) -> NoReturn:
+        raise ApiError(
+            "too_many_jobs",
+            f"{what}, more than poll.max_jobs ({self._scope.max_jobs}) allows; raise it if "
+            "the project really has that many",
+            api=self._scope.api_name,
+        )
 
 
 async def _all_or_nothing(aws: Iterable[Awaitable[T]]) -> list[T]:

@@ -4,8 +4,9 @@ Every request of the exporter (each DRS call and each IAM login) goes through
 ``Transport.send``, which waits for a slot of the shared ``Limiter`` (in turn with the other
 parties), applies the per-request timeout and the body size cap, counts the request by
 (region, api, code) and its wait by region, and turns what went wrong on the way into an
-``ApiError``. ``api_error`` reads a failed answer's DRS or
-gateway error code. Nothing here knows what a DRS job is.
+``ApiError``. The cap counts what an answer holds: a compressed body is inflated here, in
+bounded steps, not by aiohttp, so that it is counted as it grows. ``api_error`` reads a
+failed answer's DRS or gateway error code. Nothing here knows what a DRS job is.
 """
 
 from __future__ import annotations
@@ -16,11 +17,13 @@ import json
 import ssl
 import time
 import urllib.request
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, NoReturn, Protocol
 
 import aiohttp
+from aiohttp.http_exceptions import HttpProcessingError, LineTooLong
 from yarl import URL
 
 from .config import HttpConfig
@@ -28,7 +31,13 @@ from .errors import ApiError, ConfigError, reason_for_status
 from .limiter import Limiter, Party
 from .model import one_line
 
-MAX_BODY_BYTES = 32 * 1024 * 1024  # far above any real answer; stops a runaway one
+MAX_BODY_BYTES = 32 * 1024 * 1024  # far above any real answer, once inflated; stops a runaway one
+# The most one inflating step makes: a compressed answer is refused within a step of the cap,
+# and a step is all a refused answer can leave behind.
+INFLATE_STEP = 1 << 20
+# The compressions the exporter offers to take: only those it inflates itself, step by step
+# (aiohttp would also offer br and zstd where their packages are installed).
+ACCEPT_ENCODING = "gzip, deflate"
 RETRY_AFTER_CAP = 30.0  # seconds: the longest a server's Retry-After makes us wait
 
 
@@ -107,11 +116,12 @@ class Transport:
                 async with self._session.request(
                     method,
                     target,
-                    headers=dict(headers),
+                    headers={"Accept-Encoding": ACCEPT_ENCODING, **headers},
                     data=body or None,
                     proxy=self._proxy_for(target),
                     ssl=self._ssl,
                     allow_redirects=False,
+                    auto_decompress=False,  # _read_capped inflates, counting what it makes
                     timeout=self._client_timeout,
                 ) as resp:
                     code = str(resp.status)  # answered: even an over-long body counts as such
@@ -130,6 +140,8 @@ class Transport:
                 ) from None
             except aiohttp.ClientError as exc:
                 code = "network"
+                if _head_too_large(exc):
+                    raise ApiError("headers_too_large", HEAD_TOO_LARGE, api=api) from None
                 raise ApiError("network", _describe(exc, url), api=api) from None
             finally:
                 self._counter.count_request(region, api, code)
@@ -149,6 +161,8 @@ class Transport:
 def api_error(response: Response, api: str) -> ApiError:
     """Turn a non-2xx answer to ``api`` into an ApiError with its error code and request id."""
     code, message = _error_fields(response.body)
+    if 300 <= response.status < 400:
+        message = _redirected(response.headers.get("Location", ""))
     return ApiError(
         reason_for_status(response.status, code),
         message or "request failed",
@@ -191,20 +205,133 @@ def _retry_after(value: str | None) -> float | None:
     return min(max(seconds, 0.0), RETRY_AFTER_CAP)
 
 
+def _redirected(location: str) -> str:
+    """What a redirect says: where it leads (without a query or user info, which may hold
+    someone's secrets), and that it is not followed."""
+    try:
+        where = URL(location).with_user(None).with_query(None).with_fragment(None)
+    except ValueError:
+        where = URL()
+    to = f"to {one_line(str(where), 200)}" if location else "without a Location"
+    return (
+        f"redirected {to}; redirects are never followed: if that is the DRS API, make it "
+        "the endpoint"
+    )
+
+
 async def _read_capped(resp: aiohttp.ClientResponse, api: str) -> bytes:
+    """The answer's body, inflated as its Content-Encoding says; ApiError(too_large) once it
+    holds more than MAX_BODY_BYTES, whatever Content-Length said."""
     length = resp.content_length
-    if length is not None:
-        if length > MAX_BODY_BYTES:
-            raise ApiError("decode", f"answer of {length} bytes exceeds {MAX_BODY_BYTES}", api=api)
-        return await resp.read()  # the size is known and bounded: read it in one go
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in resp.content.iter_chunked(1 << 16):
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise ApiError("decode", f"answer exceeds {MAX_BODY_BYTES} bytes", api=api)
-        chunks.append(chunk)
-    return b"".join(chunks)
+    if length is not None and length > MAX_BODY_BYTES:
+        raise ApiError("too_large", f"answer of {length} bytes exceeds {MAX_BODY_BYTES}", api=api)
+    body = _Body(resp.headers.get("Content-Encoding", ""), api)
+    async for chunk in resp.content.iter_any():
+        body.add(chunk)
+    return body.whole()
+
+
+class _Body:
+    """An answer's body as it arrives, inflated in steps of at most INFLATE_STEP bytes.
+
+    Past the cap, or on a compressed stream that is broken, it drops what it holds before
+    raising: an exception's traceback keeps its frames, and with them their locals, alive
+    until the cyclic collector runs, so nothing large may be left reachable from one.
+    """
+
+    def __init__(self, encoding: str, api: str) -> None:
+        self._api = api
+        self._encoding = encoding.strip().lower()
+        if self._encoding not in ("", "identity", "gzip", "x-gzip", "deflate"):
+            raise ApiError(
+                "decode",
+                f"answer in Content-Encoding {one_line(self._encoding, 40)!r}, which was not "
+                f"asked for ({ACCEPT_ENCODING})",
+                api=api,
+            )
+        self._parts: list[bytes] = []
+        self._held = 0  # bytes of the body, inflated
+        self._received = 0  # bytes as they came
+        self._inflater: zlib._Decompress | None = None
+
+    def add(self, data: bytes) -> None:
+        """The next bytes received."""
+        self._received += len(data)
+        if self._received > MAX_BODY_BYTES:
+            self._refuse("too_large", f"answer exceeds {MAX_BODY_BYTES} bytes")
+        if self._encoding in ("", "identity"):
+            self._keep(data)
+            return
+        inflater = self._inflater or self._start(data)
+        while not inflater.eof:  # past its end, a compressed stream is ignored, as by aiohttp
+            step = min(INFLATE_STEP, MAX_BODY_BYTES + 1 - self._held)  # one byte past the cap
+            try:
+                made = self._keep(inflater.decompress(data, step))
+            except zlib.error:
+                self._refuse("decode", f"answer is not valid {self._encoding} data")
+            data = inflater.unconsumed_tail
+            # A full step may leave output pending even when all input is taken.
+            if not data and made < step:
+                return
+
+    def whole(self) -> bytes:
+        """The body, once every byte was added."""
+        if self._inflater is not None and not self._inflater.eof:
+            self._refuse("decode", f"the {self._encoding} answer is cut short")
+        body = b"".join(self._parts)
+        self._parts.clear()
+        return body
+
+    def _start(self, data: bytes) -> zlib._Decompress:
+        if self._encoding == "deflate" and not _zlib_header(data):
+            # Many servers send raw deflate for "deflate", which means zlib-wrapped.
+            self._inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+        else:
+            self._inflater = zlib.decompressobj(32 + zlib.MAX_WBITS)  # gzip or zlib header
+        return self._inflater
+
+    def _keep(self, data: bytes) -> int:
+        """Keep ``data``, and say how many bytes it held."""
+        size = len(data)
+        self._held += size
+        if self._held > MAX_BODY_BYTES:
+            del data  # the traceback keeps this frame, and would keep its locals
+            inflated = " once inflated" if self._inflater is not None else ""
+            self._refuse("too_large", f"answer exceeds {MAX_BODY_BYTES} bytes{inflated}")
+        self._parts.append(data)
+        return size
+
+    def _refuse(self, reason: str, message: str) -> NoReturn:
+        self._parts.clear()
+        self._inflater = None  # its window and unconsumed input
+        raise ApiError(reason, message, api=self._api)
+
+
+def _zlib_header(data: bytes) -> bool:
+    """Whether ``data`` starts with a zlib header (RFC 1950: deflate, a checksum of 31)."""
+    return len(data) >= 2 and data[0] & 0x0F == 8 and (data[0] << 8 | data[1]) % 31 == 0
+
+
+HEAD_TOO_LARGE = (
+    "the answer's header section is larger than the HTTP client accepts (a header line, or "
+    "the number of headers)"
+)
+
+
+def _head_too_large(exc: BaseException) -> bool:
+    """Whether aiohttp refused the answer's head for its size: a line too long, or too many
+    header lines (it says so only in the message). The refusal is the cause of the error
+    it raises, or of the cause's cause."""
+    seen: BaseException | None = exc
+    for _ in range(4):
+        if seen is None:
+            return False
+        if isinstance(seen, LineTooLong) or (
+            isinstance(seen, HttpProcessingError) and "Too many headers" in seen.message
+        ):
+            return True
+        seen = seen.__cause__
+    return False
 
 
 def _describe(exc: aiohttp.ClientError, url: str) -> str:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import os
 import re
+import resource
 import signal
 import socket
 import sys
@@ -193,3 +195,77 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.write_line(
             f"skipped for missing binaries: {tools}; the README's quick start says where they come from"
         )
+
+
+class Served:
+    """An exporter process serving on a loopback port."""
+
+    def __init__(self, proc: asyncio.subprocess.Process, base: str, log: Path) -> None:
+        self.proc = proc
+        self.base = base
+        self.log = log
+        self.port = int(base.rsplit(":", 1)[1])
+
+    def rss_mib(self) -> float:
+        return self.memory_mib("VmRSS")
+
+    def memory_mib(self, field: str) -> float:
+        """Resident memory in MiB: ``VmRSS`` now, ``VmHWM`` at its highest so far."""
+        status = Path(f"/proc/{self.proc.pid}/status").read_text()
+        kib = next(int(line.split()[1]) for line in status.splitlines() if line.startswith(field))
+        return kib / 1024
+
+    def fds(self) -> int:
+        return len(os.listdir(f"/proc/{self.proc.pid}/fd"))
+
+    async def stop(self) -> str:
+        """Stop the exporter (bounded) and return its log."""
+        if self.proc.returncode is None:
+            self.proc.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(self.proc.wait(), 30)
+        return self.log.read_text()
+
+
+@pytest.fixture
+async def serve(tmp_path: Path) -> AsyncIterator[Callable[..., Awaitable[Served]]]:
+    running: list[Served] = []
+
+    async def start(
+        config: Path, *args: str, fd_limit: int | None = None, tls: bool = False
+    ) -> Served:
+        port = free_port()
+
+        def limit_fds() -> None:
+            if fd_limit is not None:
+                resource.setrlimit(resource.RLIMIT_NOFILE, (fd_limit, fd_limit))
+
+        log = tmp_path / f"exporter-{port}.log"  # a file: a pipe nobody reads would fill up
+        proc = await asyncio.create_subprocess_exec(
+            EXE,
+            "--config.file",
+            str(config),
+            "--web.listen-address",
+            f"127.0.0.1:{port}",
+            *args,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=log.open("w"),
+            preexec_fn=limit_fds,
+        )
+        served = Served(proc, f"{'https' if tls else 'http'}://127.0.0.1:{port}", log)
+        running.append(served)
+        async with aiohttp.ClientSession() as session:
+            for _ in range(400):
+                try:
+                    async with session.get(served.base + "/-/healthy", ssl=False) as resp:
+                        if resp.status in (200, 401):
+                            return served
+                except aiohttp.ClientConnectionError:
+                    pass
+                await asyncio.sleep(0.05)
+        pytest.fail("the exporter did not start")
+
+    yield start
+    for served in running:
+        if served.proc.returncode is None:
+            served.proc.kill()
+            await served.proc.wait()

@@ -467,6 +467,21 @@ MISTAKES = [
     case("page_size text", GOOD + "poll: {page_size: '100'}\n", "poll.page_size", "whole number"),
     case("batch_size 0", GOOD + "poll: {batch_size: 0}\n", "poll.batch_size", "from 1 to 100"),
     case("batch_size 101", GOOD + "poll: {batch_size: 101}\n", "poll.batch_size", "from 1 to 100"),
+    case("max_jobs 0", GOOD + "poll: {max_jobs: 0}\n", "poll.max_jobs", "from 1 to 1000000"),
+    case(
+        "max_jobs past its bound",
+        GOOD + "poll: {max_jobs: 1000001}\n",
+        "poll.max_jobs",
+        "from 1 to 1000000",
+    ),
+    case("max_jobs 1e5", GOOD + "poll: {max_jobs: 1e5}\n", "poll.max_jobs", "whole number"),
+    case("max_jobs text", GOOD + "poll: {max_jobs: lots}\n", "poll.max_jobs", "whole number"),
+    case(
+        "max_jobs typo", GOOD + "poll: {max_job: 10}\n", "poll.max_job", "did you mean 'max_jobs'"
+    ),
+    case(
+        "max_jobs at the top", GOOD + "max_jobs: 10\n", "max_jobs", "did you mean 'poll.max_jobs'"
+    ),
     case("health text", GOOD + "metrics: {health: 'no'}\n", "metrics.health", "true or false"),
     case("page_size bool", GOOD + "poll: {page_size: true}\n", "poll.page_size", "whole number"),
     case("retries 11", GOOD + "poll: {retries: 11}\n", "poll.retries", "from 0 to 10"),
@@ -653,6 +668,7 @@ def test_minimal_config_gets_the_documented_defaults(tmp_path: Path) -> None:
         600.0,
     )
     assert poll.batch_size == 100
+    assert poll.max_jobs == 100_000
     assert (config.metrics.per_job, config.metrics.dense_status) == (True, False)
     assert (config.metrics.health, config.metrics.dr, config.metrics.quotas) == (True, True, True)
     assert (config.web.listen_address, config.web.telemetry_path) == (":9877", "/metrics")
@@ -694,6 +710,7 @@ def test_every_key_set(tmp_path: Path) -> None:
           max_requests_per_second: 0.5
           stale_after: 90
           batch_size: 100
+          max_jobs: 5000
         metrics: {per_job: false, dense_status: true, health: false}
         web:
           listen_address: "[::1]:0"
@@ -724,6 +741,7 @@ def test_every_key_set(tmp_path: Path) -> None:
     assert (poll.interval, poll.page_size, poll.timeout, poll.retries) == (5400.0, 1000, 0.5, 0)
     assert (poll.max_concurrency, poll.max_requests_per_second, poll.stale_after) == (1, 0.5, 90.0)
     assert poll.batch_size == 100
+    assert poll.max_jobs == 5000
     assert (config.metrics.per_job, config.metrics.dense_status) == (False, True)
     assert config.metrics.health is False
     assert target.apis == ("v3",)

@@ -13,14 +13,12 @@ import base64
 import io
 import json
 import logging
-import os
-import resource
 import shutil
 import signal
 import socket
 import ssl
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +42,7 @@ from drs_exporter.logs import LogfmtFormatter, SecretFilter
 from drs_exporter.service import Exporter
 from drs_exporter.simulator.override import ApiCall
 
-from .conftest import EXE, Sample, free_port, samples, select
+from .conftest import Sample, Served, samples, select
 from .test_webconfig import make_tls_files
 
 REGION = "ap-southeast-1"
@@ -77,76 +75,6 @@ def write_config(
     lines.append(f"poll:\n  interval: {interval}\n  timeout: 5s\n  retries: 0")
     lines.append("metrics:\n  health: false")
     path.write_text("\n".join(lines) + "\n" + extra)
-
-
-class Served:
-    """An exporter process serving on a loopback port."""
-
-    def __init__(self, proc: asyncio.subprocess.Process, base: str, log: Path) -> None:
-        self.proc = proc
-        self.base = base
-        self.log = log
-        self.port = int(base.rsplit(":", 1)[1])
-
-    def rss_mib(self) -> float:
-        status = Path(f"/proc/{self.proc.pid}/status").read_text()
-        kib = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS"))
-        return kib / 1024
-
-    def fds(self) -> int:
-        return len(os.listdir(f"/proc/{self.proc.pid}/fd"))
-
-    async def stop(self) -> str:
-        """Stop the exporter (bounded) and return its log."""
-        if self.proc.returncode is None:
-            self.proc.send_signal(signal.SIGTERM)
-        await asyncio.wait_for(self.proc.wait(), 30)
-        return self.log.read_text()
-
-
-@pytest.fixture
-async def serve(tmp_path: Path) -> AsyncIterator[Callable[..., Awaitable[Served]]]:
-    running: list[Served] = []
-
-    async def start(
-        config: Path, *args: str, fd_limit: int | None = None, tls: bool = False
-    ) -> Served:
-        port = free_port()
-
-        def limit_fds() -> None:
-            if fd_limit is not None:
-                resource.setrlimit(resource.RLIMIT_NOFILE, (fd_limit, fd_limit))
-
-        log = tmp_path / f"exporter-{port}.log"  # a file: a pipe nobody reads would fill up
-        proc = await asyncio.create_subprocess_exec(
-            EXE,
-            "--config.file",
-            str(config),
-            "--web.listen-address",
-            f"127.0.0.1:{port}",
-            *args,
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=log.open("w"),
-            preexec_fn=limit_fds,
-        )
-        served = Served(proc, f"{'https' if tls else 'http'}://127.0.0.1:{port}", log)
-        running.append(served)
-        async with aiohttp.ClientSession() as session:
-            for _ in range(400):
-                try:
-                    async with session.get(served.base + "/-/healthy", ssl=False) as resp:
-                        if resp.status in (200, 401):
-                            return served
-                except aiohttp.ClientConnectionError:
-                    pass
-                await asyncio.sleep(0.05)
-        pytest.fail("the exporter did not start")
-
-    yield start
-    for served in running:
-        if served.proc.returncode is None:
-            served.proc.kill()
-            await served.proc.wait()
 
 
 async def scrape(session: aiohttp.ClientSession, url: str, **kw: Any) -> list[Sample]:
@@ -203,6 +131,7 @@ def test_an_alias_bomb_and_a_huge_config_are_refused_at_once(tmp_path: Path) -> 
         ("max_concurrency: 100000", "poll.max_concurrency: must be from 1 to 1000"),
         ("max_requests_per_second: 1000000", "poll.max_requests_per_second: must be at most"),
         ("deadline: 0s", "poll.deadline: must be longer than 0"),
+        ("max_jobs: 100000000", "poll.max_jobs: must be from 1 to 1000000"),
     ],
 )
 def test_every_duration_and_count_has_an_upper_bound(

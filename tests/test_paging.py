@@ -4,42 +4,80 @@ from __future__ import annotations
 
 import pytest
 
-from drs_exporter.paging import listing_settled, next_offsets, page_at
+from drs_exporter.paging import listing_settled, next_offsets, page_at, pages_allowed
 
 
 def test_after_a_full_first_page_the_rest_follow_at_its_size() -> None:
-    assert next_offsets({0: 100}, 350, 100) == [100, 200, 300]
+    assert next_offsets({0: 100}, 350, 100, 10) == [100, 200, 300]
 
 
 def test_a_server_that_returns_fewer_than_asked_sets_the_step() -> None:
     # Asked for 1000, got 7: the next pages start where the short ones ended.
-    assert next_offsets({0: 7}, 20, 7) == [7, 14]
+    assert next_offsets({0: 7}, 20, 7, 10) == [7, 14]
 
 
 def test_a_short_page_in_the_middle_leaves_a_gap_to_fill() -> None:
-    assert next_offsets({0: 10, 10: 4, 20: 10}, 30, 10) == [14]
+    assert next_offsets({0: 10, 10: 4, 20: 10}, 30, 10, 10) == [14]
 
 
 def test_an_empty_page_ends_the_listing_whatever_the_total_said() -> None:
-    assert next_offsets({0: 10, 10: 0}, 100, 10) == []
-    assert next_offsets({0: 10, 10: 10, 20: 0, 30: 10}, 100, 10) == []
+    assert next_offsets({0: 10, 10: 0}, 100, 10, 10) == []
+    assert next_offsets({0: 10, 10: 10, 20: 0, 30: 10}, 100, 10, 10) == []
 
 
 def test_without_a_total_one_more_page_until_one_comes_back_empty() -> None:
-    assert next_offsets({0: 10}, None, 10) == [10]
-    assert next_offsets({0: 10, 10: 3}, None, 10) == [13]
-    assert next_offsets({0: 10, 10: 3, 13: 0}, None, 10) == []
+    assert next_offsets({0: 10}, None, 10, 10) == [10]
+    assert next_offsets({0: 10, 10: 3}, None, 10, 10) == [13]
+    assert next_offsets({0: 10, 10: 3, 13: 0}, None, 10, 10) == []
 
 
 def test_nothing_more_when_the_pages_cover_the_total() -> None:
-    assert next_offsets({0: 10, 10: 10}, 20, 10) == []
-    assert next_offsets({0: 0}, 0, 10) == []
-    assert next_offsets({0: 5}, 3, 5) == []  # more than the total came: done
+    assert next_offsets({0: 10, 10: 10}, 20, 10, 10) == []
+    assert next_offsets({0: 0}, 0, 10, 10) == []
+    assert next_offsets({0: 5}, 3, 5, 10) == []  # more than the total came: done
 
 
 def test_pages_already_asked_for_are_never_asked_again() -> None:
     counts = {0: 10, 10: 10, 30: 10}
-    assert next_offsets(counts, 50, 10) == [20, 40]
+    assert next_offsets(counts, 50, 10, 10) == [20, 40]
+
+
+def test_no_more_offsets_than_asked_for_in_order() -> None:
+    assert next_offsets({0: 100}, 350, 100, 2) == [100, 200]
+    assert next_offsets({0: 10, 10: 4, 20: 10, 40: 10}, 100, 10, 2) == [14, 30]
+    assert next_offsets({0: 10}, 100, 10, 0) == []
+
+
+@pytest.mark.parametrize("total", [10**8, 10**18, 2**63 + 1])
+def test_a_total_that_lies_costs_no_more_than_the_offsets_asked_for(total: int) -> None:
+    # The range up to the total is never built: this takes no time and no memory.
+    assert next_offsets({0: 7}, total, 7, 3) == [7, 14, 21]
+    assert next_offsets({0: 1}, total, 1, 5) == [1, 2, 3, 4, 5]
+
+
+@pytest.mark.parametrize("total", [-1, -(10**18)])
+def test_a_negative_total_asks_for_nothing_more(total: int) -> None:
+    assert next_offsets({0: 7}, total, 7, 10) == []
+
+
+def test_a_gap_before_an_empty_page_is_filled_once() -> None:
+    assert next_offsets({0: 10, 20: 0}, 100, 10, 10) == [10]
+
+
+@pytest.mark.parametrize(
+    ("max_jobs", "held", "step", "pages"),
+    [
+        (100_000, 1, 1, 100_000),  # a server paging one job a page: every job, then one more
+        (100_000, 100, 100, 1000),
+        (100_000, 100_000, 100, 1),  # at the bound: one more page shows whether it is passed
+        (100_000, 100_001, 100, 0),
+        (250, 100, 100, 3),  # a short last page
+    ],
+)
+def test_the_pages_a_listing_may_still_ask_follow_from_max_jobs_and_the_page_size(
+    max_jobs: int, held: int, step: int, pages: int
+) -> None:
+    assert pages_allowed(max_jobs, held, step) == pages
 
 
 @pytest.mark.parametrize(

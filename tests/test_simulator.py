@@ -10,6 +10,7 @@ import asyncio
 import base64
 import contextlib
 import datetime as dt
+import gzip
 import json
 import time
 from collections.abc import Callable, Iterable
@@ -715,6 +716,125 @@ async def test_fault_changes_are_checked(start: StartSim, http: aiohttp.ClientSe
     assert (await call(http, "POST", f"{sim.url}/_sim/faults", body=[1])).status == 400
 
 
+# --- a hostile or broken server ---
+
+
+async def raw_get(url: str | URL, **kw: Any) -> tuple[int, Any, bytes]:
+    """A GET as it comes over the wire: nothing inflated, headers of any size taken."""
+    async with (
+        aiohttp.ClientSession(auto_decompress=False, max_field_size=1 << 21) as session,
+        session.get(url, allow_redirects=False, **kw) as resp,
+    ):
+        return resp.status, resp.headers, await resp.read()
+
+
+async def test_a_gzip_bomb_is_small_on_the_wire_and_valid_json_inflated(start: StartSim) -> None:
+    sim = await start(jobs=9, projects=1, gzip_bomb_mib=64)
+    url = f"{sim.url}/v5/{sim.project_ids[0]}/jobs?job_type=sync"
+    status, headers, body = await raw_get(url)
+    assert status == 200 and headers["Content-Encoding"] == "gzip"
+    assert int(headers["Content-Length"]) == len(body) < 256 * 1024
+    inflated = gzip.decompress(body)
+    assert len(inflated) > 64 << 20 and inflated[: 64 << 20].strip() == b""
+    normal = sim.world.list_jobs(sim.project_ids[0], parse_job_query([("job_type", "sync")]))
+    assert json.loads(inflated) == json.loads(normal)
+
+
+async def test_a_lying_total_is_said_by_both_list_apis(
+    start: StartSim, http: aiohttp.ClientSession
+) -> None:
+    sim = await start(jobs=9, projects=1, lying_total=10**18)
+    v5 = (await list_jobs(http, sim, [("job_type", "sync")])).json()
+    assert v5["total_count"] == 10**18 and v5["jobs"]
+    url = f"{sim.url}/v3/{sim.project_ids[0]}/jobs"
+    v3 = (await call(http, "POST", url, body={"db_use_type": "sync"})).json()
+    assert v3["total_record"] == 10**18 and v3["jobs"]
+
+
+async def test_endless_pages_answer_the_first_page_whatever_is_asked(
+    start: StartSim, http: aiohttp.ClientSession
+) -> None:
+    sim = await start(jobs=30, projects=1, endless_pages=True, v5_lists="all", v3_lists="all")
+    pages = [
+        (
+            await list_jobs(http, sim, [("job_type", "sync"), ("offset", str(o)), ("limit", "2")])
+        ).json()
+        for o in (0, 2, 1000)
+    ]
+    assert all(page == {"jobs": pages[0]["jobs"]} for page in pages) and len(pages[0]["jobs"]) == 2
+    url = f"{sim.url}/v3/{sim.project_ids[0]}/jobs"
+    v3 = [
+        (
+            await call(
+                http, "POST", url, body={"db_use_type": "sync", "cur_page": n, "per_page": 2}
+            )
+        ).json()
+        for n in (1, 5)
+    ]
+    assert v3[0] == v3[1] and "total_record" not in v3[0] and len(v3[0]["jobs"]) == 2
+
+
+async def test_a_redirect_leads_to_the_same_url_on_https_before_auth(start: StartSim) -> None:
+    sim = await start(jobs=9, projects=1, token="needed-but-not-sent", redirect=307)
+    url = f"{sim.url}/v5/{sim.project_ids[0]}/jobs?job_type=sync&limit=5"
+    status, headers, _ = await raw_get(url)
+    assert status == 307
+    assert headers["Location"] == url.replace("http://", "https://")
+
+
+async def test_header_padding_pads_every_answer_errors_too(start: StartSim) -> None:
+    sim = await start(jobs=9, projects=1, header_padding=100_000)
+    for query in ("job_type=sync", "job_type=nope"):
+        url = f"{sim.url}/v5/{sim.project_ids[0]}/jobs?{query}"
+        status, headers, _ = await raw_get(url)
+        assert status in (200, 400) and headers["X-Padding"] == "x" * 100_000
+
+
+async def test_faults_hit_only_the_projects_named(
+    start: StartSim, http: aiohttp.ClientSession
+) -> None:
+    sim = await start(jobs=18, projects=2, error_rate=1.0)
+    hit, spared = sim.project_ids
+    await set_faults(http, sim, fault_projects=[hit])
+    for _ in range(5):
+        assert (await list_jobs(http, sim, [("job_type", "sync")], hit)).status >= 500
+        assert (await list_jobs(http, sim, [("job_type", "sync")], spared)).status == 200
+    now = await set_faults(http, sim, fault_projects=[])
+    assert now["fault_projects"] == []
+    assert (await list_jobs(http, sim, [("job_type", "sync")], spared)).status >= 500
+
+
+async def test_hostile_fault_changes_are_checked(
+    start: StartSim, http: aiohttp.ClientSession
+) -> None:
+    sim = await start(jobs=0, projects=1)
+    now = await set_faults(
+        http,
+        sim,
+        gzip_bomb_mib=2,
+        lying_total=10**8,
+        endless_pages=True,
+        redirect=308,
+        header_padding=10,
+        fault_projects=["p"],
+    )
+    assert now["lying_total"] == 10**8 and now["endless_pages"] is True
+    assert (await set_faults(http, sim, lying_total=None))["lying_total"] is None
+    for bad in (
+        {"redirect": 200},
+        {"redirect": 302.5},
+        {"gzip_bomb_mib": -1},
+        {"gzip_bomb_mib": 10**9},
+        {"header_padding": "big"},
+        {"endless_pages": 1},
+        {"fault_projects": "p"},
+        {"fault_projects": [""]},
+    ):
+        answer = await call(http, "POST", f"{sim.url}/_sim/faults", body=bad)
+        assert answer.status == 400, bad
+        assert "error" in answer.json()
+
+
 # --- the extension point: middlewares and the answer override ---
 
 
@@ -1033,13 +1153,17 @@ def test_flags_build_options() -> None:
         "PW-S3CRET",
         "--token-ttl", "60", "--status-period", "0", "--error-rate", "0.1",
         "--throttle-rate", "0.2", "--retry-after", "none", "--hang-rate", "0.3",
-        "--hang", "5", "--malformed-rate", "0.4",
+        "--hang", "5", "--malformed-rate", "0.4", "--gzip-bomb-mib", "2048",
+        "--lying-total", "1e8", "--endless-pages", "--redirect", "302",
+        "--header-padding", "9000", "--fault-projects", "p1, p2", "--fault-apis", "v5_jobs",
     )  # fmt: skip
     assert o == simulator.SimulatorOptions(
         seed=4, projects=2, jobs=7, children_ratio=0.5, page_cap=3, latency=0.1,
         access_key="a", secret_key="SK-S3CRET", token="TOKEN-S3CRET", iam_domain="d",
         iam_user="u", iam_password="PW-S3CRET", token_ttl=60, status_period=0, error_rate=0.1, throttle_rate=0.2,
-        retry_after=None, hang_rate=0.3, hang=5, malformed_rate=0.4,
+        retry_after=None, hang_rate=0.3, hang=5, malformed_rate=0.4, gzip_bomb_mib=2048,
+        lying_total=10**8, endless_pages=True, redirect=302, header_padding=9000,
+        fault_projects=("p1", "p2"), fault_apis=("v5_jobs",),
     )  # fmt: skip
     assert "S3CRET" not in repr(o)
 
@@ -1047,7 +1171,8 @@ def test_flags_build_options() -> None:
 @pytest.mark.parametrize(
     "argv",
     [["--jobs", "-1"], ["--error-rate", "1.5"], ["--latency", "x"], ["--projects", "0"],
-     ["--retry-after", "-2"], ["--secret-key", ""]],
+     ["--retry-after", "-2"], ["--secret-key", ""], ["--lying-total", "many"],
+     ["--gzip-bomb-mib", "-1"], ["--header-padding", "1.5"]],
 )  # fmt: skip
 def test_bad_flags_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as info:
@@ -1064,6 +1189,20 @@ def test_credentials_that_come_in_pairs(capsys: pytest.CaptureFixture[str]) -> N
     assert "--secret-key" in str(info.value) and "AK-VISIBLE" not in str(info.value)
     with pytest.raises(ConfigError):
         parse("--iam-domain", "d", "--iam-user", "u")
+
+
+@pytest.mark.parametrize(
+    ("argv", "flag"),
+    [
+        (["--redirect", "200"], "--redirect"),
+        (["--gzip-bomb-mib", "100000"], "--gzip-bomb-mib"),
+        (["--header-padding", "99999999"], "--header-padding"),
+    ],
+)
+def test_hostile_options_out_of_range_name_their_flag(argv: list[str], flag: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse(*argv)
+    assert info.value.path == flag
 
 
 def test_help_shows_no_secret(capsys: pytest.CaptureFixture[str]) -> None:

@@ -59,6 +59,9 @@ class PollConfig:
     max_requests_per_second: float = 10.0
     stale_after: float = 600.0  # seconds
     batch_size: int = 100  # the most job ids per v3 batch request; learned down when refused
+    # The most jobs and subtasks one listing of a target (per list API) may hold: what bounds
+    # its memory, whatever the API says or keeps sending.
+    max_jobs: int = 100_000
     # The most DR monitoring requests (10 ids each) a target makes a cycle; more DR jobs are
     # asked in turns, each keeping its last figures in between.
     dr_monitoring_requests: int = 5

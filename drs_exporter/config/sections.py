@@ -355,6 +355,7 @@ _POLL_READERS: dict[str, Callable[[object, str], Any]] = {
     "max_requests_per_second": lambda value, path: number_at_most(value, path, 10_000),
     "stale_after": lambda value, path: positive_duration(value, path, 30 * 86400.0),
     "batch_size": lambda value, path: integer(value, path, 1, 100),  # batch-status's per_page
+    "max_jobs": lambda value, path: integer(value, path, 1, 1_000_000),
     "dr_monitoring_requests": lambda value, path: integer(value, path, 1, 1000),
 }
 

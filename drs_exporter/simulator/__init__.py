@@ -111,6 +111,17 @@ None (a fractional value is sent as is, so tests need not wait whole seconds),
 answers 200 with truncated JSON or an HTML page. Draws come from a Random seeded by the
 world seed: four per API request, in the order requests arrive.
 
+A hostile or broken server in between, on every request the faults hit: ``gzip_bomb_mib``
+answers gzip-compressed after that many MiB of spaces (valid JSON once inflated whole, a
+thousandth of it on the wire, with a ``Content-Length`` of what is sent); ``lying_total``
+makes every listing say that total (``total_count``, ``total_record``) whatever it holds;
+``endless_pages`` makes listings answer their first page whatever offset or page is asked,
+with no total; ``redirect`` answers with that 3xx status and a ``Location`` of the same URL
+on https, before the gateway's auth check, as a proxy in front would; ``header_padding``
+adds an ``X-Padding`` header of that many bytes to every answer. ``fault_projects`` limits
+every fault to the projects it names, the others answering as usual, as ``fault_apis``
+limits them to some APIs.
+
 Control hooks under ``/_sim/``, to look at and change a running simulator from outside (the
 soak script and the compose stack's integration test do); no auth, no faults; errors
 answer ``{"error": "..."}``:
@@ -124,7 +135,9 @@ answer ``{"error": "..."}``:
     {project: {job_type: [id, ...]}}}``, the top-level ids each API lists.
 ``POST /_sim/faults``
     A JSON object changing any of latency, error_rate, throttle_rate, hang_rate,
-    malformed_rate, garble_rate, retry_after, hang; answers with all of them.
+    malformed_rate, garble_rate, retry_after, hang, gzip_bomb_mib, lying_total (null: the
+    truth), endless_pages, redirect, header_padding, fault_apis and fault_projects (lists
+    of names); answers with all of them.
 ``POST /_sim/jobs/{id}/status``
     ``{"status": "..."}`` pins a job's or subtask's status; ``{"status": null}`` unpins.
 ``POST /_sim/jobs/{id}/health``

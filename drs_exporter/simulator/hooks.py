@@ -51,19 +51,38 @@ async def sim_faults(request: web.Request) -> web.StreamResponse:
     if unknown:
         raise HookError(400, f"unknown fault option(s): {', '.join(unknown)}")
     for name, value in changes.items():
-        if name == "fault_apis":
-            if not isinstance(value, list) or not all(isinstance(a, str) for a in value):
-                raise HookError(400, "fault_apis must be a list of API names")
-            changes[name] = tuple(value)
-            continue
-        number = isinstance(value, (int, float)) and not isinstance(value, bool)
-        if not (number or (value is None and name == "retry_after")):
-            raise HookError(400, f"{name} must be a number")
+        changes[name] = _fault_value(name, value)
     try:
         sim.options = dataclasses.replace(sim.options, **changes)
     except ConfigError as e:
         raise HookError(400, str(e)) from None
     return json_response(200, {name: _public(getattr(sim.options, name)) for name in FAULT_FIELDS})
+
+
+_LISTS = {"fault_apis": "API names", "fault_projects": "project ids"}
+_FLAGS = ("endless_pages",)
+_WHOLE = ("gzip_bomb_mib", "lying_total", "redirect", "header_padding")
+_NULLABLE = ("retry_after", "lying_total")
+
+
+def _fault_value(name: str, value: Any) -> Any:
+    """A fault option's value from JSON, of its type; HookError names the option if not."""
+    if name in _LISTS:
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise HookError(400, f"{name} must be a list of {_LISTS[name]}")
+        return tuple(value)
+    if name in _FLAGS:
+        if not isinstance(value, bool):
+            raise HookError(400, f"{name} must be true or false")
+        return value
+    if value is None and name in _NULLABLE:
+        return value
+    whole = isinstance(value, int) and not isinstance(value, bool)
+    if name in _WHOLE and not whole:
+        raise HookError(400, f"{name} must be a whole number")
+    if not (whole or isinstance(value, float)):
+        raise HookError(400, f"{name} must be a number")
+    return value
 
 
 def _public(value: Any) -> Any:

@@ -1,5 +1,9 @@
 """What the simulator is told: its world, its credentials and its faults, plus their flags
-and the endpoints `simulate --help` lists."""
+and the endpoints `simulate --help` lists.
+
+This file is long because each option is declared, checked and given its flag here, in one
+place, so that the command line, ``POST /_sim/faults`` and embedders agree.
+"""
 
 from __future__ import annotations
 
@@ -12,8 +16,21 @@ from ..telemetry import DRS_API_NAMES
 from .engines import APIS, LISTS
 
 RATE_FIELDS = ("error_rate", "throttle_rate", "hang_rate", "malformed_rate", "garble_rate")
+# The faults of a hostile or broken server in between, on every request they hit: what an
+# exporter must survive without the memory or the time it is given running out.
+HOSTILE_FIELDS = ("gzip_bomb_mib", "lying_total", "endless_pages", "redirect", "header_padding")
 # Options that POST /_sim/faults may change while the simulator runs.
-FAULT_FIELDS = (*RATE_FIELDS, "latency", "retry_after", "hang", "fault_apis")
+FAULT_FIELDS = (
+    *RATE_FIELDS,
+    "latency",
+    "retry_after",
+    "hang",
+    *HOSTILE_FIELDS,
+    "fault_apis",
+    "fault_projects",
+)
+MAX_BOMB_MIB = 16 * 1024  # 16 GiB inflated, about 16 MiB on the wire
+MAX_HEADER_PADDING = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -49,7 +66,15 @@ class SimulatorOptions:
     batch_cap: int = 0  # most job ids in one batch request; 0: no cap
     batch_answer_cap: int = 0  # most results a batch answer holds, silently; 0: no cap
     compact: bool = False  # jobs with only id, name, status, create_time, engine and net type
+    # Hostile answers. A gzip bomb: every answer compressed, after this many MiB of spaces
+    # (valid JSON for whoever inflates it all); 0: off.
+    gzip_bomb_mib: int = 0
+    lying_total: int | None = None  # the total every listing says, whatever it holds
+    endless_pages: bool = False  # listings answer their first page for every page, no total
+    redirect: int = 0  # answer with this 3xx status, to the same URL on https; 0: off
+    header_padding: int = 0  # bytes of an extra header on every answer; 0: off
     fault_apis: tuple[str, ...] = ()  # the APIs the faults hit; empty: every one
+    fault_projects: tuple[str, ...] = ()  # the projects the faults hit; empty: every one
 
     def __post_init__(self) -> None:
         check_options(self)
@@ -66,6 +91,12 @@ class SimulatorOptions:
     def needs_auth(self) -> bool:
         """With no credential option at all, the simulator accepts every request."""
         return self.aksk or self.iam or self.token is not None
+
+    def hits(self, api: str, project_id: str) -> bool:
+        """Whether the faults hit a request to ``api`` of this project."""
+        return (not self.fault_apis or api in self.fault_apis) and (
+            not self.fault_projects or project_id in self.fault_projects
+        )
 
 
 def check_options(o: SimulatorOptions) -> None:
@@ -92,9 +123,17 @@ def check_options(o: SimulatorOptions) -> None:
         raise ConfigError(
             "--fault-apis", f"unknown API {unknown[0]!r}: one of {', '.join(DRS_API_NAMES)}"
         )
+    if not all(o.fault_projects):
+        raise ConfigError("--fault-projects", "project ids must not be empty")
     for name in RATE_FIELDS:
         if not 0.0 <= getattr(o, name) <= 1.0:
             raise ConfigError(_flag(name), "must be between 0 and 1")
+    if not 0 <= o.gzip_bomb_mib <= MAX_BOMB_MIB:
+        raise ConfigError("--gzip-bomb-mib", f"must be from 0 to {MAX_BOMB_MIB}")
+    if o.redirect != 0 and not 300 <= o.redirect <= 399:
+        raise ConfigError("--redirect", "must be a 3xx status (301, 302, 307, 308) or 0")
+    if not 0 <= o.header_padding <= MAX_HEADER_PADDING:
+        raise ConfigError("--header-padding", f"must be from 0 to {MAX_HEADER_PADDING} bytes")
     for name in ("latency", "hang", "status_period"):
         if not _finite_non_negative(getattr(o, name)):
             raise ConfigError(_flag(name), "must be a non-negative number of seconds")
@@ -156,6 +195,17 @@ def _positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1: {text!r}")
     return value
+
+
+def _names(text: str) -> tuple[str, ...]:
+    return tuple(name.strip() for name in text.split(",") if name.strip())
+
+
+def _total(text: str) -> int:
+    try:
+        return int(float(text)) if "e" in text.lower() else int(text)
+    except (ValueError, OverflowError):
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
 
 
 def _apis(text: str) -> tuple[str, ...]:
@@ -343,9 +393,59 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     faults.add_argument(
         "--fault-apis",
         metavar="API,...",
-        type=lambda text: tuple(a.strip() for a in text.split(",") if a.strip()),
+        type=_names,
         default=d.fault_apis,
         help=f"only these APIs get the faults (default: all; names: {', '.join(DRS_API_NAMES)})",
+    )
+    faults.add_argument(
+        "--fault-projects",
+        metavar="ID,...",
+        type=_names,
+        default=d.fault_projects,
+        help="only these projects get the faults, the others answer as usual (default: all; "
+        "GET /_sim/projects lists the ids)",
+    )
+
+    hostile = parser.add_argument_group(
+        "a hostile or broken server (on every request the faults hit)",
+        "What a proxy, a compromised endpoint or a broken gateway might answer, to try the "
+        "exporter's bounds and your alerts on drs_poll_errors_total.",
+    )
+    hostile.add_argument(
+        "--gzip-bomb-mib",
+        metavar="MIB",
+        type=_non_negative_int,
+        default=d.gzip_bomb_mib,
+        help="answer gzip-compressed, after MIB mebibytes of spaces: valid JSON once inflated, "
+        "about a thousandth of that on the wire (0: off; at most "
+        f"{MAX_BOMB_MIB})",
+    )
+    hostile.add_argument(
+        "--lying-total",
+        metavar="N",
+        type=_total,
+        default=d.lying_total,
+        help="listings say total_count / total_record N (1e8 is fine), whatever they hold",
+    )
+    hostile.add_argument(
+        "--endless-pages",
+        action="store_true",
+        help="listings answer their first page whatever offset or page is asked, without a "
+        "total, as a proxy that ignores the query might",
+    )
+    hostile.add_argument(
+        "--redirect",
+        metavar="STATUS",
+        type=_non_negative_int,
+        default=d.redirect,
+        help="answer with this 3xx status, to the same URL on https (0: off)",
+    )
+    hostile.add_argument(
+        "--header-padding",
+        metavar="BYTES",
+        type=_non_negative_int,
+        default=d.header_padding,
+        help="answers carry a header of BYTES bytes, as a load balancer's cookie might (0: off)",
     )
 
 

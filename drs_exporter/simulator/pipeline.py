@@ -3,10 +3,12 @@ state it reads.
 
 ``serve()`` takes a request and the API's normal answer (a function of the project, the
 query pairs and the JSON body) and does, in order: the four fault draws, the latency, the
-``hang`` fault, the gateway's auth check (over the body bytes as received), the answer
-override (the extension point), the throttle and server-error faults, the normal answer
-(a bad query or body: DRS's 400), and the malformed-body fault on a 2xx. With
-``fault_apis`` set, the faults hit only the APIs it names (the draws are made all the same).
+``hang`` fault, the ``redirect`` fault (a proxy in front of the gateway), the gateway's auth
+check (over the body bytes as received), the answer override (the extension point), the
+throttle and server-error faults, the normal answer (a bad query or body: DRS's 400), the
+malformed-body fault or the gzip bomb on a 2xx, and the header padding on any answer. With
+``fault_apis`` or ``fault_projects`` set, the faults hit only the APIs and projects they
+name (the draws are made all the same).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any
 
 from aiohttp import web
 
+from ..gzipjoin import OpenMember, close_member, open_member, segment
 from .gateway import Gateway
 from .iam import Projects
 from .options import SimulatorOptions
@@ -62,10 +65,21 @@ class Simulator:
         self.random = random.Random(f"faults-{options.seed}")
         self.stopping = asyncio.Event()
         self.override = override
+        self._bomb: tuple[int, OpenMember, bytes] | None = None  # the padding of a gzip bomb
 
     async def pause(self, seconds: float) -> None:
         """Sleep, but wake at once when the server shuts down (a hang must not hold it)."""
         await pause(self.stopping, seconds, None)
+
+    def bomb(self, answer: bytes) -> bytes:
+        """``answer`` gzip-compressed after ``gzip_bomb_mib`` MiB of spaces: the padding is
+        compressed once, and each answer joined to it without compressing it again."""
+        mib = self.options.gzip_bomb_mib
+        if self._bomb is None or self._bomb[0] != mib:
+            padding = open_member([segment(b" " * (1 << 20))] * mib)
+            self._bomb = (mib, padding, b"".join(padding.start))
+        _, padding, start = self._bomb
+        return start + close_member(padding, [segment(answer)])
 
 
 SIMULATOR = web.AppKey("simulator", Simulator)
@@ -103,12 +117,23 @@ def _normal(
 async def serve(request: web.Request, api: str, answer: Answer) -> web.StreamResponse:
     """Answer a request to the DRS API named ``api`` whose normal answer is ``answer``."""
     sim = request.app[SIMULATOR]
+    hit = sim.options.hits(api, request.match_info.get("project_id", ""))
+    response = await _serve(request, sim, api, answer, hit)
+    padding = sim.options.header_padding
+    if hit and padding and not response.prepared:
+        response.headers["X-Padding"] = "x" * padding
+    return response
+
+
+async def _serve(
+    request: web.Request, sim: Simulator, api: str, answer: Answer, hit: bool
+) -> web.StreamResponse:
     o = sim.options
     raw_path, _, raw_query = request.raw_path.partition("?")
     project_id = request.match_info.get("project_id", "")
     # Four draws per request whatever happens, so a seed gives the same fault sequence.
     hang, throttle, error, malformed = (sim.random.random() for _ in range(4))
-    if o.fault_apis and api not in o.fault_apis:
+    if not hit:
         hang = throttle = error = malformed = 1.0  # drawn all the same: the sequence holds
     # The body as it arrives, as a gateway reads it: a client that gives up during the
     # latency or a hang has sent it whole already.
@@ -116,6 +141,9 @@ async def serve(request: web.Request, api: str, answer: Answer) -> web.StreamRes
     await sim.pause(o.latency)
     if hang < o.hang_rate:
         await sim.pause(o.hang)
+    if hit and o.redirect:
+        https = request.url.with_scheme("https")
+        return web.Response(status=o.redirect, headers={"Location": str(https)})
     denied = sim.gateway.check(
         request.method, raw_path, raw_query, request.headers, raw_body, project_id
     )
@@ -148,6 +176,13 @@ async def serve(request: web.Request, api: str, answer: Answer) -> web.StreamRes
             text = response.text or ""
             return web.Response(text=text[: len(text) // 2], content_type="application/json")
         return web.Response(text=HTML_PAGE, content_type="text/html")
+    if 200 <= response.status < 300 and hit and o.gzip_bomb_mib:
+        assert isinstance(response.body, bytes)
+        return web.Response(
+            status=response.status,
+            body=sim.bomb(response.body),
+            headers={"Content-Encoding": "gzip", "Content-Type": "application/json"},
+        )
     return response
 
 

@@ -53,7 +53,7 @@ from .pipeline import (
     serve,
 )
 from .query import parse_job_query
-from .world import World
+from .world import Told, World, true_total
 
 if TYPE_CHECKING:
     from aiohttp.typedefs import Middleware
@@ -90,13 +90,30 @@ def _v5_jobs(
 ) -> tuple[int, str]:
     """``GET /v5/{project_id}/jobs``."""
     query = parse_job_query(pairs)
-    return 200, sim.world.list_jobs(project_id, query, sim.options.page_cap)
+    endless, told = _paging_faults(sim, LIST_API_NAMES["v5"], project_id)
+    if endless:
+        query = dataclasses.replace(query, offset=0)
+    return 200, sim.world.list_jobs(project_id, query, sim.options.page_cap, told)
 
 
 def _v3_jobs(sim: Simulator, project_id: str, _: Pairs, body: Any) -> tuple[int, str]:
     """``POST /v3/{project_id}/jobs``."""
     listing = parse_listing(body)
-    return 200, sim.world.list_jobs_v3(project_id, listing, sim.options.page_cap)
+    endless, told = _paging_faults(sim, LIST_API_NAMES["v3"], project_id)
+    if endless:
+        listing = dataclasses.replace(listing, cur_page=1)
+    return 200, sim.world.list_jobs_v3(project_id, listing, sim.options.page_cap, told)
+
+
+def _paging_faults(sim: Simulator, api: str, project_id: str) -> tuple[bool, Told]:
+    """Whether a listing answers its first page whatever is asked, and the total it says."""
+    o = sim.options
+    if not o.hits(api, project_id):
+        return False, true_total
+    if o.endless_pages:
+        return True, lambda total: None
+    lie = o.lying_total
+    return False, true_total if lie is None else lambda total: lie
 
 
 def _v3_batch_progress(sim: Simulator, project_id: str, _: Pairs, body: Any) -> tuple[int, str]:

@@ -34,6 +34,20 @@ COMPACT_FIELDS = frozenset(
 )
 
 
+# What a listing says its total is, given the true one; None: it leaves the total out.
+Told = Callable[[int], int | None]
+
+
+def true_total(total: int) -> int | None:
+    """A listing tells the truth."""
+    return total
+
+
+def _listing(total_key: str, total: int | None, jobs: str) -> str:
+    said = "" if total is None else f'"{total_key}": {total}, '
+    return f'{{{said}"jobs": [{jobs}]}}'
+
+
 class World:
     """The jobs of every project, and the simulated clock they live by."""
 
@@ -85,20 +99,27 @@ class World:
     def project_ids(self) -> list[str]:
         return list(self._projects)
 
-    def list_jobs(self, project_id: str, query: JobQuery, page_cap: int = 0) -> str:
-        """The JSON body answering one v5 listing: total_count and the page's jobs."""
+    def list_jobs(
+        self, project_id: str, query: JobQuery, page_cap: int = 0, told: Told = true_total
+    ) -> str:
+        """The JSON body answering one v5 listing: total_count and the page's jobs.
+
+        ``told`` is the total the answer says, of the true one (None: it says none).
+        """
         limit = min(query.limit, page_cap) if page_cap > 0 else query.limit
         total, jobs = self._page(project_id, query.job_type, query.filter, query.offset, limit)
-        return f'{{"total_count": {total}, "jobs": [{jobs}]}}'
+        return _listing("total_count", told(total), jobs)
 
-    def list_jobs_v3(self, project_id: str, listing: V3Listing, page_cap: int = 0) -> str:
+    def list_jobs_v3(
+        self, project_id: str, listing: V3Listing, page_cap: int = 0, told: Told = true_total
+    ) -> str:
         """The JSON body answering one v3 listing: total_record and the page's jobs."""
         size = listing.per_page or 2**31
         limit = min(size, page_cap) if page_cap > 0 else size
         total, jobs = self._page(
             project_id, listing.job_type, listing.filter, listing.offset, limit
         )
-        return f'{{"total_record": {total}, "jobs": [{jobs}]}}'
+        return _listing("total_record", told(total), jobs)
 
     def batch_progress(self, project_id: str, batch: Batch, garble_rate: float = 0.0) -> str:
         """The JSON body answering one batch-progress request (ids not in the project are
