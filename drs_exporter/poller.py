@@ -307,6 +307,7 @@ class Poller:
             self._publication,
             started,
             self._pages.get(polled.key),
+            plan.poll.max_jobs,
         )
 
     def _fail(self, key: TargetKey, exc: ApiError) -> None:

@@ -514,7 +514,9 @@ async def test_a_hog_target_delays_no_other_target() -> None:
     )
     assert first_success is not None and first_success < interval + 2.0
     assert max(ages) < 2 * interval + 1.0
-    assert healthy not in reasons
+    # The pager fails for what it does (its pages repeat), not for being slow; the throttled
+    # target is still waiting out its Retry-After, which delays nobody else.
+    assert reasons == {endless: "decode"}
 
 
 # 5. A server echoing the token it was sent.

@@ -24,7 +24,7 @@ from drs_exporter.config import Config, MetricsConfig, load_config
 from drs_exporter.model import JOB_TYPES
 from drs_exporter.service import Exporter
 
-from .conftest import Sample, StartSim, samples, select, sim_config
+from .conftest import Sample, StartSim, samples, select, sim_call, sim_config
 from .simulated import Simulated
 
 LISTING_ONLY = MetricsConfig(health=False, dr=False, quotas=False)
@@ -156,18 +156,27 @@ async def test_a_reload_polls_new_targets_at_once_and_the_others_at_their_time(
         assert listings_of(sim, first) >= polled_before[first] + 2
 
 
+@pytest.mark.parametrize("pager", [False, True], ids=["healthy", "with an endless pager"])
 async def test_an_account_three_times_over_the_rate_stays_up_and_served_whole(
-    start_sim: StartSim,
+    start_sim: StartSim, pager: bool
 ) -> None:
     """Nine targets whose rounds need several times what the rate allows in an interval:
     each round stretches, every target stays up at every scrape with every job, and the
-    targets are served in turn (no target waits much longer than the others)."""
+    targets are served in turn (no target waits much longer than the others). With one
+    project's pages repeating without end, its targets fail for it, and the others go on
+    as before within bounded memory."""
     sim = await start_sim(seed=5, projects=3, jobs=150, page_cap=7, status_period=0)
+    hostile = sim.project_ids[0] if pager else None
+    if hostile is not None:
+        await sim_call(
+            sim, "POST", "/_sim/faults", {"endless_pages": True, "fault_projects": [hostile]}
+        )
+    healthy = [p for p in sim.project_ids if p != hostile]
     rate, interval = 25.0, 0.5
     config = sim_config(sim, interval=interval, max_requests_per_second=rate, page_size=7)
     truth = {
         listed["id"]
-        for p in sim.project_ids
+        for p in healthy
         for job_type in JOB_TYPES
         for api in ("v5", "v3")
         for job in sim.world.jobs(p, job_type, api)
@@ -175,10 +184,12 @@ async def test_an_account_three_times_over_the_rate_stays_up_and_served_whole(
     }
     successes: dict[tuple[str, str], list[float]] = defaultdict(list)
     downs: list[tuple[str, str]] = []
+    rss = [resident_mib()]
 
     def note(found: list[Sample]) -> None:
+        rss.append(resident_mib())
         for _, labels, value in select(found, "drs_up"):
-            if value != 1:
+            if value != 1 and labels["project_id"] != hostile:
                 downs.append((labels["project_id"], labels["job_type"]))
         for _, labels, at in select(found, "drs_last_poll_success_timestamp_seconds"):
             times = successes[(labels["project_id"], labels["job_type"])]
@@ -198,16 +209,29 @@ async def test_an_account_three_times_over_the_rate_stays_up_and_served_whole(
     )
     overruns = sum(v for _, _, v in select(found, "drs_poll_overruns_total"))
     waited = sum(v for _, _, v in select(found, "drs_api_rate_limit_wait_seconds_total"))
+    errors = {
+        (labels["project_id"], labels["reason"])
+        for _, labels, _ in select(found, "drs_poll_errors_total")
+    }
     print(
-        f"\n[poller] 9 targets, {len(truth)} jobs and subtasks, {requests:.0f} requests "
-        f"at {rate:g}/s: rounds of {round_seconds:.2f}s against an interval of {interval}s, "
-        f"{overruns:.0f} overruns, {waited:.1f}s waited for the limiter"
+        f"\n[poller] {len(successes)} targets up, {len(truth)} jobs and subtasks, "
+        f"{requests:.0f} requests at {rate:g}/s: rounds of {round_seconds:.2f}s against an "
+        f"interval of {interval}s, {overruns:.0f} overruns, {waited:.1f}s waited for the "
+        f"limiter; resident memory {rss[0]:.0f} to {max(rss):.0f} MiB"
     )
-    assert len(successes) == 9 and not downs
+    assert set(successes) == {(p, t) for p in healthy for t in JOB_TYPES} and not downs
     assert served == truth
     assert rounds >= 2
     # The rate, not the interval, sets the pace: at least three intervals a round.
     assert round_seconds >= 3 * interval
-    assert overruns >= 9 and waited > 0
+    assert overruns >= len(successes) and waited > 0
     gaps = [b - a for times in successes.values() for a, b in pairwise(times)]
     assert max(gaps) <= 2.5 * round_seconds
+    assert errors == (set() if hostile is None else {(hostile, "decode")})
+    assert max(rss) - rss[0] < 100  # MiB: the pager's pages are not piled up
+
+
+def resident_mib() -> float:
+    """This process's resident memory now (the exporter runs in it)."""
+    status = Path("/proc/self/status").read_text()
+    return int(status.split("VmRSS:")[1].split()[0]) / 1024

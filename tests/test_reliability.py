@@ -998,9 +998,6 @@ async def test_a_total_past_max_jobs_fails_the_listing_at_once(
     assert requests == 1
 
 
-@pytest.mark.xfail(
-    strict=True, reason="poller.py does not pass poll.max_jobs to list_published yet"
-)
 async def test_poll_max_jobs_bounds_every_listing_of_the_exporter(start_sim: StartSim) -> None:
     sim = await twenty_sync_jobs(start_sim)
     async with Exporter(config(target(sim.url, sim.project_ids[0]), max_jobs=19)) as exporter:
