@@ -24,7 +24,14 @@ _INTEGER = re.compile(r"-?[0-9]{1,12}")
 MAX_ARRIVALS = 10_000  # the most recent ones kept
 LISTING_API = "v5_jobs"  # the simulator's name for the v5 listing route
 V3_LISTING_API = "v3_jobs"
-BATCH_APIS = ("v3_batch_progress", "v3_batch_status", "v3_batch_rpo_rto", "v3_dr_monitoring")
+BATCH_APIS = (
+    "v3_batch_progress",
+    "v3_batch_status",
+    "v3_batch_detail",
+    "v3_batch_rpo_rto",
+    "v3_dr_monitoring",
+)
+PAGED_BATCH_APIS = ("v3_batch_status", "v3_batch_detail")  # with a page_req
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -84,11 +91,11 @@ def _whole(body: Mapping[str, Any], key: str, default: int) -> int | None:
 def body_arrival(at: float, path: str, project_id: str, api: str, body: Any) -> Arrival:
     """The Arrival of a v3 call (or IAM's) with this decoded JSON body."""
     body = body if isinstance(body, Mapping) else {}
-    page = body.get("page_req") if api == "v3_batch_status" else body
+    page = body.get("page_req") if api in PAGED_BATCH_APIS else body
     page = page if isinstance(page, Mapping) else {}
     jobs = body.get("jobs")
     job_type = body.get("db_use_type")
-    paged = api in (V3_LISTING_API, "v3_batch_status")
+    paged = api in (V3_LISTING_API, *PAGED_BATCH_APIS)
     per_page = 10 if api == V3_LISTING_API else 5  # each call's default
     return Arrival(
         at=at,

@@ -72,6 +72,15 @@ The API (answered as DRS and its gateway do):
     ids, unknown ones left out; a ``*_FAILED`` job carries its DRS error code and message
     (from ``reasons``: stable per job, some multi-line, some over 200 characters, some in
     Chinese), other jobs "" and "".
+``POST /v3/{project_id}/jobs/batch-detail``
+    Paged as batch-status (``page_req``, ``per_page`` 0-100, default 5, 0 = all). Answer
+    ``{"count": n, "results": [...]}``, one SDK ``QueryJobResp`` per job or subtask of the
+    page: the job's own fields as listed (``parent_id`` for a subtask), and for a top-level
+    job ``period_order`` (a job billed by period: ``exp_time`` as ISO 8601, as
+    ``yyyy-MM-dd HH:mm:ss`` or as Unix milliseconds; some ending within days),
+    ``alarm_notify`` (the thresholds set on the job, some unset as absent, null or 0, and
+    subscribers' e-mail addresses and phone numbers) and ``tags`` (some keys no label name
+    can hold, some that collide once made one); see ``detail``.
 ``POST /v3/{project_id}/jobs/batch-rpo-and-rto``
     The ids as for batch-progress; answered with **202**, as Huawei documents.
     ``{"count", "results": [{"job_id", "rpo_info", "rto_info", "error_code",
@@ -165,7 +174,7 @@ answer ``{"error": "..."}``:
 The same changes are methods of ``World`` for those who embed the simulator:
 ``set_status``, ``set_health``, ``delete``, ``add_job``, ``advance``, ``set_published``,
 ``summary``; and the truth of each answer: ``jobs(project, job_type, api)``, ``find(id, api)``,
-``progress(id)``, ``status(id)``, ``objectives(id)``, ``monitoring(id)``,
+``progress(id)``, ``status(id)``, ``detail(id)``, ``objectives(id)``, ``monitoring(id)``,
 ``quota(project)``, ``listed_by(id)``.
 
 The extension point, for those who embed the simulator (the test suite does, to script
@@ -175,7 +184,8 @@ take
 ``middlewares``
     aiohttp middlewares run around every request, inside the one that gives each answer
     its ``X-Request-Id``. Routes are named for their API (``v5_jobs``, ``v3_jobs``,
-    ``v3_batch_progress``, ``v3_batch_status``, ``v3_batch_rpo_rto``, ``v3_dr_monitoring``,
+    ``v3_batch_progress``, ``v3_batch_status``, ``v3_batch_detail``, ``v3_batch_rpo_rto``,
+    ``v3_dr_monitoring``,
     ``v3_quotas``, ``iam_tokens``).
 ``override``
     An ``async (ApiCall) -> web.StreamResponse | None``, which each DRS API call (v5 and

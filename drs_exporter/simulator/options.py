@@ -462,6 +462,7 @@ endpoints (as DRS and its gateway answer them):
   POST   /v3/{project_id}/jobs                 list jobs (v3: the other engines, MySQL sync)
   POST   /v3/{project_id}/jobs/batch-progress  progress, delay, remaining time of jobs
   POST   /v3/{project_id}/jobs/batch-status    status and failure reason of jobs
+  POST   /v3/{project_id}/jobs/batch-detail    subscription, alarm thresholds, tags of jobs
   POST   /v3/{project_id}/jobs/batch-rpo-and-rto
                                                RPO and RTO of DR jobs (answers 202)
   POST   /v3/{project_id}/jobs/disaster-recovery-monitoring-data

@@ -55,6 +55,8 @@ from .pipeline import (
 from .query import parse_job_query
 from .world import Told, World, true_total
 
+BATCH_DETAIL_API = "v3_batch_detail"
+
 if TYPE_CHECKING:
     from aiohttp.typedefs import Middleware
 
@@ -128,6 +130,12 @@ def _v3_batch_status(sim: Simulator, project_id: str, _: Pairs, body: Any) -> tu
     return 200, sim.world.batch_status(project_id, batch)
 
 
+def _v3_batch_detail(sim: Simulator, project_id: str, _: Pairs, body: Any) -> tuple[int, str]:
+    """``POST /v3/{project_id}/jobs/batch-detail``: paged as batch-status is."""
+    batch = _answered(sim, parse_batch(body, sim.options.batch_cap, paged=True))
+    return 200, sim.world.batch_detail(project_id, batch)
+
+
 def _v3_batch_rpo_rto(sim: Simulator, project_id: str, _: Pairs, body: Any) -> tuple[int, str]:
     """``POST /v3/{project_id}/jobs/batch-rpo-and-rto``: 202 on success, as documented."""
     batch = _answered(sim, parse_batch(body, sim.options.batch_cap, paged=False))
@@ -171,6 +179,7 @@ APIS: tuple[tuple[str, str, str, Answer, str], ...] = (
     ("POST", "/v3/{project_id}/jobs", LIST_API_NAMES["v3"], _v3_jobs, V3),
     ("POST", "/v3/{project_id}/jobs/batch-progress", BATCH_PROGRESS.api, _v3_batch_progress, V3),
     ("POST", "/v3/{project_id}/jobs/batch-status", BATCH_STATUS.api, _v3_batch_status, V3),
+    ("POST", "/v3/{project_id}/jobs/batch-detail", BATCH_DETAIL_API, _v3_batch_detail, V3),
     ("POST", "/v3/{project_id}/jobs/batch-rpo-and-rto", BATCH_RPO_RTO.api, _v3_batch_rpo_rto, V3),
     (
         "POST",
@@ -248,7 +257,8 @@ def build_app(
     ``clock`` is the wall clock the world and signatures run on. ``middlewares`` run inside
     the simulator's own (which gives every answer its X-Request-Id), around every request;
     routes are named for their API (``v5_jobs``, ``v3_jobs``, ``v3_batch_progress``,
-    ``v3_batch_status``, ``v3_batch_rpo_rto``, ``v3_dr_monitoring``, ``v3_quotas``,
+    ``v3_batch_status``, ``v3_batch_detail``, ``v3_batch_rpo_rto``, ``v3_dr_monitoring``,
+    ``v3_quotas``,
     ``iam_tokens``, ``iam_projects``, ``iam_domains``), as ``ApiCall.api`` is.
     ``override`` is consulted by the API handlers (see ``ApiCall``).
     """

@@ -17,6 +17,7 @@ from typing import Any
 
 from ..model import JOB_TYPES, is_failed, label_value
 from .bodies import Batch, V3Listing
+from .detail import detail_result
 from .dr import RELEASED_STATES, monitoring_result, objectives_result, quota_answer
 from .engines import V3, V5, api_set
 from .health import NO_PINS, HealthPins, Stay, change_pins, garble, progress_result
@@ -144,6 +145,13 @@ class World:
         ]
         return json.dumps({"count": len(results), "results": results}, ensure_ascii=False)
 
+    def batch_detail(self, project_id: str, batch: Batch) -> str:
+        """The JSON body answering one batch-detail request: the page of the ids asked,
+        those not in the project left out."""
+        elapsed = self.elapsed()
+        results = [self._detail(j, elapsed) for j in self._batch_jobs(project_id, batch.page)]
+        return json.dumps({"count": len(results), "results": results}, ensure_ascii=False)
+
     def batch_objectives(self, project_id: str, batch: Batch) -> str:
         """The JSON body answering one batch-rpo-and-rto request."""
         elapsed = self.elapsed()
@@ -162,6 +170,11 @@ class World:
         ids = [i for t in JOB_TYPES for i in self._buckets.get((project_id, t), [])]
         released = (self._status_text(self._jobs[i], elapsed) in RELEASED_STATES for i in ids)
         return json.dumps(quota_answer(len(ids) - sum(released), len(ids)))
+
+    def detail(self, job_id: str) -> dict[str, Any] | None:
+        """The batch-detail result of a job or subtask now, or None."""
+        job = self._lookup(job_id)
+        return None if job is None else self._detail(job, self.elapsed())
 
     def objectives(self, job_id: str) -> dict[str, Any] | None:
         """The batch-rpo-and-rto result of a job now, or None."""
@@ -377,6 +390,19 @@ class World:
             None if status is MISSING else status,
             code if pins.error_code is None else pins.error_code,
             message if pins.error_message is None else pins.error_message,
+        )
+
+    def _detail(self, job: SimJob, elapsed: int) -> dict[str, Any]:
+        return detail_result(
+            self._render(job, elapsed),
+            job_type=job.job_type,
+            period=job.charging_mode == "period",
+            seed=self._seed,
+            key=job.key,
+            start=self._start,
+            created=job.created,
+            parent_id=self._parent.get(job.id, ""),
+            given=job.raw,
         )
 
     def _batch_jobs(self, project_id: str, ids: tuple[str, ...]) -> list[SimJob]:
