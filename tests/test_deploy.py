@@ -51,6 +51,10 @@ ALERTS = (
     "DRSDatabaseUnreachable",
     "DRSInstanceDiskFull",
     "DRSRecoveryPointObjectiveHigh",
+    "DRSJobSubscriptionExpiring",  # a warning from 14 days,
+    "DRSJobSubscriptionExpiring",  # a page from 3
+    "DRSReplicationDelayAboveJobThreshold",
+    "DRSRecoveryObjectiveAboveJobThreshold",
     "DRSQuotaNearlyUsed",
     "DRSTargetDown",
     "DRSDataStale",
