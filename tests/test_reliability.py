@@ -454,28 +454,6 @@ NOT_A_LISTING: dict[str, dict[str, Any]] = {
 }
 
 
-@EACH_API
-@pytest.mark.parametrize("name", list(NOT_A_LISTING))
-async def test_an_answer_that_is_not_a_listing_fails_the_poll_as_decode(
-    start_sim: StartSim, name: str, api: str
-) -> None:
-    sim = await start_sim(seed=1, projects=1, jobs=6, children_ratio=0, status_period=0)
-    cfg = config(target(sim.url, sim.project_ids[0], api=api), retries=3)
-    async with Exporter(cfg) as exporter:
-        first = await poll(exporter)
-        # Then normal answers: a retry would pass.
-        sim.script([for_api(NOT_A_LISTING[name], api)], api=listing(api))
-        found = await poll(exporter)  # the same target, now answered badly
-    assert value(first, "drs_up") == 1
-    assert len(sim.requests.of(listing(api))) == 2  # a bad body is not retried
-    assert requests_by_code(found) == {"200": 2}
-    assert errors_by_reason(found) == {"decode": 1}
-    assert value(found, "drs_up") == 0
-    # The last good jobs stay (stale_after is 10 minutes) in a body that still parses.
-    assert len(job_ids(first)) == 2
-    assert job_ids(found) == job_ids(first)
-
-
 def gzipped(data: bytes, **headers: str) -> dict[str, Any]:
     """A scripted answer of ``data``, gzip-compressed and saying so."""
     encoded = base64.b64encode(gzip.compress(data, compresslevel=9)).decode()
@@ -492,21 +470,33 @@ TOO_LARGE: dict[str, dict[str, Any]] = {
 }
 
 
+# Every answer that must fail the poll for what it is, with the reason it fails for.
+FAILING_ANSWERS = {
+    **{name: (answer, "decode") for name, answer in NOT_A_LISTING.items()},
+    **{f"too large, {name}": (answer, "too_large") for name, answer in TOO_LARGE.items()},
+}
+
+
 @EACH_API
-@pytest.mark.parametrize("name", list(TOO_LARGE))
-async def test_an_answer_past_the_cap_once_inflated_fails_the_poll_as_too_large(
+@pytest.mark.parametrize("name", list(FAILING_ANSWERS))
+async def test_an_answer_that_is_not_a_listing_fails_the_poll_for_what_it_is(
     start_sim: StartSim, name: str, api: str
 ) -> None:
+    answer, reason = FAILING_ANSWERS[name]
     sim = await start_sim(seed=1, projects=1, jobs=6, children_ratio=0, status_period=0)
     cfg = config(target(sim.url, sim.project_ids[0], api=api), retries=3)
     async with Exporter(cfg) as exporter:
         first = await poll(exporter)
-        sim.script([TOO_LARGE[name]], api=listing(api))
-        found = await poll(exporter)
-    assert len(sim.requests.of(listing(api))) == 2  # not retried
+        # Then normal answers: a retry would pass.
+        sim.script([for_api(answer, api)], api=listing(api))
+        found = await poll(exporter)  # the same target, now answered badly
+    assert value(first, "drs_up") == 1
+    assert len(sim.requests.of(listing(api))) == 2  # a bad body is not retried
     assert requests_by_code(found) == {"200": 2}
-    assert errors_by_reason(found) == {"too_large": 1}
+    assert errors_by_reason(found) == {reason: 1}
     assert value(found, "drs_up") == 0
+    # The last good jobs stay (stale_after is 10 minutes) in a body that still parses.
+    assert len(job_ids(first)) == 2
     assert job_ids(found) == job_ids(first)
 
 
