@@ -22,6 +22,7 @@ from enum import Enum
 from typing import Literal
 
 from .batch import BATCH_PROGRESS, BATCH_RPO_RTO, BATCH_STATUS, DR_MONITORING, BatchCall
+from .cloud.transport import MAX_BODY_BYTES
 from .model import INFO_FIELDS, LIST_API_NAMES, MAX_ERROR_MESSAGE, STATUSES, JobHealth, is_failed
 from .samples import (
     JOB_LABELS,
@@ -35,7 +36,6 @@ from .samples import (
 )
 from .snapshot import DiscoveryState, Snapshot, TargetState
 from .telemetry import DRS_API_NAMES, IAM_API_NAMES
-from .transport import MAX_BODY_BYTES
 
 COUNT_LABELS = (*TARGET_LABELS, "engine_type", "net_type", "status")
 INFO_LABELS = (*TARGET_LABELS, *(label for label, _ in INFO_FIELDS))  # job_id first

@@ -25,10 +25,10 @@ from typing import Any
 
 import msgspec
 
-from .auth import Authenticator
 from .batch import BATCH_CALLS, BATCH_PROGRESS, BATCH_STATUS, BatchCall
 from .batchsize import BatchSizes
-from .client import DrsClient
+from .cloud.auth import Authenticator
+from .cloud.client import DrsClient
 from .config import PollConfig, Target
 from .decode import Progress, Status
 from .errors import ApiError

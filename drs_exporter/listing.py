@@ -25,8 +25,8 @@ from typing import Any, NoReturn, TypeVar
 
 import msgspec
 
-from .auth import Authenticator
-from .client import DrsClient
+from .cloud.auth import Authenticator
+from .cloud.client import DrsClient
 from .config import PollConfig, Target
 from .decode import AnswerCache, Page, read_page
 from .errors import ApiError

@@ -10,8 +10,8 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from .auth import Authenticator
-from .client import DrsClient
+from .cloud.auth import Authenticator
+from .cloud.client import DrsClient
 from .config import MetricsConfig, PollConfig, Target
 from .sharding import Shard
 from .snapshot import TargetKey

@@ -23,10 +23,10 @@ from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
 
 from .batchsize import BatchSizes
+from .cloud.limiter import Party, acting_for
 from .decode import AnswerCache, Page
 from .errors import ApiError
 from .health import fetch_health
-from .limiter import Party, acting_for
 from .listing import Listing, list_published
 from .logs import counted
 from .model import KNOWN_STATUSES, Job, JobHealth

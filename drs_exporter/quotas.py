@@ -15,9 +15,9 @@ import logging
 from collections.abc import Collection, Mapping
 from typing import Any
 
-from .auth import Authenticator
 from .batch import figure
-from .client import DrsClient
+from .cloud.auth import Authenticator
+from .cloud.client import DrsClient
 from .config import Target
 from .errors import ApiError
 from .model import label_value

@@ -12,14 +12,16 @@ from collections.abc import Awaitable, Callable, Iterable, Iterator
 import aiohttp
 
 from . import __version__, discovery
-from .auth import Authenticator, authenticator
-from .client import DrsClient
+from .cloud.auth import Authenticator, authenticator
+from .cloud.client import DrsClient
+from .cloud.iam import Project, ProjectLister
+from .cloud.limiter import Limiter
+from .cloud.transport import Transport, ssl_context
 from .config import Config, Credentials, Target, load_config, secrets_of
 from .decode import Page
-from .discovery import Found, Project, ProjectLister
+from .discovery import Found
 from .errors import ApiError, ConfigError
 from .exposition import Exposition, render
-from .limiter import Limiter
 from .listing import first_page
 from .logs import SecretFilter, counted
 from .model import LIST_API_NAMES
@@ -28,7 +30,6 @@ from .poller import Poller
 from .sharding import Shard
 from .snapshot import DiscoveryState, ReloadState, Snapshot, TargetKey
 from .telemetry import Telemetry
-from .transport import Transport, ssl_context
 from .web import Protection
 from .webconfig import WebSecurity, load_web_config
 

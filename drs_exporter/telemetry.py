@@ -14,9 +14,9 @@ from collections import Counter
 from collections.abc import Collection
 
 from .batch import BATCH_CALLS
-from .client import IAM_API
-from .discovery import API as IAM_PROJECTS_API
-from .discovery import DOMAINS_API as IAM_DOMAINS_API
+from .cloud.client import IAM_API
+from .cloud.iam import API as IAM_PROJECTS_API
+from .cloud.iam import DOMAINS_API as IAM_DOMAINS_API
 from .model import LIST_API_NAMES
 from .quotas import QUOTAS_API
 from .snapshot import DiscoveryState, TargetKey

@@ -29,21 +29,15 @@ from huaweicloudsdkcore.region.region import Region
 from huaweicloudsdkiam.v3 import IamClient, KeystoneListAuthProjectsRequest
 
 from drs_exporter import simulator
-from drs_exporter.client import DrsClient
+from drs_exporter.cloud.client import DrsClient
+from drs_exporter.cloud.iam import Project, ProjectLister, decode_projects
+from drs_exporter.cloud.limiter import Limiter
+from drs_exporter.cloud.transport import Transport
 from drs_exporter.config import Credentials, DiscoveryConfig, Target, parse_config
-from drs_exporter.discovery import (
-    Project,
-    ProjectLister,
-    decode_projects,
-    region_of,
-    select,
-    targets,
-)
+from drs_exporter.discovery import region_of, select, targets
 from drs_exporter.errors import ApiError, ConfigError
-from drs_exporter.limiter import Limiter
 from drs_exporter.sharding import Shard
 from drs_exporter.telemetry import Telemetry
-from drs_exporter.transport import Transport
 
 from .conftest import Sample, StartSim, samples, sim_call, start_serving, stop, wait_ready
 from .conftest import select as select_samples
@@ -642,7 +636,7 @@ async def test_a_signature_that_names_no_account_is_refused(
 ) -> None:
     """What a global service asks of AK/SK: the simulator refuses a signature without
     X-Domain-Id, so the exporter's lister must send it to pass (the test above)."""
-    from drs_exporter.auth import AkSkSigner, Request
+    from drs_exporter.cloud.auth import AkSkSigner, Request
 
     url = sim.url + "/v3/auth/projects"
     headers = await AkSkSigner(AK, SK).headers(

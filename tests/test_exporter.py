@@ -12,12 +12,13 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from drs_exporter.auth import Request, Send, StaticToken
 from drs_exporter.batch import BATCH_CALLS
-from drs_exporter.client import DrsClient
+from drs_exporter.cloud.auth import Request, Send, StaticToken
+from drs_exporter.cloud.client import DrsClient
+from drs_exporter.cloud.limiter import Limiter
+from drs_exporter.cloud.transport import Transport
 from drs_exporter.config import Config, Credentials, IamCredentials, MetricsConfig, load_config
 from drs_exporter.families import FAMILIES
-from drs_exporter.limiter import Limiter
 from drs_exporter.model import STATUSES
 from drs_exporter.plan import Clock, Plan, PollTarget
 from drs_exporter.poller import Poller
@@ -25,7 +26,6 @@ from drs_exporter.service import Exporter
 from drs_exporter.sharding import Shard
 from drs_exporter.snapshot import Snapshot, TargetKey
 from drs_exporter.telemetry import Telemetry
-from drs_exporter.transport import Transport
 
 from .conftest import StartSim, samples, select, sim_call, sim_config
 

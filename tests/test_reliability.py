@@ -35,11 +35,12 @@ from prometheus_client.openmetrics.parser import (
 )
 
 from drs_exporter import __version__
-from drs_exporter.auth import StaticToken
-from drs_exporter.client import DrsClient
+from drs_exporter.cloud.auth import StaticToken
+from drs_exporter.cloud.client import DrsClient
+from drs_exporter.cloud.limiter import Limiter
+from drs_exporter.cloud.transport import MAX_BODY_BYTES, Transport
 from drs_exporter.config import Config, Credentials, MetricsConfig, PollConfig, Target
 from drs_exporter.errors import ApiError
-from drs_exporter.limiter import Limiter
 from drs_exporter.listing import list_jobs
 from drs_exporter.model import LIST_APIS
 from drs_exporter.paging import PAGES_AT_ONCE
@@ -47,7 +48,6 @@ from drs_exporter.plan import Clock
 from drs_exporter.service import Exporter
 from drs_exporter.simulator.query import parse_job_query
 from drs_exporter.telemetry import Telemetry
-from drs_exporter.transport import MAX_BODY_BYTES, Transport
 from drs_exporter.web import bound_port, make_app, start_server
 
 from .conftest import (
@@ -239,7 +239,7 @@ async def test_429_waits_as_retry_after_says_or_backs_off_without_it(
     api: str,
 ) -> None:
     sim = await start_sim(seed=1, projects=1, jobs=3, throttle_rate=1.0, retry_after=retry_after)
-    caplog.set_level(logging.DEBUG, logger="drs_exporter.client")
+    caplog.set_level(logging.DEBUG, logger="drs_exporter.cloud.client")
     rng = RecordingRandom()
     error, telemetry = await fetch_with(
         sim.url, sim.project_ids[0], PollConfig(retries=2), rng, api

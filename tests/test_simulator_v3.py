@@ -14,7 +14,8 @@ import aiohttp
 import pytest
 from yarl import URL
 
-from drs_exporter import signer, simulator
+from drs_exporter import simulator
+from drs_exporter.cloud import signer
 from drs_exporter.errors import ConfigError
 from drs_exporter.model import JOB_TYPES, is_failed
 from drs_exporter.simulator.bodies import parse_listing

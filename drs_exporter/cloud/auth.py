@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from typing import Protocol
 from urllib.parse import urlsplit
 
+from ..config import Credentials, IamCredentials
+from ..errors import ApiError, reason_for_status
+from ..model import parse_time
+from ..regions import iam_endpoint
 from . import signer
-from .config import Credentials, IamCredentials
-from .errors import ApiError, reason_for_status
-from .model import parse_time
-from .regions import iam_endpoint
 from .transport import Response
 
 log = logging.getLogger(__name__)

@@ -16,9 +16,9 @@ import logging
 import random
 from collections.abc import Mapping, Sequence
 
+from ..config import Target
+from ..errors import ApiError
 from .auth import Authenticator, Request, Send
-from .config import Target
-from .errors import ApiError
 from .limiter import OWN
 from .signer import canonical_query
 from .transport import Response, Transport, api_error

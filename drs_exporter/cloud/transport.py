@@ -26,10 +26,10 @@ import aiohttp
 from aiohttp.http_exceptions import HttpProcessingError, LineTooLong
 from yarl import URL
 
-from .config import HttpConfig
-from .errors import ApiError, ConfigError, reason_for_status
+from ..config import HttpConfig
+from ..errors import ApiError, ConfigError, reason_for_status
+from ..model import one_line
 from .limiter import Limiter, Party
-from .model import one_line
 
 MAX_BODY_BYTES = 32 * 1024 * 1024  # far above any real answer, once inflated; stops a runaway one
 # The most one inflating step makes: a compressed answer is refused within a step of the cap,
