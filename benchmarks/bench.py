@@ -77,8 +77,8 @@ from bodies import cycle_bodies, loads_seconds
 from procs import exporter_command, free_port, memory_mib
 
 from drs_exporter import __version__
-from drs_exporter.batch import DR_JOB_TYPE, INSTANCE_STATUSES
 from drs_exporter.config import PollConfig
+from drs_exporter.drs.batch_calls import DR_JOB_TYPE, INSTANCE_STATUSES
 from drs_exporter.model import LIST_API_NAMES
 from drs_exporter.simulator.health import TICK
 from drs_exporter.telemetry import DRS_API_NAMES, IAM_API_NAMES

@@ -18,8 +18,8 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
-from drs_exporter.batch import BATCH_CALLS
 from drs_exporter.config import PollConfig
+from drs_exporter.drs.batch_calls import BATCH_CALLS
 from drs_exporter.model import JOB_TYPES, parse_jobs, unique_jobs
 
 V3_MAX_PER_PAGE = 100

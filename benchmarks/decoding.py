@@ -18,7 +18,7 @@ import json
 import time
 from collections.abc import Callable
 
-from drs_exporter.decode import read_page, read_page_tolerantly
+from drs_exporter.drs.decode import read_page, read_page_tolerantly
 from drs_exporter.families import FAMILIES, Reads, TargetFamily
 from drs_exporter.model import JOB_TYPES, Job
 from drs_exporter.samples import TargetView

@@ -22,21 +22,21 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
 
-from .batchsize import BatchSizes
 from .cloud.limiter import Party, acting_for
-from .decode import AnswerCache, Page
+from .drs.batch_figures import fetch_health
+from .drs.batch_sizes import BatchSizes
+from .drs.decode import AnswerCache, Page
+from .drs.listing import Listing, list_published
+from .drs.published import Publication
+from .drs.quotas import ProjectQuotas
+from .drs.rotation import Turns
 from .errors import ApiError
-from .health import fetch_health
-from .listing import Listing, list_published
 from .logs import counted
 from .model import KNOWN_STATUSES, Job, JobHealth
 from .plan import Clock, Plan, PollTarget
-from .publication import Publication
-from .quotas import ProjectQuotas
 from .snapshot import ReloadState, Snapshot, TargetKey
 from .telemetry import Telemetry
 from .tracking import Failed, Listed, Now, Tracked, advance
-from .turns import Turns
 
 log = logging.getLogger(__name__)
 

@@ -18,11 +18,11 @@ from .cloud.iam import Project, ProjectLister
 from .cloud.limiter import Limiter
 from .cloud.transport import Transport, ssl_context
 from .config import Config, Credentials, Target, load_config, secrets_of
-from .decode import Page
 from .discovery import Found
+from .drs.decode import Page
+from .drs.listing import first_page
 from .errors import ApiError, ConfigError
 from .exposition import Exposition, render
-from .listing import first_page
 from .logs import SecretFilter, counted
 from .model import LIST_API_NAMES
 from .plan import Clock, Plan, PollTarget

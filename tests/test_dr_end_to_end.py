@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from drs_exporter.batch import BATCH_PROGRESS
 from drs_exporter.config import Config, MetricsConfig
+from drs_exporter.drs.batch_calls import BATCH_PROGRESS
 from drs_exporter.families import FAMILIES
 from drs_exporter.service import Exporter
 

@@ -12,12 +12,12 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from drs_exporter.batch import BATCH_CALLS
 from drs_exporter.cloud.auth import Request, Send, StaticToken
 from drs_exporter.cloud.client import DrsClient
 from drs_exporter.cloud.limiter import Limiter
 from drs_exporter.cloud.transport import Transport
 from drs_exporter.config import Config, Credentials, IamCredentials, MetricsConfig, load_config
+from drs_exporter.drs.batch_calls import BATCH_CALLS
 from drs_exporter.families import FAMILIES
 from drs_exporter.model import STATUSES
 from drs_exporter.plan import Clock, Plan, PollTarget

@@ -10,7 +10,7 @@ import msgspec
 import pytest
 
 from drs_exporter.config import MetricsConfig
-from drs_exporter.decode import read_page, read_page_tolerantly
+from drs_exporter.drs.decode import read_page, read_page_tolerantly
 from drs_exporter.exposition import render
 from drs_exporter.families import INFO_LABELS, JOB_LABELS
 from drs_exporter.model import (

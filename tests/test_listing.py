@@ -5,9 +5,9 @@ from __future__ import annotations
 import msgspec
 
 from drs_exporter.config import Credentials, Target
-from drs_exporter.listing import merge_listings, v3_body
+from drs_exporter.drs.listing import merge_listings, v3_body
 
-from .test_health import job
+from .test_batch_figures import job
 
 
 def test_a_job_both_apis_list_is_one_job_with_v5s_record() -> None:

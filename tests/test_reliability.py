@@ -40,10 +40,10 @@ from drs_exporter.cloud.client import DrsClient
 from drs_exporter.cloud.limiter import Limiter
 from drs_exporter.cloud.transport import MAX_BODY_BYTES, Transport
 from drs_exporter.config import Config, Credentials, MetricsConfig, PollConfig, Target
+from drs_exporter.drs.listing import list_jobs
+from drs_exporter.drs.paging import PAGES_AT_ONCE
 from drs_exporter.errors import ApiError
-from drs_exporter.listing import list_jobs
 from drs_exporter.model import LIST_APIS
-from drs_exporter.paging import PAGES_AT_ONCE
 from drs_exporter.plan import Clock
 from drs_exporter.service import Exporter
 from drs_exporter.simulator.query import parse_job_query

@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from ..batch import BATCH_PROGRESS, BATCH_RPO_RTO, BATCH_STATUS, DR_MONITORING
+from ..drs.batch_calls import BATCH_PROGRESS, BATCH_RPO_RTO, BATCH_STATUS, DR_MONITORING
+from ..drs.quotas import QUOTAS_API
 from ..model import LIST_API_NAMES
-from ..quotas import QUOTAS_API
 from ..telemetry import IAM_API_NAMES
 from ..web import base_url
 from .bodies import Batch, parse_batch, parse_listing

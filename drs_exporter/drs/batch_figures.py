@@ -2,15 +2,15 @@
 transferring jobs, failure reasons of failed ones, recovery objectives, connections and
 instance capacity of DR jobs.
 
-Each call of ``batch.BATCH_CALLS`` that is switched on is asked about the jobs it wants, as
+Each call of ``batch_calls.BATCH_CALLS`` that is switched on is asked about the jobs it wants, as
 many ids a request as ``BatchSizes`` allows, through the same client (limits, retries,
 counting) as the listings. A request refused with HTTP 400, or answered for fewer ids than it
 carried when asking again about the missing ones at half the size brings some of them, makes
 the size for that call and endpoint half as large, and the ids are asked again that way.
-A call asked in turns (DR monitoring: see ``turns``) asks at most
+A call asked in turns (DR monitoring: see ``rotation``) asks at most
 ``poll.dr_monitoring_requests`` requests' worth of its jobs a cycle, and the others keep what
 they last said.
-Answers are read defensively (see ``batch``), a result for an id not asked for is ignored,
+Answers are read defensively (see ``batch_calls``), a result for an id not asked for is ignored,
 and a failed or garbled answer leaves out only its own jobs' figures. Nothing here can fail
 a poll.
 """
@@ -25,15 +25,15 @@ from typing import Any
 
 import msgspec
 
-from .batch import BATCH_CALLS, BATCH_PROGRESS, BATCH_STATUS, BatchCall
-from .batchsize import BatchSizes
-from .cloud.auth import Authenticator
-from .cloud.client import DrsClient
-from .config import PollConfig, Target
+from ..cloud.auth import Authenticator
+from ..cloud.client import DrsClient
+from ..config import PollConfig, Target
+from ..errors import ApiError
+from ..model import Job, JobHealth
+from .batch_calls import BATCH_CALLS, BATCH_PROGRESS, BATCH_STATUS, BatchCall
+from .batch_sizes import BatchSizes
 from .decode import Progress, Status
-from .errors import ApiError
-from .model import Job, JobHealth
-from .turns import Turns
+from .rotation import Turns
 
 log = logging.getLogger(__name__)
 

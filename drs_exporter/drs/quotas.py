@@ -15,12 +15,12 @@ import logging
 from collections.abc import Collection, Mapping
 from typing import Any
 
-from .batch import figure
-from .cloud.auth import Authenticator
-from .cloud.client import DrsClient
-from .config import Target
-from .errors import ApiError
-from .model import label_value
+from ..cloud.auth import Authenticator
+from ..cloud.client import DrsClient
+from ..config import Target
+from ..errors import ApiError
+from ..model import label_value
+from .batch_calls import figure
 
 log = logging.getLogger(__name__)
 

@@ -19,8 +19,8 @@ from typing import Any, Generic, TypeVar, get_args
 
 import msgspec
 
-from .errors import ApiError
-from .model import JOB_FIELDS, JOB_FROM_STRUCT, Job, parse_jobs
+from ..errors import ApiError
+from ..model import JOB_FIELDS, JOB_FROM_STRUCT, Job, parse_jobs
 
 T = TypeVar("T")
 R = TypeVar("R")

@@ -13,8 +13,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
-from .config import Target
-from .model import LIST_API_NAMES
+from ..config import Target
+from ..model import LIST_API_NAMES
 
 RECHECK_AFTER = 3600.0  # seconds before an API found unpublished is asked again
 

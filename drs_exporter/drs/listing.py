@@ -3,7 +3,7 @@
 ``GET /v5/{project_id}/jobs`` pages by offset, ``POST /v3/{project_id}/jobs`` by page number;
 each lists only some engines, and a job both list is one job, with v5's record. Not every
 region publishes both: an API that answers as unpublished is left out (``apis: auto``, the
-default) or fails the poll (an explicit ``apis`` list), and ``publication`` remembers it.
+default) or fails the poll (an explicit ``apis`` list), and ``published`` remembers it.
 Per API, the first page shows the server's real page size and total; the remaining pages
 are then fetched concurrently (within the shared limits, a bounded number at a time), any
 gap left by short pages is filled, and a listing that changed while it was paged, or whose
@@ -25,15 +25,15 @@ from typing import Any, NoReturn, TypeVar
 
 import msgspec
 
-from .cloud.auth import Authenticator
-from .cloud.client import DrsClient
-from .config import PollConfig, Target
+from ..cloud.auth import Authenticator
+from ..cloud.client import DrsClient
+from ..config import PollConfig, Target
+from ..errors import ApiError
+from ..model import LIST_API_NAMES, Job, unique_jobs
+from ..regions import documented_hint
 from .decode import AnswerCache, Page, read_page
-from .errors import ApiError
-from .model import LIST_API_NAMES, Job, unique_jobs
 from .paging import PAGES_AT_ONCE, listing_settled, next_offsets, page_at, pages_allowed
-from .publication import RECHECK_AFTER, Publication
-from .regions import documented_hint
+from .published import RECHECK_AFTER, Publication
 
 log = logging.getLogger(__name__)
 
@@ -172,7 +172,7 @@ async def list_published(
     max_jobs: int = MAX_JOBS,
 ) -> Listing:
     """The target's jobs from the list APIs its endpoint publishes, noting in
-    ``publication`` what each API answered (``now`` in monotonic seconds).
+    ``published`` what each API answered (``now`` in monotonic seconds).
 
     With ``apis: auto``, an API found unpublished is left out, and the poll fails with
     reason ``unsupported`` only when no API lists; with an explicit list, every API in it

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from drs_exporter.batch import figure
-from drs_exporter.decode import Progress, Status, read_progress
+from drs_exporter.drs.batch_calls import figure
+from drs_exporter.drs.batch_figures import job_health
+from drs_exporter.drs.decode import Progress, Status, read_progress
 from drs_exporter.errors import ApiError
-from drs_exporter.health import job_health
 from drs_exporter.model import Job, JobHealth
 
 

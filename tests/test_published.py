@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 from drs_exporter.config import Credentials, Target
-from drs_exporter.publication import RECHECK_AFTER, Publication
+from drs_exporter.drs.published import RECHECK_AFTER, Publication
 
 HK = Target("p1", "ap-southeast-1", "https://drs.hk.example", Credentials(token="t"))
 

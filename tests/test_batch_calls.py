@@ -7,14 +7,14 @@ from typing import Any
 
 import pytest
 
-from drs_exporter.batch import BATCH_CALLS, DR_MONITORING, tell_instance, tell_objectives
-from drs_exporter.batchsize import RETRY_LARGER, BatchSizes
-from drs_exporter.decode import Monitoring, RpoRto, read_results
+from drs_exporter.drs.batch_calls import BATCH_CALLS, DR_MONITORING, tell_instance, tell_objectives
+from drs_exporter.drs.batch_sizes import RETRY_LARGER, BatchSizes
+from drs_exporter.drs.decode import Monitoring, RpoRto, read_results
+from drs_exporter.drs.quotas import read_quota
 from drs_exporter.errors import ApiError
 from drs_exporter.families import FAMILIES
-from drs_exporter.quotas import read_quota
 
-from .test_health import job
+from .test_batch_figures import job
 
 
 class Clock:

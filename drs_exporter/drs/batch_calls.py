@@ -17,8 +17,8 @@ from typing import Any, Literal
 
 import msgspec
 
+from ..model import MAX_ERROR_MESSAGE, Job, one_line, parse_time
 from .decode import Monitoring, Progress, RpoRto, Status, read_results
-from .model import MAX_ERROR_MESSAGE, Job, one_line, parse_time
 
 # The statuses in which a job has progress, remaining time and an update time ...
 PROGRESS_STATUSES = frozenset(
@@ -50,7 +50,7 @@ class BatchCall:
     tell: Callable[[Job, Any], dict[str, Any]]  # JobHealth values a result gives of a job
     paged: bool = False  # its results come in pages: the body asks for one of max_ids
     # At most poll.dr_monitoring_requests requests a target and cycle, the jobs asked longest
-    # ago first; the others keep what they last said (see ``turns``).
+    # ago first; the others keep what they last said (see ``rotation``).
     in_turns: bool = False
 
     def body(self, ids: Sequence[str]) -> bytes:
