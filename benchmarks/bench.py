@@ -80,8 +80,8 @@ from drs_exporter import __version__
 from drs_exporter.config import PollConfig
 from drs_exporter.drs.batch_calls import DR_JOB_TYPE, INSTANCE_STATUSES
 from drs_exporter.model import LIST_API_NAMES
+from drs_exporter.polling.counters import DRS_API_NAMES, IAM_API_NAMES
 from drs_exporter.simulator.health import TICK
-from drs_exporter.telemetry import DRS_API_NAMES, IAM_API_NAMES
 
 TOKEN = "bench-token-not-a-secret"
 REGION = "ap-southeast-1"

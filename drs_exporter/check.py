@@ -13,20 +13,20 @@ import sys
 import time
 from collections.abc import Sequence
 
-from . import discovery
 from .config import Config
-from .discovery import Found
 from .errors import ApiError
 from .logs import SecretFilter
+from .polling import discovered
+from .polling.discovered import Found
+from .polling.sharding import Shard
+from .polling.snapshot import TargetKey
 from .regions import documented_apis, documented_hint
 from .service import Exporter
-from .sharding import Shard
-from .snapshot import TargetKey
 
 
 def _print_discovery(found: list[Found], config: Config) -> None:
     """What discovery found, before the per-target rows."""
-    made = {t.project_id: t for t in discovery.targets(found, config.discovery, ())}
+    made = {t.project_id: t for t in discovered.targets(found, config.discovery, ())}
     explicit = {t.project_id for t in config.targets}
     rows = [("DISCOVERED PROJECT", "NAME", "REGION", "DRS ENDPOINT", "APIS")]
     for f in found:

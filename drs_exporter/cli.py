@@ -26,8 +26,8 @@ from .config import (
 from .errors import ConfigError
 from .guard import ServerLimits
 from .logs import FORMATS, LEVELS, SecretFilter, counted, setup
+from .polling.sharding import AUTO, SHARD_FLAG, TOTAL_FLAG, Shard, parse_shard
 from .service import Exporter, count_targets
-from .sharding import AUTO, SHARD_FLAG, TOTAL_FLAG, Shard, parse_shard
 from .web import LIFECYCLE_FLAG, Protection, base_url, make_app, start_server
 from .webconfig import WebSecurity, load_web_config
 

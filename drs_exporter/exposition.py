@@ -29,8 +29,8 @@ from dataclasses import dataclass
 from .config import MetricsConfig
 from .families import FAMILIES, Family, Reads, SnapshotFamily, TargetFamily
 from .gzipjoin import OpenMember, Segment, close_member, inflate_pieces, open_member, segment
+from .polling.snapshot import Snapshot, TargetKey, TargetState
 from .samples import SnapshotView, TargetView
-from .snapshot import Snapshot, TargetKey, TargetState
 
 TEXT_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 OPENMETRICS_CONTENT_TYPE = "application/openmetrics-text; version=1.0.0; charset=utf-8"

@@ -24,6 +24,8 @@ from typing import Literal
 from .cloud.transport import MAX_BODY_BYTES
 from .drs.batch_calls import BATCH_PROGRESS, BATCH_RPO_RTO, BATCH_STATUS, DR_MONITORING, BatchCall
 from .model import INFO_FIELDS, LIST_API_NAMES, MAX_ERROR_MESSAGE, STATUSES, JobHealth, is_failed
+from .polling.counters import DRS_API_NAMES, IAM_API_NAMES
+from .polling.snapshot import DiscoveryState, Snapshot, TargetState
 from .samples import (
     JOB_LABELS,
     TARGET_LABELS,
@@ -34,8 +36,6 @@ from .samples import (
     numbers,
     target_text,
 )
-from .snapshot import DiscoveryState, Snapshot, TargetState
-from .telemetry import DRS_API_NAMES, IAM_API_NAMES
 
 COUNT_LABELS = (*TARGET_LABELS, "engine_type", "net_type", "status")
 INFO_LABELS = (*TARGET_LABELS, *(label for label, _ in INFO_FIELDS))  # job_id first

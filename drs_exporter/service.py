@@ -11,25 +11,26 @@ from collections.abc import Awaitable, Callable, Iterable, Iterator
 
 import aiohttp
 
-from . import __version__, discovery
+from . import __version__
 from .cloud.auth import Authenticator, authenticator
 from .cloud.client import DrsClient
 from .cloud.iam import Project, ProjectLister
 from .cloud.limiter import Limiter
 from .cloud.transport import Transport, ssl_context
 from .config import Config, Credentials, Target, load_config, secrets_of
-from .discovery import Found
 from .drs.decode import Page
 from .drs.listing import first_page
 from .errors import ApiError, ConfigError
 from .exposition import Exposition, render
 from .logs import SecretFilter, counted
 from .model import LIST_API_NAMES
-from .plan import Clock, Plan, PollTarget
-from .poller import Poller
-from .sharding import Shard
-from .snapshot import DiscoveryState, ReloadState, Snapshot, TargetKey
-from .telemetry import Telemetry
+from .polling import discovered
+from .polling.counters import Telemetry
+from .polling.discovered import Found
+from .polling.plan import Clock, Plan, PollTarget
+from .polling.poller import Poller
+from .polling.sharding import Shard
+from .polling.snapshot import DiscoveryState, ReloadState, Snapshot, TargetKey
 from .web import Protection
 from .webconfig import WebSecurity, load_web_config
 
@@ -140,7 +141,7 @@ class Exporter:
         finally:
             self._discovery_tried = True
         self._projects = projects
-        found = discovery.select(projects, lister.discovery)
+        found = discovered.select(projects, lister.discovery)
         after = self._discovered_targets(self.config)
         self._telemetry.discovery = DiscoveryState(count_targets(after), self._clock.wall())
         if after != self._planned:  # new or gone projects, or a region's leave ended
@@ -187,8 +188,8 @@ class Exporter:
         return self._exposition
 
     def ready(self) -> bool:
-        discovered = self._lister is None or self._discovery_tried
-        return self._poller is not None and discovered and self._snapshot.ready
+        discovery_done = self._lister is None or self._discovery_tried
+        return self._poller is not None and discovery_done and self._snapshot.ready
 
     async def reload(self) -> str | None:
         """Re-read the config file; keep the running config if the new one is bad."""
@@ -330,9 +331,9 @@ class Exporter:
         now = self._clock.monotonic()
         bare = {r for r, at in self._bare_regions.items() if now - at < BARE_REGION_RECHECK}
         found = [
-            f for f in discovery.select(self._projects, config.discovery) if f.region not in bare
+            f for f in discovered.select(self._projects, config.discovery) if f.region not in bare
         ]
-        return discovery.targets(found, config.discovery, config.targets)
+        return discovered.targets(found, config.discovery, config.targets)
 
     def _plan(self, config: Config, client: DrsClient | None = None) -> Plan:
         """What to poll for ``config``; ``client`` (its limits and counters) is kept when a

@@ -20,14 +20,11 @@ LONG_FILE_REASON = "This file is long"  # said in the opening docstring of a lon
 
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("__init__", "errors", "regions", "logs"),
-    ("model", "sharding"),
+    ("model",),
     ("config",),
     ("cloud",),
-    ("drs", "discovery"),
-    ("snapshot",),
-    ("telemetry", "tracking"),
-    ("plan",),
-    ("poller",),
+    ("drs",),
+    ("polling",),
     ("samples", "gzipjoin"),
     ("families",),
     ("exposition", "process"),

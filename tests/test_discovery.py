@@ -34,10 +34,10 @@ from drs_exporter.cloud.iam import Project, ProjectLister, decode_projects
 from drs_exporter.cloud.limiter import Limiter
 from drs_exporter.cloud.transport import Transport
 from drs_exporter.config import Credentials, DiscoveryConfig, Target, parse_config
-from drs_exporter.discovery import region_of, select, targets
 from drs_exporter.errors import ApiError, ConfigError
-from drs_exporter.sharding import Shard
-from drs_exporter.telemetry import Telemetry
+from drs_exporter.polling.counters import Telemetry
+from drs_exporter.polling.discovered import region_of, select, targets
+from drs_exporter.polling.sharding import Shard
 
 from .conftest import Sample, StartSim, samples, sim_call, start_serving, stop, wait_ready
 from .conftest import select as select_samples

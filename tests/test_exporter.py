@@ -20,12 +20,12 @@ from drs_exporter.config import Config, Credentials, IamCredentials, MetricsConf
 from drs_exporter.drs.batch_calls import BATCH_CALLS
 from drs_exporter.families import FAMILIES
 from drs_exporter.model import STATUSES
-from drs_exporter.plan import Clock, Plan, PollTarget
-from drs_exporter.poller import Poller
+from drs_exporter.polling.counters import Telemetry
+from drs_exporter.polling.plan import Clock, Plan, PollTarget
+from drs_exporter.polling.poller import Poller
+from drs_exporter.polling.sharding import Shard
+from drs_exporter.polling.snapshot import Snapshot, TargetKey
 from drs_exporter.service import Exporter
-from drs_exporter.sharding import Shard
-from drs_exporter.snapshot import Snapshot, TargetKey
-from drs_exporter.telemetry import Telemetry
 
 from .conftest import StartSim, samples, select, sim_call, sim_config
 

@@ -25,8 +25,8 @@ from drs_exporter.exposition import (
 )
 from drs_exporter.families import FAMILIES
 from drs_exporter.model import STATUSES, Job, JobHealth
-from drs_exporter.sharding import Shard
-from drs_exporter.snapshot import (
+from drs_exporter.polling.sharding import Shard
+from drs_exporter.polling.snapshot import (
     DiscoveryState,
     ReloadState,
     Snapshot,

@@ -24,7 +24,7 @@ import pytest
 
 from drs_exporter.cloud.transport import INFLATE_STEP, MAX_BODY_BYTES, Limiter, Transport
 from drs_exporter.errors import ApiError
-from drs_exporter.telemetry import Telemetry
+from drs_exporter.polling.counters import Telemetry
 
 from .conftest import Served, StartSim, samples, select, sim_call
 from .test_hostile import REGION, TOKEN, report

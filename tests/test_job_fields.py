@@ -24,7 +24,7 @@ from drs_exporter.model import (
     text,
     timestamp,
 )
-from drs_exporter.snapshot import Snapshot, TargetKey, TargetState
+from drs_exporter.polling.snapshot import Snapshot, TargetKey, TargetState
 
 from .test_exposition import families
 

@@ -31,7 +31,7 @@ from drs_exporter.families import FAMILIES
 from drs_exporter.guard import ServerLimits
 from drs_exporter.model import Job
 from drs_exporter.negotiation import accepts_gzip, wants_openmetrics
-from drs_exporter.snapshot import Snapshot, TargetKey, TargetState
+from drs_exporter.polling.snapshot import Snapshot, TargetKey, TargetState
 from drs_exporter.web import base_url, bound_port, make_app, start_server
 from drs_exporter.webconfig import TlsSettings, WebSecurity
 from tests.conftest import ipv6_loopback

@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass, field, fields
 
 from ..errors import ConfigError
-from ..telemetry import DRS_API_NAMES
+from ..polling.counters import DRS_API_NAMES
 from .engines import APIS, LISTS
 
 RATE_FIELDS = ("error_rate", "throttle_rate", "hang_rate", "malformed_rate", "garble_rate")

@@ -18,7 +18,7 @@ from aiohttp import web
 from ..drs.batch_calls import BATCH_PROGRESS, BATCH_RPO_RTO, BATCH_STATUS, DR_MONITORING
 from ..drs.quotas import QUOTAS_API
 from ..model import LIST_API_NAMES
-from ..telemetry import IAM_API_NAMES
+from ..polling.counters import IAM_API_NAMES
 from ..web import base_url
 from .bodies import Batch, parse_batch, parse_listing
 from .dr import MONITORING_CAP

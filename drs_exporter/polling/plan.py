@@ -10,9 +10,9 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from .cloud.auth import Authenticator
-from .cloud.client import DrsClient
-from .config import MetricsConfig, PollConfig, Target
+from ..cloud.auth import Authenticator
+from ..cloud.client import DrsClient
+from ..config import MetricsConfig, PollConfig, Target
 from .sharding import Shard
 from .snapshot import TargetKey
 

@@ -13,10 +13,10 @@ import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from .cloud.iam import PROJECT_ID, Project
-from .config import DiscoveryConfig, Target
-from .config.discovery import REGION, endpoint_for
-from .regions import drs_endpoint
+from ..cloud.iam import PROJECT_ID, Project
+from ..config import DiscoveryConfig, Target
+from ..config.discovery import REGION, endpoint_for
+from ..regions import drs_endpoint
 
 log = logging.getLogger(__name__)
 

@@ -22,20 +22,20 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
 
-from .cloud.limiter import Party, acting_for
-from .drs.batch_figures import fetch_health
-from .drs.batch_sizes import BatchSizes
-from .drs.decode import AnswerCache, Page
-from .drs.listing import Listing, list_published
-from .drs.published import Publication
-from .drs.quotas import ProjectQuotas
-from .drs.rotation import Turns
-from .errors import ApiError
-from .logs import counted
-from .model import KNOWN_STATUSES, Job, JobHealth
+from ..cloud.limiter import Party, acting_for
+from ..drs.batch_figures import fetch_health
+from ..drs.batch_sizes import BatchSizes
+from ..drs.decode import AnswerCache, Page
+from ..drs.listing import Listing, list_published
+from ..drs.published import Publication
+from ..drs.quotas import ProjectQuotas
+from ..drs.rotation import Turns
+from ..errors import ApiError
+from ..logs import counted
+from ..model import KNOWN_STATUSES, Job, JobHealth
+from .counters import Telemetry
 from .plan import Clock, Plan, PollTarget
 from .snapshot import ReloadState, Snapshot, TargetKey
-from .telemetry import Telemetry
 from .tracking import Failed, Listed, Now, Tracked, advance
 
 log = logging.getLogger(__name__)

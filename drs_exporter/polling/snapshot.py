@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from .model import Job, JobHealth
+from ..model import Job, JobHealth
 from .sharding import Shard
 
 _NO_TIMES: Mapping[str, float] = MappingProxyType({})

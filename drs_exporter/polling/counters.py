@@ -13,12 +13,12 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Collection
 
-from .cloud.client import IAM_API
-from .cloud.iam import API as IAM_PROJECTS_API
-from .cloud.iam import DOMAINS_API as IAM_DOMAINS_API
-from .drs.batch_calls import BATCH_CALLS
-from .drs.quotas import QUOTAS_API
-from .model import LIST_API_NAMES
+from ..cloud.client import IAM_API
+from ..cloud.iam import API as IAM_PROJECTS_API
+from ..cloud.iam import DOMAINS_API as IAM_DOMAINS_API
+from ..drs.batch_calls import BATCH_CALLS
+from ..drs.quotas import QUOTAS_API
+from ..model import LIST_API_NAMES
 from .snapshot import DiscoveryState, TargetKey
 
 # Every API the exporter calls, by the name drs_api_requests_total and the logs give it. Each

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from .model import Job, JobHealth
+from ..model import Job, JobHealth
 from .snapshot import TargetKey, TargetState, Versions
 
 _NOTHING_SEEN: Mapping[str, tuple[str, float]] = MappingProxyType({})

@@ -14,7 +14,7 @@ import hashlib
 import re
 from dataclasses import dataclass
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
 SHARD_FLAG = "--shard"
 TOTAL_FLAG = "--total-shards"
