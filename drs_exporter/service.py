@@ -21,8 +21,8 @@ from .config import Config, Credentials, Target, load_config, secrets_of
 from .drs.decode import Page
 from .drs.listing import first_page
 from .errors import ApiError, ConfigError
-from .exposition import Exposition, render
 from .logs import SecretFilter, counted
+from .metrics.exposition import Exposition, render
 from .model import LIST_API_NAMES
 from .polling import discovered
 from .polling.counters import Telemetry

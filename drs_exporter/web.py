@@ -24,7 +24,6 @@ from . import NAME
 from .basicauth import AuthBusy, BasicAuth
 from .config import check_telemetry_path, parse_listen_address
 from .errors import ConfigError
-from .exposition import OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE, Body, Exposition
 from .guard import (
     BACKLOG,
     Once,
@@ -35,8 +34,9 @@ from .guard import (
     return_freed_buffers,
     server_logger,
 )
+from .metrics.exposition import OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE, Body, Exposition
+from .metrics.process import ProcessMetrics
 from .negotiation import accepts_gzip, wants_openmetrics
-from .process import ProcessMetrics
 from .webconfig import WebSecurity
 
 log = logging.getLogger(__name__)

@@ -12,7 +12,7 @@ from drs_exporter.drs.batch_sizes import RETRY_LARGER, BatchSizes
 from drs_exporter.drs.decode import Monitoring, RpoRto, read_results
 from drs_exporter.drs.quotas import read_quota
 from drs_exporter.errors import ApiError
-from drs_exporter.families import FAMILIES
+from drs_exporter.metrics.families import FAMILIES
 
 from .test_batch_figures import job
 

@@ -18,7 +18,7 @@ from drs_exporter.cloud.limiter import Limiter
 from drs_exporter.cloud.transport import Transport
 from drs_exporter.config import Config, Credentials, IamCredentials, MetricsConfig, load_config
 from drs_exporter.drs.batch_calls import BATCH_CALLS
-from drs_exporter.families import FAMILIES
+from drs_exporter.metrics.families import FAMILIES
 from drs_exporter.model import STATUSES
 from drs_exporter.polling.counters import Telemetry
 from drs_exporter.polling.plan import Clock, Plan, PollTarget

@@ -9,8 +9,8 @@ from pathlib import Path
 from prometheus_client.parser import text_string_to_metric_families
 
 from drs_exporter.config import MetricsConfig
-from drs_exporter.exposition import render
-from drs_exporter.families import FAMILIES, Family
+from drs_exporter.metrics.exposition import render
+from drs_exporter.metrics.families import FAMILIES, Family
 
 from .test_exposition import sample_snapshot
 

@@ -11,8 +11,8 @@ import pytest
 
 from drs_exporter.config import MetricsConfig
 from drs_exporter.drs.decode import read_page, read_page_tolerantly
-from drs_exporter.exposition import render
-from drs_exporter.families import INFO_LABELS, JOB_LABELS
+from drs_exporter.metrics.exposition import render
+from drs_exporter.metrics.families import INFO_LABELS, JOB_LABELS
 from drs_exporter.model import (
     INFO_FIELDS,
     JOB_FIELDS,

@@ -26,9 +26,9 @@ from prometheus_client.parser import text_string_to_metric_families as parse_tex
 
 from drs_exporter.config import MetricsConfig
 from drs_exporter.errors import ConfigError
-from drs_exporter.exposition import Exposition, render, shows
-from drs_exporter.families import FAMILIES
 from drs_exporter.guard import ServerLimits
+from drs_exporter.metrics.exposition import Exposition, render, shows
+from drs_exporter.metrics.families import FAMILIES
 from drs_exporter.model import Job
 from drs_exporter.negotiation import accepts_gzip, wants_openmetrics
 from drs_exporter.polling.snapshot import Snapshot, TargetKey, TargetState

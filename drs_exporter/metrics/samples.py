@@ -19,8 +19,8 @@ from typing import Any
 
 import msgspec
 
-from .model import Job, JobHealth, unique_jobs
-from .polling.snapshot import Snapshot, TargetKey, TargetState
+from ..model import Job, JobHealth, unique_jobs
+from ..polling.snapshot import Snapshot, TargetKey, TargetState
 
 TARGET_LABELS = ("project_id", "region", "job_type")
 JOB_LABELS = (*TARGET_LABELS, "job_id")

@@ -26,10 +26,10 @@ import itertools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from .config import MetricsConfig
+from ..config import MetricsConfig
+from ..polling.snapshot import Snapshot, TargetKey, TargetState
 from .families import FAMILIES, Family, Reads, SnapshotFamily, TargetFamily
 from .gzipjoin import OpenMember, Segment, close_member, inflate_pieces, open_member, segment
-from .polling.snapshot import Snapshot, TargetKey, TargetState
 from .samples import SnapshotView, TargetView
 
 TEXT_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"

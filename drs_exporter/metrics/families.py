@@ -21,11 +21,11 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Literal
 
-from .cloud.transport import MAX_BODY_BYTES
-from .drs.batch_calls import BATCH_PROGRESS, BATCH_RPO_RTO, BATCH_STATUS, DR_MONITORING, BatchCall
-from .model import INFO_FIELDS, LIST_API_NAMES, MAX_ERROR_MESSAGE, STATUSES, JobHealth, is_failed
-from .polling.counters import DRS_API_NAMES, IAM_API_NAMES
-from .polling.snapshot import DiscoveryState, Snapshot, TargetState
+from ..cloud.transport import MAX_BODY_BYTES
+from ..drs.batch_calls import BATCH_PROGRESS, BATCH_RPO_RTO, BATCH_STATUS, DR_MONITORING, BatchCall
+from ..model import INFO_FIELDS, LIST_API_NAMES, MAX_ERROR_MESSAGE, STATUSES, JobHealth, is_failed
+from ..polling.counters import DRS_API_NAMES, IAM_API_NAMES
+from ..polling.snapshot import DiscoveryState, Snapshot, TargetState
 from .samples import (
     JOB_LABELS,
     TARGET_LABELS,
