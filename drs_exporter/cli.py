@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import NoReturn
 
-from . import NAME, __version__, guard, simulator
+from . import NAME, __version__, simulator
 from .check import check
 from .config import (
     Config,
@@ -24,12 +24,13 @@ from .config import (
     parse_listen_address,
 )
 from .errors import ConfigError
-from .guard import ServerLimits
 from .logs import FORMATS, LEVELS, SecretFilter, counted, setup
 from .polling.sharding import AUTO, SHARD_FLAG, TOTAL_FLAG, Shard, parse_shard
 from .service import Exporter, count_targets
-from .web import LIFECYCLE_FLAG, Protection, base_url, make_app, start_server
-from .webconfig import WebSecurity, load_web_config
+from .web import limits
+from .web.limits import ServerLimits
+from .web.server import LIFECYCLE_FLAG, Protection, base_url, make_app, start_server
+from .web.webconfig import WebSecurity, load_web_config
 
 log = logging.getLogger("drs_exporter")
 
@@ -119,7 +120,7 @@ def build_parsers() -> dict[str, argparse.ArgumentParser]:
         action="store_true",
         help="allow POST /-/reload to re-read the config (SIGHUP always does)",
     )
-    guard.add_arguments(serve)
+    limits.add_arguments(serve)
     _add_sharding(serve)
     _add_logging(serve)
 
@@ -178,7 +179,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(check(config, shard, secret_filter))
         if command == "once":
             return asyncio.run(_once(config, shard, secret_filter))
-        limits = guard.limits_from_args(ns)
+        server_limits = limits.limits_from_args(ns)
         security = load_web_config(config.web.config_file) if config.web.config_file else None
         from_flag = ns.listen_address is not None
         listen = ns.listen_address if from_flag else config.web.listen_address
@@ -191,7 +192,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 security,
                 secret_filter,
                 lifecycle=ns.enable_lifecycle,
-                limits=limits,
+                limits=server_limits,
                 listen_from=LISTEN_FLAG if from_flag else CONFIG_LISTEN_KEY,
             )
         )

@@ -31,8 +31,8 @@ from .polling.plan import Clock, Plan, PollTarget
 from .polling.poller import Poller
 from .polling.sharding import Shard
 from .polling.snapshot import DiscoveryState, ReloadState, Snapshot, TargetKey
-from .web import Protection
-from .webconfig import WebSecurity, load_web_config
+from .web.server import Protection
+from .web.webconfig import WebSecurity, load_web_config
 
 log = logging.getLogger(__name__)
 

@@ -26,7 +26,6 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("drs",),
     ("polling",),
     ("metrics",),
-    ("webconfig", "basicauth", "guard", "negotiation"),
     ("web",),
     ("service", "simulator"),
     ("check",),
@@ -133,7 +132,7 @@ def test_the_layer_check_sees_every_kind_of_import() -> None:
     text = (
         "from .poller import Poller\n"
         "from drs_exporter import exposition\n"
-        "import drs_exporter.web\n"
+        "import drs_exporter.web.server\n"
         "from . import data\n"
     )
     assert imported_units(PACKAGE / "model.py", text) == {"poller", "exposition", "web", "data"}

@@ -48,7 +48,7 @@ from drs_exporter.polling.counters import Telemetry
 from drs_exporter.polling.plan import Clock
 from drs_exporter.service import Exporter
 from drs_exporter.simulator.query import parse_job_query
-from drs_exporter.web import bound_port, make_app, start_server
+from drs_exporter.web.server import bound_port, make_app, start_server
 
 from .conftest import (
     EXE,

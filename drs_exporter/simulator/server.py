@@ -19,7 +19,7 @@ from ..drs.batch_calls import BATCH_PROGRESS, BATCH_RPO_RTO, BATCH_STATUS, DR_MO
 from ..drs.quotas import QUOTAS_API
 from ..model import LIST_API_NAMES
 from ..polling.counters import IAM_API_NAMES
-from ..web import base_url
+from ..web.server import base_url
 from .bodies import Batch, parse_batch, parse_listing
 from .dr import MONITORING_CAP
 from .engines import V3, V5

@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from .config.loading import read_yaml
-from .config.validators import boolean, join_path, kind_of, mapping, nested_in, one_of
-from .errors import ConfigError
+from ..config.loading import read_yaml
+from ..config.validators import boolean, join_path, kind_of, mapping, nested_in, one_of
+from ..errors import ConfigError
 
 _FIELD = "web.config_file"
 

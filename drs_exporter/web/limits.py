@@ -21,9 +21,9 @@ from typing import Any
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
-from . import NAME
-from .config import parse_duration
-from .errors import ConfigError
+from .. import NAME
+from ..config import parse_duration
+from ..errors import ConfigError
 
 log = logging.getLogger(__name__)
 

@@ -20,11 +20,13 @@ from typing import Protocol
 from aiohttp import web, web_response
 from aiohttp.typedefs import Handler, Middleware
 
-from . import NAME
+from .. import NAME
+from ..config import check_telemetry_path, parse_listen_address
+from ..errors import ConfigError
+from ..metrics.exposition import OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE, Body, Exposition
+from ..metrics.process import ProcessMetrics
 from .basicauth import AuthBusy, BasicAuth
-from .config import check_telemetry_path, parse_listen_address
-from .errors import ConfigError
-from .guard import (
+from .limits import (
     BACKLOG,
     Once,
     ServerLimits,
@@ -34,8 +36,6 @@ from .guard import (
     return_freed_buffers,
     server_logger,
 )
-from .metrics.exposition import OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE, Body, Exposition
-from .metrics.process import ProcessMetrics
 from .negotiation import accepts_gzip, wants_openmetrics
 from .webconfig import WebSecurity
 
