@@ -15,13 +15,13 @@ from collections.abc import Sequence
 
 from .config import Config
 from .errors import ApiError
+from .exporter import Exporter
 from .logs import SecretFilter
 from .polling import discovered
 from .polling.discovered import Found
 from .polling.sharding import Shard
 from .polling.snapshot import TargetKey
 from .regions import documented_apis, documented_hint
-from .service import Exporter
 
 
 def _print_discovery(found: list[Found], config: Config) -> None:

@@ -24,9 +24,9 @@ from .config import (
     parse_listen_address,
 )
 from .errors import ConfigError
+from .exporter import Exporter, count_targets
 from .logs import FORMATS, LEVELS, SecretFilter, counted, setup
 from .polling.sharding import AUTO, SHARD_FLAG, TOTAL_FLAG, Shard, parse_shard
-from .service import Exporter, count_targets
 from .web import limits
 from .web.limits import ServerLimits
 from .web.server import LIFECYCLE_FLAG, Protection, base_url, make_app, start_server

@@ -2,7 +2,7 @@
 
 The layers below are the architecture in one list: config, then the API layer (transport,
 auth, client, paging, listing), the snapshot the poller builds, its exposition, and the HTTP
-server; the service and the command line put them together. A module may import only from
+server; the exporter and the command line put them together. A module may import only from
 layers below its own, so nothing reaches back against the flow.
 """
 
@@ -27,7 +27,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("polling",),
     ("metrics",),
     ("web",),
-    ("service", "simulator"),
+    ("exporter", "simulator"),
     ("check",),
     ("cli",),
 )

@@ -17,8 +17,8 @@ import pytest
 
 from drs_exporter.config import Config, MetricsConfig
 from drs_exporter.drs.batch_calls import BATCH_PROGRESS
+from drs_exporter.exporter import Exporter
 from drs_exporter.metrics.families import FAMILIES
-from drs_exporter.service import Exporter
 
 from .conftest import Sample, StartSim, fixed, samples, select, sim_call, sim_config
 from .simulated import Simulated

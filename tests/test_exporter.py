@@ -18,6 +18,7 @@ from drs_exporter.cloud.limiter import Limiter
 from drs_exporter.cloud.transport import Transport
 from drs_exporter.config import Config, Credentials, IamCredentials, MetricsConfig, load_config
 from drs_exporter.drs.batch_calls import BATCH_CALLS
+from drs_exporter.exporter import Exporter
 from drs_exporter.metrics.families import FAMILIES
 from drs_exporter.model import STATUSES
 from drs_exporter.polling.counters import Telemetry
@@ -25,7 +26,6 @@ from drs_exporter.polling.plan import Clock, Plan, PollTarget
 from drs_exporter.polling.poller import Poller
 from drs_exporter.polling.sharding import Shard
 from drs_exporter.polling.snapshot import Snapshot, TargetKey
-from drs_exporter.service import Exporter
 
 from .conftest import StartSim, samples, select, sim_call, sim_config
 

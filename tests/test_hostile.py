@@ -37,8 +37,8 @@ from drs_exporter.config import (
     load_config,
 )
 from drs_exporter.errors import ConfigError
+from drs_exporter.exporter import Exporter
 from drs_exporter.logs import LogfmtFormatter, SecretFilter
-from drs_exporter.service import Exporter
 from drs_exporter.simulator.override import ApiCall
 from drs_exporter.web.limits import BACKLOG
 

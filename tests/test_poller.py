@@ -21,8 +21,8 @@ from pathlib import Path
 import pytest
 
 from drs_exporter.config import Config, MetricsConfig, load_config
+from drs_exporter.exporter import Exporter
 from drs_exporter.model import JOB_TYPES
-from drs_exporter.service import Exporter
 
 from .conftest import Sample, StartSim, samples, select, sim_call, sim_config
 from .simulated import Simulated

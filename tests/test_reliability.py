@@ -43,10 +43,10 @@ from drs_exporter.config import Config, Credentials, MetricsConfig, PollConfig, 
 from drs_exporter.drs.listing import list_jobs
 from drs_exporter.drs.paging import PAGES_AT_ONCE
 from drs_exporter.errors import ApiError
+from drs_exporter.exporter import Exporter
 from drs_exporter.model import LIST_APIS
 from drs_exporter.polling.counters import Telemetry
 from drs_exporter.polling.plan import Clock
-from drs_exporter.service import Exporter
 from drs_exporter.simulator.query import parse_job_query
 from drs_exporter.web.server import bound_port, make_app, start_server
 

@@ -8,7 +8,7 @@ First ``Turns`` alone (it is pure bookkeeping), then end to end over sockets.
 from __future__ import annotations
 
 from drs_exporter.drs.rotation import Turns
-from drs_exporter.service import Exporter
+from drs_exporter.exporter import Exporter
 
 from .conftest import StartSim, select, sim_config
 from .test_dr_end_to_end import (

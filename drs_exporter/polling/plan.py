@@ -1,6 +1,6 @@
 """What the poller is told to poll, and how: the plan built from a config, and the clock.
 
-``service`` builds a ``Plan`` for each config (and each change of the discovered targets);
+``exporter`` builds a ``Plan`` for each config (and each change of the discovered targets);
 the poller polls what it says until it is given another.
 """
 
