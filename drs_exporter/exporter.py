@@ -25,7 +25,7 @@ from .logs import SecretFilter, counted
 from .metrics.exposition import Exposition, render
 from .model import LIST_API_NAMES
 from .polling import discovered
-from .polling.counters import Telemetry
+from .polling.counters import Counters
 from .polling.discovered import Found
 from .polling.plan import Clock, Plan, PollTarget
 from .polling.poller import Poller
@@ -65,7 +65,7 @@ class Exporter:
         self._config_path = config_path
         self._secret_filter = secret_filter
         self._clock = clock or Clock()
-        self._telemetry = Telemetry()
+        self._counters = Counters()
         self._auths: dict[tuple[str, str, Credentials], Authenticator] = {}
         self._session: aiohttp.ClientSession | None = None
         self._poller: Poller | None = None
@@ -85,7 +85,7 @@ class Exporter:
         self._session = aiohttp.ClientSession()
         self._note_secrets(self.config)
         self._set_discovery(self.config)
-        self._poller = Poller(self._plan(self.config), self._telemetry, self._publish, self._clock)
+        self._poller = Poller(self._plan(self.config), self._counters, self._publish, self._clock)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -129,7 +129,7 @@ class Exporter:
             projects = await lister.projects(self._poller.plan.client)
         except Exception as exc:  # a bug must not stop polling what is known
             error = exc if isinstance(exc, ApiError) else ApiError("internal", type(exc).__name__)
-            self._telemetry.count_discovery_error(error.reason)
+            self._counters.count_discovery_error(error.reason)
             if self._projects is None:
                 log.warning("discovery failed, no project list yet: %s", error)
             else:
@@ -143,7 +143,7 @@ class Exporter:
         self._projects = projects
         found = discovered.select(projects, lister.discovery)
         after = self._discovered_targets(self.config)
-        self._telemetry.discovery = DiscoveryState(count_targets(after), self._clock.wall())
+        self._counters.discovery = DiscoveryState(count_targets(after), self._clock.wall())
         if after != self._planned:  # new or gone projects, or a region's leave ended
             log.info("discovery found %d projects: %d targets", len(found), count_targets(after))
             self._poller.replace_plan(self._plan(self.config, self._poller.plan.client))
@@ -221,10 +221,10 @@ class Exporter:
             self.config = config
             self._note_secrets(config)
             discovery_changed = self._set_discovery(config)
-            state = self._telemetry.discovery
+            state = self._counters.discovery
             if state is not None and self._projects is not None:  # selected anew from the list
                 count = count_targets(self._discovered_targets(config))
-                self._telemetry.discovery = dataclasses.replace(state, targets=count)
+                self._counters.discovery = dataclasses.replace(state, targets=count)
             client = self._poller.plan.client if same_client else None
             # Polls in progress finish under the old plan; each target's next one follows
             # the new (new targets start at once, removed ones stop).
@@ -279,10 +279,10 @@ class Exporter:
         """Poll the discovered targets as they now are."""
         if self._poller is None:
             return
-        state = self._telemetry.discovery
+        state = self._counters.discovery
         if state is not None:
             count = count_targets(self._discovered_targets(self.config))
-            self._telemetry.discovery = dataclasses.replace(state, targets=count)
+            self._counters.discovery = dataclasses.replace(state, targets=count)
         self._poller.replace_plan(self._plan(self.config, self._poller.plan.client))
 
     def _render(self, snapshot: Snapshot) -> Exposition:
@@ -309,7 +309,7 @@ class Exporter:
         old = self._lister
         if not d.enabled:
             self._lister, self._projects = None, None
-            self._telemetry.discovery = None
+            self._counters.discovery = None
             return old is not None
         if old is None or old.discovery != d:
             self._lister = ProjectLister(d, self._clock.wall, self._note_issued)
@@ -320,7 +320,7 @@ class Exporter:
             if not asked_alike:
                 self._projects = None
                 self._discovery_tried = False
-                self._telemetry.discovery = DiscoveryState()
+                self._counters.discovery = DiscoveryState()
             return True
         return False
 
@@ -344,7 +344,7 @@ class Exporter:
             transport = Transport(
                 self._session,
                 Limiter(poll.max_concurrency, poll.max_requests_per_second, self._clock.monotonic),
-                self._telemetry,
+                self._counters,
                 poll.timeout,
                 proxy=config.http.proxy_url,
                 ssl=ssl_context(config.http),

@@ -35,7 +35,7 @@ from drs_exporter.cloud.limiter import Limiter
 from drs_exporter.cloud.transport import Transport
 from drs_exporter.config import Credentials, DiscoveryConfig, Target, parse_config
 from drs_exporter.errors import ApiError, ConfigError
-from drs_exporter.polling.counters import Telemetry
+from drs_exporter.polling.counters import Counters
 from drs_exporter.polling.discovered import region_of, select, targets
 from drs_exporter.polling.sharding import Shard
 
@@ -607,8 +607,8 @@ async def test_the_official_iam_sdk_lists_the_simulators_projects_with_aksk(
     assert sdk == {(p["id"], p["name"], p["enabled"]) for p in await iam_projects(sim)}
 
     async with aiohttp.ClientSession() as http:
-        telemetry = Telemetry()
-        transport = Transport(http, Limiter(4, 100.0), telemetry, 5.0)
+        counters = Counters()
+        transport = Transport(http, Limiter(4, 100.0), counters, 5.0)
         lister = ProjectLister(discovery(iam_endpoint=sim.url), time.time)
         ours = await lister.projects(DrsClient(transport, 0))
         again = await lister.projects(DrsClient(transport, 0))
@@ -618,7 +618,7 @@ async def test_the_official_iam_sdk_lists_the_simulators_projects_with_aksk(
         == {(p.id, p.name, p.enabled) for p in again}
     )
     # The account id is asked once, as the SDK caches it.
-    assert telemetry.api_requests == {
+    assert counters.api_requests == {
         ("global", "iam_domains", "200"): 1,
         ("global", "iam_projects", "200"): 2,
     }

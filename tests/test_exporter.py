@@ -21,7 +21,7 @@ from drs_exporter.drs.batch_calls import BATCH_CALLS
 from drs_exporter.exporter import Exporter
 from drs_exporter.metrics.families import FAMILIES
 from drs_exporter.model import STATUSES
-from drs_exporter.polling.counters import Telemetry
+from drs_exporter.polling.counters import Counters
 from drs_exporter.polling.plan import Clock, Plan, PollTarget
 from drs_exporter.polling.poller import Poller
 from drs_exporter.polling.sharding import Shard
@@ -310,10 +310,10 @@ async def test_a_bug_in_the_exporter_counts_as_internal_and_spares_the_other_tar
     sim = await start_sim(seed=4, projects=2, jobs=12, status_period=0)
     broken, healthy = sim.project_ids
     config = sim_config(sim)
-    telemetry = Telemetry()
+    counters = Counters()
     published: list[Snapshot] = []
     async with aiohttp.ClientSession() as session:
-        transport = Transport(session, Limiter(4, 1000.0), telemetry, 5.0)
+        transport = Transport(session, Limiter(4, 1000.0), counters, 5.0)
         targets = tuple(
             PollTarget(
                 TargetKey(t.project_id, t.region, "sync"),
@@ -323,7 +323,7 @@ async def test_a_bug_in_the_exporter_counts_as_internal_and_spares_the_other_tar
             for t in config.targets
         )
         plan = Plan(targets, DrsClient(transport, retries=2), config.poll)
-        await Poller(plan, telemetry, published.append).cycle()
+        await Poller(plan, counters, published.append).cycle()
     by_project = {state.key.project_id: state for state in published[-1].targets}
     assert not by_project[broken].up and by_project[healthy].up
     assert by_project[healthy].jobs

@@ -5,13 +5,13 @@ from __future__ import annotations
 import dataclasses
 
 from drs_exporter.config import Credentials, Target
-from drs_exporter.drs.published import RECHECK_AFTER, Publication
+from drs_exporter.drs.published import RECHECK_AFTER, PublishedApis
 
 HK = Target("p1", "ap-southeast-1", "https://drs.hk.example", Credentials(token="t"))
 
 
 def test_auto_asks_every_api_until_one_is_found_unpublished_then_hourly() -> None:
-    found = Publication()
+    found = PublishedApis()
     assert found.to_ask(HK, 0.0) == ("v5", "v3")
     assert found.record(HK, "v5", False, 0.0) is True  # news: logged once
     assert found.record(HK, "v3", True, 0.0) is True
@@ -28,14 +28,14 @@ def test_auto_asks_every_api_until_one_is_found_unpublished_then_hourly() -> Non
 
 def test_an_explicit_list_is_always_asked_whole() -> None:
     strict = dataclasses.replace(HK, apis=("v5", "v3"), auto_apis=False)
-    found = Publication()
+    found = PublishedApis()
     found.record(strict, "v5", False, 0.0)
     assert found.to_ask(strict, 1.0) == ("v5", "v3")
 
 
 def test_the_finding_is_per_endpoint_and_a_region_publishes_what_any_endpoint_does() -> None:
     proxy = dataclasses.replace(HK, endpoint="https://proxy.example")
-    found = Publication()
+    found = PublishedApis()
     found.record(HK, "v5", False, 0.0)
     found.record(proxy, "v5", True, 0.0)
     assert found.to_ask(proxy, 1.0) == ("v5", "v3")

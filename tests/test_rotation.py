@@ -1,13 +1,14 @@
-"""DR monitoring asked in turns: a tenant with more DR jobs than ``poll.dr_monitoring_requests``
-requests carry asks about a share of them each cycle, the longest unasked first, and every
-job keeps the figures it was last answered with; a failed job keeps none.
+"""DR monitoring asked in rotation: a tenant with more DR jobs than
+``poll.dr_monitoring_requests`` requests carry asks about a share of them each cycle, the
+longest unasked first, and every job keeps the figures it was last answered with; a failed
+job keeps none.
 
-First ``Turns`` alone (it is pure bookkeeping), then end to end over sockets.
+First ``Rotation`` alone (it is pure bookkeeping), then end to end over sockets.
 """
 
 from __future__ import annotations
 
-from drs_exporter.drs.rotation import Turns
+from drs_exporter.drs.rotation import Rotation
 from drs_exporter.exporter import Exporter
 
 from .conftest import StartSim, select, sim_config
@@ -39,27 +40,27 @@ class Clock:
         return self.now
 
 
-def cycles() -> tuple[Turns, Clock]:
+def cycles() -> tuple[Rotation, Clock]:
     clock = Clock()
-    return Turns(clock), clock
+    return Rotation(clock), clock
 
 
 def test_with_few_jobs_every_job_is_asked_every_cycle() -> None:
-    turns, _ = cycles()
+    rotation, _ = cycles()
     for _ in range(3):
-        assert turns.choose(TARGET, API, IDS[:8], 10) == IDS[:8]
-        said = turns.record(TARGET, API, IDS[:8], IDS[:8], {i: i.upper() for i in IDS[:8]}, KEEP)
+        assert rotation.choose(TARGET, API, IDS[:8], 10) == IDS[:8]
+        said = rotation.record(TARGET, API, IDS[:8], IDS[:8], {i: i.upper() for i in IDS[:8]}, KEEP)
         assert said == {i: i.upper() for i in IDS[:8]}
 
 
 def test_more_jobs_are_asked_in_turns_and_keep_what_they_last_said() -> None:
-    turns, clock = cycles()
+    rotation, clock = cycles()
     asked_in: list[list[str]] = []
     for cycle in range(4):
         clock.now += 60
-        chosen = turns.choose(TARGET, API, IDS, 10)
+        chosen = rotation.choose(TARGET, API, IDS, 10)
         asked_in.append(chosen)
-        said = turns.record(TARGET, API, IDS, chosen, {i: (i, cycle) for i in chosen}, KEEP)
+        said = rotation.record(TARGET, API, IDS, chosen, {i: (i, cycle) for i in chosen}, KEEP)
         told = sorted({i for ids in asked_in for i in ids})
         assert sorted(said) == told  # every job answered once is still told
         assert all(said[i] == (i, cycle) for i in chosen)  # the fresh answer wins
@@ -70,44 +71,44 @@ def test_more_jobs_are_asked_in_turns_and_keep_what_they_last_said() -> None:
 
 
 def test_a_job_whose_request_failed_keeps_nothing_and_is_asked_first() -> None:
-    turns, clock = cycles()
-    first = turns.choose(TARGET, API, IDS, 10)
-    turns.record(TARGET, API, IDS, first, {i: "old" for i in first}, KEEP)
+    rotation, clock = cycles()
+    first = rotation.choose(TARGET, API, IDS, 10)
+    rotation.record(TARGET, API, IDS, first, {i: "old" for i in first}, KEEP)
     clock.now += 60
-    second = turns.choose(TARGET, API, IDS, 10)
-    said = turns.record(TARGET, API, IDS, second, {}, KEEP)  # the request failed
+    second = rotation.choose(TARGET, API, IDS, 10)
+    said = rotation.record(TARGET, API, IDS, second, {}, KEEP)  # the request failed
     assert not set(said) & set(second)  # left out, never shown stale as if fresh
     assert set(said) == set(first)
     clock.now += 60
-    assert turns.choose(TARGET, API, IDS, 10) == second  # the failed ones again, first
+    assert rotation.choose(TARGET, API, IDS, 10) == second  # the failed ones again, first
 
 
 def test_a_result_older_than_keep_for_is_not_told() -> None:
-    turns, clock = cycles()
-    turns.record(TARGET, API, IDS[:2], IDS[:2], {i: 1 for i in IDS[:2]}, KEEP)
+    rotation, clock = cycles()
+    rotation.record(TARGET, API, IDS[:2], IDS[:2], {i: 1 for i in IDS[:2]}, KEEP)
     clock.now += KEEP  # e.g. a target whose listing failed all that time
-    assert set(turns.record(TARGET, API, IDS[:2], [], {}, KEEP)) == set(IDS[:2])
+    assert set(rotation.record(TARGET, API, IDS[:2], [], {}, KEEP)) == set(IDS[:2])
     clock.now += 1
-    assert turns.record(TARGET, API, IDS[:2], [], {}, KEEP) == {}
+    assert rotation.record(TARGET, API, IDS[:2], [], {}, KEEP) == {}
 
 
 def test_a_job_that_leaves_the_wanted_states_is_forgotten() -> None:
-    turns, _ = cycles()
-    turns.record(TARGET, API, IDS[:3], IDS[:3], {i: 1 for i in IDS[:3]}, KEEP)
-    said = turns.record(TARGET, API, IDS[1:3], [], {}, KEEP)
+    rotation, _ = cycles()
+    rotation.record(TARGET, API, IDS[:3], IDS[:3], {i: 1 for i in IDS[:3]}, KEEP)
+    said = rotation.record(TARGET, API, IDS[1:3], [], {}, KEEP)
     assert set(said) == set(IDS[1:3])
-    said = turns.record(TARGET, API, IDS[:3], [], {}, KEEP)
+    said = rotation.record(TARGET, API, IDS[:3], [], {}, KEEP)
     assert set(said) == set(IDS[1:3])  # job-00 came back: nothing known of it
 
 
 def test_targets_no_longer_polled_are_forgotten() -> None:
-    turns, _ = cycles()
+    rotation, _ = cycles()
     other = ("q", "r", "cloudDataGuard")
     for target in (TARGET, other):
-        turns.record(target, API, IDS[:2], IDS[:2], {i: 1 for i in IDS[:2]}, KEEP)
-    turns.retain({other})
-    assert turns.record(TARGET, API, IDS[:2], [], {}, KEEP) == {}
-    assert set(turns.record(other, API, IDS[:2], [], {}, KEEP)) == set(IDS[:2])
+        rotation.record(target, API, IDS[:2], IDS[:2], {i: 1 for i in IDS[:2]}, KEEP)
+    rotation.retain({other})
+    assert rotation.record(TARGET, API, IDS[:2], [], {}, KEEP) == {}
+    assert set(rotation.record(other, API, IDS[:2], [], {}, KEEP)) == set(IDS[:2])
 
 
 async def test_many_dr_jobs_are_asked_in_turns_within_the_request_limit(

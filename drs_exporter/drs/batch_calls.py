@@ -51,7 +51,7 @@ class BatchCall:
     paged: bool = False  # its results come in pages: the body asks for one of max_ids
     # At most poll.dr_monitoring_requests requests a target and cycle, the jobs asked longest
     # ago first; the others keep what they last said (see ``rotation``).
-    in_turns: bool = False
+    rotated: bool = False
 
     def body(self, ids: Sequence[str]) -> bytes:
         """The request body asking about ``ids``."""
@@ -209,7 +209,7 @@ DR_MONITORING = BatchCall(
     wanted=_transferring_dr,
     max_ids=10,  # documented: at most 10 jobs a call
     documented_status=200,
-    in_turns=True,  # slow-moving figures, and 10 ids a request: the largest share otherwise
+    rotated=True,  # slow-moving figures, and 10 ids a request: the largest share otherwise
     read=lambda body, ids, api: read_results(body, ids, api, Monitoring, "id"),
     tell=tell_instance,
 )

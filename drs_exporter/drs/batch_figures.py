@@ -7,7 +7,7 @@ many ids a request as ``BatchSizes`` allows, through the same client (limits, re
 counting) as the listings. A request refused with HTTP 400, or answered for fewer ids than it
 carried when asking again about the missing ones at half the size brings some of them, makes
 the size for that call and endpoint half as large, and the ids are asked again that way.
-A call asked in turns (DR monitoring: see ``rotation``) asks at most
+A call asked in rotation (DR monitoring: see ``rotation``) asks at most
 ``poll.dr_monitoring_requests`` requests' worth of its jobs a cycle, and the others keep what
 they last said.
 Answers are read defensively (see ``batch_calls``), a result for an id not asked for is ignored,
@@ -33,7 +33,7 @@ from ..model import Job, JobHealth
 from .batch_calls import BATCH_CALLS, BATCH_PROGRESS, BATCH_STATUS, BatchCall
 from .batch_sizes import BatchSizes
 from .decode import Progress, Status
-from .rotation import Turns
+from .rotation import Rotation
 
 log = logging.getLogger(__name__)
 
@@ -65,15 +65,16 @@ async def fetch_health(
     poll: PollConfig,
     sizes: BatchSizes | None = None,
     switches: Collection[str] = ("health",),
-    turns: Turns | None = None,
+    rotation: Rotation | None = None,
 ) -> dict[str, JobHealth]:
     """What the batch calls switched on (``switches``: ``health``, ``dr``) say of every job
     (and subtask), by job id; jobs they say nothing of are left out.
 
     Failed requests are logged and leave their jobs out; a failed job without a batch-status
     answer keeps the reason its listing gave (a v3 subtask's ``error_msg``). ``poll`` gives
-    the batch size, the requests of a turn and how long a turn's answer is kept; ``turns``
-    remembers, across cycles, what the calls asked in turns last said (without it, they ask
+    the batch size, the requests of a rotation's share and how long an answer in rotation is
+    kept; ``rotation``
+    remembers, across cycles, what the calls asked in rotation last said (without it, they ask
     about every job each time).
     """
     asking = _Asking(client, target, auth, sizes or BatchSizes(), poll.batch_size)
@@ -84,10 +85,10 @@ async def fetch_health(
         (
             call,
             ids,
-            _chosen(turns, whose, call, ids, poll.dr_monitoring_requests * asking.size(call)),
+            _chosen(rotation, whose, call, ids, poll.dr_monitoring_requests * asking.size(call)),
         )
         for call, ids in wanted
-        if ids or (turns is not None and call.in_turns)  # in turns: to forget what left
+        if ids or (rotation is not None and call.rotated)  # in rotation: to forget what left
     ]
     outcomes = await asyncio.gather(
         *(_ask(asking, call, chosen) for call, _, chosen in asked if chosen)
@@ -98,8 +99,8 @@ async def fetch_health(
     answers = iter(outcomes)
     for call, ids, chosen in asked:
         answered, failed, sent = next(answers) if chosen else ({}, [], 0)
-        if turns is not None and call.in_turns:
-            answered = turns.record(whose, call.api, ids, chosen, answered, poll.stale_after)
+        if rotation is not None and call.rotated:
+            answered = rotation.record(whose, call.api, ids, chosen, answered, poll.stale_after)
         found.append((call, answered))
         failures.extend(failed)
         requests += sent
@@ -159,10 +160,14 @@ _Outcome = tuple[dict[str, Any], list[BaseException], int]
 
 
 def _chosen(
-    turns: Turns | None, whose: tuple[str, ...], call: BatchCall, ids: list[str], most: int
+    rotation: Rotation | None, whose: tuple[str, ...], call: BatchCall, ids: list[str], most: int
 ) -> list[str]:
-    """The ids asked this cycle: all of them, or a call in turns' share."""
-    return turns.choose(whose, call.api, ids, most) if turns is not None and call.in_turns else ids
+    """The ids asked this cycle: all of them, or the share of a call asked in rotation."""
+    return (
+        rotation.choose(whose, call.api, ids, most)
+        if rotation is not None and call.rotated
+        else ids
+    )
 
 
 async def _ask(asking: _Asking, call: BatchCall, ids: Sequence[str]) -> _Outcome:

@@ -33,7 +33,7 @@ from ..model import LIST_API_NAMES, Job, unique_jobs
 from ..regions import documented_hint
 from .decode import AnswerCache, Page, read_page
 from .paging import PAGES_AT_ONCE, listing_settled, next_offsets, page_at, pages_allowed
-from .published import RECHECK_AFTER, Publication
+from .published import RECHECK_AFTER, PublishedApis
 
 log = logging.getLogger(__name__)
 
@@ -166,7 +166,7 @@ async def list_published(
     auth: Authenticator,
     job_type: str,
     page_size: int,
-    publication: Publication,
+    published: PublishedApis,
     now: float,
     cache: AnswerCache[Page] | None = None,
     max_jobs: int = MAX_JOBS,
@@ -178,18 +178,18 @@ async def list_published(
     reason ``unsupported`` only when no API lists; with an explicit list, every API in it
     must answer. Each API's listing holds at most ``max_jobs`` jobs and subtasks.
     """
-    apis = publication.to_ask(target, now)
+    apis = published.to_ask(target, now)
     listing = Listing([], (), ())
     if apis:
         listing = await list_jobs(client, target, auth, job_type, page_size, apis, cache, max_jobs)
     for api in listing.answered:
-        if publication.known_absent(target, api):
+        if published.known_absent(target, api):
             log.info(
                 "region %s (%s) now publishes the %s list API", target.region, target.endpoint, api
             )
-        publication.record(target, api, True, now)
+        published.record(target, api, True, now)
     for api in listing.unpublished:
-        if publication.record(target, api, False, now) and target.auto_apis:
+        if published.record(target, api, False, now) and target.auto_apis:
             log.info(
                 "region %s (%s) does not publish the %s list API (HTTP 404); listing with "
                 "the others and asking again in %d minutes. %s",

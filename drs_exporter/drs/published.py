@@ -28,7 +28,7 @@ class Finding:
     at: float  # monotonic seconds
 
 
-class Publication:
+class PublishedApis:
     """The list APIs each endpoint was found to publish (or not), across poll cycles."""
 
     def __init__(self) -> None:

@@ -1,16 +1,16 @@
-"""Which jobs a batch call that is asked in turns asks about this cycle, and what the others
-last said.
+"""Which jobs a batch call asked in rotation asks about this cycle, and what the others last
+said.
 
 DRS's DR monitoring data takes at most 10 job ids a request, and a tenant with hundreds of
 DR jobs would spend most of its cycle's requests on it, for figures (connections, instance
-CPU, memory and disk) that move slowly. Such a call gets at most ``poll.dr_monitoring_requests``
-requests a target and cycle: when its jobs need more, each cycle asks about those answered
-longest ago (never-answered and failed ones first), and a job not asked this cycle keeps the
-result it last had while the call still wants it, for at most ``keep_for`` seconds (the
-config's ``stale_after``: no older figure is shown as if current, after an outage of the
-target for instance). A job whose request failed keeps nothing: its series are left out
-until it is answered again. With few enough jobs every job is asked every cycle, as for any
-other call.
+CPU, memory and disk) that move slowly. Such a call is asked in rotation: at most
+``poll.dr_monitoring_requests`` requests a target and cycle; when its jobs need more, each
+cycle asks about those answered longest ago (never-answered and failed ones first), and a
+job not asked this cycle keeps the result it last had while the call still wants it, for at
+most ``keep_for`` seconds (the config's ``stale_after``: no older figure is shown as if
+current, after an outage of the target for instance). A job whose request failed keeps
+nothing: its series are left out until it is answered again. With few enough jobs every job
+is asked every cycle, as for any other call.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from typing import Any
 _NEVER = (-math.inf, None)  # the rank of a job never answered (or whose request failed)
 
 
-class Turns:
+class Rotation:
     """Per (target, call): when each wanted job was last answered, and its result.
 
     ``target`` is anything that names a polled target. Memory is bounded by the jobs the

@@ -27,7 +27,7 @@ DRS_API_NAMES = (*LIST_API_NAMES.values(), *(call.api for call in BATCH_CALLS), 
 IAM_API_NAMES = (IAM_API, IAM_PROJECTS_API, IAM_DOMAINS_API)
 
 
-class Telemetry:
+class Counters:
     """Requests by (region, api, code), their wait by region, failed polls by (target,
     reason), overrunning polls by target."""
 

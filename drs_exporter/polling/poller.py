@@ -27,13 +27,13 @@ from ..drs.batch_figures import fetch_health
 from ..drs.batch_sizes import BatchSizes
 from ..drs.decode import AnswerCache, Page
 from ..drs.listing import Listing, list_published
-from ..drs.published import Publication
+from ..drs.published import PublishedApis
 from ..drs.quotas import ProjectQuotas
-from ..drs.rotation import Turns
+from ..drs.rotation import Rotation
 from ..errors import ApiError
 from ..logs import counted
 from ..model import KNOWN_STATUSES, Job, JobHealth
-from .counters import Telemetry
+from .counters import Counters
 from .plan import Clock, Plan, PollTarget
 from .snapshot import ReloadState, Snapshot, TargetKey
 from .tracking import Failed, Listed, Now, Tracked, advance
@@ -50,22 +50,22 @@ class Poller:
     def __init__(
         self,
         plan: Plan,
-        telemetry: Telemetry,
+        counters: Counters,
         publish: Callable[[Snapshot], None],
         clock: Clock | None = None,
     ) -> None:
         self._plan = plan
-        self._telemetry = telemetry
+        self._counters = counters
         self._publish_cb = publish
         self._clock = clock or Clock()
         self._sizes = BatchSizes(self._clock.monotonic)  # learned across polls and reloads
-        self._turns = Turns(self._clock.monotonic)  # what the calls in turns last said
+        self._rotation = Rotation(self._clock.monotonic)  # what the calls in rotation last said
         self._pages: dict[TargetKey, AnswerCache[Page]] = {}  # the last listing's pages
         self._tracked: dict[TargetKey, Tracked] = {}  # each target's state across polls
         self._reload = ReloadState(success=True, timestamp=self._clock.wall())
         self._unknown_logged: set[str] = set()
         self._quotas = ProjectQuotas()
-        self._publication = Publication()  # which list APIs each endpoint publishes
+        self._published_apis = PublishedApis()  # which list APIs each endpoint publishes
         self._last_publish = float("-inf")
         self._pending: asyncio.TimerHandle | None = None
         self._loops: dict[TargetKey, asyncio.Task[None]] = {}  # while ``run`` runs
@@ -89,11 +89,11 @@ class Poller:
         self._pages = {k: self._pages.get(k) or AnswerCache() for k in keys}
         self._requests = {k: n for k, n in self._requests.items() if k in self._tracked}
         self._overran &= self._tracked.keys()
-        self._telemetry.retain(self._tracked.keys())
+        self._counters.retain(self._tracked.keys())
         self._sizes.retain({polled.target.endpoint for polled in plan.targets})
-        self._turns.retain({(k.project_id, k.region, k.job_type) for k in keys})
+        self._rotation.retain({(k.project_id, k.region, k.job_type) for k in keys})
         self._quotas.retain({(k.project_id, k.region) for k in keys})
-        self._publication.retain(polled.target for polled in plan.targets)
+        self._published_apis.retain(polled.target for polled in plan.targets)
         if self._running:
             self._follow_plan()
         self._replanned.set()  # wake the loops waiting for their next poll
@@ -109,16 +109,16 @@ class Poller:
         """The current state as an immutable snapshot."""
         return Snapshot(
             targets=tuple(tracked.state for tracked in self._tracked.values()),
-            api_requests=MappingProxyType(dict(self._telemetry.api_requests)),
-            rate_limit_wait=MappingProxyType(dict(self._telemetry.rate_limit_wait)),
+            api_requests=MappingProxyType(dict(self._counters.api_requests)),
+            rate_limit_wait=MappingProxyType(dict(self._counters.rate_limit_wait)),
             quotas=MappingProxyType(self._live_quotas()),
-            poll_errors=MappingProxyType(dict(self._telemetry.poll_errors)),
-            poll_overruns=MappingProxyType(dict(self._telemetry.poll_overruns)),
+            poll_errors=MappingProxyType(dict(self._counters.poll_errors)),
+            poll_overruns=MappingProxyType(dict(self._counters.poll_overruns)),
             reload=self._reload,
             shard=self._plan.shard,
-            discovery=self._telemetry.discovery,
-            discovery_errors=MappingProxyType(dict(self._telemetry.discovery_errors)),
-            published=self._publication.by_region(),
+            discovery=self._counters.discovery,
+            discovery_errors=MappingProxyType(dict(self._counters.discovery_errors)),
+            published=self._published_apis.by_region(),
         )
 
     def _live_quotas(self) -> dict[tuple[str, str, str], tuple[float | None, float | None]]:
@@ -212,7 +212,7 @@ class Poller:
     def _overrun(self, key: TargetKey, took: float, interval: float) -> None:
         """Count a poll that took longer than the interval; say so once per target, with
         what the targets' rounds need of the limiter."""
-        self._telemetry.count_overrun(key)
+        self._counters.count_overrun(key)
         if key in self._overran:
             return
         self._overran.add(key)
@@ -259,7 +259,7 @@ class Poller:
         except ApiError as exc:
             self._fail(key, exc)
         except Exception as exc:  # a bug must not stop the other targets or later polls
-            self._telemetry.count_poll_error(key, "internal")
+            self._counters.count_poll_error(key, "internal")
             log.error(
                 "poll failed project_id=%s region=%s job_type=%s: unexpected %s",
                 key.project_id,
@@ -270,7 +270,7 @@ class Poller:
             )
         if jobs is not None and plan.asks_health(answered):
             if plan.switches:
-                health = await _health(plan, polled, jobs, self._sizes, self._turns)
+                health = await _health(plan, polled, jobs, self._sizes, self._rotation)
             if plan.quotas:
                 await self._quotas.refresh(
                     plan.client, polled.target, polled.auth, started, self._clock.monotonic()
@@ -304,14 +304,14 @@ class Poller:
             polled.auth,
             polled.key.job_type,
             plan.poll.page_size,
-            self._publication,
+            self._published_apis,
             started,
             self._pages.get(polled.key),
             plan.poll.max_jobs,
         )
 
     def _fail(self, key: TargetKey, exc: ApiError) -> None:
-        self._telemetry.count_poll_error(key, exc.reason)
+        self._counters.count_poll_error(key, exc.reason)
         log.warning(
             "poll failed project_id=%s region=%s job_type=%s: %s",
             key.project_id,
@@ -336,7 +336,7 @@ def _target_text(key: TargetKey) -> str:
 
 
 async def _health(
-    plan: Plan, polled: PollTarget, jobs: Sequence[Job], sizes: BatchSizes, turns: Turns
+    plan: Plan, polled: PollTarget, jobs: Sequence[Job], sizes: BatchSizes, rotation: Rotation
 ) -> Mapping[str, JobHealth]:
     """What the batch calls say; nothing on a bug, which must not fail a poll whose listing
     worked (their failed requests are already left out by ``fetch_health``)."""
@@ -350,7 +350,7 @@ async def _health(
             plan.poll,
             sizes,
             plan.switches,
-            turns,
+            rotation,
         )
     except Exception as exc:
         log.error(
