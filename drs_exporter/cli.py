@@ -18,7 +18,7 @@ from .config import (
     Config,
     Credentials,
     PollConfig,
-    Target,
+    Project,
     WebConfig,
     load_config,
     parse_listen_address,
@@ -335,7 +335,7 @@ DEMO_REGIONS: tuple[tuple[str, tuple[str, ...], int, int], ...] = (
 async def _demo(ns: argparse.Namespace, secret_filter: SecretFilter) -> int:
     sims: list[simulator.RunningSimulator] = []
     try:
-        targets: list[Target] = []
+        targets: list[Project] = []
         for seed, (region, apis, projects, jobs) in enumerate(DEMO_REGIONS, start=1):
             options = simulator.SimulatorOptions(
                 token=DEMO_TOKEN, apis=apis, projects=projects, jobs=jobs, seed=seed
@@ -343,7 +343,7 @@ async def _demo(ns: argparse.Namespace, secret_filter: SecretFilter) -> int:
             sim = await simulator.start(options, host="127.0.0.1", port=0)
             sims.append(sim)
             targets.extend(
-                Target(project_id, region, sim.url, Credentials(token=DEMO_TOKEN))
+                Project(project_id, region, sim.url, Credentials(token=DEMO_TOKEN))
                 for project_id in sim.project_ids
             )
             print(

@@ -14,10 +14,10 @@ import aiohttp
 from . import __version__
 from .cloud.auth import Authenticator, authenticator
 from .cloud.client import DrsClient
-from .cloud.iam import Project, ProjectLister
+from .cloud.iam import IamProject, ProjectLister
 from .cloud.limiter import Limiter
 from .cloud.transport import Transport, ssl_context
-from .config import Config, Credentials, Target, load_config, secrets_of
+from .config import Config, Credentials, Project, load_config, secrets_of
 from .drs.decode import Page
 from .drs.listing import first_page
 from .errors import ApiError, ConfigError
@@ -75,10 +75,10 @@ class Exporter:
         self._snapshot = Snapshot()
         self._reload_lock = asyncio.Lock()
         self._lister: ProjectLister | None = None
-        self._projects: list[Project] | None = None  # as IAM last listed them; None: not yet
+        self._projects: list[IamProject] | None = None  # as IAM last listed them; None: not yet
         self._discovery_tried = False  # the first discovery has finished, well or not
         self._bare_regions: dict[str, float] = {}  # region -> when found without a list API
-        self._planned: tuple[Target, ...] = ()  # the discovered targets of the last plan
+        self._planned: tuple[Project, ...] = ()  # the discovered projects of the last plan
 
     async def __aenter__(self) -> Exporter:
         # The transport honours HTTPS_PROXY / NO_PROXY itself (see Transport).
@@ -142,7 +142,7 @@ class Exporter:
             self._discovery_tried = True
         self._projects = projects
         found = discovered.select(projects, lister.discovery)
-        after = self._discovered_targets(self.config)
+        after = self._discovered_projects(self.config)
         self._counters.discovery = DiscoveryState(count_targets(after), self._clock.wall())
         if after != self._planned:  # new or gone projects, or a region's leave ended
             log.info("discovery found %d projects: %d targets", len(found), count_targets(after))
@@ -175,8 +175,8 @@ class Exporter:
         assert self._poller is not None, "use Exporter as an async context manager"
         plan = self._poller.plan
         for polled in plan.targets:
-            for api in polled.target.apis:
-                t, size = polled.target, plan.poll.page_size
+            for api in polled.project.apis:
+                t, size = polled.project, plan.poll.page_size
                 ask = (plan.client, t, polled.auth, polled.key.job_type, api, size)
                 yield polled, api, functools.partial(first_page, *ask)
 
@@ -223,7 +223,7 @@ class Exporter:
             discovery_changed = self._set_discovery(config)
             state = self._counters.discovery
             if state is not None and self._projects is not None:  # selected anew from the list
-                count = count_targets(self._discovered_targets(config))
+                count = count_targets(self._discovered_projects(config))
                 self._counters.discovery = dataclasses.replace(state, targets=count)
             client = self._poller.plan.client if same_client else None
             # Polls in progress finish under the old plan; each target's next one follows
@@ -261,7 +261,7 @@ class Exporter:
             for region, _ in published
             if not any(published.get((region, api), True) for api in LIST_API_NAMES.values())
         }
-        new = bare & {t.region for t in self._discovered_targets(self.config)}
+        new = bare & {t.region for t in self._discovered_projects(self.config)}
         if not new:
             return
         now = self._clock.monotonic()
@@ -281,7 +281,7 @@ class Exporter:
             return
         state = self._counters.discovery
         if state is not None:
-            count = count_targets(self._discovered_targets(self.config))
+            count = count_targets(self._discovered_projects(self.config))
             self._counters.discovery = dataclasses.replace(state, targets=count)
         self._poller.replace_plan(self._plan(self.config, self._poller.plan.client))
 
@@ -324,8 +324,8 @@ class Exporter:
             return True
         return False
 
-    def _discovered_targets(self, config: Config) -> tuple[Target, ...]:
-        """The targets of the projects IAM listed, but those of regions left out for now."""
+    def _discovered_projects(self, config: Config) -> tuple[Project, ...]:
+        """The projects IAM listed, but those of regions left out for now."""
         if self._projects is None or not config.discovery.enabled:
             return ()
         now = self._clock.monotonic()
@@ -333,7 +333,7 @@ class Exporter:
         found = [
             f for f in discovered.select(self._projects, config.discovery) if f.region not in bare
         ]
-        return discovered.targets(found, config.discovery, config.targets)
+        return discovered.projects(found, config.discovery, config.targets)
 
     def _plan(self, config: Config, client: DrsClient | None = None) -> Plan:
         """What to poll for ``config``; ``client`` (its limits and counters) is kept when a
@@ -353,13 +353,13 @@ class Exporter:
         auths: dict[tuple[str, str, Credentials], Authenticator] = {}
         targets: list[PollTarget] = []
         configured = 0
-        self._planned = self._discovered_targets(config)
+        self._planned = self._discovered_projects(config)
         for t in (*config.targets, *self._planned):
             configured += len(t.job_types)
             job_types = [jt for jt in t.job_types if self.shard.owns(t.project_id, t.region, jt)]
             if not job_types:
                 continue  # another shard's: no authenticator, so no IAM login for it
-            # Reuse an unchanged target's authenticator so a reload keeps its IAM token.
+            # Reuse an unchanged project's authenticator so a reload keeps its IAM token.
             ident = (t.project_id, t.region, t.credentials)
             auth = self._auths.get(ident) or authenticator(
                 t.credentials, t.project_id, t.region, self._clock.wall, self._note_issued
@@ -374,9 +374,9 @@ class Exporter:
         return Plan(tuple(targets), client, poll, self.shard, config.metrics)
 
 
-def count_targets(targets: Iterable[Target]) -> int:
+def count_targets(projects: Iterable[Project]) -> int:
     """Targets as ``drs_up`` counts them: one per (project, region, job type)."""
-    return sum(len(t.job_types) for t in targets)
+    return sum(len(p.job_types) for p in projects)
 
 
 def _log_share(shard: Shard, owned: int, configured: int) -> None:

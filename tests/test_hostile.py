@@ -33,7 +33,7 @@ from drs_exporter.config import (
     Credentials,
     IamCredentials,
     PollConfig,
-    Target,
+    Project,
     load_config,
 )
 from drs_exporter.errors import ConfigError
@@ -470,7 +470,7 @@ async def test_a_hog_target_delays_no_other_target() -> None:
         interval = 2.0
         config = Config(
             targets=tuple(
-                Target(
+                Project(
                     project_id=p,
                     region=REGION,
                     endpoint=running.url,
@@ -550,7 +550,7 @@ async def test_an_echoed_iam_token_never_reaches_the_log() -> None:
         )
         config = Config(
             targets=(
-                Target(
+                Project(
                     project_id=running.project_ids[0],
                     region=REGION,
                     endpoint=running.url,

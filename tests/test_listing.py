@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import msgspec
 
-from drs_exporter.config import Credentials, Target
+from drs_exporter.config import Credentials, Project
 from drs_exporter.drs.listing import merge_listings, v3_body
 
 from .test_batch_figures import job
@@ -39,7 +39,7 @@ def test_a_v3_subtasks_error_msg_survives_the_merge() -> None:
 
 
 def test_the_v3_body_carries_the_filters_and_instance_ids_as_a_list() -> None:
-    target = Target(
+    target = Project(
         project_id="p1",
         region="ap-southeast-1",
         endpoint="http://127.0.0.1:1",

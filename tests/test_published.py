@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 
-from drs_exporter.config import Credentials, Target
+from drs_exporter.config import Credentials, Project
 from drs_exporter.drs.published import RECHECK_AFTER, PublishedApis
 
-HK = Target("p1", "ap-southeast-1", "https://drs.hk.example", Credentials(token="t"))
+HK = Project("p1", "ap-southeast-1", "https://drs.hk.example", Credentials(token="t"))
 
 
 def test_auto_asks_every_api_until_one_is_found_unpublished_then_hourly() -> None:

@@ -39,7 +39,7 @@ from drs_exporter.cloud.auth import StaticToken
 from drs_exporter.cloud.client import DrsClient
 from drs_exporter.cloud.limiter import Limiter
 from drs_exporter.cloud.transport import MAX_BODY_BYTES, Transport
-from drs_exporter.config import Config, Credentials, MetricsConfig, PollConfig, Target
+from drs_exporter.config import Config, Credentials, MetricsConfig, PollConfig, Project
 from drs_exporter.drs.listing import list_jobs
 from drs_exporter.drs.paging import PAGES_AT_ONCE
 from drs_exporter.errors import ApiError
@@ -103,8 +103,8 @@ LISTING_ONLY = MetricsConfig(health=False, dr=False, quotas=False)
 
 def target(
     url: str, project: str = "p1", job_types: Sequence[str] = ("sync",), api: str = "v5"
-) -> Target:
-    return Target(
+) -> Project:
+    return Project(
         project_id=project,
         region=REGION,
         endpoint=url,
@@ -114,7 +114,7 @@ def target(
     )
 
 
-def config(*targets: Target, **poll: Any) -> Config:
+def config(*targets: Project, **poll: Any) -> Config:
     base = PollConfig(interval=1.0, timeout=5.0, retries=0, max_requests_per_second=FAST)
     return Config(targets=targets, poll=dataclasses.replace(base, **poll), metrics=LISTING_ONLY)
 

@@ -1,7 +1,7 @@
-"""A DRS API call for one target: authenticated, retried, and answered 2xx or ApiError.
+"""A DRS API call for one project: authenticated, retried, and answered 2xx or ApiError.
 
 What every DRS call shares (the v5 listing today; any other call of the same API later):
-the request headers, the credentials of the target's Authenticator (signing covers the
+the request headers, the credentials of the project's Authenticator (signing covers the
 query and the body), one fresh login and retry when a token is refused with 401, and
 retries with exponential backoff and full jitter, or as ``Retry-After`` says, on throttling,
 5xx and network errors, never on other 4xx. Success is any 2xx: DRS documents 200 for most
@@ -16,7 +16,7 @@ import logging
 import random
 from collections.abc import Mapping, Sequence
 
-from ..config import Target
+from ..config import Project
 from ..errors import ApiError
 from .auth import Authenticator, Request, Send
 from .limiter import OWN
@@ -49,7 +49,7 @@ class DrsClient:
 
     async def call(
         self,
-        target: Target,
+        project: Project,
         auth: Authenticator,
         api: str,
         method: str,
@@ -63,11 +63,11 @@ class DrsClient:
         """
         headers = {
             "Content-Type": "application/json",
-            "X-Project-Id": target.project_id,
+            "X-Project-Id": project.project_id,
             "X-Language": "en-us",
         }
-        url = f"{target.endpoint}{path}"
-        return await self.request(target.region, auth, api, method, url, headers, query, body)
+        url = f"{project.endpoint}{path}"
+        return await self.request(project.region, auth, api, method, url, headers, query, body)
 
     async def request(
         self,

@@ -37,7 +37,7 @@ PROJECT_ID = re.compile(r"[A-Za-z0-9_-]+")  # it goes into URL paths as is
 
 
 @dataclass(frozen=True, slots=True)
-class Project:
+class IamProject:
     """A project as IAM lists it."""
 
     id: str
@@ -45,7 +45,7 @@ class Project:
     enabled: bool = True
 
 
-def decode_projects(body: bytes) -> tuple[list[Project], str | None]:
+def decode_projects(body: bytes) -> tuple[list[IamProject], str | None]:
     """The projects of one answer and the ``links.next`` URL, if any; ApiError if unreadable.
 
     An entry without a text ``id`` and ``name`` is left out; ``enabled`` missing counts as
@@ -57,14 +57,14 @@ def decode_projects(body: bytes) -> tuple[list[Project], str | None]:
         raise ApiError("decode", "IAM's project list is not JSON", api=API) from None
     if not isinstance(data, dict) or not isinstance(data.get("projects"), list):
         raise ApiError("decode", "IAM's answer has no 'projects' list", api=API)
-    projects: list[Project] = []
+    projects: list[IamProject] = []
     for item in data["projects"]:
         if not isinstance(item, dict):
             continue
         pid, name, enabled = item.get("id"), item.get("name"), item.get("enabled", True)
         if not isinstance(pid, str) or not isinstance(name, str) or item.get("is_domain") is True:
             continue
-        projects.append(Project(pid, name, enabled is True))
+        projects.append(IamProject(pid, name, enabled is True))
     links = data.get("links")
     following = links.get("next") if isinstance(links, dict) else None
     return projects, following if isinstance(following, str) and following else None
@@ -118,13 +118,13 @@ class ProjectLister:
             headers[DOMAIN_HEADER] = self._domain_id
         return headers
 
-    async def projects(self, client: DrsClient) -> list[Project]:
+    async def projects(self, client: DrsClient) -> list[IamProject]:
         """Every project IAM lists, following ``links.next`` on IAM's own host only."""
         headers = await self._headers(client)
         origin = urlsplit(self._url)[:2]
         following: str | None = self._url
         visited: set[str] = set()
-        projects: list[Project] = []
+        projects: list[IamProject] = []
         while following is not None and following not in visited:
             if len(visited) == MAX_PAGES:
                 raise ApiError("decode", f"IAM's project list runs over {MAX_PAGES} pages", api=API)

@@ -33,8 +33,9 @@ class Credentials:
 
 
 @dataclass(frozen=True, slots=True)
-class Target:
-    """One project in one region, polled for each of its job types."""
+class Project:
+    """A project (which lives in one region), as a ``targets[]`` entry or discovery gives it:
+    each of its job types is a target, polled and reported on (``drs_up``) on its own."""
 
     project_id: str
     region: str
@@ -116,13 +117,13 @@ class DiscoveryConfig:
     iam_endpoint: str = "https://iam.myhuaweicloud.com"
     endpoint: str = ""  # the DRS endpoint of every discovered project; {region} is replaced
     # The top-level credentials (or the environment's): IAM is asked with them, and every
-    # discovered target polls with them. None when discovery is off.
+    # discovered project is polled with them. None when discovery is off.
     credentials: Credentials | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Config:
-    targets: tuple[Target, ...]
+    targets: tuple[Project, ...]  # the ``targets[]`` entries: the projects they name
     poll: PollConfig = PollConfig()
     metrics: MetricsConfig = MetricsConfig()
     web: WebConfig = WebConfig()
@@ -132,7 +133,7 @@ class Config:
 
 def secrets_of(config: Config) -> Iterator[str | None]:
     """Every secret value in a config, for the log filter."""
-    credentials = [target.credentials for target in config.targets]
+    credentials = [project.credentials for project in config.targets]
     if config.discovery.credentials is not None:
         credentials.append(config.discovery.credentials)
     for c in credentials:

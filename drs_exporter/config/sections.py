@@ -2,7 +2,8 @@
 
 ``load_config`` is the only way in, and it raises ``ConfigError`` naming the field path for
 every mistake. Messages name keys and files, never the value of a secret. This file is long
-because the readers of the target and its parts (credentials, filters) share its helpers;
+because the readers of a ``targets[]`` entry and its parts (credentials, filters) share its
+helpers;
 the discovery section has its own module.
 """
 
@@ -35,7 +36,7 @@ from .schema import (
     IamCredentials,
     MetricsConfig,
     PollConfig,
-    Target,
+    Project,
     WebConfig,
 )
 from .validators import (
@@ -170,7 +171,7 @@ def _iam(value: object, path: str, base_dir: str) -> IamCredentials:
 
 def _targets(
     value: object, default: _CredentialsAt | None, base_dir: str, environ: Mapping[str, str]
-) -> tuple[Target, ...]:
+) -> tuple[Project, ...]:
     if value is None:
         raise ConfigError("targets", "missing: list targets, or set discovery.enabled: true")
     if not isinstance(value, list):
@@ -179,16 +180,16 @@ def _targets(
         )
     if not value:
         raise ConfigError("targets", "must list at least one target")
-    targets: list[Target] = []
+    targets: list[Project] = []
     seen: dict[tuple[str, str], int] = {}
     for i, item in enumerate(value):
         path = f"targets[{i}]"
-        target = _target(item, path, default, base_dir, environ)
-        key = (target.project_id, target.region)
+        project = _target(item, path, default, base_dir, environ)
+        key = (project.project_id, project.region)
         if key in seen:
             raise ConfigError(path, f"same project_id and region as targets[{seen[key]}]")
         seen[key] = i
-        targets.append(target)
+        targets.append(project)
     return tuple(targets)
 
 
@@ -198,7 +199,7 @@ def _target(
     default: _CredentialsAt | None,
     base_dir: str,
     environ: Mapping[str, str],
-) -> Target:
+) -> Project:
     if not isinstance(value, dict):
         raise ConfigError(
             path, f"must be a mapping with project_id and region, got {kind_of(value)}"
@@ -231,7 +232,7 @@ def _target(
             join_path(found.path, "iam.endpoint"),
             f"missing: {path} is in region {show(region)}, whose IAM endpoint is not known",
         )
-    return Target(
+    return Project(
         project_id, region, endpoint, found.credentials, job_types, filters, apis, auto_apis
     )
 
@@ -271,7 +272,7 @@ def _target_credentials(
     base_dir: str,
     environ: Mapping[str, str],
 ) -> _CredentialsAt:
-    """The target's own credentials replace the default whole; the environment comes last."""
+    """The entry's own credentials replace the default whole; the environment comes last."""
     own_path = join_path(path, "credentials")
     if block.get("credentials") is not None:
         return _CredentialsAt(_credentials(block["credentials"], own_path, base_dir), own_path)

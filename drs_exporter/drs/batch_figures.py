@@ -27,7 +27,7 @@ import msgspec
 
 from ..cloud.auth import Authenticator
 from ..cloud.client import DrsClient
-from ..config import PollConfig, Target
+from ..config import PollConfig, Project
 from ..errors import ApiError
 from ..model import Job, JobHealth
 from .batch_calls import BATCH_CALLS, BATCH_PROGRESS, BATCH_STATUS, BatchCall
@@ -45,7 +45,7 @@ class _Asking:
     """One target's batch calls of one poll: who asks, and where the sizes are learned."""
 
     client: DrsClient
-    target: Target
+    project: Project
     auth: Authenticator
     sizes: BatchSizes
     batch_size: int
@@ -53,12 +53,12 @@ class _Asking:
     def size(self, call: BatchCall) -> int:
         """How many ids a request of ``call`` carries now."""
         largest = min(self.batch_size, call.max_ids)
-        return self.sizes.size(call.api, self.target.endpoint, largest)
+        return self.sizes.size(call.api, self.project.endpoint, largest)
 
 
 async def fetch_health(
     client: DrsClient,
-    target: Target,
+    project: Project,
     auth: Authenticator,
     job_type: str,
     jobs: Sequence[Job],
@@ -77,8 +77,8 @@ async def fetch_health(
     remembers, across cycles, what the calls asked in rotation last said (without it, they ask
     about every job each time).
     """
-    asking = _Asking(client, target, auth, sizes or BatchSizes(), poll.batch_size)
-    whose = (target.project_id, target.region, job_type)
+    asking = _Asking(client, project, auth, sizes or BatchSizes(), poll.batch_size)
+    whose = (project.project_id, project.region, job_type)
     calls = [call for call in BATCH_CALLS if call.switch in switches]
     wanted = [(call, [job.id for job in jobs if call.wanted(job_type, job)]) for call in calls]
     asked = [
@@ -105,7 +105,7 @@ async def fetch_health(
         failures.extend(failed)
         requests += sent
     if failures:
-        _log_failures(target, job_type, failures, requests)
+        _log_failures(project, job_type, failures, requests)
     # Only the jobs some answer told about are visited (each call tells different fields).
     # Keyed by the job's own id: the answer's copy of it would otherwise live as long.
     by_id = {job.id: job for job in jobs}
@@ -191,16 +191,16 @@ async def _ask_in(
 
 
 async def _ask_one(asking: _Asking, call: BatchCall, ids: list[str], short_again: bool) -> _Outcome:
-    target = asking.target
-    path = f"/v3/{target.project_id}/jobs/{call.path}"
+    project = asking.project
+    path = f"/v3/{project.project_id}/jobs/{call.path}"
     try:
         answer = await asking.client.call(
-            target, asking.auth, call.api, "POST", path, body=call.body(ids)
+            project, asking.auth, call.api, "POST", path, body=call.body(ids)
         )
         results = dict(call.read(answer, ids, call.api))
     except ApiError as exc:
         if exc.status == 400 and len(ids) > 1:
-            smaller = asking.sizes.too_large(call.api, target.endpoint, len(ids))
+            smaller = asking.sizes.too_large(call.api, project.endpoint, len(ids))
             log.info(
                 "%s refused %d ids in one request (HTTP 400): asking %d at a time",
                 call.api,
@@ -220,7 +220,7 @@ async def _ask_one(asking: _Asking, call: BatchCall, ids: list[str], short_again
     half = max(1, len(ids) // 2)
     again, failed, sent = await _ask_in(asking, call, missing, half, short_again=False)
     if again:
-        smaller = asking.sizes.too_large(call.api, target.endpoint, len(ids))
+        smaller = asking.sizes.too_large(call.api, project.endpoint, len(ids))
         log.info(
             "%s answered %d of %d ids: asking %d at a time",
             call.api,
@@ -241,15 +241,15 @@ async def _ask_one(asking: _Asking, call: BatchCall, ids: list[str], short_again
 
 
 def _log_failures(
-    target: Target, job_type: str, failures: Sequence[BaseException], requests: int
+    project: Project, job_type: str, failures: Sequence[BaseException], requests: int
 ) -> None:
     first = failures[0]
     what = str(first) if isinstance(first, ApiError) else f"unexpected {type(first).__name__}"
     log.warning(
         "batch figures unknown for some jobs of project_id=%s region=%s job_type=%s this "
         "cycle: %d of %d batch requests failed, first: %s",
-        target.project_id,
-        target.region,
+        project.project_id,
+        project.region,
         job_type,
         len(failures),
         requests,

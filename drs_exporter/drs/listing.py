@@ -27,7 +27,7 @@ import msgspec
 
 from ..cloud.auth import Authenticator
 from ..cloud.client import DrsClient
-from ..config import PollConfig, Target
+from ..config import PollConfig, Project
 from ..errors import ApiError
 from ..model import LIST_API_NAMES, Job, unique_jobs
 from ..regions import documented_hint
@@ -48,14 +48,14 @@ FetchPage = Callable[[int, int], Awaitable["Page"]]
 
 def v5_pages(
     client: DrsClient,
-    target: Target,
+    project: Project,
     auth: Authenticator,
     job_type: str,
     page_size: int,
     cache: AnswerCache[Page],
 ) -> FetchPage:
     """Pages of ``GET /v5/{project_id}/jobs``: by offset, each asking for ``page_size``."""
-    path = f"/v5/{target.project_id}/jobs"
+    path = f"/v5/{project.project_id}/jobs"
     api = LIST_API_NAMES["v5"]
 
     def decode(body: bytes) -> Page:
@@ -64,7 +64,7 @@ def v5_pages(
     async def fetch(offset: int, step: int) -> Page:
         query = [
             ("job_type", job_type),
-            *target.filters,
+            *project.filters,
             ("offset", str(offset)),
             ("limit", str(page_size)),  # a server that pages by less says so by answering less
             # Oldest first: a job created while we page lands on the last page instead of
@@ -72,16 +72,16 @@ def v5_pages(
             ("sort_key", "create_time"),
             ("sort_dir", "asc"),
         ]
-        body = await client.call(target, auth, api, "GET", path, query)
+        body = await client.call(project, auth, api, "GET", path, query)
         return cache.read((api, offset, page_size), body, decode)
 
     return fetch
 
 
-def v3_body(target: Target, job_type: str, cur_page: int, per_page: int) -> dict[str, Any]:
-    """The body of ``POST /v3/{project_id}/jobs``: the target's filters mapped into it."""
+def v3_body(project: Project, job_type: str, cur_page: int, per_page: int) -> dict[str, Any]:
+    """The body of ``POST /v3/{project_id}/jobs``: the project's filters mapped into it."""
     body: dict[str, Any] = {"db_use_type": job_type, "cur_page": cur_page, "per_page": per_page}
-    for name, value in target.filters:
+    for name, value in project.filters:
         if name == "instance_ids":
             body.setdefault(name, []).append(value)
         else:
@@ -91,7 +91,7 @@ def v3_body(target: Target, job_type: str, cur_page: int, per_page: int) -> dict
 
 def v3_pages(
     client: DrsClient,
-    target: Target,
+    project: Project,
     auth: Authenticator,
     job_type: str,
     page_size: int,
@@ -99,7 +99,7 @@ def v3_pages(
 ) -> FetchPage:
     """Pages of ``POST /v3/{project_id}/jobs``: numbered in units of the page size, so every
     page after the first asks for the size the first one showed (at most 100)."""
-    path = f"/v3/{target.project_id}/jobs"
+    path = f"/v3/{project.project_id}/jobs"
     api = LIST_API_NAMES["v3"]
 
     def decode(body: bytes) -> Page:
@@ -107,8 +107,8 @@ def v3_pages(
 
     async def fetch(offset: int, step: int) -> Page:
         cur_page, per_page = page_at(offset, min(step, page_size, V3_MAX_PER_PAGE))
-        body = json.dumps(v3_body(target, job_type, cur_page, per_page)).encode()
-        answer = await client.call(target, auth, api, "POST", path, body=body)
+        body = json.dumps(v3_body(project, job_type, cur_page, per_page)).encode()
+        answer = await client.call(project, auth, api, "POST", path, body=body)
         return cache.read((api, cur_page, per_page), answer, decode)
 
     return fetch
@@ -125,7 +125,7 @@ class Listing:
 
 async def list_jobs(
     client: DrsClient,
-    target: Target,
+    project: Project,
     auth: Authenticator,
     job_type: str,
     page_size: int,
@@ -134,17 +134,17 @@ async def list_jobs(
     max_jobs: int = MAX_JOBS,
 ) -> Listing:
     """Every job (and subtask) of one (project, job type) from each of ``apis`` (default: the
-    target's) that the endpoint publishes, at most ``max_jobs`` from each.
+    project's) that the endpoint publishes, at most ``max_jobs`` from each.
 
     ApiError if an API's listing failed for any other reason. With the ``cache`` of the
     target's last listing, pages that come back the same are not decoded again.
     """
     pages = AnswerCache[Page]() if cache is None else cache
-    asked = target.apis if apis is None else tuple(apis)
+    asked = project.apis if apis is None else tuple(apis)
     found = await _all_or_nothing(
         _published_listing(
-            _PAGES[api](client, target, auth, job_type, page_size, pages),
-            _Scope(target, job_type, api, max_jobs),
+            _PAGES[api](client, project, auth, job_type, page_size, pages),
+            _Scope(project, job_type, api, max_jobs),
             pages,
         )
         for api in asked
@@ -162,7 +162,7 @@ async def list_jobs(
 
 async def list_published(
     client: DrsClient,
-    target: Target,
+    project: Project,
     auth: Authenticator,
     job_type: str,
     page_size: int,
@@ -178,51 +178,59 @@ async def list_published(
     reason ``unsupported`` only when no API lists; with an explicit list, every API in it
     must answer. Each API's listing holds at most ``max_jobs`` jobs and subtasks.
     """
-    apis = published.to_ask(target, now)
+    apis = published.to_ask(project, now)
     listing = Listing([], (), ())
     if apis:
-        listing = await list_jobs(client, target, auth, job_type, page_size, apis, cache, max_jobs)
+        listing = await list_jobs(client, project, auth, job_type, page_size, apis, cache, max_jobs)
     for api in listing.answered:
-        if published.known_absent(target, api):
+        if published.known_absent(project, api):
             log.info(
-                "region %s (%s) now publishes the %s list API", target.region, target.endpoint, api
+                "region %s (%s) now publishes the %s list API",
+                project.region,
+                project.endpoint,
+                api,
             )
-        published.record(target, api, True, now)
+        published.record(project, api, True, now)
     for api in listing.unpublished:
-        if published.record(target, api, False, now) and target.auto_apis:
+        if published.record(project, api, False, now) and project.auto_apis:
             log.info(
                 "region %s (%s) does not publish the %s list API (HTTP 404); listing with "
                 "the others and asking again in %d minutes. %s",
-                target.region,
-                target.endpoint,
+                project.region,
+                project.endpoint,
                 api,
                 RECHECK_AFTER // 60,
-                documented_hint(target.region),
+                documented_hint(project.region),
             )
-    if listing.unpublished and not target.auto_apis:
+    if listing.unpublished and not project.auto_apis:
         missing = " and ".join(listing.unpublished)
         raise ApiError(
             "unsupported",
-            f"region {target.region} ({target.endpoint}) does not publish the {missing} "
-            f"list API that targets[].apis names (HTTP 404); {documented_hint(target.region)}. "
+            f"region {project.region} ({project.endpoint}) does not publish the {missing} "
+            f"list API that targets[].apis names (HTTP 404); {documented_hint(project.region)}. "
             "Leave targets[].apis out to use the list APIs the region publishes",
             status=404,
         )
     if not listing.answered:
         raise ApiError(
             "unsupported",
-            f"region {target.region} ({target.endpoint}) publishes no DRS list API "
-            f"(v5 and v3 answer HTTP 404); {documented_hint(target.region)}. Check the "
+            f"region {project.region} ({project.endpoint}) publishes no DRS list API "
+            f"(v5 and v3 answer HTTP 404); {documented_hint(project.region)}. Check the "
             "target's region and endpoint",
         )
     return listing
 
 
 async def first_page(
-    client: DrsClient, target: Target, auth: Authenticator, job_type: str, api: str, page_size: int
+    client: DrsClient,
+    project: Project,
+    auth: Authenticator,
+    job_type: str,
+    api: str,
+    page_size: int,
 ) -> Page:
     """The first page of one list API (``v5`` or ``v3``), as ``check`` asks for it."""
-    pages = _PAGES[api](client, target, auth, job_type, page_size, AnswerCache[Page]())
+    pages = _PAGES[api](client, project, auth, job_type, page_size, AnswerCache[Page]())
     return await pages(0, V3_MAX_PER_PAGE)
 
 
@@ -242,7 +250,7 @@ def merge_listings(listings: Sequence[Sequence[Job]]) -> list[Job]:
 
 
 _PAGES: dict[
-    str, Callable[[DrsClient, Target, Authenticator, str, int, AnswerCache[Page]], FetchPage]
+    str, Callable[[DrsClient, Project, Authenticator, str, int, AnswerCache[Page]], FetchPage]
 ] = {
     "v5": v5_pages,
     "v3": v3_pages,
@@ -254,7 +262,7 @@ class _Scope:
     """Whose listing through which API, and the most jobs it may hold: what a listing's
     messages name and what bounds it."""
 
-    target: Target
+    project: Project
     job_type: str
     api: str  # ``v5`` or ``v3``
     max_jobs: int
@@ -293,7 +301,7 @@ async def _one_listing(fetch: FetchPage, scope: _Scope, cache: AnswerCache[Page]
                 )
             log.debug(
                 "%s %s: the %s page at offset %d repeats earlier ones; listing again",
-                scope.target.project_id,
+                scope.project.project_id,
                 scope.job_type,
                 scope.api_name,
                 repeated,
@@ -307,7 +315,7 @@ async def _one_listing(fetch: FetchPage, scope: _Scope, cache: AnswerCache[Page]
             break
         log.debug(
             "%s %s: listed %d jobs, the total said %s; listing again",
-            scope.target.project_id,
+            scope.project.project_id,
             scope.job_type,
             listed,
             "/".join(str(t) for t in sorted(totals)),

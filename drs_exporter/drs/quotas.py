@@ -17,7 +17,7 @@ from typing import Any
 
 from ..cloud.auth import Authenticator
 from ..cloud.client import DrsClient
-from ..config import Target
+from ..config import Project
 from ..errors import ApiError
 from ..model import label_value
 from .batch_calls import figure
@@ -31,10 +31,10 @@ MAX_RESOURCES = 100  # a hostile answer must not make a series per entry of a hu
 Quota = Mapping[str, tuple[float | None, float | None]]
 
 
-async def fetch_quota(client: DrsClient, target: Target, auth: Authenticator) -> Quota:
+async def fetch_quota(client: DrsClient, project: Project, auth: Authenticator) -> Quota:
     """The project's quota by resource type; ApiError when the request or its answer fails."""
-    path = f"/v3/{target.project_id}/quotas"
-    return read_quota(await client.call(target, auth, QUOTAS_API, "GET", path), QUOTAS_API)
+    path = f"/v3/{project.project_id}/quotas"
+    return read_quota(await client.call(project, auth, QUOTAS_API, "GET", path), QUOTAS_API)
 
 
 class ProjectQuotas:
@@ -51,21 +51,21 @@ class ProjectQuotas:
         self._asks: dict[tuple[str, str], tuple[float, asyncio.Future[Quota | None]]] = {}
 
     async def refresh(
-        self, client: DrsClient, target: Target, auth: Authenticator, started: float, now: float
+        self, client: DrsClient, project: Project, auth: Authenticator, started: float, now: float
     ) -> None:
-        """Read the quota of ``target``'s project for a poll that ``started`` (``now`` is the
+        """Read the quota of ``project`` for a poll that ``started`` (``now`` is the
         same clock's time); a failed answer leaves the project out until one succeeds."""
-        ask = (target.project_id, target.endpoint)
+        ask = (project.project_id, project.endpoint)
         last = self._asks.get(ask)
         if last is None or (last[1].done() and last[0] < started):
-            reading = asyncio.ensure_future(_read_or_none(client, target, auth))
+            reading = asyncio.ensure_future(_read_or_none(client, project, auth))
             last = self._asks[ask] = (now, reading)
         quota = await asyncio.shield(last[1])
-        project = (target.project_id, target.region)
+        key = (project.project_id, project.region)
         if quota is None:
-            self._read.pop(project, None)
+            self._read.pop(key, None)
         elif ask in self._asks:  # not dropped by ``retain`` meanwhile
-            self._read[project] = quota
+            self._read[key] = quota
 
     def retain(self, projects: Collection[tuple[str, str]]) -> None:
         """Forget the projects, by (project_id, region), no longer polled."""
@@ -85,16 +85,16 @@ class ProjectQuotas:
         }
 
 
-async def _read_or_none(client: DrsClient, target: Target, auth: Authenticator) -> Quota | None:
+async def _read_or_none(client: DrsClient, project: Project, auth: Authenticator) -> Quota | None:
     """The project's quota; None when it cannot be had (logged), which fails no poll."""
     try:
-        return await fetch_quota(client, target, auth)
+        return await fetch_quota(client, project, auth)
     except Exception as exc:
         what = str(exc) if isinstance(exc, ApiError) else f"unexpected {type(exc).__name__}"
         log.warning(
             "quota unknown for project_id=%s region=%s this round: %s",
-            target.project_id,
-            target.region,
+            project.project_id,
+            project.region,
             what,
         )
         return None

@@ -13,8 +13,8 @@ import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from ..cloud.iam import PROJECT_ID, Project
-from ..config import DiscoveryConfig, Target
+from ..cloud.iam import PROJECT_ID, IamProject
+from ..config import DiscoveryConfig, Project
 from ..config.discovery import REGION, endpoint_for
 from ..regions import drs_endpoint
 
@@ -27,7 +27,7 @@ OBS_PROJECT = "MOS"  # OBS's own project: never one with DRS jobs
 class Found:
     """A project discovery polls: where its region and DRS endpoint are."""
 
-    project: Project
+    project: IamProject
     region: str
     endpoint: str
 
@@ -37,7 +37,7 @@ def region_of(name: str) -> str:
     return name.split("_", 1)[0]
 
 
-def select(projects: Iterable[Project], discovery: DiscoveryConfig) -> list[Found]:
+def select(projects: Iterable[IamProject], discovery: DiscoveryConfig) -> list[Found]:
     """The projects that make targets, each once, in IAM's order, with why others do not."""
     found: list[Found] = []
     seen: set[str] = set()
@@ -56,7 +56,7 @@ def select(projects: Iterable[Project], discovery: DiscoveryConfig) -> list[Foun
     return found
 
 
-def _skipped(project: Project, discovery: DiscoveryConfig) -> str | None:
+def _skipped(project: IamProject, discovery: DiscoveryConfig) -> str | None:
     """Why a project makes no target, or None."""
     region = region_of(project.name)
     if project.name == OBS_PROJECT:
@@ -78,16 +78,16 @@ def _skipped(project: Project, discovery: DiscoveryConfig) -> str | None:
     return None
 
 
-def targets(
-    found: Iterable[Found], discovery: DiscoveryConfig, configured: Sequence[Target]
-) -> tuple[Target, ...]:
-    """One target per discovered project (its job types as discovery.job_types says), with
-    the discovery credentials; a project that ``configured`` names is left to that target."""
+def projects(
+    found: Iterable[Found], discovery: DiscoveryConfig, configured: Sequence[Project]
+) -> tuple[Project, ...]:
+    """The discovered projects to poll (for the job types discovery.job_types says), with the
+    discovery credentials; a project that ``configured`` names is left to that one."""
     credentials = discovery.credentials
     assert credentials is not None, "discovery is enabled only with credentials"
     explicit = {t.project_id for t in configured}
     return tuple(
-        Target(
+        Project(
             f.project.id,
             f.region,
             f.endpoint,

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from ..cloud.auth import Authenticator
 from ..cloud.client import DrsClient
-from ..config import MetricsConfig, PollConfig, Target
+from ..config import MetricsConfig, PollConfig, Project
 from .sharding import Shard
 from .snapshot import TargetKey
 
@@ -28,7 +28,7 @@ class Clock:
 @dataclass(frozen=True, slots=True)
 class PollTarget:
     key: TargetKey
-    target: Target
+    project: Project
     auth: Authenticator
 
 
@@ -36,7 +36,7 @@ class PollTarget:
 class Plan:
     """What to poll and how: everything the poller takes from a config.
 
-    ``targets`` are the config's targets that ``shard`` owns.
+    ``targets`` are the targets of the config's projects that ``shard`` owns.
     """
 
     targets: tuple[PollTarget, ...]

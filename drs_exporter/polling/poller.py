@@ -90,10 +90,10 @@ class Poller:
         self._requests = {k: n for k, n in self._requests.items() if k in self._tracked}
         self._overran &= self._tracked.keys()
         self._counters.retain(self._tracked.keys())
-        self._sizes.retain({polled.target.endpoint for polled in plan.targets})
+        self._sizes.retain({polled.project.endpoint for polled in plan.targets})
         self._rotation.retain({(k.project_id, k.region, k.job_type) for k in keys})
         self._quotas.retain({(k.project_id, k.region) for k in keys})
-        self._published_apis.retain(polled.target for polled in plan.targets)
+        self._published_apis.retain(polled.project for polled in plan.targets)
         if self._running:
             self._follow_plan()
         self._replanned.set()  # wake the loops waiting for their next poll
@@ -273,7 +273,7 @@ class Poller:
                 health = await _health(plan, polled, jobs, self._sizes, self._rotation)
             if plan.quotas:
                 await self._quotas.refresh(
-                    plan.client, polled.target, polled.auth, started, self._clock.monotonic()
+                    plan.client, polled.project, polled.auth, started, self._clock.monotonic()
                 )
         duration = self._clock.monotonic() - started
         prev = self._tracked.get(key)
@@ -300,7 +300,7 @@ class Poller:
     async def _list(self, plan: Plan, polled: PollTarget, started: float) -> Listing:
         return await list_published(
             plan.client,
-            polled.target,
+            polled.project,
             polled.auth,
             polled.key.job_type,
             plan.poll.page_size,
@@ -343,7 +343,7 @@ async def _health(
     try:
         return await fetch_health(
             plan.client,
-            polled.target,
+            polled.project,
             polled.auth,
             polled.key.job_type,
             jobs,

@@ -15,7 +15,8 @@ _NO_HEALTH: Mapping[str, JobHealth] = MappingProxyType({})
 
 @dataclass(frozen=True, slots=True, order=True)
 class TargetKey:
-    """One (project, region, job type): the unit that is polled and reported on."""
+    """A target: one job type of a project in its region, the unit that is polled and
+    reported on (``drs_up`` has a line per target)."""
 
     project_id: str
     region: str
