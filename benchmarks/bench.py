@@ -79,7 +79,7 @@ from procs import exporter_command, free_port, memory_mib
 from drs_exporter import __version__
 from drs_exporter.config import PollConfig
 from drs_exporter.drs.batch_calls import DR_JOB_TYPE, INSTANCE_STATUSES
-from drs_exporter.model import LIST_API_NAMES
+from drs_exporter.list_apis import LIST_APIS
 from drs_exporter.polling.counters import DRS_API_NAMES, IAM_API_NAMES
 from drs_exporter.simulator.health import TICK
 
@@ -459,7 +459,7 @@ class CompactResult:
     health_off: list[Cycle]
 
 
-LISTING_APIS = tuple(LIST_API_NAMES.values())
+LISTING_APIS = tuple(a.api for a in LIST_APIS)
 
 
 def ideal(cycle: Cycle, world: World, rtt: float, concurrency: int, rps: float) -> float:

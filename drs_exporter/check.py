@@ -16,12 +16,12 @@ from collections.abc import Sequence
 from .config import Config
 from .errors import ApiError
 from .exporter import Exporter
+from .list_apis import documented_apis, documented_hint
 from .logs import SecretFilter
 from .polling import discovered
 from .polling.discovered import Found
 from .polling.sharding import Shard
 from .polling.snapshot import TargetKey
-from .regions import documented_apis, documented_hint
 
 
 def _print_discovery(found: list[Found], config: Config) -> None:

@@ -21,9 +21,9 @@ from .config import Config, Credentials, Project, load_config, secrets_of
 from .drs.decode import Page
 from .drs.listing import first_page
 from .errors import ApiError, ConfigError
+from .list_apis import LIST_APIS
 from .logs import SecretFilter, counted
 from .metrics.exposition import Exposition, render
-from .model import LIST_API_NAMES
 from .polling import discovered
 from .polling.counters import Counters
 from .polling.discovered import Found
@@ -259,7 +259,7 @@ class Exporter:
         bare = {
             region
             for region, _ in published
-            if not any(published.get((region, api), True) for api in LIST_API_NAMES.values())
+            if not any(published.get((region, a.api), True) for a in LIST_APIS)
         }
         new = bare & {t.region for t in self._discovered_projects(self.config)}
         if not new:

@@ -44,7 +44,7 @@ from drs_exporter.drs.listing import list_jobs
 from drs_exporter.drs.paging import PAGES_AT_ONCE
 from drs_exporter.errors import ApiError
 from drs_exporter.exporter import Exporter
-from drs_exporter.model import LIST_APIS
+from drs_exporter.list_apis import BY_NAME, NAMES
 from drs_exporter.polling.counters import Counters
 from drs_exporter.polling.plan import Clock
 from drs_exporter.simulator.query import parse_job_query
@@ -95,7 +95,7 @@ def job(job_id: str, status: str = "INCRE_TRANSFER_STARTED", **fields: Any) -> d
 
 # Both list APIs go through the same client: what is retried, how, and how failures count
 # must not depend on which one answered. Tests marked with EACH_API run once for each.
-EACH_API = pytest.mark.parametrize("api", LIST_APIS)
+EACH_API = pytest.mark.parametrize("api", NAMES)
 # The listing is what this suite is about: the batch calls and the quota are left out of it
 # (their faults are tested in test_health_end_to_end.py).
 LISTING_ONLY = MetricsConfig(health=False, dr=False, quotas=False)
@@ -127,7 +127,7 @@ def one_type(cfg: Config, job_type: str = "sync", api: str = "v5") -> Config:
 
 def listing(api: str) -> str:
     """How a list API's requests are named in drs_api_requests_total and the scripts."""
-    return f"{api}_jobs"
+    return BY_NAME[api].api
 
 
 def for_api(answer: dict[str, Any], api: str) -> dict[str, Any]:
@@ -965,7 +965,7 @@ async def twenty_sync_jobs(start_sim: StartSim, **options: Any) -> Simulated:
         v3_lists="all",
         **options,
     )
-    for api in LIST_APIS:
+    for api in NAMES:
         assert len(sync_ids(sim, api)) == 20
     return sim
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field, fields
 
-from ..model import JOB_TYPES, LIST_APIS
+from .. import list_apis
+from ..model import JOB_TYPES
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +45,7 @@ class Project:
     job_types: tuple[str, ...] = JOB_TYPES
     # Query filters in the order given, as (name, value); instance_ids repeats its name.
     filters: tuple[tuple[str, str], ...] = ()
-    apis: tuple[str, ...] = LIST_APIS  # the list APIs whose jobs are merged
+    apis: tuple[str, ...] = list_apis.NAMES  # the list APIs whose jobs are merged
     # ``apis: auto`` (the default): of ``apis``, use those the region publishes, learnt from
     # its answers. False: an explicit list, each of which must answer.
     auto_apis: bool = True
@@ -144,6 +145,8 @@ def secrets_of(config: Config) -> Iterator[str | None]:
 
 
 # The vocabulary of the file: the keys each section takes.
+
+AUTO_APIS = "auto"  # targets[].apis: every list API the region publishes
 
 TOP_KEYS = ("credentials", "targets", "poll", "metrics", "web", "http", "discovery")
 TARGET_KEYS = (

@@ -15,13 +15,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from .. import list_apis
 from ..errors import ConfigError
-from ..model import AUTO_APIS, JOB_TYPES, LIST_APIS
+from ..model import JOB_TYPES
 from ..regions import KNOWN_REGIONS, drs_endpoint
 from .discovery import discovery_section
 from .loading import environment_credentials, read_yaml, secret, substitute
 from .schema import (
     AKSK_KEYS,
+    AUTO_APIS,
     BELONGS_UNDER,
     CREDENTIAL_KEYS,
     FILTER_KEYS,
@@ -221,9 +223,9 @@ def _target(
             block["job_types"], join_path(path, "job_types"), JOB_TYPES, "job type"
         )
     auto_apis = block.get("apis", AUTO_APIS) == AUTO_APIS
-    apis = LIST_APIS
+    apis = list_apis.NAMES
     if not auto_apis:
-        apis = _distinct(block["apis"], join_path(path, "apis"), LIST_APIS, "list API")
+        apis = _distinct(block["apis"], join_path(path, "apis"), list_apis.NAMES, "list API")
     filters = _filters(block.get("filters"), join_path(path, "filters"))
     found = _target_credentials(block, path, default, base_dir, environ)
     iam = found.credentials.iam

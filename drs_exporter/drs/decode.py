@@ -20,6 +20,7 @@ from typing import Any, Generic, TypeVar, get_args
 import msgspec
 
 from ..errors import ApiError
+from ..list_apis import LIST_APIS
 from ..model import JOB_FIELDS, JOB_FROM_STRUCT, Job, parse_jobs
 
 T = TypeVar("T")
@@ -127,7 +128,7 @@ class _MonitoringAnswer(msgspec.Struct):
 
 
 _PAGES: dict[str, msgspec.json.Decoder[Any]] = {
-    key: msgspec.json.Decoder(_page_type(key)) for key in ("total_count", "total_record")
+    api.total_key: msgspec.json.Decoder(_page_type(api.total_key)) for api in LIST_APIS
 }
 # Each batch answer's decoder, by the kind of its results.
 _ANSWERS: dict[type[msgspec.Struct], msgspec.json.Decoder[Any]] = {
@@ -141,7 +142,7 @@ _ANSWERS: dict[type[msgspec.Struct], msgspec.json.Decoder[Any]] = {
 def read_page(body: bytes, total_key: str, api: str) -> Page:
     """A 200 answer of a list API; ApiError(decode) if it is not one.
 
-    ``total_key`` is where the API puts its total: ``total_count`` (v5), ``total_record`` (v3).
+    ``total_key`` is where the API puts its total (``ListApi.total_key``).
     """
     try:
         page = _PAGES[total_key].decode(body)

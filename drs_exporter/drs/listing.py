@@ -1,27 +1,26 @@
-"""Listing a target's jobs through the v5 and v3 list APIs: every page, each job once.
+"""Listing a target's jobs through the list APIs: every page, each job once.
 
-``GET /v5/{project_id}/jobs`` pages by offset, ``POST /v3/{project_id}/jobs`` by page number;
-each lists only some engines, and a job both list is one job, with v5's record. Not every
-region publishes both: an API that answers as unpublished is left out (``apis: auto``, the
-default) or fails the poll (an explicit ``apis`` list), and ``published`` remembers it.
-Per API, the first page shows the server's real page size and total; the remaining pages
-are then fetched concurrently (within the shared limits, a bounded number at a time), any
-gap left by short pages is filled, and a listing that changed while it was paged, or whose
-pages repeat, is fetched once more. A listing holds at most ``poll.max_jobs`` jobs and
-subtasks: past it, or when its total says more, it fails with reason ``too_many_jobs``;
-pages that repeat again fail it with reason ``decode``. What to ask next is decided by
-``paging``; how each request is sent, signed and retried by ``client``.
+Each list API (``list_apis``) lists only some engines, and a job both list is one job, with
+v5's record. Not every region publishes both: an API that answers as unpublished is left
+out (``apis: auto``, the default) or fails the poll (an explicit ``apis`` list), and
+``published`` remembers it. Per API, the first page shows the server's real page size and
+total; the remaining pages are then fetched concurrently (within the shared limits, a
+bounded number at a time), any gap left by short pages is filled, and a listing that
+changed while it was paged, or whose pages repeat, is fetched once more. A listing holds at
+most ``poll.max_jobs`` jobs and subtasks: past it, or when its total says more, it fails
+with reason ``too_many_jobs``; pages that repeat again fail it with reason ``decode``. What
+to ask next is decided by ``paging``; how each request is sent, signed and retried by
+``client``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
-import json
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, NoReturn, TypeVar
+from typing import NoReturn, TypeVar
 
 import msgspec
 
@@ -29,87 +28,43 @@ from ..cloud.auth import Authenticator
 from ..cloud.client import DrsClient
 from ..config import PollConfig, Project
 from ..errors import ApiError
-from ..model import LIST_API_NAMES, Job, unique_jobs
-from ..regions import documented_hint
+from ..list_apis import BY_NAME, MAX_PER_PAGE, NAMES, ListApi, documented_hint
+from ..model import Job, unique_jobs
 from .decode import AnswerCache, Page, read_page
-from .paging import PAGES_AT_ONCE, listing_settled, next_offsets, page_at, pages_allowed
+from .paging import PAGES_AT_ONCE, listing_settled, next_offsets, pages_allowed
 from .published import RECHECK_AFTER, PublishedApis
 
 log = logging.getLogger(__name__)
 
-V3_MAX_PER_PAGE = 100  # the v3 API takes per_page from 0 to 100
 MAX_JOBS = PollConfig().max_jobs  # poll.max_jobs unless the caller says otherwise
 
 T = TypeVar("T")
 # One page of a listing: (offset, step) -> the page, where step is the page size the first
-# page showed (for the first page itself, the largest v3 allows).
+# page showed (for the first page itself, the most a page may hold).
 FetchPage = Callable[[int, int], Awaitable["Page"]]
 
 
-def v5_pages(
+def page_fetcher(
     client: DrsClient,
     project: Project,
     auth: Authenticator,
     job_type: str,
     page_size: int,
     cache: AnswerCache[Page],
+    list_api: ListApi,
 ) -> FetchPage:
-    """Pages of ``GET /v5/{project_id}/jobs``: by offset, each asking for ``page_size``."""
-    path = f"/v5/{project.project_id}/jobs"
-    api = LIST_API_NAMES["v5"]
+    """The pages of one list API's listing of the project's jobs of ``job_type``, as the API
+    asks for them (``ListApi.ask``), each decoded once for as long as it comes back the same."""
+    path = list_api.path.format(project_id=project.project_id)
+    api = list_api.api
 
     def decode(body: bytes) -> Page:
-        return read_page(body, "total_count", api)
+        return read_page(body, list_api.total_key, api)
 
     async def fetch(offset: int, step: int) -> Page:
-        query = [
-            ("job_type", job_type),
-            *project.filters,
-            ("offset", str(offset)),
-            ("limit", str(page_size)),  # a server that pages by less says so by answering less
-            # Oldest first: a job created while we page lands on the last page instead of
-            # shifting every page after it.
-            ("sort_key", "create_time"),
-            ("sort_dir", "asc"),
-        ]
-        body = await client.call(project, auth, api, "GET", path, query)
-        return cache.read((api, offset, page_size), body, decode)
-
-    return fetch
-
-
-def v3_body(project: Project, job_type: str, cur_page: int, per_page: int) -> dict[str, Any]:
-    """The body of ``POST /v3/{project_id}/jobs``: the project's filters mapped into it."""
-    body: dict[str, Any] = {"db_use_type": job_type, "cur_page": cur_page, "per_page": per_page}
-    for name, value in project.filters:
-        if name == "instance_ids":
-            body.setdefault(name, []).append(value)
-        else:
-            body[name] = value
-    return body
-
-
-def v3_pages(
-    client: DrsClient,
-    project: Project,
-    auth: Authenticator,
-    job_type: str,
-    page_size: int,
-    cache: AnswerCache[Page],
-) -> FetchPage:
-    """Pages of ``POST /v3/{project_id}/jobs``: numbered in units of the page size, so every
-    page after the first asks for the size the first one showed (at most 100)."""
-    path = f"/v3/{project.project_id}/jobs"
-    api = LIST_API_NAMES["v3"]
-
-    def decode(body: bytes) -> Page:
-        return read_page(body, "total_record", api)
-
-    async def fetch(offset: int, step: int) -> Page:
-        cur_page, per_page = page_at(offset, min(step, page_size, V3_MAX_PER_PAGE))
-        body = json.dumps(v3_body(project, job_type, cur_page, per_page)).encode()
-        answer = await client.call(project, auth, api, "POST", path, body=body)
-        return cache.read((api, cur_page, per_page), answer, decode)
+        ask = list_api.ask(job_type, project.filters, offset, step, page_size)
+        answer = await client.call(project, auth, api, list_api.method, path, ask.query, ask.body)
+        return cache.read((api, *ask.key), answer, decode)
 
     return fetch
 
@@ -139,20 +94,20 @@ async def list_jobs(
     ApiError if an API's listing failed for any other reason. With the ``cache`` of the
     target's last listing, pages that come back the same are not decoded again.
     """
-    pages = AnswerCache[Page]() if cache is None else cache
+    cache = AnswerCache[Page]() if cache is None else cache
     asked = project.apis if apis is None else tuple(apis)
     found = await _all_or_nothing(
         _published_listing(
-            _PAGES[api](client, project, auth, job_type, page_size, pages),
+            page_fetcher(client, project, auth, job_type, page_size, cache, BY_NAME[api]),
             _Scope(project, job_type, api, max_jobs),
-            pages,
+            cache,
         )
         for api in asked
     )
     listings = [jobs for jobs in found if jobs is not None]
     # The same pages make the same jobs: made once, then handed on as they are.
-    merged = pages.derive("merged", listings, functools.partial(merge_listings, listings))
-    pages.prune()
+    merged = cache.derive("merged", listings, functools.partial(merge_listings, listings))
+    cache.prune()
     return Listing(
         merged,
         answered=tuple(api for api, jobs in zip(asked, found, strict=True) if jobs is not None),
@@ -215,8 +170,8 @@ async def list_published(
         raise ApiError(
             "unsupported",
             f"region {project.region} ({project.endpoint}) publishes no DRS list API "
-            f"(v5 and v3 answer HTTP 404); {documented_hint(project.region)}. Check the "
-            "target's region and endpoint",
+            f"({' and '.join(NAMES)} answer HTTP 404); {documented_hint(project.region)}. "
+            "Check the target's region and endpoint",
         )
     return listing
 
@@ -230,8 +185,9 @@ async def first_page(
     page_size: int,
 ) -> Page:
     """The first page of one list API (``v5`` or ``v3``), as ``check`` asks for it."""
-    pages = _PAGES[api](client, project, auth, job_type, page_size, AnswerCache[Page]())
-    return await pages(0, V3_MAX_PER_PAGE)
+    cache = AnswerCache[Page]()
+    fetch = page_fetcher(client, project, auth, job_type, page_size, cache, BY_NAME[api])
+    return await fetch(0, MAX_PER_PAGE)
 
 
 def merge_listings(listings: Sequence[Sequence[Job]]) -> list[Job]:
@@ -249,14 +205,6 @@ def merge_listings(listings: Sequence[Sequence[Job]]) -> list[Job]:
     ]
 
 
-_PAGES: dict[
-    str, Callable[[DrsClient, Project, Authenticator, str, int, AnswerCache[Page]], FetchPage]
-] = {
-    "v5": v5_pages,
-    "v3": v3_pages,
-}
-
-
 @dataclass(frozen=True, slots=True)
 class _Scope:
     """Whose listing through which API, and the most jobs it may hold: what a listing's
@@ -269,7 +217,7 @@ class _Scope:
 
     @property
     def api_name(self) -> str:
-        return LIST_API_NAMES[self.api]
+        return BY_NAME[self.api].api
 
 
 async def _published_listing(
@@ -331,9 +279,9 @@ async def _pages(fetch: FetchPage, scope: _Scope) -> tuple[dict[int, Page], int 
     """Every page of one listing by offset, and the offset of a page that repeated earlier
     ones, where paging stopped (None: it ran to its end)."""
     held = _Held(scope)
-    first = await fetch(0, V3_MAX_PER_PAGE)
+    first = await fetch(0, MAX_PER_PAGE)
     pages = {0: first}
-    step = first.count or V3_MAX_PER_PAGE
+    step = first.count or MAX_PER_PAGE
     held.add(first, step)  # a first page repeats nothing
     # Without a total, page until an empty page says the listing is over.
     total: int | None = first.total

@@ -10,7 +10,6 @@ many pages as it may still ask, whatever number a total claims.
 from __future__ import annotations
 
 import itertools
-import math
 from collections.abc import Collection, Iterator, Mapping
 
 # The most pages of one listing asked at once. An empty page ends a listing whatever its
@@ -60,15 +59,6 @@ def pages_allowed(max_jobs: int, held: int, step: int) -> int:
     if held > max_jobs:
         return 0
     return -(-(max_jobs - held) // max(step, 1)) + 1  # whole pages, the last one short
-
-
-def page_at(offset: int, step: int) -> tuple[int, int]:
-    """The (page number from 1, page size) that starts at ``offset``, for APIs that page by
-    number in units of the page size (v3): ``step`` when the offset is a multiple of it,
-    else the largest size that divides both (a gap after a short page), never above step.
-    """
-    size = step if offset % step == 0 else math.gcd(offset, step)
-    return offset // size + 1, size
 
 
 def listing_settled(listed: int, totals: Collection[int]) -> bool:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 
 from ..config import Project
-from ..model import LIST_API_NAMES
+from ..list_apis import BY_NAME
 
 RECHECK_AFTER = 3600.0  # seconds before an API found unpublished is asked again
 
@@ -59,7 +59,7 @@ class PublishedApis:
         published when any endpoint of the region publishes it."""
         found: dict[tuple[str, str], bool] = {}
         for (_, api), finding in sorted(self._found.items()):
-            key = (finding.region, LIST_API_NAMES[api])
+            key = (finding.region, BY_NAME[api].api)
             found[key] = found.get(key, False) or finding.published
         return MappingProxyType(found)
 

@@ -23,7 +23,8 @@ from typing import Literal
 
 from ..cloud.transport import MAX_BODY_BYTES
 from ..drs.batch_calls import BATCH_PROGRESS, BATCH_RPO_RTO, BATCH_STATUS, DR_MONITORING, BatchCall
-from ..model import INFO_FIELDS, LIST_API_NAMES, MAX_ERROR_MESSAGE, STATUSES, JobHealth, is_failed
+from ..list_apis import LIST_APIS
+from ..model import INFO_FIELDS, MAX_ERROR_MESSAGE, STATUSES, JobHealth, is_failed
 from ..polling.counters import DRS_API_NAMES, IAM_API_NAMES
 from ..polling.snapshot import DiscoveryState, Snapshot, TargetState
 from .samples import (
@@ -562,7 +563,7 @@ FAMILIES: tuple[Family, ...] = (
         "1 if the region publishes this DRS list API, 0 if it answered that it does not.",
         ("region", "api"),
         samples=_published,
-        note=f"`api`: {_names(LIST_API_NAMES.values())}. As last found by asking: Huawei "
+        note=f"`api`: {_names(a.api for a in LIST_APIS)}. As last found by asking: Huawei "
         "publishes v5 in a few regions and v3 in most. An API found unpublished is asked again "
         "hourly.",
     ),

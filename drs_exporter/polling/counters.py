@@ -18,12 +18,12 @@ from ..cloud.iam import API as IAM_PROJECTS_API
 from ..cloud.iam import DOMAINS_API as IAM_DOMAINS_API
 from ..drs.batch_calls import BATCH_CALLS
 from ..drs.quotas import QUOTAS_API
-from ..model import LIST_API_NAMES
+from ..list_apis import LIST_APIS
 from .snapshot import DiscoveryState, TargetKey
 
 # Every API the exporter calls, by the name drs_api_requests_total and the logs give it. Each
 # name is declared once, where its calls are made; these are their lists, in a fixed order.
-DRS_API_NAMES = (*LIST_API_NAMES.values(), *(call.api for call in BATCH_CALLS), QUOTAS_API)
+DRS_API_NAMES = (*(a.api for a in LIST_APIS), *(call.api for call in BATCH_CALLS), QUOTAS_API)
 IAM_API_NAMES = (IAM_API, IAM_PROJECTS_API, IAM_DOMAINS_API)
 
 

@@ -17,7 +17,7 @@ from aiohttp import web
 
 from ..drs.batch_calls import BATCH_PROGRESS, BATCH_RPO_RTO, BATCH_STATUS, DR_MONITORING
 from ..drs.quotas import QUOTAS_API
-from ..model import LIST_API_NAMES
+from ..list_apis import V3_JOBS, V5_JOBS
 from ..polling.counters import IAM_API_NAMES
 from ..web.server import base_url
 from .bodies import Batch, parse_batch, parse_listing
@@ -90,7 +90,7 @@ def _v5_jobs(
 ) -> tuple[int, str]:
     """``GET /v5/{project_id}/jobs``."""
     query = parse_job_query(pairs)
-    endless, told = _paging_faults(sim, LIST_API_NAMES["v5"], project_id)
+    endless, told = _paging_faults(sim, V5_JOBS.api, project_id)
     if endless:
         query = dataclasses.replace(query, offset=0)
     return 200, sim.world.list_jobs(project_id, query, sim.options.page_cap, told)
@@ -99,7 +99,7 @@ def _v5_jobs(
 def _v3_jobs(sim: Simulator, project_id: str, _: Pairs, body: Any) -> tuple[int, str]:
     """``POST /v3/{project_id}/jobs``."""
     listing = parse_listing(body)
-    endless, told = _paging_faults(sim, LIST_API_NAMES["v3"], project_id)
+    endless, told = _paging_faults(sim, V3_JOBS.api, project_id)
     if endless:
         listing = dataclasses.replace(listing, cur_page=1)
     return 200, sim.world.list_jobs_v3(project_id, listing, sim.options.page_cap, told)
@@ -167,8 +167,8 @@ def _api(name: str, answer: Answer, *, family: str) -> Handler:
 
 # (method, path, route and API name, normal answer, the API version it belongs to)
 APIS: tuple[tuple[str, str, str, Answer, str], ...] = (
-    ("GET", "/v5/{project_id}/jobs", LIST_API_NAMES["v5"], _v5_jobs, V5),
-    ("POST", "/v3/{project_id}/jobs", LIST_API_NAMES["v3"], _v3_jobs, V3),
+    (V5_JOBS.method, V5_JOBS.path, V5_JOBS.api, _v5_jobs, V5),
+    (V3_JOBS.method, V3_JOBS.path, V3_JOBS.api, _v3_jobs, V3),
     ("POST", "/v3/{project_id}/jobs/batch-progress", BATCH_PROGRESS.api, _v3_batch_progress, V3),
     ("POST", "/v3/{project_id}/jobs/batch-status", BATCH_STATUS.api, _v3_batch_status, V3),
     ("POST", "/v3/{project_id}/jobs/batch-rpo-and-rto", BATCH_RPO_RTO.api, _v3_batch_rpo_rto, V3),
