@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, fields
 
 from .. import list_apis
+from ..list_apis import MAX_PER_PAGE
 from ..model import JOB_TYPES
 
 
@@ -60,7 +61,9 @@ class PollConfig:
     max_concurrency: int = 8
     max_requests_per_second: float = 10.0
     stale_after: float = 600.0  # seconds
-    batch_size: int = 100  # the most job ids per v3 batch request; learned down when refused
+    batch_size: int = (
+        MAX_PER_PAGE  # the most job ids per v3 batch request; learned down when refused
+    )
     # The most jobs and subtasks one listing of a target (per list API) may hold: what bounds
     # its memory, whatever the API says or keeps sending.
     max_jobs: int = 100_000

@@ -17,6 +17,7 @@ from typing import Any
 
 from .. import list_apis
 from ..errors import ConfigError
+from ..list_apis import MAX_PER_PAGE
 from ..model import JOB_TYPES
 from ..regions import KNOWN_REGIONS, drs_endpoint
 from .discovery import discovery_section
@@ -357,7 +358,7 @@ _POLL_READERS: dict[str, Callable[[object, str], Any]] = {
     "max_concurrency": lambda value, path: integer(value, path, 1, 1000),
     "max_requests_per_second": lambda value, path: number_at_most(value, path, 10_000),
     "stale_after": lambda value, path: positive_duration(value, path, 30 * 86400.0),
-    "batch_size": lambda value, path: integer(value, path, 1, 100),  # batch-status's per_page
+    "batch_size": lambda value, path: integer(value, path, 1, MAX_PER_PAGE),
     "max_jobs": lambda value, path: integer(value, path, 1, 1_000_000),
     "dr_monitoring_requests": lambda value, path: integer(value, path, 1, 1000),
 }

@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 import msgspec
 
+from ..list_apis import MAX_PER_PAGE
 from ..model import MAX_ERROR_MESSAGE, Job, one_line, parse_time
 from .decode import Monitoring, Progress, RpoRto, Status, read_results
 
@@ -176,7 +177,7 @@ BATCH_PROGRESS = BatchCall(
     path="batch-progress",
     switch="health",
     wanted=_in_progress,
-    max_ids=100,  # no limit documented; kept within what batch-status pages allow
+    max_ids=MAX_PER_PAGE,  # no limit documented; kept within what batch-status pages allow
     documented_status=200,
     read=lambda body, ids, api: read_results(body, ids, api, Progress, "job_id"),
     tell=tell_progress,
@@ -186,7 +187,7 @@ BATCH_STATUS = BatchCall(
     path="batch-status",
     switch="health",
     wanted=_failed,
-    max_ids=100,  # page_req.per_page is at most 100 (and 5 when page_req is left out)
+    max_ids=MAX_PER_PAGE,  # page_req.per_page (5 when page_req is left out)
     documented_status=200,
     read=lambda body, ids, api: read_results(body, ids, api, Status, "id"),
     tell=tell_status,
@@ -197,7 +198,7 @@ BATCH_RPO_RTO = BatchCall(
     path="batch-rpo-and-rto",
     switch="dr",
     wanted=_replicating_dr,
-    max_ids=100,
+    max_ids=MAX_PER_PAGE,  # no limit documented; as batch-progress
     documented_status=202,
     read=lambda body, ids, api: read_results(body, ids, api, RpoRto, "job_id"),
     tell=tell_objectives,
