@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from .. import list_apis
 from ..errors import ConfigError
-from ..list_apis import MAX_PER_PAGE
 from ..model import JOB_TYPES
 from ..regions import KNOWN_REGIONS, drs_endpoint
 from .discovery import discovery_section
@@ -41,6 +40,7 @@ from .schema import (
     PollConfig,
     Project,
     WebConfig,
+    keys_of,
 )
 from .validators import (
     as_text,
@@ -49,15 +49,12 @@ from .validators import (
     endpoint_url,
     existing_file,
     http_url,
-    integer,
     join_path,
     kind_of,
     mapping,
     nonempty,
-    number_at_most,
     one_of,
     parse_listen_address,
-    positive_duration,
     required,
     show,
     suggest,
@@ -68,6 +65,7 @@ _MAX_INSTANCE_IDS = 10  # the API's limit
 _PROJECT_ID = re.compile(r"[A-Za-z0-9_-]+")  # it goes into the URL path as is
 _REGION = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")  # it goes into host names and labels
 _STATUS = re.compile(r"[A-Z][A-Z0-9_]*")
+_S = TypeVar("_S")
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,8 +96,8 @@ def parse_config(data: object, *, base_dir: str, environ: Mapping[str, str]) -> 
     empty = discovery.enabled and not top.get("targets")  # else polled beside what it finds
     return Config(
         targets=() if empty else _targets(top.get("targets"), default, base_dir, environ),
-        poll=_poll(top.get("poll")),
-        metrics=_metrics(top.get("metrics")),
+        poll=_keyed(top.get("poll"), "poll", PollConfig),
+        metrics=_keyed(top.get("metrics"), "metrics", MetricsConfig),
         web=_web(top.get("web"), base_dir),
         http=_http(top.get("http"), base_dir),
         discovery=discovery,
@@ -348,36 +346,11 @@ def _instance_ids(value: object, path: str) -> list[str]:
     return [nonempty(item, f"{path}[{i}]") for i, item in enumerate(value)]
 
 
-# Each key of poll and metrics, with the reader that checks its value.
-_POLL_READERS: dict[str, Callable[[object, str], Any]] = {
-    "interval": lambda value, path: positive_duration(value, path, 86400.0),
-    "deadline": lambda value, path: positive_duration(value, path, 86400.0),
-    "page_size": lambda value, path: integer(value, path, 1, 1000),
-    "timeout": lambda value, path: positive_duration(value, path, 600.0),
-    "retries": lambda value, path: integer(value, path, 0, 10),
-    "max_concurrency": lambda value, path: integer(value, path, 1, 1000),
-    "max_requests_per_second": lambda value, path: number_at_most(value, path, 10_000),
-    "stale_after": lambda value, path: positive_duration(value, path, 30 * 86400.0),
-    "batch_size": lambda value, path: integer(value, path, 1, MAX_PER_PAGE),
-    "max_jobs": lambda value, path: integer(value, path, 1, 1_000_000),
-    "dr_monitoring_requests": lambda value, path: integer(value, path, 1, 1000),
-}
-
-_METRICS_READERS: dict[str, Callable[[object, str], Any]] = {
-    "per_job": boolean,
-    "dense_status": boolean,
-    **dict.fromkeys(("health", "dr", "quotas"), boolean),
-}
-
-
-def _poll(value: object) -> PollConfig:
-    block = mapping(value, "poll", _POLL_READERS)
-    return PollConfig(**{k: _POLL_READERS[k](v, f"poll.{k}") for k, v in block.items()})
-
-
-def _metrics(value: object) -> MetricsConfig:
-    block = mapping(value, "metrics", _METRICS_READERS)
-    return MetricsConfig(**{k: _METRICS_READERS[k](v, f"metrics.{k}") for k, v in block.items()})
+def _keyed(value: object, name: str, section: type[_S]) -> _S:
+    """A section whose keys are declared with their readers (``schema.keys_of``)."""
+    keys = keys_of(section)
+    block = mapping(value, name, keys)
+    return section(**{k: keys[k].read(v, f"{name}.{k}") for k, v in block.items()})
 
 
 def _web(value: object, base_dir: str) -> WebConfig:
