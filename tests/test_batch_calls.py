@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
 import pytest
 
-from drs_exporter.drs.batch_calls import BATCH_CALLS, DR_MONITORING, tell_instance, tell_objectives
+from drs_exporter.config import MetricsConfig
+from drs_exporter.drs.batch_calls import (
+    BATCH_CALLS,
+    BATCH_PROGRESS,
+    BATCH_RPO_RTO,
+    BATCH_STATUS,
+    DR_MONITORING,
+    switched_on,
+    tell_instance,
+    tell_objectives,
+)
 from drs_exporter.drs.batch_sizes import RETRY_LARGER, BatchSizes
 from drs_exporter.drs.decode import Monitoring, RpoRto, read_results
 from drs_exporter.drs.quotas import read_quota
@@ -148,3 +159,12 @@ def test_an_answer_that_is_not_a_quota_is_a_decode_error(body: bytes) -> None:
     with pytest.raises(ApiError) as raised:
         read_quota(body, "v3_quotas")
     assert raised.value.reason == "decode"
+
+
+def test_a_call_is_switched_on_by_a_metrics_switch_and_only_with_per_job() -> None:
+    with pytest.raises(ValueError, match=r"metrics\.page_size is not a switch"):
+        dataclasses.replace(BATCH_PROGRESS, switch="page_size")
+    assert switched_on(MetricsConfig()) == BATCH_CALLS
+    assert switched_on(MetricsConfig(dr=False)) == (BATCH_PROGRESS, BATCH_STATUS)
+    assert switched_on(MetricsConfig(health=False)) == (BATCH_RPO_RTO, DR_MONITORING)
+    assert switched_on(MetricsConfig(per_job=False)) == ()

@@ -149,14 +149,6 @@ class MetricsConfig:
     dr: bool = switch(True)
     quotas: bool = switch(True)  # the project's DRS quota (v3)
 
-    @property
-    def batch_switches(self) -> tuple[str, ...]:
-        """The switches of the batch calls in effect (``health``, ``dr``): what they tell is
-        a figure per job, so without ``per_job`` there is none."""
-        if not self.per_job:
-            return ()
-        return tuple(name for name, on in (("health", self.health), ("dr", self.dr)) if on)
-
 
 @dataclass(frozen=True, slots=True)
 class WebConfig:

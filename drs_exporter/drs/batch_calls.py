@@ -13,10 +13,12 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import msgspec
 
+from ..config import MetricsConfig
+from ..config.schema import keys_of
 from ..list_apis import MAX_PER_PAGE
 from ..model import MAX_ERROR_MESSAGE, Job, one_line, parse_time
 from .decode import Monitoring, Progress, RpoRto, Status, read_results
@@ -34,8 +36,6 @@ INSTANCE_STATUSES = frozenset({"FULL_TRANSFER_STARTED", "INCRE_TRANSFER_STARTED"
 MIB = 2**20
 GIB = 2**30
 
-Switch = Literal["health", "dr"]  # the metrics.* key that turns a call on
-
 
 @dataclass(frozen=True, slots=True)
 class BatchCall:
@@ -43,7 +43,7 @@ class BatchCall:
 
     api: str  # its name in drs_api_requests_total and in logs
     path: str  # after /v3/{project_id}/jobs/
-    switch: Switch
+    switch: str  # the ``metrics`` key that turns it on (with ``per_job``)
     wanted: Callable[[str, Job], bool]  # (job type, job): is the job asked about?
     max_ids: int  # the most ids one request may carry, as documented (or as pages allow)
     documented_status: int  # what Huawei documents for success (any 2xx is taken)
@@ -53,6 +53,11 @@ class BatchCall:
     # At most poll.dr_monitoring_requests requests a target and cycle, the jobs asked longest
     # ago first; the others keep what they last said (see ``rotation``).
     rotated: bool = False
+
+    def __post_init__(self) -> None:
+        key = keys_of(MetricsConfig).get(self.switch)
+        if key is None or key.kind != "switch":
+            raise ValueError(f"{self.api}: metrics.{self.switch} is not a switch")
 
     def body(self, ids: Sequence[str]) -> bytes:
         """The request body asking about ``ids``."""
@@ -216,3 +221,11 @@ DR_MONITORING = BatchCall(
 )
 
 BATCH_CALLS: tuple[BatchCall, ...] = (BATCH_PROGRESS, BATCH_STATUS, BATCH_RPO_RTO, DR_MONITORING)
+
+
+def switched_on(metrics: MetricsConfig) -> tuple[BatchCall, ...]:
+    """The batch calls ``metrics`` switches on: what they tell is a figure per job, so none
+    without ``per_job``."""
+    if not metrics.per_job:
+        return ()
+    return tuple(call for call in BATCH_CALLS if getattr(metrics, call.switch))

@@ -2,7 +2,7 @@
 transferring jobs, failure reasons of failed ones, recovery objectives, connections and
 instance capacity of DR jobs.
 
-Each call of ``batch_calls.BATCH_CALLS`` that is switched on is asked about the jobs it wants, as
+Each batch call switched on (``batch_calls.switched_on``) is asked about the jobs it wants, as
 many ids a request as ``BatchSizes`` allows, through the same client (limits, retries,
 counting) as the listings. A request refused with HTTP 400, or answered for fewer ids than it
 carried when asking again about the missing ones at half the size brings some of them, makes
@@ -30,7 +30,7 @@ from ..cloud.client import DrsClient
 from ..config import PollConfig, Project
 from ..errors import ApiError
 from ..model import Job, JobHealth
-from .batch_calls import BATCH_CALLS, BATCH_PROGRESS, BATCH_STATUS, BatchCall
+from .batch_calls import BATCH_PROGRESS, BATCH_STATUS, BatchCall
 from .batch_sizes import BatchSizes
 from .decode import Progress, Status
 from .rotation import Rotation
@@ -64,22 +64,20 @@ async def fetch_health(
     jobs: Sequence[Job],
     poll: PollConfig,
     sizes: BatchSizes | None = None,
-    switches: Collection[str] = ("health",),
+    calls: Collection[BatchCall] = (),
     rotation: Rotation | None = None,
 ) -> dict[str, JobHealth]:
-    """What the batch calls switched on (``switches``: ``health``, ``dr``) say of every job
-    (and subtask), by job id; jobs they say nothing of are left out.
+    """What the batch calls switched on (``calls``, as ``switched_on`` gives them) say of every
+    job (and subtask), by job id; jobs they say nothing of are left out.
 
     Failed requests are logged and leave their jobs out; a failed job without a batch-status
     answer keeps the reason its listing gave (a v3 subtask's ``error_msg``). ``poll`` gives
     the batch size, the requests of a rotation's share and how long an answer in rotation is
-    kept; ``rotation``
-    remembers, across cycles, what the calls asked in rotation last said (without it, they ask
-    about every job each time).
+    kept; ``rotation`` remembers, across cycles, what the calls asked in rotation last said
+    (without it, they ask about every job each time).
     """
     asking = _Asking(client, project, auth, sizes or BatchSizes(), poll.batch_size)
     whose = (project.project_id, project.region, job_type)
-    calls = [call for call in BATCH_CALLS if call.switch in switches]
     wanted = [(call, [job.id for job in jobs if call.wanted(job_type, job)]) for call in calls]
     asked = [
         (
@@ -120,7 +118,7 @@ async def fetch_health(
             health[job.id] = (
                 JobHealth(**values) if before is None else msgspec.structs.replace(before, **values)
             )
-    if "health" in switches:
+    if BATCH_STATUS in calls:
         for job in jobs:
             if job.failed and job.error_message:
                 before = health.get(job.id)

@@ -27,6 +27,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from ..config import MetricsConfig
+from ..drs.batch_calls import switched_on
 from ..polling.snapshot import Snapshot, TargetKey, TargetState
 from .families import FAMILIES, Family, Reads, SnapshotFamily, TargetFamily
 from .gzipjoin import OpenMember, Segment, close_member, inflate_pieces, open_member, segment
@@ -40,7 +41,7 @@ def shows(metrics: MetricsConfig, family: Family) -> bool:
     """Whether ``family`` is part of the exposition with the config's ``metrics:``."""
     return (
         (metrics.per_job or not family.per_job)
-        and (family.call is None or family.call.switch in metrics.batch_switches)
+        and (family.call is None or family.call in switched_on(metrics))
         and (metrics.quotas or not family.quotas)
     )
 

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from ..cloud.auth import Authenticator
 from ..cloud.client import DrsClient
 from ..config import MetricsConfig, PollConfig, Project
+from ..drs.batch_calls import BatchCall, switched_on
+from ..list_apis import V3_JOBS
 from .sharding import Shard
 from .snapshot import TargetKey
 
@@ -54,9 +56,9 @@ class Plan:
         return self._by_key.get(key)
 
     @property
-    def switches(self) -> tuple[str, ...]:
-        """The batch calls switched on, by the ``metrics`` key that switches them."""
-        return self.metrics.batch_switches
+    def batch_calls(self) -> tuple[BatchCall, ...]:
+        """The batch calls switched on."""
+        return switched_on(self.metrics)
 
     @property
     def quotas(self) -> bool:
@@ -67,4 +69,4 @@ class Plan:
         """Whether a poll asks any v3 call beyond the listing (the batch calls and the
         quota): they belong to the v3 API, so only when v3 listed the target's jobs in this
         poll (not where the region leaves v3 out, nor where ``apis`` does)."""
-        return bool(self.switches or self.quotas) and "v3" in answered
+        return bool(self.batch_calls or self.quotas) and V3_JOBS.name in answered

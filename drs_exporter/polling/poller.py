@@ -269,7 +269,7 @@ class Poller:
                 exc_info=log.isEnabledFor(logging.DEBUG),
             )
         if jobs is not None and plan.asks_health(answered):
-            if plan.switches:
+            if plan.batch_calls:
                 health = await _health(plan, polled, jobs, self._sizes, self._rotation)
             if plan.quotas:
                 await self._quotas.refresh(
@@ -349,7 +349,7 @@ async def _health(
             jobs,
             plan.poll,
             sizes,
-            plan.switches,
+            plan.batch_calls,
             rotation,
         )
     except Exception as exc:
