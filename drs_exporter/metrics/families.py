@@ -23,6 +23,7 @@ from typing import Literal
 
 from ..cloud.transport import MAX_BODY_BYTES
 from ..drs.batch_calls import BATCH_PROGRESS, BATCH_RPO_RTO, BATCH_STATUS, DR_MONITORING, BatchCall
+from ..errors import REASONS
 from ..list_apis import LIST_APIS
 from ..model import INFO_FIELDS, MAX_ERROR_MESSAGE, STATUSES, JobHealth, is_failed
 from ..polling.counters import DRS_API_NAMES, IAM_API_NAMES
@@ -111,6 +112,15 @@ def _names(names: Iterable[str]) -> str:
     """```a`, `b` and `c``: API names as a note lists them."""
     quoted = [f"`{name}`" for name in names]
     return ", ".join(quoted[:-1]) + f" and {quoted[-1]}" if len(quoted) > 1 else "".join(quoted)
+
+
+def _reasons() -> str:
+    """The poll-error reasons, each with what it means, as a note lists them."""
+    body_cap = f"{MAX_BODY_BYTES >> 20} MiB"
+    return ", ".join(
+        f"`{reason}` ({meaning.format(body_cap=body_cap)})" if meaning else f"`{reason}`"
+        for reason, meaning in REASONS.items()
+    )
 
 
 # The sample functions of the families below: (the family's line writer, what it reads).
@@ -582,14 +592,7 @@ FAMILIES: tuple[Family, ...] = (
         "Failed polls of a target by reason.",
         (*TARGET_LABELS, "reason"),
         samples=_poll_errors,
-        note="Reasons: `auth`, `throttled`, `http_3xx` (a redirect, never followed), `http_4xx`, "
-        "`http_5xx`, `timeout`, `deadline` (the listing outlasted the opt-in `poll.deadline`), "
-        "`network`, `headers_too_large` (an answer whose header section the HTTP client "
-        "refuses), `decode` (an answer that is not the documented JSON, or pages that repeat "
-        f"whatever offset is asked), `too_large` (an answer over {MAX_BODY_BYTES >> 20} MiB "
-        "once inflated), `too_many_jobs` (a listing past `poll.max_jobs`), `unsupported` (the "
-        "region publishes no list API the target may use), `internal` (a bug of the exporter: "
-        "please report it).",
+        note=f"Reasons: {_reasons()}.",
     ),
     SnapshotFamily(
         "drs_poll_overruns_total",
