@@ -524,7 +524,7 @@ def start_simulator(
         for statuses in summary["apis"][api]["counts"][p].values()
     )
     # DR monitoring asks a target's DR jobs in turns: cycles until each had its turn.
-    turn = 10 * PollConfig().dr_monitoring_requests
+    turn = 10 * PollConfig().rotation_requests
     transferring = (
         sum(
             n

@@ -92,7 +92,7 @@ def cycle_bodies(
                     ids = [job.id for job in jobs if call.wanted(job_type, job)]
                     size = min(batch_size, call.max_ids)
                     if call.rotated:  # a cycle asks about the share of one turn
-                        ids = ids[: PollConfig().dr_monitoring_requests * size]
+                        ids = ids[: PollConfig().rotation_requests * size]
                     for start in range(0, len(ids), size):
                         body = json.loads(call.body(ids[start : start + size]))
                         path = f"/v3/{project}/jobs/{call.path}"

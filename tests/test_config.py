@@ -686,6 +686,25 @@ def test_empty_sections_mean_defaults(tmp_path: Path) -> None:
     assert config.web.telemetry_path == "/metrics"
 
 
+def test_a_key_by_its_old_name_is_read_with_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    config = load(tmp_path, GOOD + "poll: {dr_monitoring_requests: 7}\n")
+    assert config.poll.rotation_requests == 7
+    assert "poll.dr_monitoring_requests is deprecated: it is poll.rotation_requests now" in (
+        caplog.text
+    )
+    with pytest.raises(ConfigError) as both:
+        load(tmp_path, GOOD + "poll: {dr_monitoring_requests: 7, rotation_requests: 8}\n")
+    assert str(both.value) == (
+        "poll.dr_monitoring_requests: is the old name of rotation_requests: give only "
+        "rotation_requests"
+    )
+    with pytest.raises(ConfigError) as bad:
+        load(tmp_path, GOOD + "poll: {dr_monitoring_requests: 0}\n")
+    assert bad.value.path == "poll.dr_monitoring_requests"  # as the file says
+
+
 def test_every_key_set(tmp_path: Path) -> None:
     (tmp_path / "certs").mkdir()
     text = CREDS + textwrap.dedent("""
@@ -1035,7 +1054,7 @@ def test_the_configuration_page_documents_every_key_and_no_other() -> None:
     assert named - keys == set(), "named but not in the schema"
     words = set(re.findall(r"[a-z_]+", text))
     assert keys - words == set(), "in the schema but not documented"
-    assert "dr_monitoring_requests" in named and "exclude_projects" in named
+    assert "rotation_requests" in named and "exclude_projects" in named
 
 
 def documented_value(cell: str) -> tuple[object, ...]:

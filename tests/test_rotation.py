@@ -1,5 +1,5 @@
 """DR monitoring asked in rotation: a tenant with more DR jobs than
-``poll.dr_monitoring_requests`` requests carry asks about a share of them each cycle, the
+``poll.rotation_requests`` requests carry asks about a share of them each cycle, the
 longest unasked first, and every job keeps the figures it was last answered with; a failed
 job keeps none.
 
@@ -116,7 +116,7 @@ async def test_many_dr_jobs_are_asked_in_turns_within_the_request_limit(
 ) -> None:
     sim = await world(start_sim, projects=1, jobs=600)
     limit = 2  # requests a cycle
-    async with Exporter(sim_config(sim, dr_monitoring_requests=limit)) as exporter:
+    async with Exporter(sim_config(sim, rotation_requests=limit)) as exporter:
         found = await poll(exporter)
         transferring = {
             job_id

@@ -128,9 +128,10 @@ class PollConfig:
     # The most jobs and subtasks one listing of a target (per list API) may hold: what bounds
     # its memory, whatever the API says or keeps sending.
     max_jobs: int = count(100_000, 1, 1_000_000)
-    # The most DR monitoring requests (10 ids each) a target makes a cycle; more DR jobs are
-    # asked in rotation, each keeping its last figures in between.
-    dr_monitoring_requests: int = count(5, 1, 1000)
+    # The most requests a batch call asked in rotation (DR monitoring: 10 ids each) makes for
+    # a target a poll; the jobs it wants beyond them are asked in later polls, each keeping
+    # its last figures in between.
+    rotation_requests: int = count(5, 1, 1000)
     # Seconds a target's listing may take before its poll fails with reason ``deadline``;
     # None (the default): no bound, an account too large for the rate stretches the rounds.
     deadline: float | None = duration(None, most=DAY)
@@ -235,6 +236,8 @@ FILTER_KEYS = (
     "instance_ip",
 )
 POLL_KEYS = tuple(f.name for f in fields(PollConfig))
+# Old names of keys, still read (with a warning) as the keys they are now, by section.
+RENAMED: Mapping[str, Mapping[str, str]] = {"poll": {"dr_monitoring_requests": "rotation_requests"}}
 METRICS_KEYS = tuple(f.name for f in fields(MetricsConfig))
 WEB_KEYS = tuple(f.name for f in fields(WebConfig))
 HTTP_KEYS = tuple(f.name for f in fields(HttpConfig))

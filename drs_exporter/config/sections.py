@@ -9,6 +9,7 @@ the discovery section has its own module.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from collections.abc import Mapping
@@ -29,6 +30,7 @@ from .schema import (
     FILTER_KEYS,
     HTTP_KEYS,
     IAM_KEYS,
+    RENAMED,
     TARGET_KEYS,
     TOP_KEYS,
     WEB_KEYS,
@@ -66,6 +68,8 @@ _PROJECT_ID = re.compile(r"[A-Za-z0-9_-]+")  # it goes into the URL path as is
 _REGION = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")  # it goes into host names and labels
 _STATUS = re.compile(r"[A-Z][A-Z0-9_]*")
 _S = TypeVar("_S")
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -347,10 +351,22 @@ def _instance_ids(value: object, path: str) -> list[str]:
 
 
 def _keyed(value: object, name: str, section: type[_S]) -> _S:
-    """A section whose keys are declared with their readers (``schema.keys_of``)."""
+    """A section whose keys are declared with their readers (``schema.keys_of``); a key by
+    its old name (``RENAMED``) is read as the key it is now, and said so in the log."""
     keys = keys_of(section)
-    block = mapping(value, name, keys)
-    return section(**{k: keys[k].read(v, f"{name}.{k}") for k, v in block.items()})
+    renamed = RENAMED.get(name, {})
+    block = mapping(value, name, {*keys, *renamed})
+    values: dict[str, tuple[object, str]] = {}  # by the key's name now: (value, field path)
+    for key, item in block.items():
+        now = renamed.get(key, key)
+        if now != key:
+            if now in block:
+                raise ConfigError(
+                    join_path(name, key), f"is the old name of {now}: give only {now}"
+                )
+            log.warning("%s.%s is deprecated: it is %s.%s now", name, key, name, now)
+        values[now] = (item, join_path(name, key))
+    return section(**{k: keys[k].read(item, path) for k, (item, path) in values.items()})
 
 
 def _web(value: object, base_dir: str) -> WebConfig:

@@ -50,7 +50,7 @@ class BatchCall:
     read: Callable[[bytes, Sequence[str], str], Mapping[str, Any]]  # results by job id
     tell: Callable[[Job, Any], dict[str, Any]]  # JobHealth values a result gives of a job
     paged: bool = False  # its results come in pages: the body asks for one of max_ids
-    # At most poll.dr_monitoring_requests requests a target and cycle, the jobs asked longest
+    # At most poll.rotation_requests requests a target and cycle, the jobs asked longest
     # ago first; the others keep what they last said (see ``rotation``).
     rotated: bool = False
 

@@ -8,7 +8,7 @@ counting) as the listings. A request refused with HTTP 400, or answered for fewe
 carried when asking again about the missing ones at half the size brings some of them, makes
 the size for that call and endpoint half as large, and the ids are asked again that way.
 A call asked in rotation (DR monitoring: see ``rotation``) asks at most
-``poll.dr_monitoring_requests`` requests' worth of its jobs a cycle, and the others keep what
+``poll.rotation_requests`` requests' worth of its jobs a cycle, and the others keep what
 they last said.
 Answers are read defensively (see ``batch_calls``), a result for an id not asked for is ignored,
 and a failed or garbled answer leaves out only its own jobs' figures. Nothing here can fail
@@ -83,7 +83,7 @@ async def fetch_health(
         (
             call,
             ids,
-            _chosen(rotation, whose, call, ids, poll.dr_monitoring_requests * asking.size(call)),
+            _chosen(rotation, whose, call, ids, poll.rotation_requests * asking.size(call)),
         )
         for call, ids in wanted
         if ids or (rotation is not None and call.rotated)  # in rotation: to forget what left

@@ -4,7 +4,7 @@ said.
 DRS's DR monitoring data takes at most 10 job ids a request, and a tenant with hundreds of
 DR jobs would spend most of its cycle's requests on it, for figures (connections, instance
 CPU, memory and disk) that move slowly. Such a call is asked in rotation: at most
-``poll.dr_monitoring_requests`` requests a target and cycle; when its jobs need more, each
+``poll.rotation_requests`` requests a target and cycle; when its jobs need more, each
 cycle asks about those answered longest ago (never-answered and failed ones first), and a
 job not asked this cycle keeps the result it last had while the call still wants it, for at
 most ``keep_for`` seconds (the config's ``stale_after``: no older figure is shown as if
