@@ -19,7 +19,8 @@ import time
 from collections.abc import Callable
 
 from drs_exporter.drs.decode import read_page, read_page_tolerantly
-from drs_exporter.metrics.families import FAMILIES, Reads, TargetFamily
+from drs_exporter.metrics.families import FAMILIES
+from drs_exporter.metrics.family import Reads, TargetFamily
 from drs_exporter.metrics.samples import TargetView
 from drs_exporter.model import JOB_TYPES, Job
 from drs_exporter.polling.snapshot import TargetKey, TargetState

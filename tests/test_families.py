@@ -11,7 +11,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from drs_exporter.config import MetricsConfig
 from drs_exporter.errors import REASONS, reason_for_status
 from drs_exporter.metrics.exposition import render
-from drs_exporter.metrics.families import FAMILIES, Family
+from drs_exporter.metrics.families import FAMILIES
+from drs_exporter.metrics.family import Family
 
 from .test_exposition import sample_snapshot
 

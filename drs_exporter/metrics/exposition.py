@@ -29,7 +29,8 @@ from dataclasses import dataclass
 from ..config import MetricsConfig
 from ..drs.batch_calls import switched_on
 from ..polling.snapshot import Snapshot, TargetKey, TargetState
-from .families import FAMILIES, Family, Reads, SnapshotFamily, TargetFamily
+from .families import FAMILIES
+from .family import Family, Reads, SnapshotFamily, TargetFamily
 from .gzipjoin import OpenMember, Segment, close_member, inflate_pieces, open_member, segment
 from .samples import SnapshotView, TargetView
 

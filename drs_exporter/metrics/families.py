@@ -2,7 +2,7 @@
 names and the function that writes its samples, together.
 
 The table gives the order of the families in the exposition and their HELP and TYPE lines.
-Each family's lines are written by the one writer compiled from its label names
+Each family (``family``) is written by the one writer compiled from its label names
 (``samples.line_writer``), from what its sample function reads: a target's jobs, status
 times, batch answers or poll outcome (``Reads``, which also says when a target's lines can
 be kept), or the snapshot. A family shown only with some ``metrics`` switch says which: per
@@ -17,95 +17,21 @@ from __future__ import annotations
 import platform
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from enum import Enum
-from typing import Literal
 
 from ..cloud.transport import MAX_BODY_BYTES
-from ..drs.batch_calls import BATCH_PROGRESS, BATCH_RPO_RTO, BATCH_STATUS, DR_MONITORING, BatchCall
+from ..drs.batch_calls import BATCH_PROGRESS, BATCH_RPO_RTO, BATCH_STATUS, DR_MONITORING
 from ..errors import REASONS
 from ..list_apis import LIST_APIS
 from ..model import INFO_FIELDS, MAX_ERROR_MESSAGE, STATUSES, JobHealth, is_failed
 from ..polling.counters import DRS_API_NAMES, IAM_API_NAMES
 from ..polling.snapshot import DiscoveryState, Snapshot, TargetState
-from .samples import (
-    JOB_LABELS,
-    TARGET_LABELS,
-    Line,
-    SnapshotView,
-    TargetView,
-    line_writer,
-    numbers,
-    target_text,
-)
+from .family import Family, Reads, SnapshotFamily, SnapshotSamples, TargetFamily, TargetSamples
+from .samples import JOB_LABELS, TARGET_LABELS, Line, SnapshotView, TargetView, numbers, target_text
 
 COUNT_LABELS = (*TARGET_LABELS, "engine_type", "net_type", "status")
 INFO_LABELS = (*TARGET_LABELS, *(label for label, _ in INFO_FIELDS))  # job_id first
 # The Job fields of drs_job_info's labels after job_id, in their order.
 INFO_VALUES = tuple(name for label, name in INFO_FIELDS if label not in JOB_LABELS)
-
-
-class Reads(Enum):
-    """What a target's lines of a family are written from: they are kept from one render to
-    the next while that has not changed (see ``TargetState.versions``)."""
-
-    JOBS = "jobs"  # the jobs and their statuses
-    SINCE = "since"  # the jobs and when each entered its status
-    HEALTH = "health"  # the jobs and what the batch calls told of them
-    POLL = "poll"  # the last poll's outcome: up, duration, last success
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class Family:
-    """One metric family: what Prometheus sees of it, and when it is shown."""
-
-    name: str  # as its samples are named: a counter's ends in _total
-    kind: Literal["gauge", "counter"]
-    help: str
-    labels: tuple[str, ...]
-    per_job: bool = False  # only with metrics.per_job
-    call: BatchCall | None = None  # shows that call's results: only while it is switched on
-    quotas: bool = False  # only with metrics.quotas
-    note: str = ""  # one or more sentences docs/metrics.md adds to the help text
-    # The labels after the leading ones (see ``samples.leading``) are these attributes of the
-    # one object each sample gives in their place; none: each sample gives their values.
-    fields: tuple[str, ...] = ()
-    line: Line = field(init=False, repr=False)  # writes one sample line, labels escaped
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "line", line_writer(self.name, self.labels, self.fields))
-
-    @property
-    def family_name(self) -> str:
-        """The name in OpenMetrics' HELP and TYPE lines: a counter's without _total."""
-        return self.name.removesuffix("_total") if self.kind == "counter" else self.name
-
-
-TargetSamples = Callable[[Line, TargetView], str]
-SnapshotSamples = Callable[[Line, SnapshotView], str]
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class TargetFamily(Family):
-    """A family each target writes lines of, from what ``reads`` names."""
-
-    reads: Reads = field(kw_only=True)
-    samples: TargetSamples = field(kw_only=True)
-
-    def write(self, target: TargetView) -> str:
-        """The target's lines of this family."""
-        return self.samples(self.line, target)
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class SnapshotFamily(Family):
-    """A family written once from the whole snapshot (counters, build, shard, reload)."""
-
-    samples: SnapshotSamples = field(kw_only=True)
-
-    def write(self, snapshot: SnapshotView) -> str:
-        """The family's lines."""
-        return self.samples(self.line, snapshot)
 
 
 def _names(names: Iterable[str]) -> str:
