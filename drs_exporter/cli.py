@@ -47,6 +47,16 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
 
 
+class _SimulatorParser(_Parser):
+    """The ``simulate`` parser: its help ends with the simulator's routes, which load with
+    its server, so only when the help is asked for."""
+
+    def format_help(self) -> str:
+        if self.epilog is None:
+            self.epilog = simulator.endpoints_help()
+        return super().format_help()
+
+
 def _add_logging(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--log.level",
@@ -141,10 +151,9 @@ def build_parsers() -> dict[str, argparse.ArgumentParser]:
     _add_sharding(once)
     _add_logging(once)
 
-    sim = _Parser(
+    sim = _SimulatorParser(
         prog=f"{prog} simulate",
         description="Run the built-in DRS API simulator (for demos and tests).",
-        epilog=simulator.ENDPOINTS_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _add_listen(sim, "127.0.0.1:8080", "the simulated DRS and IAM API")

@@ -59,6 +59,11 @@ class BatchCall:
         if key is None or key.kind != "switch":
             raise ValueError(f"{self.api}: metrics.{self.switch} is not a switch")
 
+    @property
+    def route(self) -> str:
+        """Its path, with ``{project_id}``."""
+        return f"/v3/{{project_id}}/jobs/{self.path}"
+
     def body(self, ids: Sequence[str]) -> bytes:
         """The request body asking about ``ids``."""
         if self.paged:

@@ -190,7 +190,7 @@ async def _ask_in(
 
 async def _ask_one(asking: _Asking, call: BatchCall, ids: list[str], short_again: bool) -> _Outcome:
     project = asking.project
-    path = f"/v3/{project.project_id}/jobs/{call.path}"
+    path = call.route.format(project_id=project.project_id)
     try:
         answer = await asking.client.call(
             project, asking.auth, call.api, "POST", path, body=call.body(ids)

@@ -25,6 +25,7 @@ from .batch_calls import figure
 log = logging.getLogger(__name__)
 
 QUOTAS_API = "v3_quotas"  # how the call is counted in drs_api_requests_total
+QUOTAS_PATH = "/v3/{project_id}/quotas"
 MAX_RESOURCES = 100  # a hostile answer must not make a series per entry of a huge list
 
 # resource type -> (used, quota)
@@ -33,7 +34,7 @@ Quota = Mapping[str, tuple[float | None, float | None]]
 
 async def fetch_quota(client: DrsClient, project: Project, auth: Authenticator) -> Quota:
     """The project's quota by resource type; ApiError when the request or its answer fails."""
-    path = f"/v3/{project.project_id}/quotas"
+    path = QUOTAS_PATH.format(project_id=project.project_id)
     return read_quota(await client.call(project, auth, QUOTAS_API, "GET", path), QUOTAS_API)
 
 
