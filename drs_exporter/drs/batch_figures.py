@@ -1,18 +1,16 @@
-"""What the v3 batch calls say of a target's jobs: progress, lag and throughput of
-transferring jobs, failure reasons of failed ones, recovery objectives, connections and
-instance capacity of DR jobs.
+"""What the v3 batch calls switched on say of a target's jobs: progress, lag and throughput,
+failure reasons, recovery objectives, connections and instance capacity.
 
-Each batch call switched on (``batch_calls.switched_on``) is asked about the jobs it wants, as
-many ids a request as ``BatchSizes`` allows, through the same client (limits, retries,
-counting) as the listings. A request refused with HTTP 400, or answered for fewer ids than it
-carried when asking again about the missing ones at half the size brings some of them, makes
-the size for that call and endpoint half as large, and the ids are asked again that way.
-A call asked in rotation (DR monitoring: see ``rotation``) asks at most
+Each batch call switched on (``batch_calls.switched_on``) is asked about the jobs it wants,
+as many ids a request as ``BatchSizes`` allows, through the same client (limits, retries,
+counting) as the listings. A request refused with HTTP 400, or answered for fewer ids than
+it carried when asking again about the missing ones at half the size brings some of them,
+makes the size for that call and endpoint half as large, and the ids are asked again that
+way. A call asked in rotation (DR monitoring: see ``rotation``) asks at most
 ``poll.rotation_requests`` requests' worth of its jobs a cycle, and the others keep what
-they last said.
-Answers are read defensively (see ``batch_calls``), a result for an id not asked for is ignored,
-and a failed or garbled answer leaves out only its own jobs' figures. Nothing here can fail
-a poll.
+they last said. Answers are read defensively (see ``batch_calls``), a result for an id not
+asked for is ignored, and a failed or garbled answer leaves out only its own jobs' figures.
+Nothing here can fail a poll.
 """
 
 from __future__ import annotations

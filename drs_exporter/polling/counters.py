@@ -1,11 +1,10 @@
-"""The exporter's own counters: API requests sent and the time they waited for the limiter,
-polls that failed or overran their interval, failed discoveries, for the snapshot; and the
-names of the APIs whose requests are counted.
+"""The exporter's own counters: requests sent and their wait for the limiter, failed and
+overrunning polls, failed discoveries; and the names of the APIs whose requests are counted.
 
 They only grow, for the life of the process (across config reloads), but for a target's,
-which go when it is no longer polled. The transport counts
-requests and waits here through its ``RequestCounter`` protocol; the poller counts failed and
-overrunning polls; every snapshot carries a copy.
+which go when it is no longer polled. The transport counts requests and waits here through
+its ``RequestCounter`` protocol; the poller counts failed and overrunning polls; every
+snapshot carries a copy.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Discovery: which of the projects IAM lists become targets.
+"""Discovery: which of the projects IAM lists are polled, in which region, at which endpoint.
 
 A project's region is its name up to the first ``_``: a region's system project is named
 after it (``ap-southeast-1``), subprojects ``{region}_{anything}``. ``MOS`` (an OBS project),

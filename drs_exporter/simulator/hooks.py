@@ -1,7 +1,8 @@
-"""The simulator's control hooks under ``/_sim/``: look at the truth, change faults, pin
-statuses and health, add and delete jobs and IAM's projects, make IAM fail, move the clock,
-change which list APIs the region publishes. No auth and no faults; a request that cannot
-be done answers ``{"error": "..."}`` (HookError).
+"""The simulator's control hooks under ``/_sim/``, which look at and change a running
+simulator from outside.
+
+No auth and no faults; a request that cannot be done answers ``{"error": "..."}``
+(HookError). What each hook does, its docstring says; ``server.ROUTES`` gives its route.
 """
 
 from __future__ import annotations

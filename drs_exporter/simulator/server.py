@@ -1,8 +1,9 @@
-"""The simulator's aiohttp application: the DRS APIs (v5 and v3), IAM, control hooks.
+"""The simulator's aiohttp application: every route (``ROUTES``: the DRS APIs, IAM, the
+control hooks), and the server.
 
-Each DRS API is its normal answer, a function of the project, the query and the body,
-served through the one request pipeline (``pipeline.serve``: faults, auth, the override);
-``build_app()`` also takes extra aiohttp middlewares.
+Each DRS API is its normal answer (``answers``), served through the one request pipeline
+(``pipeline.serve``: faults, auth, the override); ``build_app()`` also takes extra aiohttp
+middlewares.
 """
 
 from __future__ import annotations
