@@ -33,10 +33,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Gauge, gen
 from prometheus_client import Counter as PromCounter
 
 from drs_exporter import __version__
-from drs_exporter.batch import BATCH_PROGRESS, BATCH_STATUS
-from drs_exporter.decode import Progress, Status
-from drs_exporter.families import COUNT_LABELS, INFO_LABELS, JOB_LABELS, TARGET_LABELS
-from drs_exporter.health import job_health
+from drs_exporter.drs.batch_calls import BATCH_PROGRESS, BATCH_STATUS
+from drs_exporter.drs.batch_figures import job_health
+from drs_exporter.drs.decode import Progress, Status
+from drs_exporter.metrics.families import COUNT_LABELS, INFO_LABELS, JOB_LABELS, TARGET_LABELS
 from drs_exporter.model import (
     INFO_FIELDS,
     JOB_TYPES,

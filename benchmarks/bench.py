@@ -77,11 +77,11 @@ from bodies import cycle_bodies, loads_seconds
 from procs import exporter_command, free_port, memory_mib
 
 from drs_exporter import __version__
-from drs_exporter.batch import DR_JOB_TYPE, INSTANCE_STATUSES
 from drs_exporter.config import PollConfig
-from drs_exporter.model import LIST_API_NAMES
+from drs_exporter.drs.batch_calls import DR_JOB_TYPE, INSTANCE_STATUSES
+from drs_exporter.list_apis import LIST_APIS
+from drs_exporter.polling.counters import DRS_API_NAMES, IAM_API_NAMES
 from drs_exporter.simulator.health import TICK
-from drs_exporter.telemetry import DRS_API_NAMES, IAM_API_NAMES
 
 TOKEN = "bench-token-not-a-secret"
 REGION = "ap-southeast-1"
@@ -459,7 +459,7 @@ class CompactResult:
     health_off: list[Cycle]
 
 
-LISTING_APIS = tuple(LIST_API_NAMES.values())
+LISTING_APIS = tuple(a.api for a in LIST_APIS)
 
 
 def ideal(cycle: Cycle, world: World, rtt: float, concurrency: int, rps: float) -> float:
@@ -524,7 +524,7 @@ def start_simulator(
         for statuses in summary["apis"][api]["counts"][p].values()
     )
     # DR monitoring asks a target's DR jobs in turns: cycles until each had its turn.
-    turn = 10 * PollConfig().dr_monitoring_requests
+    turn = 10 * PollConfig().rotation_requests
     transferring = (
         sum(
             n

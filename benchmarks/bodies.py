@@ -18,11 +18,10 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
-from drs_exporter.batch import BATCH_CALLS
 from drs_exporter.config import PollConfig
+from drs_exporter.drs.batch_calls import BATCH_CALLS
+from drs_exporter.list_apis import MAX_PER_PAGE
 from drs_exporter.model import JOB_TYPES, parse_jobs, unique_jobs
-
-V3_MAX_PER_PAGE = 100
 
 
 class _Api:
@@ -55,7 +54,7 @@ def _pages(api: _Api, project: str, job_type: str, page_size: int) -> Iterator[b
         step = step or len(data["jobs"])
         total = data["total_count"] if step else 0
         offset += step
-    page, per_page, seen, total = 1, min(page_size, V3_MAX_PER_PAGE), 0, 1
+    page, per_page, seen, total = 1, min(page_size, MAX_PER_PAGE), 0, 1
     while seen < total:
         ask = {"db_use_type": job_type, "cur_page": page, "per_page": per_page}
         body = api.call("POST", f"/v3/{project}/jobs", ask)
@@ -92,8 +91,8 @@ def cycle_bodies(
                 for call in BATCH_CALLS:
                     ids = [job.id for job in jobs if call.wanted(job_type, job)]
                     size = min(batch_size, call.max_ids)
-                    if call.in_turns:  # a cycle asks about the share of one turn
-                        ids = ids[: PollConfig().dr_monitoring_requests * size]
+                    if call.rotated:  # a cycle asks about the share of one turn
+                        ids = ids[: PollConfig().rotation_requests * size]
                     for start in range(0, len(ids), size):
                         body = json.loads(call.body(ids[start : start + size]))
                         path = f"/v3/{project}/jobs/{call.path}"

@@ -18,12 +18,13 @@ import json
 import time
 from collections.abc import Callable
 
-from drs_exporter.decode import read_page, read_page_tolerantly
-from drs_exporter.families import FAMILIES, Reads, TargetFamily
+from drs_exporter.drs.decode import read_page, read_page_tolerantly
+from drs_exporter.metrics.families import FAMILIES
+from drs_exporter.metrics.family import Reads, TargetFamily
+from drs_exporter.metrics.samples import TargetView
 from drs_exporter.model import JOB_TYPES, Job
-from drs_exporter.samples import TargetView
+from drs_exporter.polling.snapshot import TargetKey, TargetState
 from drs_exporter.simulator import SimulatorOptions, World
-from drs_exporter.snapshot import TargetKey, TargetState
 
 TOTAL_KEYS = {"v5": "total_count", "v3": "total_record"}
 # The per-job families written from the listing alone (not from the batch calls).

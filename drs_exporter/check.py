@@ -13,32 +13,32 @@ import sys
 import time
 from collections.abc import Sequence
 
-from . import discovery
 from .config import Config
-from .discovery import Found
 from .errors import ApiError
+from .exporter import Exporter
+from .list_apis import documented_apis, documented_hint
 from .logs import SecretFilter
-from .regions import documented_apis, documented_hint
-from .service import Exporter
-from .sharding import Shard
-from .snapshot import TargetKey
+from .polling import discovered
+from .polling.discovered import Found
+from .polling.sharding import Shard
+from .polling.snapshot import TargetKey
 
 
 def _print_discovery(found: list[Found], config: Config) -> None:
     """What discovery found, before the per-target rows."""
-    made = {t.project_id: t for t in discovery.targets(found, config.discovery, ())}
+    made = {p.project_id: p for p in discovered.projects(found, config.discovery, ())}
     explicit = {t.project_id for t in config.targets}
     rows = [("DISCOVERED PROJECT", "NAME", "REGION", "DRS ENDPOINT", "APIS")]
     for f in found:
-        target = made[f.project.id]
+        project = made[f.project.id]
         if f.project.id in explicit:
             apis = "as its configured target says"
-        elif target.auto_apis:
+        elif project.auto_apis:
             # Which ones answer shows in the rows below; this is what the documentation says.
             documented = ", ".join(documented_apis(f.region)) or "none"
             apis = f"auto (documented here: {documented})"
         else:
-            apis = ", ".join(target.apis)
+            apis = ", ".join(project.apis)
         rows.append((f.project.id, f.project.name, f.region, f.endpoint, apis))
     if found:
         _print_rows(rows)
@@ -96,7 +96,7 @@ async def check(config: Config, shard: Shard, secret_filter: SecretFilter) -> in
                 jobs = "-"
                 if exc.unpublished:
                     result = f"not published in this region ({documented_hint(key.region)})"
-                    if not polled.target.auto_apis:
+                    if not polled.project.auto_apis:
                         result += "; targets[].apis requires it"
                         failed.add(key)
                 else:

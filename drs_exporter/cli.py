@@ -12,24 +12,25 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import NoReturn
 
-from . import NAME, __version__, guard, simulator
+from . import NAME, __version__, simulator
 from .check import check
 from .config import (
     Config,
     Credentials,
     PollConfig,
-    Target,
+    Project,
     WebConfig,
     load_config,
     parse_listen_address,
 )
 from .errors import ConfigError
-from .guard import ServerLimits
+from .exporter import Exporter, count_targets
 from .logs import FORMATS, LEVELS, SecretFilter, counted, setup
-from .service import Exporter, count_targets
-from .sharding import AUTO, SHARD_FLAG, TOTAL_FLAG, Shard, parse_shard
-from .web import LIFECYCLE_FLAG, Protection, base_url, make_app, start_server
-from .webconfig import WebSecurity, load_web_config
+from .polling.sharding import AUTO, SHARD_FLAG, TOTAL_FLAG, Shard, parse_shard
+from .web import limits
+from .web.limits import ServerLimits
+from .web.server import LIFECYCLE_FLAG, Protection, base_url, make_app, start_server
+from .web.webconfig import WebSecurity, load_web_config
 
 log = logging.getLogger("drs_exporter")
 
@@ -44,6 +45,16 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
+
+
+class _SimulatorParser(_Parser):
+    """The ``simulate`` parser: its help ends with the simulator's routes, which load with
+    its server, so only when the help is asked for."""
+
+    def format_help(self) -> str:
+        if self.epilog is None:
+            self.epilog = simulator.endpoints_help()
+        return super().format_help()
 
 
 def _add_logging(p: argparse.ArgumentParser) -> None:
@@ -119,7 +130,7 @@ def build_parsers() -> dict[str, argparse.ArgumentParser]:
         action="store_true",
         help="allow POST /-/reload to re-read the config (SIGHUP always does)",
     )
-    guard.add_arguments(serve)
+    limits.add_arguments(serve)
     _add_sharding(serve)
     _add_logging(serve)
 
@@ -140,10 +151,9 @@ def build_parsers() -> dict[str, argparse.ArgumentParser]:
     _add_sharding(once)
     _add_logging(once)
 
-    sim = _Parser(
+    sim = _SimulatorParser(
         prog=f"{prog} simulate",
         description="Run the built-in DRS API simulator (for demos and tests).",
-        epilog=simulator.ENDPOINTS_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _add_listen(sim, "127.0.0.1:8080", "the simulated DRS and IAM API")
@@ -178,7 +188,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(check(config, shard, secret_filter))
         if command == "once":
             return asyncio.run(_once(config, shard, secret_filter))
-        limits = guard.limits_from_args(ns)
+        server_limits = limits.limits_from_args(ns)
         security = load_web_config(config.web.config_file) if config.web.config_file else None
         from_flag = ns.listen_address is not None
         listen = ns.listen_address if from_flag else config.web.listen_address
@@ -191,7 +201,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 security,
                 secret_filter,
                 lifecycle=ns.enable_lifecycle,
-                limits=limits,
+                limits=server_limits,
                 listen_from=LISTEN_FLAG if from_flag else CONFIG_LISTEN_KEY,
             )
         )
@@ -334,7 +344,7 @@ DEMO_REGIONS: tuple[tuple[str, tuple[str, ...], int, int], ...] = (
 async def _demo(ns: argparse.Namespace, secret_filter: SecretFilter) -> int:
     sims: list[simulator.RunningSimulator] = []
     try:
-        targets: list[Target] = []
+        targets: list[Project] = []
         for seed, (region, apis, projects, jobs) in enumerate(DEMO_REGIONS, start=1):
             options = simulator.SimulatorOptions(
                 token=DEMO_TOKEN, apis=apis, projects=projects, jobs=jobs, seed=seed
@@ -342,7 +352,7 @@ async def _demo(ns: argparse.Namespace, secret_filter: SecretFilter) -> int:
             sim = await simulator.start(options, host="127.0.0.1", port=0)
             sims.append(sim)
             targets.extend(
-                Target(project_id, region, sim.url, Credentials(token=DEMO_TOKEN))
+                Project(project_id, region, sim.url, Credentials(token=DEMO_TOKEN))
                 for project_id in sim.project_ids
             )
             print(

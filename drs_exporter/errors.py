@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 
 class ExporterError(Exception):
     """Base of every error the exporter raises on purpose."""
@@ -16,29 +18,26 @@ class ConfigError(ExporterError):
         super().__init__(f"{path}: {message}" if path else message)
 
 
-# Reasons a poll of a target fails, as exported in drs_poll_errors_total{reason}. "decode"
-# is an answer that is not what the API documents (pages that repeat among them);
-# "too_large" an answer larger than the body cap once inflated; "too_many_jobs" a listing
-# past poll.max_jobs; "http_3xx" a redirect, which is never followed; "headers_too_large" an
-# answer whose header section the HTTP client refuses; "deadline" a poll that outlasted its
-# time budget; "unsupported" a region that publishes no list API the target may use;
-# "internal" is a bug of the exporter.
-REASONS = (
-    "auth",
-    "throttled",
-    "http_3xx",
-    "http_4xx",
-    "http_5xx",
-    "timeout",
-    "deadline",
-    "network",
-    "headers_too_large",
-    "decode",
-    "too_large",
-    "too_many_jobs",
-    "unsupported",
-    "internal",
-)
+# Reasons a poll of a target fails, as exported in drs_poll_errors_total{reason}, each with
+# what it means where the name does not say it all (docs/metrics.md gives these words, with
+# ``{body_cap}`` the transport's cap on an answer).
+REASONS: Mapping[str, str] = {
+    "auth": "",
+    "throttled": "",
+    "http_3xx": "a redirect, never followed",
+    "http_4xx": "",
+    "http_5xx": "",
+    "timeout": "",
+    "deadline": "the listing outlasted the opt-in `poll.deadline`",
+    "network": "",
+    "headers_too_large": "an answer whose header section the HTTP client refuses",
+    "decode": "an answer that is not the documented JSON, or pages that repeat whatever "
+    "offset is asked",
+    "too_large": "an answer over {body_cap} once inflated",
+    "too_many_jobs": "a listing past `poll.max_jobs`",
+    "unsupported": "the region publishes no list API the target may use",
+    "internal": "a bug of the exporter: please report it",
+}
 
 
 class ApiError(ExporterError):

@@ -87,7 +87,7 @@ class _Formatter(logging.Formatter):
 
 
 class LogfmtFormatter(_Formatter):
-    """``ts=… level=info logger=drs_exporter.poller msg="…"`` on one line."""
+    """``ts=… level=info logger=drs_exporter.polling.poller msg="…"`` on one line."""
 
     def format(self, record: logging.LogRecord) -> str:
         return " ".join(f"{k}={_logfmt_value(v)}" for k, v in self.fields(record).items())

@@ -20,12 +20,6 @@ import msgspec
 
 JOB_TYPES: tuple[str, ...] = ("migration", "sync", "cloudDataGuard")
 
-# The two APIs that list jobs: v5 covers four engine families, v3 the others.
-LIST_APIS: tuple[str, ...] = ("v5", "v3")
-AUTO_APIS = "auto"  # targets[].apis: every list API the region publishes
-# Each list API's name in drs_api_requests_total and drs_api_published.
-LIST_API_NAMES: Mapping[str, str] = {"v5": "v5_jobs", "v3": "v3_jobs"}
-
 # The 22 statuses of the v5 "Querying Tasks" API, in its order: the ones that
 # `metrics.dense_status` writes for every job.
 STATUSES: tuple[str, ...] = (

@@ -20,7 +20,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from drs_exporter import simulator
-from drs_exporter.config import Config, Credentials, PollConfig, Target
+from drs_exporter.config import Config, Credentials, PollConfig, Project
 
 from .simulated import Simulated
 
@@ -95,7 +95,7 @@ def sim_config(
     creds = credentials or Credentials(token="test-token")
     return Config(
         targets=tuple(
-            Target(project_id=p, region="ap-southeast-1", endpoint=sim.url, credentials=creds)
+            Project(project_id=p, region="ap-southeast-1", endpoint=sim.url, credentials=creds)
             for p in (sim.project_ids if projects is None else projects)
         ),
         # A short interval for quick polls: a poll that outlasts it only overruns.

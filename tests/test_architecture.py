@@ -1,9 +1,11 @@
-"""The package's shape: one idea a file, said in its opening docstring, and data flowing one way.
+"""The package's shape: folders by stage, one idea a file said in its opening docstring, and
+data flowing one way.
 
-The layers below are the architecture in one list: config, then the API layer (transport,
-auth, client, paging, listing), the snapshot the poller builds, its exposition, and the HTTP
-server; the service and the command line put them together. A module may import only from
-layers below its own, so nothing reaches back against the flow.
+The stages below are the architecture in one list: a few basics, the config, the signed
+calls to Huawei Cloud, the DRS API, polling, the metrics and the HTTP server; the exporter
+and the command line put them together. A stage may import only from stages below its own,
+so nothing reaches back against the flow. docs/development.md's source layout is made from
+the docstrings (``python -m tests.test_architecture --write`` writes it) and checked here.
 """
 
 from __future__ import annotations
@@ -12,36 +14,31 @@ import ast
 import re
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "drs_exporter"
+GUIDE = PACKAGE.parent / "docs" / "development.md"
 MAX_LINES = 400
 LONG_FILE_REASON = "This file is long"  # said in the opening docstring of a longer file
+MAX_TOP_MODULES = 8  # besides __init__ and __main__: the entry points and a few basics
 
-LAYERS: tuple[tuple[str, ...], ...] = (
-    ("__init__", "errors", "regions", "logs"),
-    ("model", "signer", "sharding"),
+# Each stage is top-level modules or subpackages (folders), bottom up.
+STAGES: tuple[tuple[str, ...], ...] = (
+    ("__init__", "errors", "logs", "regions", "model", "list_apis"),
     ("config",),
-    ("limiter",),
-    ("transport",),
-    ("auth",),
-    ("client", "paging", "decode", "batchsize", "turns", "publication"),
-    ("batch",),
-    ("listing", "health", "quotas", "discovery"),
-    ("snapshot",),
-    ("telemetry", "tracking"),
-    ("plan",),
-    ("poller",),
-    ("samples", "gzipjoin"),
-    ("families",),
-    ("exposition", "process"),
-    ("webconfig", "basicauth", "guard", "negotiation"),
+    ("cloud",),
+    ("drs",),
+    ("polling",),
+    ("metrics",),
     ("web",),
-    ("service", "simulator"),
+    ("exporter", "simulator"),
     ("check",),
     ("cli",),
 )
-RANK = {name: rank for rank, layer in enumerate(LAYERS) for name in layer}
+RANK = {name: rank for rank, stage in enumerate(STAGES) for name in stage}
+# The folders that show the flow, beside config/ and simulator/.
+FLOW = ("cloud", "drs", "polling", "metrics", "web")
 
 
 def unit(path: Path) -> str:
@@ -65,11 +62,12 @@ def init_names() -> set[str]:
     }
 
 
-def imported_units(path: Path, text: str | None = None) -> set[str]:
-    """The units of drs_exporter that a file (or ``text`` read as that file) imports."""
+def imported_modules(path: Path, text: str | None = None) -> set[tuple[str, ...]]:
+    """What a file (or ``text`` read as that file) imports of drs_exporter, as paths inside
+    the package (``("cloud", "client")``; ``("__init__",)`` for the package's own names)."""
     tree = ast.parse(path.read_text(encoding="utf-8") if text is None else text)
     here = path.relative_to(PACKAGE).parts
-    found: set[str] = set()
+    found: set[tuple[str, ...]] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom):
             if node.level == 0:
@@ -80,21 +78,34 @@ def imported_units(path: Path, text: str | None = None) -> set[str]:
             else:
                 base = list(here[: len(here) - node.level])
                 target = [*base, *(node.module.split(".") if node.module else [])]
-            if not target:  # "from . import x": x is a module or a name of __init__
-                target = [alias.name for alias in node.names][:1]
-                if target[0] in init_names():
-                    target = ["__init__"]
-            found.add(target[0].removesuffix(".py"))
+            if not _is_package(target):
+                found.add(tuple(target))
+                continue
+            for alias in node.names:  # "from .cloud import client": modules of a folder
+                if not target and alias.name in init_names():  # "from . import NAME"
+                    found.add(("__init__",))
+                else:
+                    found.add((*target, alias.name))
         elif isinstance(node, ast.Import):
             for alias in node.names:
                 parts = alias.name.split(".")
                 if parts[0] == "drs_exporter" and len(parts) > 1:
-                    found.add(parts[1])
+                    found.add(tuple(parts[1:]))
+    return found
+
+
+def _is_package(parts: list[str]) -> bool:
+    return not parts or (PACKAGE.joinpath(*parts) / "__init__.py").exists()
+
+
+def imported_units(path: Path, text: str | None = None) -> set[str]:
+    """The units of drs_exporter that a file (or ``text`` read as that file) imports."""
+    found = {parts[0].removesuffix(".py") for parts in imported_modules(path, text) if parts}
     found.discard(unit(path))
     return found
 
 
-def test_every_module_is_in_a_layer() -> None:
+def test_every_module_is_in_a_stage() -> None:
     assert {unit(p) for p in sources()} == set(RANK)
 
 
@@ -106,6 +117,37 @@ def test_no_module_imports_against_the_flow() -> None:
         if RANK[name] >= RANK[unit(path)]
     ]
     assert not upward
+
+
+def test_the_folders_show_the_flow() -> None:
+    """At most a few modules at the top; the stages between config and the exporter are
+    folders, each of which imports only from the ones below it (checked above)."""
+    top = {p.stem for p in PACKAGE.glob("*.py")} - {"__init__", "__main__"}
+    assert len(top) <= MAX_TOP_MODULES, sorted(top)
+    folders = {p.name for p in PACKAGE.iterdir() if (p / "__init__.py").exists()}
+    assert folders == {*FLOW, "config", "simulator"}
+    assert [stage for stage in STAGES if set(stage) & set(FLOW)] == [(name,) for name in FLOW]
+
+
+def test_no_import_cycle_inside_a_folder() -> None:
+    """Within a folder too, modules import one way: an order exists in which each imports
+    only the ones before it."""
+    for folder in (p for p in PACKAGE.iterdir() if (p / "__init__.py").exists()):
+        modules = {p.stem for p in folder.glob("*.py")} - {"__init__"}
+        imports = {
+            name: {
+                parts[1]
+                for parts in imported_modules(folder / f"{name}.py")
+                if len(parts) > 1 and parts[0] == folder.name and parts[1] in modules
+            }
+            - {name}
+            for name in modules
+        }
+        placed: set[str] = set()
+        while len(placed) < len(modules):
+            ready = {m for m in modules - placed if imports[m] <= placed}
+            assert ready, f"{folder.name}/: a cycle among {sorted(modules - placed)}"
+            placed |= ready
 
 
 def test_every_module_says_what_it_holds() -> None:
@@ -122,19 +164,44 @@ def test_no_file_is_long_without_saying_why() -> None:
             assert LONG_FILE_REASON in docstring, f"{path.relative_to(PACKAGE)} is long"
 
 
-def test_the_source_layout_names_every_module() -> None:
-    readme = (PACKAGE.parent / "docs" / "development.md").read_text(encoding="utf-8")
-    section = readme.split("\n## Source layout\n", 1)[1].split("\n## ", 1)[0]
-    listed = set(re.findall(r"^\| `([\w/.]+)` \|", section, re.M))
-    expected = {
-        str(p.relative_to(PACKAGE))
-        for p in sources()
-        if p.parent == PACKAGE or p.parent.name == "config"
-    } - {"__init__.py", "config/__init__.py"}
-    assert {name for name in listed if name != "simulator/"} == expected
-    simulator = {p.name for p in (PACKAGE / "simulator").glob("*.py")} - {"__init__.py"}
-    row = next(line for line in section.splitlines() if line.startswith("| `simulator/`"))
-    assert set(re.findall(r"`(\w+\.py)`", row)) == simulator
+def summary(path: Path) -> str:
+    """What a module holds, as the first paragraph of its docstring says, on one line."""
+    docstring = ast.get_docstring(ast.parse(path.read_text(encoding="utf-8"))) or ""
+    return " ".join(docstring.split("\n\n", 1)[0].split())
+
+
+def layout_rows() -> Iterator[str]:
+    """The rows of the source layout: each stage's modules, and each folder with its own."""
+    for stage in STAGES:
+        for name in stage:
+            folder = PACKAGE / name
+            if not (folder / "__init__.py").exists():
+                if name != "__init__":
+                    yield f"| `{name}.py` | {summary(PACKAGE / f'{name}.py')} |"
+                continue
+            yield f"| `{name}/` | {summary(folder / '__init__.py')} |"
+            for module in sorted(folder.glob("*.py")):
+                if module.name != "__init__.py":
+                    yield f"| `{name}/{module.name}` | {summary(module)} |"
+
+
+def layout_table() -> str:
+    return "\n".join(["| file | what it holds |", "|---|---|", *layout_rows()]) + "\n"
+
+
+def guide_table() -> str:
+    """The table of the guide's source layout, as it is."""
+    section = GUIDE.read_text(encoding="utf-8").split("\n## Source layout\n", 1)[1]
+    return "".join(re.findall(r"^\|.*\|\n", section.split("\n## ", 1)[0], re.M))
+
+
+def test_the_source_layout_is_made_of_the_docstrings() -> None:
+    """docs/development.md lists every module and folder in the order of the stages, each
+    with the first paragraph of its docstring (``--write`` writes them so)."""
+    assert guide_table() == layout_table(), (
+        "docs/development.md's source layout is not the docstrings': "
+        "run .venv/bin/python -m tests.test_architecture --write"
+    )
 
 
 def test_the_layer_check_sees_every_kind_of_import() -> None:
@@ -146,8 +213,12 @@ def test_the_layer_check_sees_every_kind_of_import() -> None:
         "from . import data\n"
     )
     assert imported_units(PACKAGE / "model.py", text) == {"poller", "exposition", "web", "data"}
-    nested = imported_units(PACKAGE / "simulator" / "server.py", text + "from ..signer import x\n")
-    assert nested == {"exposition", "web", "signer"}  # .poller and . are the simulator's own
+    nested = imported_units(PACKAGE / "simulator" / "server.py", text + "from ..cloud import x\n")
+    assert nested == {"exposition", "web", "cloud"}  # .poller and . are the simulator's own
+    inside = imported_modules(PACKAGE / "drs" / "listing.py", "from . import paging, decode\n")
+    assert inside == {("drs", "paging"), ("drs", "decode")}
+    top = imported_modules(PACKAGE / "cli.py", "from . import NAME, simulator\n")
+    assert top == {("__init__",), ("simulator",)}
 
 
 def test_the_exporter_does_not_load_the_simulator_it_only_names() -> None:
@@ -164,3 +235,17 @@ def test_the_exporter_does_not_load_the_simulator_it_only_names() -> None:
     )
     done = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+def write_layout() -> None:
+    """Write docs/development.md's source layout table from the docstrings."""
+    text = GUIDE.read_text(encoding="utf-8")
+    old = guide_table()
+    assert old and old in text, "no source layout table in docs/development.md"
+    GUIDE.write_text(text.replace(old, layout_table()), encoding="utf-8")
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] != ["--write"]:
+        sys.exit("usage: python -m tests.test_architecture --write")
+    write_layout()

@@ -14,6 +14,8 @@ import pytest
 from drs_exporter.config import (
     Config,
     Credentials,
+    MetricsConfig,
+    PollConfig,
     load_config,
     parse_config,
     parse_duration,
@@ -684,6 +686,25 @@ def test_empty_sections_mean_defaults(tmp_path: Path) -> None:
     assert config.web.telemetry_path == "/metrics"
 
 
+def test_a_key_by_its_old_name_is_read_with_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    config = load(tmp_path, GOOD + "poll: {dr_monitoring_requests: 7}\n")
+    assert config.poll.rotation_requests == 7
+    assert "poll.dr_monitoring_requests is deprecated: it is poll.rotation_requests now" in (
+        caplog.text
+    )
+    with pytest.raises(ConfigError) as both:
+        load(tmp_path, GOOD + "poll: {dr_monitoring_requests: 7, rotation_requests: 8}\n")
+    assert str(both.value) == (
+        "poll.dr_monitoring_requests: is the old name of rotation_requests: give only "
+        "rotation_requests"
+    )
+    with pytest.raises(ConfigError) as bad:
+        load(tmp_path, GOOD + "poll: {dr_monitoring_requests: 0}\n")
+    assert bad.value.path == "poll.dr_monitoring_requests"  # as the file says
+
+
 def test_every_key_set(tmp_path: Path) -> None:
     (tmp_path / "certs").mkdir()
     text = CREDS + textwrap.dedent("""
@@ -1033,7 +1054,53 @@ def test_the_configuration_page_documents_every_key_and_no_other() -> None:
     assert named - keys == set(), "named but not in the schema"
     words = set(re.findall(r"[a-z_]+", text))
     assert keys - words == set(), "in the schema but not documented"
-    assert "dr_monitoring_requests" in named and "exclude_projects" in named
+    assert "rotation_requests" in named and "exclude_projects" in named
+
+
+def documented_value(cell: str) -> tuple[object, ...]:
+    """A default cell of docs/configuration.md's table as values: ``60s`` (at most ``1d``) is
+    (60.0, 86400.0), ``100`` (1 to 1000) is (100, 1, 1000), none (at most ``1d``) is (None,
+    86400.0), ``true`` is (True,)."""
+    match = re.fullmatch(
+        r"(?:`([^`]+)`|none)(?: \((?:at most `?([^`)]+)`?|(\d+) to (\d+))\))?", cell
+    )
+    assert match, f"not a default and bound: {cell!r}"
+    default, most, low, high = match.groups()
+
+    def value(text: str | None) -> object:
+        if text is None or text in ("true", "false"):
+            return None if text is None else text == "true"
+        return int(text) if text.isdigit() else parse_duration(text, "")
+
+    if low is not None:
+        return (value(default), int(low), int(high))
+    return (value(default),) if most is None else (value(default), value(most))
+
+
+def declared_value(section: type, name: str) -> tuple[object, ...]:
+    """A key's default and bounds as its declaration in the schema gives them."""
+    default = getattr(section(), name)
+    key = schema.keys_of(section)[name]
+    if key.kind == "switch":
+        return (default,)
+    if key.kind == "count":
+        return (default, key.least, key.most)
+    return (default, key.most)
+
+
+def test_the_configuration_page_gives_each_poll_and_metrics_default_and_bound() -> None:
+    """The defaults and bounds that docs/configuration.md states are the schema's values."""
+    text = (REPO / "docs" / "configuration.md").read_text()
+    cells = dict(re.findall(r"^\| `((?:poll|metrics)\.\w+)` \| ([^|]+) \|", text, re.M))
+    documented = {key: documented_value(cell) for key, cell in cells.items()}
+    declared = {
+        f"{name}.{key}": declared_value(section, key)
+        for name, section in (("poll", PollConfig), ("metrics", MetricsConfig))
+        for key in schema.keys_of(section)
+    }
+    assert documented == declared
+    assert documented["poll.batch_size"] == (100, 1, 100)  # values, read from the page
+    assert documented["poll.stale_after"] == (600.0, 30 * 86400.0)
 
 
 # --- Durations, listen addresses, regions -----------------------------------------------------

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from drs_exporter.decode import (
+from drs_exporter.drs.decode import (
     AnswerCache,
     Page,
     Progress,

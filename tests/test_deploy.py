@@ -25,7 +25,7 @@ import yaml
 
 from drs_exporter import __version__
 from drs_exporter.config import parse_config
-from drs_exporter.families import FAMILIES
+from drs_exporter.metrics.families import FAMILIES
 from drs_exporter.simulator import SimulatorOptions, start
 
 REPO = Path(__file__).resolve().parents[1]

@@ -34,14 +34,12 @@ def readme_layout() -> set[str]:
             continue
         section = text.split("\n## Source layout\n", 1)[1].split("\n## ", 1)[0]
         listed |= set(re.findall(r"^\| `([\w/.]+\.py)` \|", section, re.M))
-        row = next((line for line in section.splitlines() if "| `simulator/`" in line), "")
-        listed |= {f"simulator/{name}" for name in re.findall(r"`(\w+\.py)`", row)}
     return listed
 
 
 def guide_without_layout() -> str:
     """The guide without its source layout, whose names are inside the package (and which
-    tests/test_architecture.py holds to the modules)."""
+    tests/test_architecture.py makes of the modules' docstrings)."""
     text = GUIDE.read_text(encoding="utf-8")
     before, _, after = text.partition("\n## Source layout\n")
     return before + ("\n## " + after.split("\n## ", 1)[1] if "\n## " in after else "")

@@ -29,21 +29,15 @@ from huaweicloudsdkcore.region.region import Region
 from huaweicloudsdkiam.v3 import IamClient, KeystoneListAuthProjectsRequest
 
 from drs_exporter import simulator
-from drs_exporter.client import DrsClient
-from drs_exporter.config import Credentials, DiscoveryConfig, Target, parse_config
-from drs_exporter.discovery import (
-    Project,
-    ProjectLister,
-    decode_projects,
-    region_of,
-    select,
-    targets,
-)
+from drs_exporter.cloud.client import DrsClient
+from drs_exporter.cloud.iam import IamProject, ProjectLister, decode_projects
+from drs_exporter.cloud.limiter import Limiter
+from drs_exporter.cloud.transport import Transport
+from drs_exporter.config import Credentials, DiscoveryConfig, Project, parse_config
 from drs_exporter.errors import ApiError, ConfigError
-from drs_exporter.limiter import Limiter
-from drs_exporter.sharding import Shard
-from drs_exporter.telemetry import Telemetry
-from drs_exporter.transport import Transport
+from drs_exporter.polling.counters import Counters
+from drs_exporter.polling.discovered import projects, region_of, select
+from drs_exporter.polling.sharding import Shard
 
 from .conftest import Sample, StartSim, samples, sim_call, start_serving, stop, wait_ready
 from .conftest import select as select_samples
@@ -65,12 +59,12 @@ def discovery(**fields: Any) -> DiscoveryConfig:
 
 
 PROJECTS = [
-    Project("p-hk", "ap-southeast-1"),
-    Project("p-hk-team", "ap-southeast-1_team"),
-    Project("p-bj", "cn-north-4"),
-    Project("p-obs", "MOS"),
-    Project("p-off", "cn-east-3", enabled=False),
-    Project("p-mars", "mars-north-1"),  # a region DRS has no known endpoint in
+    IamProject("p-hk", "ap-southeast-1"),
+    IamProject("p-hk-team", "ap-southeast-1_team"),
+    IamProject("p-bj", "cn-north-4"),
+    IamProject("p-obs", "MOS"),
+    IamProject("p-off", "cn-east-3", enabled=False),
+    IamProject("p-mars", "mars-north-1"),  # a region DRS has no known endpoint in
 ]
 
 
@@ -106,13 +100,15 @@ def test_regions_and_exclusions_narrow_what_is_found() -> None:
 
 def test_one_target_per_project_and_explicit_targets_win() -> None:
     d = discovery(job_types=("sync", "migration"))
-    explicit = Target("p-bj", "cn-north-4", "https://drs.example.com", CREDS, ("sync",))
-    made = targets(select(PROJECTS, d), d, [explicit])
+    explicit = Project("p-bj", "cn-north-4", "https://drs.example.com", CREDS, ("sync",))
+    made = projects(select(PROJECTS, d), d, [explicit])
     assert [(t.project_id, t.job_types) for t in made] == [
         ("p-hk", ("sync", "migration")),
         ("p-hk-team", ("sync", "migration")),
     ]
-    assert all(t.credentials == CREDS and t.apis == Target("p", "r", "e", CREDS).apis for t in made)
+    assert all(
+        t.credentials == CREDS and t.apis == Project("p", "r", "e", CREDS).apis for t in made
+    )
 
 
 @pytest.mark.parametrize(
@@ -140,9 +136,9 @@ def test_odd_entries_are_left_out_and_unknown_enabled_counts_as_disabled() -> No
     ).encode()
     projects, following = decode_projects(body)
     assert projects == [
-        Project("a", "cn-north-4"),
-        Project("b", "cn-north-4_x", enabled=False),
-        Project("c", "cn-north-4_y"),
+        IamProject("a", "cn-north-4"),
+        IamProject("b", "cn-north-4_x", enabled=False),
+        IamProject("c", "cn-north-4_y"),
     ]
     assert following is None
 
@@ -613,8 +609,8 @@ async def test_the_official_iam_sdk_lists_the_simulators_projects_with_aksk(
     assert sdk == {(p["id"], p["name"], p["enabled"]) for p in await iam_projects(sim)}
 
     async with aiohttp.ClientSession() as http:
-        telemetry = Telemetry()
-        transport = Transport(http, Limiter(4, 100.0), telemetry, 5.0)
+        counters = Counters()
+        transport = Transport(http, Limiter(4, 100.0), counters, 5.0)
         lister = ProjectLister(discovery(iam_endpoint=sim.url), time.time)
         ours = await lister.projects(DrsClient(transport, 0))
         again = await lister.projects(DrsClient(transport, 0))
@@ -624,7 +620,7 @@ async def test_the_official_iam_sdk_lists_the_simulators_projects_with_aksk(
         == {(p.id, p.name, p.enabled) for p in again}
     )
     # The account id is asked once, as the SDK caches it.
-    assert telemetry.api_requests == {
+    assert counters.api_requests == {
         ("global", "iam_domains", "200"): 1,
         ("global", "iam_projects", "200"): 2,
     }
@@ -642,7 +638,7 @@ async def test_a_signature_that_names_no_account_is_refused(
 ) -> None:
     """What a global service asks of AK/SK: the simulator refuses a signature without
     X-Domain-Id, so the exporter's lister must send it to pass (the test above)."""
-    from drs_exporter.auth import AkSkSigner, Request
+    from drs_exporter.cloud.auth import AkSkSigner, Request
 
     url = sim.url + "/v3/auth/projects"
     headers = await AkSkSigner(AK, SK).headers(

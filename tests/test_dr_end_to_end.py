@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 
-from drs_exporter.batch import BATCH_PROGRESS
 from drs_exporter.config import Config, MetricsConfig
-from drs_exporter.families import FAMILIES
-from drs_exporter.service import Exporter
+from drs_exporter.drs.batch_calls import BATCH_PROGRESS
+from drs_exporter.exporter import Exporter
+from drs_exporter.metrics.families import FAMILIES
 
 from .conftest import Sample, StartSim, fixed, samples, select, sim_call, sim_config
 from .simulated import Simulated
@@ -249,7 +249,7 @@ async def test_a_500_on_one_call_leaves_every_other_series_as_it_was(
 ) -> None:
     sim = await world(start_sim, projects=1)
     # Every DR job asked each cycle (not in turns): the healthy poll's series are all there is.
-    config = sim_config(sim, retries=0, dr_monitoring_requests=100)
+    config = sim_config(sim, retries=0, rotation_requests=100)
     async with Exporter(config) as exporter:
         healthy = await poll(exporter)
         bad = {"status": 500, "body": {"error_code": "DRS.10000001", "error_msg": "boom"}}
@@ -283,7 +283,7 @@ async def test_a_500_on_one_call_leaves_every_other_series_as_it_was(
 async def test_a_garbled_dr_answer_gives_no_series_never_a_zero(start_sim: StartSim) -> None:
     sim = await world(start_sim, projects=1)
     # Every DR job asked each cycle: none keeps figures from an earlier turn.
-    async with Exporter(sim_config(sim, dr_monitoring_requests=100)) as exporter:
+    async with Exporter(sim_config(sim, rotation_requests=100)) as exporter:
         healthy = await poll(exporter)
         ids = list(by_job(healthy, "drs_job_instance_cpu_ratio"))
         assert ids

@@ -12,20 +12,20 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from drs_exporter.auth import Request, Send, StaticToken
-from drs_exporter.batch import BATCH_CALLS
-from drs_exporter.client import DrsClient
+from drs_exporter.cloud.auth import Request, Send, StaticToken
+from drs_exporter.cloud.client import DrsClient
+from drs_exporter.cloud.limiter import Limiter
+from drs_exporter.cloud.transport import Transport
 from drs_exporter.config import Config, Credentials, IamCredentials, MetricsConfig, load_config
-from drs_exporter.families import FAMILIES
-from drs_exporter.limiter import Limiter
+from drs_exporter.drs.batch_calls import BATCH_CALLS
+from drs_exporter.exporter import Exporter
+from drs_exporter.metrics.families import FAMILIES
 from drs_exporter.model import STATUSES
-from drs_exporter.plan import Clock, Plan, PollTarget
-from drs_exporter.poller import Poller
-from drs_exporter.service import Exporter
-from drs_exporter.sharding import Shard
-from drs_exporter.snapshot import Snapshot, TargetKey
-from drs_exporter.telemetry import Telemetry
-from drs_exporter.transport import Transport
+from drs_exporter.polling.counters import Counters
+from drs_exporter.polling.plan import Clock, Plan, PollTarget
+from drs_exporter.polling.poller import Poller
+from drs_exporter.polling.sharding import Shard
+from drs_exporter.polling.snapshot import Snapshot, TargetKey
 
 from .conftest import StartSim, samples, select, sim_call, sim_config
 
@@ -310,10 +310,10 @@ async def test_a_bug_in_the_exporter_counts_as_internal_and_spares_the_other_tar
     sim = await start_sim(seed=4, projects=2, jobs=12, status_period=0)
     broken, healthy = sim.project_ids
     config = sim_config(sim)
-    telemetry = Telemetry()
+    counters = Counters()
     published: list[Snapshot] = []
     async with aiohttp.ClientSession() as session:
-        transport = Transport(session, Limiter(4, 1000.0), telemetry, 5.0)
+        transport = Transport(session, Limiter(4, 1000.0), counters, 5.0)
         targets = tuple(
             PollTarget(
                 TargetKey(t.project_id, t.region, "sync"),
@@ -323,7 +323,7 @@ async def test_a_bug_in_the_exporter_counts_as_internal_and_spares_the_other_tar
             for t in config.targets
         )
         plan = Plan(targets, DrsClient(transport, retries=2), config.poll)
-        await Poller(plan, telemetry, published.append).cycle()
+        await Poller(plan, counters, published.append).cycle()
     by_project = {state.key.project_id: state for state in published[-1].targets}
     assert not by_project[broken].up and by_project[healthy].up
     assert by_project[healthy].jobs

@@ -17,16 +17,16 @@ from prometheus_client.openmetrics.parser import (
 from prometheus_client.parser import text_string_to_metric_families as parse_text
 
 from drs_exporter.config import MetricsConfig
-from drs_exporter.exposition import (
+from drs_exporter.metrics.exposition import (
     OPENMETRICS_CONTENT_TYPE,
     TEXT_CONTENT_TYPE,
     Exposition,
     render,
 )
-from drs_exporter.families import FAMILIES
+from drs_exporter.metrics.families import FAMILIES
 from drs_exporter.model import STATUSES, Job, JobHealth
-from drs_exporter.sharding import Shard
-from drs_exporter.snapshot import (
+from drs_exporter.polling.sharding import Shard
+from drs_exporter.polling.snapshot import (
     DiscoveryState,
     ReloadState,
     Snapshot,

@@ -9,8 +9,10 @@ from pathlib import Path
 from prometheus_client.parser import text_string_to_metric_families
 
 from drs_exporter.config import MetricsConfig
-from drs_exporter.exposition import render
-from drs_exporter.families import FAMILIES, Family
+from drs_exporter.errors import REASONS, reason_for_status
+from drs_exporter.metrics.exposition import render
+from drs_exporter.metrics.families import FAMILIES
+from drs_exporter.metrics.family import Family
 
 from .test_exposition import sample_snapshot
 
@@ -79,3 +81,21 @@ def test_no_module_but_the_table_names_a_family() -> None:
             if isinstance(node, ast.Constant) and node.value in names:
                 found.append(f"{path.relative_to(package)}:{node.lineno}: {node.value}")
     assert not found
+
+
+def test_every_reason_the_exporter_fails_with_is_one_the_docs_give() -> None:
+    """The reasons drs_poll_errors_total's note lists (``errors.REASONS``) cover every reason
+    the code gives an ApiError or counts, and every way an HTTP status is classified."""
+    package = METRICS_PAGE.parents[1] / "drs_exporter"
+    given: set[str] = set()
+    for path in package.rglob("*.py"):
+        if "simulator" in path.parts:
+            continue
+        text = path.read_text(encoding="utf-8")
+        given |= set(re.findall(r'ApiError\(\s*"(\w+)"', text))
+        given |= set(re.findall(r'count_poll_error\(\w+, "(\w+)"\)', text))
+    given |= {reason_for_status(status) for status in (302, 401, 404, 429, 503)}
+    assert {"decode", "internal", "http_3xx", "throttled"} <= given  # the search found them
+    assert given <= set(REASONS)
+    note = next(f.note for f in FAMILIES if f.name == "drs_poll_errors_total")
+    assert all(f"`{reason}`" in note for reason in REASONS)

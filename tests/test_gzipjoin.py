@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from drs_exporter import gzipjoin
-from drs_exporter.gzipjoin import (
+from drs_exporter.metrics import gzipjoin
+from drs_exporter.metrics.gzipjoin import (
     DEFLATERS,
     ZLIB,
     Deflater,

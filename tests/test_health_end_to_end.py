@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 from drs_exporter.config import Config, MetricsConfig
-from drs_exporter.families import FAMILIES
-from drs_exporter.service import Exporter
+from drs_exporter.exporter import Exporter
+from drs_exporter.metrics.families import FAMILIES
 
 from .conftest import Sample, StartSim, fixed, samples, select, sim_call, sim_config
 from .simulated import Simulated

@@ -33,14 +33,14 @@ from drs_exporter.config import (
     Credentials,
     IamCredentials,
     PollConfig,
-    Target,
+    Project,
     load_config,
 )
 from drs_exporter.errors import ConfigError
-from drs_exporter.guard import BACKLOG
+from drs_exporter.exporter import Exporter
 from drs_exporter.logs import LogfmtFormatter, SecretFilter
-from drs_exporter.service import Exporter
 from drs_exporter.simulator.override import ApiCall
+from drs_exporter.web.limits import BACKLOG
 
 from .conftest import Sample, Served, samples, select
 from .test_webconfig import make_tls_files
@@ -298,7 +298,7 @@ async def test_silent_and_slowloris_connections_are_closed_within_the_read_timeo
             assert resp.status == 200
 
     # Connections are opened a few at a time, each group once the server has accepted the
-    # last: a burst beyond the server's listen backlog (guard.BACKLOG) has the kernel drop
+    # last: a burst beyond the server's listen backlog (limits.BACKLOG) has the kernel drop
     # handshakes, which the client retries after 1, 2, 4... seconds, and a connection the
     # client thinks open may reach the server seconds later (16 s, once, on a busy machine).
     # That measures the kernel, not the read timeout, and the connection cap has its test.
@@ -376,7 +376,7 @@ async def test_idle_clients_do_not_starve_the_poller_of_file_descriptors(
 
 
 def test_the_connection_cap_leaves_the_poller_its_file_descriptors() -> None:
-    from drs_exporter.guard import connection_cap
+    from drs_exporter.web.limits import connection_cap
 
     assert connection_cap(512, 256) == 96  # 160 descriptors kept for polling and accepts
     assert connection_cap(512, 1024) == 512  # 768 would fit: the flag's value
@@ -470,7 +470,7 @@ async def test_a_hog_target_delays_no_other_target() -> None:
         interval = 2.0
         config = Config(
             targets=tuple(
-                Target(
+                Project(
                     project_id=p,
                     region=REGION,
                     endpoint=running.url,
@@ -550,7 +550,7 @@ async def test_an_echoed_iam_token_never_reaches_the_log() -> None:
         )
         config = Config(
             targets=(
-                Target(
+                Project(
                     project_id=running.project_ids[0],
                     region=REGION,
                     endpoint=running.url,

@@ -22,9 +22,9 @@ from typing import Any
 import aiohttp
 import pytest
 
+from drs_exporter.cloud.transport import INFLATE_STEP, MAX_BODY_BYTES, Limiter, Transport
 from drs_exporter.errors import ApiError
-from drs_exporter.telemetry import Telemetry
-from drs_exporter.transport import INFLATE_STEP, MAX_BODY_BYTES, Limiter, Transport
+from drs_exporter.polling.counters import Counters
 
 from .conftest import Served, StartSim, samples, select, sim_call
 from .test_hostile import REGION, TOKEN, report
@@ -189,7 +189,7 @@ async def test_a_refused_answer_is_freed_at_once_with_the_collector_off(
         sim.script([{"body": " ", "repeat": MAX_BODY_BYTES + 1, "chunked": True}])
     url = f"{sim.url}/v5/{sim.project_ids[0]}/jobs?job_type=sync"
     async with aiohttp.ClientSession() as session:
-        transport = Transport(session, Limiter(1, 1000.0), Telemetry(), 30.0)
+        transport = Transport(session, Limiter(1, 1000.0), Counters(), 30.0)
         gc.collect()
         gc.disable()
         tracemalloc.start(64)

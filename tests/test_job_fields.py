@@ -10,9 +10,9 @@ import msgspec
 import pytest
 
 from drs_exporter.config import MetricsConfig
-from drs_exporter.decode import read_page, read_page_tolerantly
-from drs_exporter.exposition import render
-from drs_exporter.families import INFO_LABELS, JOB_LABELS
+from drs_exporter.drs.decode import read_page, read_page_tolerantly
+from drs_exporter.metrics.exposition import render
+from drs_exporter.metrics.families import INFO_LABELS, JOB_LABELS
 from drs_exporter.model import (
     INFO_FIELDS,
     JOB_FIELDS,
@@ -24,7 +24,7 @@ from drs_exporter.model import (
     text,
     timestamp,
 )
-from drs_exporter.snapshot import Snapshot, TargetKey, TargetState
+from drs_exporter.polling.snapshot import Snapshot, TargetKey, TargetState
 
 from .test_exposition import families
 

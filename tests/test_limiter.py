@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from drs_exporter.limiter import OWN, Limiter, Party, acting_for, current_party
+from drs_exporter.cloud.limiter import OWN, Limiter, Party, acting_for, current_party
 
 FAST = 100_000.0  # requests per second that never bind
 

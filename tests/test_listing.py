@@ -1,13 +1,14 @@
-"""Merging the v5 and v3 listings, and the v3 body built from a target's filters."""
+"""Merging the v5 and v3 listings, and the v3 body built from a project's filters."""
 
 from __future__ import annotations
 
 import msgspec
 
-from drs_exporter.config import Credentials, Target
-from drs_exporter.listing import merge_listings, v3_body
+from drs_exporter.config import Credentials, Project
+from drs_exporter.drs.listing import merge_listings
+from drs_exporter.list_apis import v3_body
 
-from .test_health import job
+from .test_batch_figures import job
 
 
 def test_a_job_both_apis_list_is_one_job_with_v5s_record() -> None:
@@ -39,7 +40,7 @@ def test_a_v3_subtasks_error_msg_survives_the_merge() -> None:
 
 
 def test_the_v3_body_carries_the_filters_and_instance_ids_as_a_list() -> None:
-    target = Target(
+    project = Project(
         project_id="p1",
         region="ap-southeast-1",
         endpoint="http://127.0.0.1:1",
@@ -52,7 +53,7 @@ def test_the_v3_body_carries_the_filters_and_instance_ids_as_a_list() -> None:
             ("status", "INCRE_TRANSFER_FAILED,FULL_TRANSFER_FAILED"),
         ),
     )
-    assert v3_body(target, "sync", 3, 50) == {
+    assert v3_body("sync", project.filters, 3, 50) == {
         "db_use_type": "sync",
         "cur_page": 3,
         "per_page": 50,

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from drs_exporter.paging import listing_settled, next_offsets, page_at, pages_allowed
+from drs_exporter.drs.paging import listing_settled, next_offsets, pages_allowed
+from drs_exporter.list_apis import page_at
 
 
 def test_after_a_full_first_page_the_rest_follow_at_its_size() -> None:

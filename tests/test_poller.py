@@ -21,8 +21,8 @@ from pathlib import Path
 import pytest
 
 from drs_exporter.config import Config, MetricsConfig, load_config
+from drs_exporter.exporter import Exporter
 from drs_exporter.model import JOB_TYPES
-from drs_exporter.service import Exporter
 
 from .conftest import Sample, StartSim, samples, select, sim_call, sim_config
 from .simulated import Simulated
@@ -71,7 +71,7 @@ async def test_a_target_that_overruns_delays_no_other_and_never_overlaps_itself(
     hang = 1.5  # each of the slow project's listings: three times the interval
     sim.script([{"hang": hang}] * 100, project_id=slow)
     config = listing_only(sim_config(sim, interval=0.5, max_requests_per_second=1000))
-    caplog.set_level(logging.WARNING, logger="drs_exporter.poller")
+    caplog.set_level(logging.WARNING, logger="drs_exporter.polling.poller")
     async with Exporter(config) as exporter:
         exporter.start()
         started = time.monotonic()

@@ -15,8 +15,8 @@ from prometheus_client.openmetrics.parser import (
 from prometheus_client.parser import text_string_to_metric_families as parse_text
 
 from drs_exporter.config import MetricsConfig
-from drs_exporter.exposition import render
-from drs_exporter.process import ProcessMetrics
+from drs_exporter.metrics.exposition import render
+from drs_exporter.metrics.process import ProcessMetrics
 from tests.test_exposition import promtool_check, sample_snapshot
 
 # As the parsers name them: counters without their _total.

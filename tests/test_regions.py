@@ -14,9 +14,9 @@ import time
 
 import pytest
 
-from drs_exporter.plan import Clock
-from drs_exporter.publication import RECHECK_AFTER
-from drs_exporter.service import Exporter
+from drs_exporter.drs.published import RECHECK_AFTER
+from drs_exporter.exporter import Exporter
+from drs_exporter.polling.plan import Clock
 
 from .conftest import Sample, StartSim, fixed, samples, select, sim_call, sim_config
 from .simulated import Simulated

@@ -35,20 +35,20 @@ from prometheus_client.openmetrics.parser import (
 )
 
 from drs_exporter import __version__
-from drs_exporter.auth import StaticToken
-from drs_exporter.client import DrsClient
-from drs_exporter.config import Config, Credentials, MetricsConfig, PollConfig, Target
+from drs_exporter.cloud.auth import StaticToken
+from drs_exporter.cloud.client import DrsClient
+from drs_exporter.cloud.limiter import Limiter
+from drs_exporter.cloud.transport import MAX_BODY_BYTES, Transport
+from drs_exporter.config import Config, Credentials, MetricsConfig, PollConfig, Project
+from drs_exporter.drs.listing import list_jobs
+from drs_exporter.drs.paging import PAGES_AT_ONCE
 from drs_exporter.errors import ApiError
-from drs_exporter.limiter import Limiter
-from drs_exporter.listing import list_jobs
-from drs_exporter.model import LIST_APIS
-from drs_exporter.paging import PAGES_AT_ONCE
-from drs_exporter.plan import Clock
-from drs_exporter.service import Exporter
+from drs_exporter.exporter import Exporter
+from drs_exporter.list_apis import BY_NAME, NAMES
+from drs_exporter.polling.counters import Counters
+from drs_exporter.polling.plan import Clock
 from drs_exporter.simulator.query import parse_job_query
-from drs_exporter.telemetry import Telemetry
-from drs_exporter.transport import MAX_BODY_BYTES, Transport
-from drs_exporter.web import bound_port, make_app, start_server
+from drs_exporter.web.server import bound_port, make_app, start_server
 
 from .conftest import (
     EXE,
@@ -95,7 +95,7 @@ def job(job_id: str, status: str = "INCRE_TRANSFER_STARTED", **fields: Any) -> d
 
 # Both list APIs go through the same client: what is retried, how, and how failures count
 # must not depend on which one answered. Tests marked with EACH_API run once for each.
-EACH_API = pytest.mark.parametrize("api", LIST_APIS)
+EACH_API = pytest.mark.parametrize("api", NAMES)
 # The listing is what this suite is about: the batch calls and the quota are left out of it
 # (their faults are tested in test_health_end_to_end.py).
 LISTING_ONLY = MetricsConfig(health=False, dr=False, quotas=False)
@@ -103,8 +103,8 @@ LISTING_ONLY = MetricsConfig(health=False, dr=False, quotas=False)
 
 def target(
     url: str, project: str = "p1", job_types: Sequence[str] = ("sync",), api: str = "v5"
-) -> Target:
-    return Target(
+) -> Project:
+    return Project(
         project_id=project,
         region=REGION,
         endpoint=url,
@@ -114,7 +114,7 @@ def target(
     )
 
 
-def config(*targets: Target, **poll: Any) -> Config:
+def config(*targets: Project, **poll: Any) -> Config:
     base = PollConfig(interval=1.0, timeout=5.0, retries=0, max_requests_per_second=FAST)
     return Config(targets=targets, poll=dataclasses.replace(base, **poll), metrics=LISTING_ONLY)
 
@@ -127,7 +127,7 @@ def one_type(cfg: Config, job_type: str = "sync", api: str = "v5") -> Config:
 
 def listing(api: str) -> str:
     """How a list API's requests are named in drs_api_requests_total and the scripts."""
-    return f"{api}_jobs"
+    return BY_NAME[api].api
 
 
 def for_api(answer: dict[str, Any], api: str) -> dict[str, Any]:
@@ -190,11 +190,11 @@ class RecordingRandom(random.Random):
 
 async def fetch_with(
     sim_url: str, project: str, poll_cfg: PollConfig, rng: random.Random, api: str = "v5"
-) -> tuple[ApiError | None, Telemetry]:
+) -> tuple[ApiError | None, Counters]:
     """One listing through a DrsClient of its own; the error it ended with, if any."""
-    telemetry = Telemetry()
+    counters = Counters()
     async with aiohttp.ClientSession() as session:
-        transport = Transport(session, Limiter(8, FAST), telemetry, poll_cfg.timeout)
+        transport = Transport(session, Limiter(8, FAST), counters, poll_cfg.timeout)
         client = DrsClient(transport, poll_cfg.retries, rng=rng)
         try:
             await list_jobs(
@@ -205,8 +205,8 @@ async def fetch_with(
                 poll_cfg.page_size,
             )
         except ApiError as exc:
-            return exc, telemetry
-    return None, telemetry
+            return exc, counters
+    return None, counters
 
 
 @EACH_API
@@ -216,11 +216,11 @@ async def test_5xx_is_retried_with_exponential_backoff_and_full_jitter(
     sim = await start_sim(seed=1, projects=1, jobs=3, error_rate=1.0)
     rng = RecordingRandom()
     poll_cfg = PollConfig(retries=3, timeout=5.0)
-    error, telemetry = await fetch_with(sim.url, sim.project_ids[0], poll_cfg, rng, api)
+    error, counters = await fetch_with(sim.url, sim.project_ids[0], poll_cfg, rng, api)
     assert error is not None and error.reason == "http_5xx"
     # Full jitter: each wait is drawn from [0, base * 2^attempt].
     assert rng.bounds == [(0.0, 1.0), (0.0, 2.0), (0.0, 4.0)]
-    sent = sum(n for (_, _, code), n in telemetry.api_requests.items() if code.startswith("5"))
+    sent = sum(n for (_, _, code), n in counters.api_requests.items() if code.startswith("5"))
     assert sent == 4
 
 
@@ -239,13 +239,11 @@ async def test_429_waits_as_retry_after_says_or_backs_off_without_it(
     api: str,
 ) -> None:
     sim = await start_sim(seed=1, projects=1, jobs=3, throttle_rate=1.0, retry_after=retry_after)
-    caplog.set_level(logging.DEBUG, logger="drs_exporter.client")
+    caplog.set_level(logging.DEBUG, logger="drs_exporter.cloud.client")
     rng = RecordingRandom()
-    error, telemetry = await fetch_with(
-        sim.url, sim.project_ids[0], PollConfig(retries=2), rng, api
-    )
+    error, counters = await fetch_with(sim.url, sim.project_ids[0], PollConfig(retries=2), rng, api)
     assert error is not None and error.reason == "throttled" and error.status == 429
-    assert telemetry.api_requests[(REGION, listing(api), "429")] == 3
+    assert counters.api_requests[(REGION, listing(api), "429")] == 3
     assert len(rng.bounds) == jitter_draws
     retries = [r.getMessage() for r in caplog.records if r.getMessage().startswith("retry ")]
     assert len(retries) == 2 and all(expected_log in m for m in retries), retries
@@ -454,28 +452,6 @@ NOT_A_LISTING: dict[str, dict[str, Any]] = {
 }
 
 
-@EACH_API
-@pytest.mark.parametrize("name", list(NOT_A_LISTING))
-async def test_an_answer_that_is_not_a_listing_fails_the_poll_as_decode(
-    start_sim: StartSim, name: str, api: str
-) -> None:
-    sim = await start_sim(seed=1, projects=1, jobs=6, children_ratio=0, status_period=0)
-    cfg = config(target(sim.url, sim.project_ids[0], api=api), retries=3)
-    async with Exporter(cfg) as exporter:
-        first = await poll(exporter)
-        # Then normal answers: a retry would pass.
-        sim.script([for_api(NOT_A_LISTING[name], api)], api=listing(api))
-        found = await poll(exporter)  # the same target, now answered badly
-    assert value(first, "drs_up") == 1
-    assert len(sim.requests.of(listing(api))) == 2  # a bad body is not retried
-    assert requests_by_code(found) == {"200": 2}
-    assert errors_by_reason(found) == {"decode": 1}
-    assert value(found, "drs_up") == 0
-    # The last good jobs stay (stale_after is 10 minutes) in a body that still parses.
-    assert len(job_ids(first)) == 2
-    assert job_ids(found) == job_ids(first)
-
-
 def gzipped(data: bytes, **headers: str) -> dict[str, Any]:
     """A scripted answer of ``data``, gzip-compressed and saying so."""
     encoded = base64.b64encode(gzip.compress(data, compresslevel=9)).decode()
@@ -492,21 +468,33 @@ TOO_LARGE: dict[str, dict[str, Any]] = {
 }
 
 
+# Every answer that must fail the poll for what it is, with the reason it fails for.
+FAILING_ANSWERS = {
+    **{name: (answer, "decode") for name, answer in NOT_A_LISTING.items()},
+    **{f"too large, {name}": (answer, "too_large") for name, answer in TOO_LARGE.items()},
+}
+
+
 @EACH_API
-@pytest.mark.parametrize("name", list(TOO_LARGE))
-async def test_an_answer_past_the_cap_once_inflated_fails_the_poll_as_too_large(
+@pytest.mark.parametrize("name", list(FAILING_ANSWERS))
+async def test_an_answer_that_is_not_a_listing_fails_the_poll_for_what_it_is(
     start_sim: StartSim, name: str, api: str
 ) -> None:
+    answer, reason = FAILING_ANSWERS[name]
     sim = await start_sim(seed=1, projects=1, jobs=6, children_ratio=0, status_period=0)
     cfg = config(target(sim.url, sim.project_ids[0], api=api), retries=3)
     async with Exporter(cfg) as exporter:
         first = await poll(exporter)
-        sim.script([TOO_LARGE[name]], api=listing(api))
-        found = await poll(exporter)
-    assert len(sim.requests.of(listing(api))) == 2  # not retried
+        # Then normal answers: a retry would pass.
+        sim.script([for_api(answer, api)], api=listing(api))
+        found = await poll(exporter)  # the same target, now answered badly
+    assert value(first, "drs_up") == 1
+    assert len(sim.requests.of(listing(api))) == 2  # a bad body is not retried
     assert requests_by_code(found) == {"200": 2}
-    assert errors_by_reason(found) == {"too_large": 1}
+    assert errors_by_reason(found) == {reason: 1}
     assert value(found, "drs_up") == 0
+    # The last good jobs stay (stale_after is 10 minutes) in a body that still parses.
+    assert len(job_ids(first)) == 2
     assert job_ids(found) == job_ids(first)
 
 
@@ -939,7 +927,7 @@ async def list_sync(
     cfg = config(target(sim.url, sim.project_ids[0], api=api), **poll).poll
     asked = len(sim.requests.of(listing(api)))
     async with aiohttp.ClientSession() as session:
-        transport = Transport(session, Limiter(8, FAST), Telemetry(), cfg.timeout)
+        transport = Transport(session, Limiter(8, FAST), Counters(), cfg.timeout)
         try:
             found = await list_jobs(
                 DrsClient(transport, cfg.retries),
@@ -967,7 +955,7 @@ async def twenty_sync_jobs(start_sim: StartSim, **options: Any) -> Simulated:
         v3_lists="all",
         **options,
     )
-    for api in LIST_APIS:
+    for api in NAMES:
         assert len(sync_ids(sim, api)) == 20
     return sim
 

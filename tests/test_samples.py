@@ -10,7 +10,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from drs_exporter.samples import JOB_LABELS, TARGET_LABELS, leading, line_writer, number, numbers
+from drs_exporter.metrics.samples import (
+    JOB_LABELS,
+    TARGET_LABELS,
+    leading,
+    line_writer,
+    number,
+    numbers,
+)
 
 
 def test_a_line_names_its_labels_in_order_and_escapes_every_value() -> None:

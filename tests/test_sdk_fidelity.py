@@ -28,7 +28,7 @@ from huaweicloudsdkcore.http.http_config import HttpConfig
 from huaweicloudsdkcore.http.http_handler import HttpHandler
 from huaweicloudsdkdrs import v3, v5
 
-from drs_exporter import signer
+from drs_exporter.cloud import signer
 from drs_exporter.model import JOB_TYPES
 
 from .conftest import StartSim

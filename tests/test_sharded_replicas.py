@@ -20,7 +20,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from drs_exporter.sharding import Shard
+from drs_exporter.polling.sharding import Shard
 
 from .conftest import EXE, Sample, StartSim, samples, select, sim_call, start_serving, wait_ready
 from .test_cli import run, write_config

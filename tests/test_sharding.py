@@ -8,7 +8,7 @@ from collections import Counter
 import pytest
 
 from drs_exporter.errors import ConfigError
-from drs_exporter.sharding import Shard, host_ordinal, parse_shard, target_hash
+from drs_exporter.polling.sharding import Shard, host_ordinal, parse_shard, target_hash
 
 # Computed once and written down: a change of the hash would move targets between the
 # replicas of every running deployment, so it must never happen silently.

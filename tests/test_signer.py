@@ -7,7 +7,7 @@ import hashlib
 
 import pytest
 
-from drs_exporter import signer
+from drs_exporter.cloud import signer
 
 UTC = dt.timezone.utc
 

@@ -21,7 +21,8 @@ import pytest
 from aiohttp import web
 from yarl import URL
 
-from drs_exporter import signer, simulator
+from drs_exporter import simulator
+from drs_exporter.cloud import signer
 from drs_exporter.errors import ConfigError
 from drs_exporter.model import STATUSES, is_failed, parse_time
 from drs_exporter.simulator.lifecycle import CHAINS

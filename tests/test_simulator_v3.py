@@ -14,7 +14,8 @@ import aiohttp
 import pytest
 from yarl import URL
 
-from drs_exporter import signer, simulator
+from drs_exporter import simulator
+from drs_exporter.cloud import signer
 from drs_exporter.errors import ConfigError
 from drs_exporter.model import JOB_TYPES, is_failed
 from drs_exporter.simulator.bodies import parse_listing
@@ -822,7 +823,7 @@ async def test_scripted_answers_and_drifts_for_the_v3_calls(
 def test_simulate_help_names_every_endpoint_and_hook() -> None:
     app = simulator.build_app(simulator.SimulatorOptions(jobs=0))
     paths = {r.canonical for r in app.router.resources()}
-    assert paths and all(path in simulator.ENDPOINTS_HELP for path in paths)
+    assert paths and all(path in simulator.endpoints_help() for path in paths)
 
 
 async def test_a_compact_world_lists_jobs_with_only_the_fields_a_lean_server_sends(

@@ -5,8 +5,8 @@ versions the exposition reuses lines by are derived there and checked here."""
 from __future__ import annotations
 
 from drs_exporter.model import Job, JobHealth
-from drs_exporter.snapshot import TargetKey
-from drs_exporter.tracking import Failed, Listed, Now, Tracked, advance
+from drs_exporter.polling.snapshot import TargetKey
+from drs_exporter.polling.tracking import Failed, Listed, Now, Tracked, advance
 
 KEY = TargetKey("p", "ap-southeast-1", "sync")
 STALE_AFTER = 600.0

@@ -26,14 +26,14 @@ from prometheus_client.parser import text_string_to_metric_families as parse_tex
 
 from drs_exporter.config import MetricsConfig
 from drs_exporter.errors import ConfigError
-from drs_exporter.exposition import Exposition, render, shows
-from drs_exporter.families import FAMILIES
-from drs_exporter.guard import ServerLimits
+from drs_exporter.metrics.exposition import Exposition, render, shows
+from drs_exporter.metrics.families import FAMILIES
 from drs_exporter.model import Job
-from drs_exporter.negotiation import accepts_gzip, wants_openmetrics
-from drs_exporter.snapshot import Snapshot, TargetKey, TargetState
-from drs_exporter.web import base_url, bound_port, make_app, start_server
-from drs_exporter.webconfig import TlsSettings, WebSecurity
+from drs_exporter.polling.snapshot import Snapshot, TargetKey, TargetState
+from drs_exporter.web.limits import ServerLimits
+from drs_exporter.web.negotiation import accepts_gzip, wants_openmetrics
+from drs_exporter.web.server import base_url, bound_port, make_app, start_server
+from drs_exporter.web.webconfig import TlsSettings, WebSecurity
 from tests.conftest import ipv6_loopback
 from tests.test_process import PROCESS_FAMILIES, PYTHON_FAMILIES
 from tests.test_webconfig import TlsFiles, make_tls_files
@@ -553,7 +553,7 @@ async def test_every_answer_names_the_product_and_no_version() -> None:
             b"GET /metrics HTTP/1.1\r\nHost: x\r\nX-Huge: " + b"a" * 100_000 + b"\r\n\r\n",
         ):
             answers.append(head(await raw_exchange(port, request)))
-        # Beyond the connection cap: the guard's own answer.
+        # Beyond the connection cap: the limits' own answer.
         held = [await asyncio.open_connection("127.0.0.1", port) for _ in range(9)]
         try:
             answers.append(head(await asyncio.wait_for(held[-1][0].read(), 30)))

@@ -13,9 +13,9 @@ from pathlib import Path
 import bcrypt
 import pytest
 
-from drs_exporter.basicauth import BasicAuth
 from drs_exporter.errors import ConfigError
-from drs_exporter.webconfig import load_web_config
+from drs_exporter.web.basicauth import BasicAuth
+from drs_exporter.web.webconfig import load_web_config
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from .schema import (
     IamCredentials,
     MetricsConfig,
     PollConfig,
-    Target,
+    Project,
     WebConfig,
     secrets_of,
 )
@@ -32,7 +32,7 @@ __all__ = [
     "IamCredentials",
     "MetricsConfig",
     "PollConfig",
-    "Target",
+    "Project",
     "WebConfig",
     "check_telemetry_path",
     "load_config",

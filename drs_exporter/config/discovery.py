@@ -1,6 +1,6 @@
 """The ``discovery`` section: which of the projects IAM lists become targets, and how often.
 
-The rules that turn a project into targets live with the IAM call (``drs_exporter.discovery``);
+The rules that turn a project into targets are ``drs_exporter.polling.discovered``'s;
 this reads and checks the section, and resolves the credentials discovery uses: the
 top-level ones, else the environment's.
 """

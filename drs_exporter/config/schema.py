@@ -1,14 +1,76 @@
 """The config as plain data: frozen dataclasses, and the keys of the file that follow from them.
 
-Nothing here reads or checks anything; ``sections`` builds these from the YAML file.
+Each key of ``poll`` and ``metrics`` is declared once, as its field: its default, and what
+its value is and may be (a ``Key``: a duration, a count, a rate, a switch, with its bounds),
+which is how ``sections`` reads it and how docs/configuration.md states it (checked by
+tests/test_config.py). Nothing here reads the file; ``sections`` builds these from it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, fields
+from typing import Any, Literal, TypeVar
 
-from ..model import JOB_TYPES, LIST_APIS
+from .. import list_apis
+from ..list_apis import MAX_PER_PAGE
+from ..model import JOB_TYPES
+from .validators import boolean, integer, number_at_most, positive_duration
+
+DAY = 86400.0  # seconds
+_KEY = "key"  # where a field's Key is, in its metadata
+_D = TypeVar("_D", bound="float | None")
+
+
+@dataclass(frozen=True, slots=True)
+class Key:
+    """What the value of one key is and may be: a ``duration`` (longer than 0, at most
+    ``most`` seconds), a ``count`` (a whole number from ``least`` to ``most``), a ``rate``
+    (above 0, at most ``most``) or a ``switch`` (true or false)."""
+
+    kind: Literal["duration", "count", "rate", "switch"]
+    least: float = 0
+    most: float = 0
+
+    def read(self, value: object, path: str) -> Any:
+        """The checked value; ConfigError naming ``path`` when it is not one."""
+        if self.kind == "duration":
+            return positive_duration(value, path, self.most)
+        if self.kind == "count":
+            return integer(value, path, int(self.least), int(self.most))
+        if self.kind == "rate":
+            return number_at_most(value, path, self.most)
+        return boolean(value, path)
+
+
+def duration(default: _D, most: float) -> _D:
+    """A key whose value is a duration in seconds, at most ``most``."""
+    key: _D = field(default=default, metadata={_KEY: Key("duration", most=most)})
+    return key
+
+
+def count(default: int, least: int, most: int) -> int:
+    """A key whose value is a whole number from ``least`` to ``most``."""
+    key: int = field(default=default, metadata={_KEY: Key("count", least, most)})
+    return key
+
+
+def rate(default: float, most: float) -> float:
+    """A key whose value is a number above 0, at most ``most``."""
+    key: float = field(default=default, metadata={_KEY: Key("rate", most=most)})
+    return key
+
+
+def switch(default: bool) -> bool:
+    """A key that is true or false."""
+    key: bool = field(default=default, metadata={_KEY: Key("switch")})
+    return key
+
+
+def keys_of(section: type) -> Mapping[str, Key]:
+    """The keys of a section declared with ``duration``, ``count``, ``rate`` and ``switch``,
+    by name, in order."""
+    return {f.name: f.metadata[_KEY] for f in fields(section)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,8 +95,9 @@ class Credentials:
 
 
 @dataclass(frozen=True, slots=True)
-class Target:
-    """One project in one region, polled for each of its job types."""
+class Project:
+    """A project (which lives in one region), as a ``targets[]`` entry or discovery gives it:
+    each of its job types is a target, polled and reported on (``drs_up``) on its own."""
 
     project_id: str
     region: str
@@ -43,7 +106,7 @@ class Target:
     job_types: tuple[str, ...] = JOB_TYPES
     # Query filters in the order given, as (name, value); instance_ids repeats its name.
     filters: tuple[tuple[str, str], ...] = ()
-    apis: tuple[str, ...] = LIST_APIS  # the list APIs whose jobs are merged
+    apis: tuple[str, ...] = list_apis.NAMES  # the list APIs whose jobs are merged
     # ``apis: auto`` (the default): of ``apis``, use those the region publishes, learnt from
     # its answers. False: an explicit list, each of which must answer.
     auto_apis: bool = True
@@ -51,42 +114,41 @@ class Target:
 
 @dataclass(frozen=True, slots=True)
 class PollConfig:
-    interval: float = 60.0  # seconds
-    page_size: int = 100
-    timeout: float = 10.0  # seconds, per HTTP request
-    retries: int = 3
-    max_concurrency: int = 8
-    max_requests_per_second: float = 10.0
-    stale_after: float = 600.0  # seconds
-    batch_size: int = 100  # the most job ids per v3 batch request; learned down when refused
+    """The ``poll`` section: each key with its default and how its value is read."""
+
+    interval: float = duration(60.0, most=DAY)  # between the starts of a target's polls
+    page_size: int = count(100, 1, 1000)  # jobs asked for per page
+    timeout: float = duration(10.0, most=600.0)  # per HTTP request
+    retries: int = count(3, 0, 10)
+    max_concurrency: int = count(8, 1, 1000)
+    max_requests_per_second: float = rate(10.0, most=10_000)
+    stale_after: float = duration(600.0, most=30 * DAY)
+    # The most job ids a v3 batch request carries; learned down where a region takes fewer.
+    batch_size: int = count(MAX_PER_PAGE, 1, MAX_PER_PAGE)
     # The most jobs and subtasks one listing of a target (per list API) may hold: what bounds
     # its memory, whatever the API says or keeps sending.
-    max_jobs: int = 100_000
-    # The most DR monitoring requests (10 ids each) a target makes a cycle; more DR jobs are
-    # asked in turns, each keeping its last figures in between.
-    dr_monitoring_requests: int = 5
+    max_jobs: int = count(100_000, 1, 1_000_000)
+    # The most requests a batch call asked in rotation (DR monitoring: 10 ids each) makes for
+    # a target a poll; the jobs it wants beyond them are asked in later polls, each keeping
+    # its last figures in between.
+    rotation_requests: int = count(5, 1, 1000)
     # Seconds a target's listing may take before its poll fails with reason ``deadline``;
     # None (the default): no bound, an account too large for the rate stretches the rounds.
-    deadline: float | None = None
+    deadline: float | None = duration(None, most=DAY)
 
 
 @dataclass(frozen=True, slots=True)
 class MetricsConfig:
-    """Which series the exporter writes, and so which calls beyond the listings it makes."""
+    """The ``metrics`` section: which series the exporter writes, and so which calls beyond
+    the listings it makes."""
 
-    per_job: bool = True
-    dense_status: bool = False
-    health: bool = True  # progress, delay and failure reason per job (v3 batch calls)
-    dr: bool = True  # RPO/RTO, connections and instance capacity of DR jobs (v3 batch calls)
-    quotas: bool = True  # the project's DRS quota (v3)
-
-    @property
-    def batch_switches(self) -> tuple[str, ...]:
-        """The switches of the batch calls in effect (``health``, ``dr``): what they tell is
-        a figure per job, so without ``per_job`` there is none."""
-        if not self.per_job:
-            return ()
-        return tuple(name for name, on in (("health", self.health), ("dr", self.dr)) if on)
+    per_job: bool = switch(True)
+    dense_status: bool = switch(False)
+    # Progress, delay and failure reason per job (v3 batch calls).
+    health: bool = switch(True)
+    # RPO/RTO, connections and instance capacity of DR jobs (v3 batch calls).
+    dr: bool = switch(True)
+    quotas: bool = switch(True)  # the project's DRS quota (v3)
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,13 +178,13 @@ class DiscoveryConfig:
     iam_endpoint: str = "https://iam.myhuaweicloud.com"
     endpoint: str = ""  # the DRS endpoint of every discovered project; {region} is replaced
     # The top-level credentials (or the environment's): IAM is asked with them, and every
-    # discovered target polls with them. None when discovery is off.
+    # discovered project is polled with them. None when discovery is off.
     credentials: Credentials | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Config:
-    targets: tuple[Target, ...]
+    targets: tuple[Project, ...]  # the ``targets[]`` entries: the projects they name
     poll: PollConfig = PollConfig()
     metrics: MetricsConfig = MetricsConfig()
     web: WebConfig = WebConfig()
@@ -132,7 +194,7 @@ class Config:
 
 def secrets_of(config: Config) -> Iterator[str | None]:
     """Every secret value in a config, for the log filter."""
-    credentials = [target.credentials for target in config.targets]
+    credentials = [project.credentials for project in config.targets]
     if config.discovery.credentials is not None:
         credentials.append(config.discovery.credentials)
     for c in credentials:
@@ -143,6 +205,8 @@ def secrets_of(config: Config) -> Iterator[str | None]:
 
 
 # The vocabulary of the file: the keys each section takes.
+
+AUTO_APIS = "auto"  # targets[].apis: every list API the region publishes
 
 TOP_KEYS = ("credentials", "targets", "poll", "metrics", "web", "http", "discovery")
 TARGET_KEYS = (
@@ -172,6 +236,8 @@ FILTER_KEYS = (
     "instance_ip",
 )
 POLL_KEYS = tuple(f.name for f in fields(PollConfig))
+# Old names of keys, still read (with a warning) as the keys they are now, by section.
+RENAMED: Mapping[str, Mapping[str, str]] = {"poll": {"dr_monitoring_requests": "rotation_requests"}}
 METRICS_KEYS = tuple(f.name for f in fields(MetricsConfig))
 WEB_KEYS = tuple(f.name for f in fields(WebConfig))
 HTTP_KEYS = tuple(f.name for f in fields(HttpConfig))

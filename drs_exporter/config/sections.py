@@ -2,30 +2,35 @@
 
 ``load_config`` is the only way in, and it raises ``ConfigError`` naming the field path for
 every mistake. Messages name keys and files, never the value of a secret. This file is long
-because the readers of the target and its parts (credentials, filters) share its helpers;
+because the readers of a ``targets[]`` entry and its parts (credentials, filters) share its
+helpers;
 the discovery section has its own module.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
+from .. import list_apis
 from ..errors import ConfigError
-from ..model import AUTO_APIS, JOB_TYPES, LIST_APIS
+from ..model import JOB_TYPES
 from ..regions import KNOWN_REGIONS, drs_endpoint
 from .discovery import discovery_section
 from .loading import environment_credentials, read_yaml, secret, substitute
 from .schema import (
     AKSK_KEYS,
+    AUTO_APIS,
     BELONGS_UNDER,
     CREDENTIAL_KEYS,
     FILTER_KEYS,
     HTTP_KEYS,
     IAM_KEYS,
+    RENAMED,
     TARGET_KEYS,
     TOP_KEYS,
     WEB_KEYS,
@@ -35,8 +40,9 @@ from .schema import (
     IamCredentials,
     MetricsConfig,
     PollConfig,
-    Target,
+    Project,
     WebConfig,
+    keys_of,
 )
 from .validators import (
     as_text,
@@ -45,15 +51,12 @@ from .validators import (
     endpoint_url,
     existing_file,
     http_url,
-    integer,
     join_path,
     kind_of,
     mapping,
     nonempty,
-    number_at_most,
     one_of,
     parse_listen_address,
-    positive_duration,
     required,
     show,
     suggest,
@@ -64,6 +67,9 @@ _MAX_INSTANCE_IDS = 10  # the API's limit
 _PROJECT_ID = re.compile(r"[A-Za-z0-9_-]+")  # it goes into the URL path as is
 _REGION = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")  # it goes into host names and labels
 _STATUS = re.compile(r"[A-Z][A-Z0-9_]*")
+_S = TypeVar("_S")
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,8 +100,8 @@ def parse_config(data: object, *, base_dir: str, environ: Mapping[str, str]) -> 
     empty = discovery.enabled and not top.get("targets")  # else polled beside what it finds
     return Config(
         targets=() if empty else _targets(top.get("targets"), default, base_dir, environ),
-        poll=_poll(top.get("poll")),
-        metrics=_metrics(top.get("metrics")),
+        poll=_keyed(top.get("poll"), "poll", PollConfig),
+        metrics=_keyed(top.get("metrics"), "metrics", MetricsConfig),
         web=_web(top.get("web"), base_dir),
         http=_http(top.get("http"), base_dir),
         discovery=discovery,
@@ -170,7 +176,7 @@ def _iam(value: object, path: str, base_dir: str) -> IamCredentials:
 
 def _targets(
     value: object, default: _CredentialsAt | None, base_dir: str, environ: Mapping[str, str]
-) -> tuple[Target, ...]:
+) -> tuple[Project, ...]:
     if value is None:
         raise ConfigError("targets", "missing: list targets, or set discovery.enabled: true")
     if not isinstance(value, list):
@@ -179,16 +185,16 @@ def _targets(
         )
     if not value:
         raise ConfigError("targets", "must list at least one target")
-    targets: list[Target] = []
+    targets: list[Project] = []
     seen: dict[tuple[str, str], int] = {}
     for i, item in enumerate(value):
         path = f"targets[{i}]"
-        target = _target(item, path, default, base_dir, environ)
-        key = (target.project_id, target.region)
+        project = _target(item, path, default, base_dir, environ)
+        key = (project.project_id, project.region)
         if key in seen:
             raise ConfigError(path, f"same project_id and region as targets[{seen[key]}]")
         seen[key] = i
-        targets.append(target)
+        targets.append(project)
     return tuple(targets)
 
 
@@ -198,7 +204,7 @@ def _target(
     default: _CredentialsAt | None,
     base_dir: str,
     environ: Mapping[str, str],
-) -> Target:
+) -> Project:
     if not isinstance(value, dict):
         raise ConfigError(
             path, f"must be a mapping with project_id and region, got {kind_of(value)}"
@@ -220,9 +226,9 @@ def _target(
             block["job_types"], join_path(path, "job_types"), JOB_TYPES, "job type"
         )
     auto_apis = block.get("apis", AUTO_APIS) == AUTO_APIS
-    apis = LIST_APIS
+    apis = list_apis.NAMES
     if not auto_apis:
-        apis = _distinct(block["apis"], join_path(path, "apis"), LIST_APIS, "list API")
+        apis = _distinct(block["apis"], join_path(path, "apis"), list_apis.NAMES, "list API")
     filters = _filters(block.get("filters"), join_path(path, "filters"))
     found = _target_credentials(block, path, default, base_dir, environ)
     iam = found.credentials.iam
@@ -231,7 +237,7 @@ def _target(
             join_path(found.path, "iam.endpoint"),
             f"missing: {path} is in region {show(region)}, whose IAM endpoint is not known",
         )
-    return Target(
+    return Project(
         project_id, region, endpoint, found.credentials, job_types, filters, apis, auto_apis
     )
 
@@ -271,7 +277,7 @@ def _target_credentials(
     base_dir: str,
     environ: Mapping[str, str],
 ) -> _CredentialsAt:
-    """The target's own credentials replace the default whole; the environment comes last."""
+    """The entry's own credentials replace the default whole; the environment comes last."""
     own_path = join_path(path, "credentials")
     if block.get("credentials") is not None:
         return _CredentialsAt(_credentials(block["credentials"], own_path, base_dir), own_path)
@@ -344,36 +350,23 @@ def _instance_ids(value: object, path: str) -> list[str]:
     return [nonempty(item, f"{path}[{i}]") for i, item in enumerate(value)]
 
 
-# Each key of poll and metrics, with the reader that checks its value.
-_POLL_READERS: dict[str, Callable[[object, str], Any]] = {
-    "interval": lambda value, path: positive_duration(value, path, 86400.0),
-    "deadline": lambda value, path: positive_duration(value, path, 86400.0),
-    "page_size": lambda value, path: integer(value, path, 1, 1000),
-    "timeout": lambda value, path: positive_duration(value, path, 600.0),
-    "retries": lambda value, path: integer(value, path, 0, 10),
-    "max_concurrency": lambda value, path: integer(value, path, 1, 1000),
-    "max_requests_per_second": lambda value, path: number_at_most(value, path, 10_000),
-    "stale_after": lambda value, path: positive_duration(value, path, 30 * 86400.0),
-    "batch_size": lambda value, path: integer(value, path, 1, 100),  # batch-status's per_page
-    "max_jobs": lambda value, path: integer(value, path, 1, 1_000_000),
-    "dr_monitoring_requests": lambda value, path: integer(value, path, 1, 1000),
-}
-
-_METRICS_READERS: dict[str, Callable[[object, str], Any]] = {
-    "per_job": boolean,
-    "dense_status": boolean,
-    **dict.fromkeys(("health", "dr", "quotas"), boolean),
-}
-
-
-def _poll(value: object) -> PollConfig:
-    block = mapping(value, "poll", _POLL_READERS)
-    return PollConfig(**{k: _POLL_READERS[k](v, f"poll.{k}") for k, v in block.items()})
-
-
-def _metrics(value: object) -> MetricsConfig:
-    block = mapping(value, "metrics", _METRICS_READERS)
-    return MetricsConfig(**{k: _METRICS_READERS[k](v, f"metrics.{k}") for k, v in block.items()})
+def _keyed(value: object, name: str, section: type[_S]) -> _S:
+    """A section whose keys are declared with their readers (``schema.keys_of``); a key by
+    its old name (``RENAMED``) is read as the key it is now, and said so in the log."""
+    keys = keys_of(section)
+    renamed = RENAMED.get(name, {})
+    block = mapping(value, name, {*keys, *renamed})
+    values: dict[str, tuple[object, str]] = {}  # by the key's name now: (value, field path)
+    for key, item in block.items():
+        now = renamed.get(key, key)
+        if now != key:
+            if now in block:
+                raise ConfigError(
+                    join_path(name, key), f"is the old name of {now}: give only {now}"
+                )
+            log.warning("%s.%s is deprecated: it is %s.%s now", name, key, name, now)
+        values[now] = (item, join_path(name, key))
+    return section(**{k: keys[k].read(item, path) for k, (item, path) in values.items()})
 
 
 def _web(value: object, base_dir: str) -> WebConfig:

@@ -13,12 +13,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ..list_apis import MAX_PER_PAGE
 from ..model import JOB_TYPES
 from .engines import V3
 from .query import MAX_IDS, JobFilter, QueryError, names, statuses
 
 MAX_NAME_IDS = 100  # v3 takes up to 100 ids in name (v5: 10)
-MAX_PER_PAGE = 100
 DEFAULT_PER_PAGE = 10  # the listing's default; batch-status pages by 5 unless told
 DEFAULT_STATUS_PER_PAGE = 5
 

@@ -14,9 +14,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple
 
+from ..list_apis import V3_JOBS, V5_JOBS
 from .lifecycle import Weighted
 
-V5, V3 = "v5", "v3"
+V5, V3 = V5_JOBS.name, V3_JOBS.name
 APIS = (V5, V3)
 LISTS = ("own", "all")  # the values of v3_lists and v5_lists
 

@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .. import signer
+from ..cloud import signer
 from .options import SimulatorOptions
 from .query import parse_pairs
 

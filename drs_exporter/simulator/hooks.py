@@ -1,7 +1,8 @@
-"""The simulator's control hooks under ``/_sim/``: look at the truth, change faults, pin
-statuses and health, add and delete jobs and IAM's projects, make IAM fail, move the clock,
-change which list APIs the region publishes. No auth and no faults; a request that cannot
-be done answers ``{"error": "..."}`` (HookError).
+"""The simulator's control hooks under ``/_sim/``, which look at and change a running
+simulator from outside.
+
+No auth and no faults; a request that cannot be done answers ``{"error": "..."}``
+(HookError). What each hook does, its docstring says; ``server.ROUTES`` gives its route.
 """
 
 from __future__ import annotations
@@ -38,13 +39,21 @@ async def _json_body(request: web.Request, null: bool = False) -> Any:
 
 
 async def sim_summary(request: web.Request) -> web.StreamResponse:
-    """``GET /_sim/summary`` (``?ids=true``: with the ids each API lists)."""
+    """The truth as of now: ``{"projects": [...], "counts": {project: {job_type: {status:
+    n}}}, "subtasks": ...}`` over every job, each once (every project and job type
+    present, possibly empty); ``"apis": {"v5": {"counts", "subtasks"}, "v3": {...}}``, the
+    same over the jobs each API lists; ``"listed_by": {"v5_only", "v3_only", "both",
+    "none"}``, top-level jobs by the APIs listing them. ``?ids=true`` adds ``"ids": {api:
+    {project: {job_type: [id, ...]}}}``, the top-level ids each API lists.
+    """
     ids = request.query.get("ids", "").lower() in ("1", "true", "yes")
     return json_response(200, request.app[SIMULATOR].world.summary(ids=ids))
 
 
 async def sim_faults(request: web.Request) -> web.StreamResponse:
-    """``POST /_sim/faults``: change fault options; answers with all of them."""
+    """Change any of the options ``FAULT_FIELDS`` names, given as a JSON object
+    (``lying_total`` null: the truth; ``fault_apis`` and ``fault_projects`` as lists of
+    names); answers with all of them."""
     sim = request.app[SIMULATOR]
     changes = await _json_body(request)
     unknown = sorted(set(changes) - set(FAULT_FIELDS))
@@ -90,7 +99,7 @@ def _public(value: Any) -> Any:
 
 
 async def sim_set_status(request: web.Request) -> web.StreamResponse:
-    """``POST /_sim/jobs/{id}/status`` with ``{"status": "..."}`` (null: unpin)."""
+    """Pin a job's or subtask's status: ``{"status": "..."}``; ``{"status": null}`` unpins."""
     status = (await _json_body(request)).get("status")
     if status is not None and not isinstance(status, str):
         raise HookError(400, "status must be a string or null")
@@ -101,8 +110,15 @@ async def sim_set_status(request: web.Request) -> web.StreamResponse:
 
 
 async def sim_set_health(request: web.Request) -> web.StreamResponse:
-    """``POST /_sim/jobs/{id}/health`` with some of ``delay_seconds``, ``frozen``,
-    ``progress``, ``error_code``, ``error_message`` (null unpins one; a null body, all)."""
+    """Pin parts of a job's or subtask's batch answers: ``delay_seconds`` (a number >= 0:
+    ``incre_trans_delay`` and ``_millis`` read it, whatever the status), ``frozen`` (true:
+    progress, ``remaining_time`` and ``process_time`` stop where they are, the delay grows
+    with every second, the rates drop to 0; false: it moves again), ``progress`` (0-100:
+    the progress figure, whatever the status), ``error_code`` and ``error_message``
+    (strings: batch-status and batch-progress give them, whatever the status). A null
+    value unpins that part; a null body unpins all. Answers ``{"id": ..., "health":
+    {the pins}}``; 404 for an unknown job.
+    """
     changes = await _json_body(request, null=True)
     job_id = request.match_info["job_id"]
     try:
@@ -115,15 +131,16 @@ async def sim_set_health(request: web.Request) -> web.StreamResponse:
 
 
 async def sim_delete_job(request: web.Request) -> web.StreamResponse:
-    """``DELETE /_sim/jobs/{id}``."""
+    """Remove a job (with its subtasks) or a subtask: 204, or 404."""
     if not request.app[SIMULATOR].world.delete(request.match_info["job_id"]):
         raise HookError(404, "no such job")
     return web.Response(status=204)
 
 
 async def sim_add_job(request: web.Request) -> web.StreamResponse:
-    """``POST /_sim/jobs`` with ``{"project_id": ..., "job_type": ..., "job": {...}}`` and
-    optionally ``"apis"`` (default ``["v5"]``)."""
+    """Add a job: ``{"project_id": ..., "job_type": ..., "job": {...}, "apis": ["v5"]}``,
+    listed exactly as given by the APIs in ``apis`` (default v5 only; its ``children``
+    become subtasks; a missing id is generated): 201 ``{"id": ...}``."""
     body = await _json_body(request)
     project_id, job_type, job = body.get("project_id"), body.get("job_type"), body.get("job")
     if not isinstance(project_id, str) or not project_id or not isinstance(job, dict):
@@ -137,7 +154,8 @@ async def sim_add_job(request: web.Request) -> web.StreamResponse:
 
 
 async def sim_advance(request: web.Request) -> web.StreamResponse:
-    """``POST /_sim/advance`` with ``{"seconds": n}``: move simulated time forward."""
+    """Move simulated time forward, ``{"seconds": n}``: job statuses, progress, delays and
+    issued tokens' lives run on it; the X-Sdk-Date check stays on the real clock."""
     world = request.app[SIMULATOR].world
     seconds = (await _json_body(request)).get("seconds")
     if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
@@ -150,14 +168,14 @@ async def sim_advance(request: web.Request) -> web.StreamResponse:
 
 
 async def sim_projects(request: web.Request) -> web.StreamResponse:
-    """``GET /_sim/projects``: what IAM lists (every project, disabled ones too)."""
+    """What IAM lists (every project, disabled ones too)."""
     base = f"{request.scheme}://{request.host}"
     return json_response(200, request.app[SIMULATOR].projects.listing(base))
 
 
 async def sim_add_project(request: web.Request) -> web.StreamResponse:
-    """``POST /_sim/projects`` with ``{"name": ...}`` and optionally ``"id"`` and
-    ``"enabled"``: IAM lists the project from now on (add its jobs with ``/_sim/jobs``)."""
+    """Add a project, ``{"name": ...}`` and optionally ``"id"`` and ``"enabled"``: IAM lists
+    it from now on (add its jobs with ``/_sim/jobs``)."""
     body = await _json_body(request)
     name, project_id, enabled = body.get("name"), body.get("id"), body.get("enabled", True)
     if not isinstance(name, str) or not name:
@@ -171,15 +189,15 @@ async def sim_add_project(request: web.Request) -> web.StreamResponse:
 
 
 async def sim_delete_project(request: web.Request) -> web.StreamResponse:
-    """``DELETE /_sim/projects/{project_id}``: IAM no longer lists it (its jobs stay)."""
+    """Remove a project from IAM's list (its jobs stay)."""
     if not request.app[SIMULATOR].projects.remove(request.match_info["project_id"]):
         raise HookError(404, "no such project")
     return web.Response(status=204)
 
 
 async def sim_iam(request: web.Request) -> web.StreamResponse:
-    """``POST /_sim/iam`` with ``{"fail_status": 503}``: IAM's project list answers with
-    that status until ``{"fail_status": null}``."""
+    """Make IAM's project list answer with a status, ``{"fail_status": 503}``, until
+    ``{"fail_status": null}``."""
     status = (await _json_body(request)).get("fail_status")
     if status is not None and (
         isinstance(status, bool) or not isinstance(status, int) or not 400 <= status <= 599
@@ -190,7 +208,8 @@ async def sim_iam(request: web.Request) -> web.StreamResponse:
 
 
 async def sim_set_published(request: web.Request) -> web.StreamResponse:
-    """``POST /_sim/apis`` with ``{"apis": ["v3"]}``: the list APIs the region publishes."""
+    """Make the region publish only these list APIs from now on, ``{"apis": ["v3"]}`` (the
+    other's calls answer 404 ``APIGW.0101``); the jobs stay, listed by what is published."""
     apis = (await _json_body(request)).get("apis")
     try:
         request.app[SIMULATOR].world.set_published(apis)

@@ -1,5 +1,4 @@
-"""What the simulator is told: its world, its credentials and its faults, plus their flags
-and the endpoints `simulate --help` lists.
+"""What the simulator is told: its world, its credentials and its faults, and their flags.
 
 This file is long because each option is declared, checked and given its flag here, in one
 place, so that the command line, ``POST /_sim/faults`` and embedders agree.
@@ -12,7 +11,7 @@ import math
 from dataclasses import dataclass, field, fields
 
 from ..errors import ConfigError
-from ..telemetry import DRS_API_NAMES
+from ..polling.counters import DRS_API_NAMES
 from .engines import APIS, LISTS
 
 RATE_FIELDS = ("error_rate", "throttle_rate", "hang_rate", "malformed_rate", "garble_rate")
@@ -453,37 +452,3 @@ def options_from_args(ns: argparse.Namespace) -> SimulatorOptions:
     """Build SimulatorOptions from parsed flags; raise ConfigError naming a bad flag."""
     names = {f.name for f in fields(SimulatorOptions)}
     return SimulatorOptions(**{k: v for k, v in vars(ns).items() if k in names})
-
-
-# What ``drs-exporter simulate --help`` says it serves (the package docstring says it all).
-ENDPOINTS_HELP = """\
-endpoints (as DRS and its gateway answer them):
-  GET    /v5/{project_id}/jobs                 list jobs (v5: its four engines)
-  POST   /v3/{project_id}/jobs                 list jobs (v3: the other engines, MySQL sync)
-  POST   /v3/{project_id}/jobs/batch-progress  progress, delay, remaining time of jobs
-  POST   /v3/{project_id}/jobs/batch-status    status and failure reason of jobs
-  POST   /v3/{project_id}/jobs/batch-detail    subscription, alarm thresholds, tags of jobs
-  POST   /v3/{project_id}/jobs/batch-rpo-and-rto
-                                               RPO and RTO of DR jobs (answers 202)
-  POST   /v3/{project_id}/jobs/disaster-recovery-monitoring-data
-                                               connections, CPU, memory, disk of DR jobs
-                                               (at most 10 ids a request)
-  GET    /v3/{project_id}/quotas               the project's DRS quota
-  POST   /v3/auth/tokens                       IAM password login (with --iam-*)
-  GET    /v3/auth/projects                     IAM: the projects the caller can reach
-  GET    /v3/auth/domains                      IAM: the caller's account (its id)
-control hooks (no auth, no faults; answers are JSON):
-  GET    /_sim/summary[?ids=true]    the truth: jobs per status, overall and per API
-  POST   /_sim/faults                change latency and fault rates {"error_rate": 0.1, ...}
-  POST   /_sim/jobs                  add a job {"project_id", "job_type", "job", "apis"}
-  POST   /_sim/jobs/{job_id}/status  pin a status {"status": "..."}, null unpins
-  POST   /_sim/jobs/{job_id}/health  pin {"delay_seconds", "frozen", "progress",
-                                     "error_code", "error_message"}, null unpins
-  DELETE /_sim/jobs/{job_id}         remove a job or subtask
-  POST   /_sim/advance               move simulated time {"seconds": n}
-  GET    /_sim/projects              the projects IAM lists, without auth
-  POST   /_sim/projects              add a project to IAM's list {"name", "id", "enabled"}
-  DELETE /_sim/projects/{project_id} remove a project from IAM's list
-  POST   /_sim/iam                   make IAM's project list fail {"fail_status": 503}, null heals
-  POST   /_sim/apis                  publish only these list APIs {"apis": ["v3"]}
-"""

@@ -21,7 +21,7 @@ from typing import Any
 
 from aiohttp import web
 
-from ..gzipjoin import OpenMember, close_member, open_member, segment
+from ..metrics.gzipjoin import OpenMember, close_member, open_member, segment
 from .gateway import Gateway
 from .iam import Projects
 from .options import SimulatorOptions

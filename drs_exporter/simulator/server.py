@@ -1,27 +1,27 @@
-"""The simulator's aiohttp application: the DRS APIs (v5 and v3), IAM, control hooks.
+"""The simulator's aiohttp application: every route (``ROUTES``: the DRS APIs, IAM, the
+control hooks), and the server.
 
-Each DRS API is its normal answer, a function of the project, the query and the body,
-served through the one request pipeline (``pipeline.serve``: faults, auth, the override);
-``build_app()`` also takes extra aiohttp middlewares.
+Each DRS API is its normal answer (``answers``), served through the one request pipeline
+(``pipeline.serve``: faults, auth, the override); ``build_app()`` also takes extra aiohttp
+middlewares.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from ..batch import BATCH_PROGRESS, BATCH_RPO_RTO, BATCH_STATUS, DR_MONITORING
-from ..model import LIST_API_NAMES
-from ..quotas import QUOTAS_API
-from ..telemetry import IAM_API_NAMES
-from ..web import base_url
-from .bodies import Batch, parse_batch, parse_listing
-from .dr import MONITORING_CAP
+from ..drs.batch_calls import BATCH_PROGRESS, BATCH_RPO_RTO, BATCH_STATUS, DR_MONITORING
+from ..drs.quotas import QUOTAS_API, QUOTAS_PATH
+from ..list_apis import V3_JOBS, V5_JOBS
+from ..polling.counters import IAM_API_NAMES
+from ..web.server import base_url
+from . import answers
 from .engines import V3, V5
 from .gateway import Issued
 from .hooks import (
@@ -52,16 +52,12 @@ from .pipeline import (
     json_response,
     serve,
 )
-from .query import parse_job_query
-from .world import Told, World, true_total
-
-BATCH_DETAIL_API = "v3_batch_detail"
+from .world import World
 
 if TYPE_CHECKING:
     from aiohttp.typedefs import Middleware
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-Pairs = Sequence[tuple[str, str]]
 
 MAX_BODY = 1024 * 1024
 
@@ -87,80 +83,6 @@ async def _request_id(request: web.Request, handler: Handler) -> web.StreamRespo
     return response
 
 
-def _v5_jobs(
-    sim: Simulator, project_id: str, pairs: Sequence[tuple[str, str]], _: Any
-) -> tuple[int, str]:
-    """``GET /v5/{project_id}/jobs``."""
-    query = parse_job_query(pairs)
-    endless, told = _paging_faults(sim, LIST_API_NAMES["v5"], project_id)
-    if endless:
-        query = dataclasses.replace(query, offset=0)
-    return 200, sim.world.list_jobs(project_id, query, sim.options.page_cap, told)
-
-
-def _v3_jobs(sim: Simulator, project_id: str, _: Pairs, body: Any) -> tuple[int, str]:
-    """``POST /v3/{project_id}/jobs``."""
-    listing = parse_listing(body)
-    endless, told = _paging_faults(sim, LIST_API_NAMES["v3"], project_id)
-    if endless:
-        listing = dataclasses.replace(listing, cur_page=1)
-    return 200, sim.world.list_jobs_v3(project_id, listing, sim.options.page_cap, told)
-
-
-def _paging_faults(sim: Simulator, api: str, project_id: str) -> tuple[bool, Told]:
-    """Whether a listing answers its first page whatever is asked, and the total it says."""
-    o = sim.options
-    if not o.hits(api, project_id):
-        return False, true_total
-    if o.endless_pages:
-        return True, lambda total: None
-    lie = o.lying_total
-    return False, true_total if lie is None else lambda total: lie
-
-
-def _v3_batch_progress(sim: Simulator, project_id: str, _: Pairs, body: Any) -> tuple[int, str]:
-    """``POST /v3/{project_id}/jobs/batch-progress``."""
-    batch = _answered(sim, parse_batch(body, sim.options.batch_cap, paged=False))
-    return 200, sim.world.batch_progress(project_id, batch, sim.options.garble_rate)
-
-
-def _v3_batch_status(sim: Simulator, project_id: str, _: Pairs, body: Any) -> tuple[int, str]:
-    """``POST /v3/{project_id}/jobs/batch-status``."""
-    batch = _answered(sim, parse_batch(body, sim.options.batch_cap, paged=True))
-    return 200, sim.world.batch_status(project_id, batch)
-
-
-def _v3_batch_detail(sim: Simulator, project_id: str, _: Pairs, body: Any) -> tuple[int, str]:
-    """``POST /v3/{project_id}/jobs/batch-detail``: paged as batch-status is."""
-    batch = _answered(sim, parse_batch(body, sim.options.batch_cap, paged=True))
-    return 200, sim.world.batch_detail(project_id, batch)
-
-
-def _v3_batch_rpo_rto(sim: Simulator, project_id: str, _: Pairs, body: Any) -> tuple[int, str]:
-    """``POST /v3/{project_id}/jobs/batch-rpo-and-rto``: 202 on success, as documented."""
-    batch = _answered(sim, parse_batch(body, sim.options.batch_cap, paged=False))
-    return 202, sim.world.batch_objectives(project_id, batch)
-
-
-def _v3_dr_monitoring(sim: Simulator, project_id: str, _: Pairs, body: Any) -> tuple[int, str]:
-    """``POST /v3/{project_id}/jobs/disaster-recovery-monitoring-data``: at most 10 ids."""
-    cap = min(MONITORING_CAP, sim.options.batch_cap or MONITORING_CAP)
-    batch = _answered(sim, parse_batch(body, cap, paged=False))
-    return 200, sim.world.dr_monitoring(project_id, batch)
-
-
-def _v3_quotas(sim: Simulator, project_id: str, _: Pairs, body: Any) -> tuple[int, str]:
-    """``GET /v3/{project_id}/quotas``."""
-    return 200, sim.world.quota(project_id)
-
-
-def _answered(sim: Simulator, batch: Batch) -> Batch:
-    """The ids a batch call answers for: with ``batch_answer_cap``, only the first ones, as a
-    server that takes fewer ids than it was sent would."""
-    cap = sim.options.batch_answer_cap
-    return dataclasses.replace(batch, ids=batch.ids[:cap]) if cap else batch
-
-
 def _api(name: str, answer: Answer, *, family: str) -> Handler:
     """The handler of one DRS API, which belongs to the v5 or the v3 ``family``; it answers
     as an unknown API in a region that does not publish that family."""
@@ -173,27 +95,8 @@ def _api(name: str, answer: Answer, *, family: str) -> Handler:
     return handle
 
 
-# (method, path, route and API name, normal answer, the API version it belongs to)
-APIS: tuple[tuple[str, str, str, Answer, str], ...] = (
-    ("GET", "/v5/{project_id}/jobs", LIST_API_NAMES["v5"], _v5_jobs, V5),
-    ("POST", "/v3/{project_id}/jobs", LIST_API_NAMES["v3"], _v3_jobs, V3),
-    ("POST", "/v3/{project_id}/jobs/batch-progress", BATCH_PROGRESS.api, _v3_batch_progress, V3),
-    ("POST", "/v3/{project_id}/jobs/batch-status", BATCH_STATUS.api, _v3_batch_status, V3),
-    ("POST", "/v3/{project_id}/jobs/batch-detail", BATCH_DETAIL_API, _v3_batch_detail, V3),
-    ("POST", "/v3/{project_id}/jobs/batch-rpo-and-rto", BATCH_RPO_RTO.api, _v3_batch_rpo_rto, V3),
-    (
-        "POST",
-        "/v3/{project_id}/jobs/disaster-recovery-monitoring-data",
-        DR_MONITORING.api,
-        _v3_dr_monitoring,
-        V3,
-    ),
-    ("GET", "/v3/{project_id}/quotas", QUOTAS_API, _v3_quotas, V3),
-)
-
-
 async def issue_token(request: web.Request) -> web.StreamResponse:
-    """``POST /v3/auth/tokens``: IAM password login, answered with X-Subject-Token."""
+    """IAM password login (when ``iam_*`` are set; else 404): 201 with ``X-Subject-Token``."""
     sim = request.app[SIMULATOR]
     await sim.pause(sim.options.latency)
     if not sim.options.iam:
@@ -232,13 +135,178 @@ def _iam_api(answer: Callable[[Simulator, str], Any], domain_header: bool) -> Ha
 
 
 def _projects(sim: Simulator, base: str) -> Any:
-    """``GET /v3/auth/projects``: the projects IAM says the caller can reach."""
+    """The projects IAM says the caller can reach."""
     return sim.projects.listing(base)
 
 
 def _domains(sim: Simulator, base: str) -> Any:
-    """``GET /v3/auth/domains``: the caller's account."""
+    """The caller's account."""
     return sim.projects.domains(base, sim.options.iam_domain or "simulated-account")
+
+
+@dataclass(frozen=True)
+class Route:
+    """One route of the simulator: what it is for, in a line of ``simulate --help``, and its
+    handler (whose docstring, or its answer's, says how it answers)."""
+
+    method: str
+    path: str
+    handler: Handler
+    does: str  # its line in ``simulate --help`` (a line break continues it below)
+    name: str | None = None  # a DRS or IAM API's route is named for the API
+    query: str = ""  # the query ``simulate --help`` shows after the path
+
+
+def _drs(api: str, method: str, path: str, answer: Answer, family: str, does: str) -> Route:
+    return Route(method, path, _api(api, answer, family=family), does, api)
+
+
+# Every route, in the order ``simulate --help`` lists them: the DRS and IAM APIs, as DRS and
+# its gateway answer them, then the control hooks under /_sim/ (no auth, no faults).
+ROUTES: tuple[Route, ...] = (
+    _drs(
+        V5_JOBS.api,
+        V5_JOBS.method,
+        V5_JOBS.path,
+        answers.v5_jobs,
+        V5,
+        "list jobs (v5: its four engines)",
+    ),
+    _drs(
+        V3_JOBS.api,
+        V3_JOBS.method,
+        V3_JOBS.path,
+        answers.v3_jobs,
+        V3,
+        "list jobs (v3: the other engines, MySQL sync)",
+    ),
+    _drs(
+        BATCH_PROGRESS.api,
+        "POST",
+        BATCH_PROGRESS.route,
+        answers.batch_progress,
+        V3,
+        "progress, delay, remaining time of jobs",
+    ),
+    _drs(
+        BATCH_STATUS.api,
+        "POST",
+        BATCH_STATUS.route,
+        answers.batch_status,
+        V3,
+        "status and failure reason of jobs",
+    ),
+    _drs(
+        BATCH_RPO_RTO.api,
+        "POST",
+        BATCH_RPO_RTO.route,
+        answers.batch_rpo_rto,
+        V3,
+        "RPO and RTO of DR jobs (answers 202)",
+    ),
+    _drs(
+        DR_MONITORING.api,
+        "POST",
+        DR_MONITORING.route,
+        answers.dr_monitoring,
+        V3,
+        "connections, CPU, memory, disk of DR jobs\n(at most 10 ids a request)",
+    ),
+    _drs(QUOTAS_API, "GET", QUOTAS_PATH, answers.quotas, V3, "the project's DRS quota"),
+    Route(
+        "POST",
+        "/v3/auth/tokens",
+        issue_token,
+        "IAM password login (with --iam-*)",
+        IAM_API_NAMES[0],
+    ),
+    Route(
+        "GET",
+        "/v3/auth/projects",
+        _iam_api(_projects, True),
+        "IAM: the projects the caller can reach",
+        IAM_API_NAMES[1],
+    ),
+    Route(
+        "GET",
+        "/v3/auth/domains",
+        _iam_api(_domains, False),
+        "IAM: the caller's account (its id)",
+        IAM_API_NAMES[2],
+    ),
+    Route(
+        "GET",
+        "/_sim/summary",
+        sim_summary,
+        "the truth: jobs per status, overall and per API",
+        query="[?ids=true]",
+    ),
+    Route(
+        "POST",
+        "/_sim/faults",
+        sim_faults,
+        'change latency and fault rates {"error_rate": 0.1, ...}',
+    ),
+    Route(
+        "POST",
+        "/_sim/jobs",
+        sim_add_job,
+        'add a job {"project_id", "job_type", "job", "apis"}',
+    ),
+    Route(
+        "POST",
+        "/_sim/jobs/{job_id}/status",
+        sim_set_status,
+        'pin a status {"status": "..."}, null unpins',
+    ),
+    Route(
+        "POST",
+        "/_sim/jobs/{job_id}/health",
+        sim_set_health,
+        'pin {"delay_seconds", "frozen", "progress",\n"error_code", "error_message"}, null unpins',
+    ),
+    Route("DELETE", "/_sim/jobs/{job_id}", sim_delete_job, "remove a job or subtask"),
+    Route("POST", "/_sim/advance", sim_advance, 'move simulated time {"seconds": n}'),
+    Route("GET", "/_sim/projects", sim_projects, "the projects IAM lists, without auth"),
+    Route(
+        "POST",
+        "/_sim/projects",
+        sim_add_project,
+        'add a project to IAM\'s list {"name", "id", "enabled"}',
+    ),
+    Route(
+        "DELETE",
+        "/_sim/projects/{project_id}",
+        sim_delete_project,
+        "remove a project from IAM's list",
+    ),
+    Route(
+        "POST",
+        "/_sim/iam",
+        sim_iam,
+        'make IAM\'s project list fail {"fail_status": 503}, null heals',
+    ),
+    Route("POST", "/_sim/apis", sim_set_published, 'publish only these list APIs {"apis": ["v3"]}'),
+)
+
+
+def endpoints_help() -> str:
+    """What ``drs-exporter simulate --help`` says the simulator serves: a line per route."""
+    apis = ["endpoints (as DRS and its gateway answer them):"]
+    hooks = ["control hooks (no auth, no faults; answers are JSON):"]
+    for route in ROUTES:
+        hook = route.path.startswith("/_sim/")
+        width = 27 if hook else 37  # the path column
+        path = route.path + route.query
+        first, *more = route.does.split("\n")
+        lines = hooks if hook else apis
+        if len(path) > width:
+            lines.append(f"  {route.method:<6} {path}")
+            more = [first, *more]
+        else:
+            lines.append(f"  {route.method:<6} {path:<{width}} {first}")
+        lines.extend(" " * (width + 10) + line for line in more)
+    return "\n".join([*apis, *hooks]) + "\n"
 
 
 async def _on_shutdown(app: web.Application) -> None:
@@ -256,32 +324,13 @@ def build_app(
 
     ``clock`` is the wall clock the world and signatures run on. ``middlewares`` run inside
     the simulator's own (which gives every answer its X-Request-Id), around every request;
-    routes are named for their API (``v5_jobs``, ``v3_jobs``, ``v3_batch_progress``,
-    ``v3_batch_status``, ``v3_batch_detail``, ``v3_batch_rpo_rto``, ``v3_dr_monitoring``,
-    ``v3_quotas``,
-    ``iam_tokens``, ``iam_projects``, ``iam_domains``), as ``ApiCall.api`` is.
+    an API's route is named for the API (``Route.name``), as ``ApiCall.api`` is.
     ``override`` is consulted by the API handlers (see ``ApiCall``).
     """
     app = web.Application(middlewares=[_request_id, *middlewares], client_max_size=MAX_BODY)
     app[SIMULATOR] = Simulator(options, clock, override)
-    for method, path, name, answer, family in APIS:
-        app.router.add_route(method, path, _api(name, answer, family=family), name=name)
-    tokens, projects, domains = IAM_API_NAMES
-    app.router.add_post("/v3/auth/tokens", issue_token, name=tokens)
-    app.router.add_get("/v3/auth/projects", _iam_api(_projects, True), name=projects)
-    app.router.add_get("/v3/auth/domains", _iam_api(_domains, False), name=domains)
-    app.router.add_get("/_sim/projects", sim_projects)
-    app.router.add_post("/_sim/projects", sim_add_project)
-    app.router.add_delete("/_sim/projects/{project_id}", sim_delete_project)
-    app.router.add_post("/_sim/iam", sim_iam)
-    app.router.add_get("/_sim/summary", sim_summary)
-    app.router.add_post("/_sim/faults", sim_faults)
-    app.router.add_post("/_sim/jobs", sim_add_job)
-    app.router.add_post("/_sim/jobs/{job_id}/status", sim_set_status)
-    app.router.add_post("/_sim/jobs/{job_id}/health", sim_set_health)
-    app.router.add_delete("/_sim/jobs/{job_id}", sim_delete_job)
-    app.router.add_post("/_sim/advance", sim_advance)
-    app.router.add_post("/_sim/apis", sim_set_published)
+    for route in ROUTES:
+        app.router.add_route(route.method, route.path, route.handler, name=route.name)
     app.on_shutdown.append(_on_shutdown)
     return app
 

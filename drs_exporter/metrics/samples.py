@@ -1,0 +1,192 @@
+"""The one writer of sample lines, and what the families' sample functions read.
+
+A family's lines are written by a function compiled once from its name and label names
+(``line_writer``): label values escaped for both formats (backslash, double quote, newline),
+numbers spelled as the Prometheus text format and OpenMetrics both spell them. Leading labels
+shared by many families (a target's, a job's) come as one text written once per target or
+job. ``TargetView`` and ``SnapshotView`` are what ``families``' sample functions are given:
+a target's jobs, their labels and what the batch calls told of them, each worked out once
+per render and only if a family asks.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+import msgspec
+
+from ..model import Job, JobHealth, unique_jobs
+from ..polling.snapshot import Snapshot, TargetKey, TargetState
+
+TARGET_LABELS = ("project_id", "region", "job_type")
+JOB_LABELS = (*TARGET_LABELS, "job_id")
+
+# A family's line writer: (leading labels' text if any, the other label values, value) -> line.
+Line = Callable[..., str]
+
+
+def escape(value: str) -> str:
+    """A label value escaped for both formats: backslash, double quote and newline."""
+    if "\\" in value:
+        value = value.replace("\\", "\\\\")
+    if '"' in value:
+        value = value.replace('"', '\\"')
+    if "\n" in value:
+        value = value.replace("\n", "\\n")
+    return value
+
+
+def number(value: float) -> str:
+    """A sample value as both formats spell it (integers without a fraction)."""
+    if value.__class__ is int:  # exact, at any size
+        return str(value)
+    if value.__class__ is not float:  # a bool
+        value = float(value)
+    text = repr(value)  # the shortest that reads back as the same float
+    if text[-2:] == ".0":  # a whole number: without its fraction below 1e15, -0 as 0
+        if not value:
+            return "0"
+        return text[:-2] if -1e15 < value < 1e15 else text
+    if text[-1] in "nf":  # nan, inf, -inf
+        return "NaN" if value != value else "+Inf" if value > 0 else "-Inf"
+    return text
+
+
+# What msgspec spells unlike ``number``: exponents, null (NaN, the infinities), true and false,
+# numbers below 1e-4 written without an exponent, whole numbers from 1e15 kept with ".0".
+_NOT_AS_NUMBER_SPELLS = re.compile(r"[a-z]|0\.0000|(?<![.\d])\d{16}")
+
+
+def numbers(values: Sequence[float]) -> list[str]:
+    """``[number(v) for v in values]``, made faster for many: msgspec writes them all in one
+    go, with the same shortest digits as ``repr``."""
+    try:
+        text = msgspec.json.encode(values).decode()[1:-1]
+    except (OverflowError, TypeError):  # an int beyond 64 bits, something not a number
+        return [number(v) for v in values]
+    if not text or _NOT_AS_NUMBER_SPELLS.search(text):
+        return [number(v) for v in values]
+    # Whole numbers lose their ".0", and -0 is 0, as ``number`` spells them.
+    return f"{text},".replace(".0,", ",").replace("-0,", "0,")[:-1].split(",")
+
+
+def leading(labels: Sequence[str]) -> tuple[str, ...]:
+    """The labels a family's lines take as one text written beforehand: a job's, a
+    target's, or none."""
+    for shared in (JOB_LABELS, TARGET_LABELS):
+        if tuple(labels[: len(shared)]) == shared:
+            return shared
+    return ()
+
+
+def _compiled(name: str, source: str) -> Line:
+    """The function ``name`` that ``source`` defines, compiled once at import: a loop over
+    the labels for each line would cost more than the rest of writing it."""
+    scope: dict[str, Any] = {"escape": escape, "number": number}
+    exec(compile(source, f"<samples.{name}>", "exec"), scope)
+    written: Line = scope[name]
+    return written
+
+
+def _labels_code(labels: Sequence[str], first: str) -> tuple[list[str], str, str]:
+    """The parameters, the escaping statements and the label text of a writer of
+    ``labels`` (after the leading text ``first``, if any)."""
+    params = [f"v{i}" for i in range(len(labels))]
+    text = ",".join(
+        [first] * bool(first)
+        + [f'{label}="{{{p}}}"' for label, p in zip(labels, params, strict=True)]
+    )
+    if not params:
+        return params, "", text
+    joined = params[0] if len(params) == 1 else f"''.join(({', '.join(params)},))"
+    escapes = "; ".join(f"{p} = escape({p})" for p in params)
+    # Nearly no value needs escaping: one test of all of them, then escape them all.
+    check = f"    t = {joined}\n    if '\\\\' in t or '\"' in t or '\\n' in t:\n        {escapes}\n"
+    return params, check, text
+
+
+def labels_writer(labels: Sequence[str]) -> Callable[..., str]:
+    """A function writing ``labels``' values, escaped, as the text between a line's braces."""
+    params, check, text = _labels_code(labels, "")
+    return _compiled("labels", f"def labels({', '.join(params)}):\n{check}    return f'{text}'\n")
+
+
+def line_writer(name: str, labels: Sequence[str], fields: Sequence[str] = ()) -> Line:
+    """The function writing one sample line of family ``name``: given the text of its
+    leading labels (see ``leading``) if it has any, the values of the others, and the value.
+
+    With ``fields``, the values of the others are those attributes of one object, given in
+    their place (a job's, for its many info labels). The value is a number, or its text as
+    ``numbers`` spells it.
+    """
+    first = leading(labels)
+    params, check, text = _labels_code(labels[len(first) :], "{lead}" if first else "")
+    if fields:
+        reads = "".join(f"    {p} = o.{f}\n" for p, f in zip(params, fields, strict=True))
+        check, params = reads + check, ["o"]
+    args = ", ".join(["lead"] * bool(first) + params + ["value"])
+    braces = f"{{{{{text}}}}}" if text else ""
+    # A whole number (a count, a 0 or 1) is its own spelling, and text is spelled already.
+    spelled = "{value if value.__class__ is int or value.__class__ is str else number(value)}"
+    return _compiled(
+        "line", f"def line({args}):\n{check}    return f'{name}{braces} {spelled}\\n'\n"
+    )
+
+
+target_labels: Callable[..., str] = labels_writer(TARGET_LABELS)  # (project, region, job type)
+
+
+def target_text(key: TargetKey) -> str:
+    """A target's labels as the text between a line's braces."""
+    return target_labels(key.project_id, key.region, key.job_type)
+
+
+class TargetView:
+    """One target's state as its families' sample functions read it; each part worked out
+    once, when a family first asks for it."""
+
+    def __init__(self, state: TargetState, dense_status: bool) -> None:
+        self.state = state
+        self.dense_status = dense_status  # metrics.dense_status
+
+    @cached_property
+    def base(self) -> str:
+        """The target's labels."""
+        return target_text(self.state.key)
+
+    @cached_property
+    def jobs(self) -> Sequence[Job]:
+        """The target's jobs and subtasks, each once."""
+        return unique_jobs(self.state.jobs)
+
+    @cached_property
+    def named(self) -> list[tuple[str, Job]]:
+        """Every job with its labels (the target's and its job_id)."""
+        return [(self._ident(job), job) for job in self.jobs]
+
+    @cached_property
+    def told(self) -> list[tuple[str, JobHealth]]:
+        """Every job the batch calls told about, with its labels, in the order of ``jobs``."""
+        health: Mapping[str, JobHealth] = self.state.health
+        if not health:
+            return []
+        return [
+            (self._ident(job), found)
+            for job in self.jobs
+            if (found := health.get(job.id)) is not None
+        ]
+
+    def _ident(self, job: Job) -> str:
+        return f'{self.base},job_id="{escape(job.id)}"'
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotView:
+    """What the families that are not per target are written from."""
+
+    snapshot: Snapshot
+    version: str  # the exporter's

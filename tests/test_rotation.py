@@ -1,0 +1,143 @@
+"""DR monitoring asked in rotation: a tenant with more DR jobs than
+``poll.rotation_requests`` requests carry asks about a share of them each cycle, the
+longest unasked first, and every job keeps the figures it was last answered with; a failed
+job keeps none.
+
+First ``Rotation`` alone (it is pure bookkeeping), then end to end over sockets.
+"""
+
+from __future__ import annotations
+
+from drs_exporter.drs.rotation import Rotation
+from drs_exporter.exporter import Exporter
+
+from .conftest import StartSim, select, sim_config
+from .test_dr_end_to_end import (
+    CONNECTIONS,
+    DR,
+    INSTANCE,
+    INSTANCE_STATES,
+    assert_exported_as_served,
+    by_job,
+    poll,
+    statuses,
+    world,
+)
+
+API = "v3_dr_monitoring"
+KEEP = 600.0  # seconds a result is kept (stale_after)
+TARGET = ("p", "r", "cloudDataGuard")
+IDS = [f"job-{i:02}" for i in range(25)]
+
+
+class Clock:
+    """Monotonic time that moves only when told."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def cycles() -> tuple[Rotation, Clock]:
+    clock = Clock()
+    return Rotation(clock), clock
+
+
+def test_with_few_jobs_every_job_is_asked_every_cycle() -> None:
+    rotation, _ = cycles()
+    for _ in range(3):
+        assert rotation.choose(TARGET, API, IDS[:8], 10) == IDS[:8]
+        said = rotation.record(TARGET, API, IDS[:8], IDS[:8], {i: i.upper() for i in IDS[:8]}, KEEP)
+        assert said == {i: i.upper() for i in IDS[:8]}
+
+
+def test_more_jobs_are_asked_in_turns_and_keep_what_they_last_said() -> None:
+    rotation, clock = cycles()
+    asked_in: list[list[str]] = []
+    for cycle in range(4):
+        clock.now += 60
+        chosen = rotation.choose(TARGET, API, IDS, 10)
+        asked_in.append(chosen)
+        said = rotation.record(TARGET, API, IDS, chosen, {i: (i, cycle) for i in chosen}, KEEP)
+        told = sorted({i for ids in asked_in for i in ids})
+        assert sorted(said) == told  # every job answered once is still told
+        assert all(said[i] == (i, cycle) for i in chosen)  # the fresh answer wins
+    assert asked_in[0] == IDS[:10]
+    assert asked_in[1] == IDS[10:20]
+    assert asked_in[2] == IDS[20:] + IDS[:5]  # never asked first, then the oldest
+    assert asked_in[3] == IDS[5:15]
+
+
+def test_a_job_whose_request_failed_keeps_nothing_and_is_asked_first() -> None:
+    rotation, clock = cycles()
+    first = rotation.choose(TARGET, API, IDS, 10)
+    rotation.record(TARGET, API, IDS, first, {i: "old" for i in first}, KEEP)
+    clock.now += 60
+    second = rotation.choose(TARGET, API, IDS, 10)
+    said = rotation.record(TARGET, API, IDS, second, {}, KEEP)  # the request failed
+    assert not set(said) & set(second)  # left out, never shown stale as if fresh
+    assert set(said) == set(first)
+    clock.now += 60
+    assert rotation.choose(TARGET, API, IDS, 10) == second  # the failed ones again, first
+
+
+def test_a_result_older_than_keep_for_is_not_told() -> None:
+    rotation, clock = cycles()
+    rotation.record(TARGET, API, IDS[:2], IDS[:2], {i: 1 for i in IDS[:2]}, KEEP)
+    clock.now += KEEP  # e.g. a target whose listing failed all that time
+    assert set(rotation.record(TARGET, API, IDS[:2], [], {}, KEEP)) == set(IDS[:2])
+    clock.now += 1
+    assert rotation.record(TARGET, API, IDS[:2], [], {}, KEEP) == {}
+
+
+def test_a_job_that_leaves_the_wanted_states_is_forgotten() -> None:
+    rotation, _ = cycles()
+    rotation.record(TARGET, API, IDS[:3], IDS[:3], {i: 1 for i in IDS[:3]}, KEEP)
+    said = rotation.record(TARGET, API, IDS[1:3], [], {}, KEEP)
+    assert set(said) == set(IDS[1:3])
+    said = rotation.record(TARGET, API, IDS[:3], [], {}, KEEP)
+    assert set(said) == set(IDS[1:3])  # job-00 came back: nothing known of it
+
+
+def test_targets_no_longer_polled_are_forgotten() -> None:
+    rotation, _ = cycles()
+    other = ("q", "r", "cloudDataGuard")
+    for target in (TARGET, other):
+        rotation.record(target, API, IDS[:2], IDS[:2], {i: 1 for i in IDS[:2]}, KEEP)
+    rotation.retain({other})
+    assert rotation.record(TARGET, API, IDS[:2], [], {}, KEEP) == {}
+    assert set(rotation.record(other, API, IDS[:2], [], {}, KEEP)) == set(IDS[:2])
+
+
+async def test_many_dr_jobs_are_asked_in_turns_within_the_request_limit(
+    start_sim: StartSim,
+) -> None:
+    sim = await world(start_sim, projects=1, jobs=600)
+    limit = 2  # requests a cycle
+    async with Exporter(sim_config(sim, rotation_requests=limit)) as exporter:
+        found = await poll(exporter)
+        transferring = {
+            job_id
+            for job_id, (job_type, status) in statuses(found).items()
+            if job_type == DR and status in INSTANCE_STATES
+        }
+        turns = -(-len(transferring) // (10 * limit))
+        assert turns >= 3, "the world needs DR jobs for several turns"
+        for cycle in range(1, turns + 1):
+            if cycle > 1:
+                found = await poll(exporter)
+            calls = sim.requests.of(API)
+            assert len(calls) == cycle * limit  # one DR target: `limit` requests a cycle
+            assert all(len(call.ids) == 10 for call in calls)
+            asked = [job_id for call in calls for job_id in call.ids]
+            first_round = asked[: len(transferring)]
+            assert len(first_round) == len(set(first_round))  # nobody twice before all once
+            assert set(asked) <= transferring
+            told = {job_id for name in (*INSTANCE, *CONNECTIONS) for job_id in by_job(found, name)}
+            assert told <= set(asked)  # a job never answered has no series
+            assert len(told) > (cycle - 1) * 10 * limit  # earlier answers are still told
+    assert set(asked) == transferring
+    assert_exported_as_served(sim, found)  # every job as it was served, after one round
+    assert all(v == 1 for _, _, v in select(found, "drs_up"))
