@@ -78,8 +78,8 @@ from procs import exporter_command, free_port, memory_mib
 
 from drs_exporter import __version__
 from drs_exporter.config import PollConfig
-from drs_exporter.drs.batch_calls import DR_JOB_TYPE, INSTANCE_STATUSES
-from drs_exporter.list_apis import LIST_APIS
+from drs_exporter.drs.batch_calls import BATCH_DETAIL, DR_JOB_TYPE, INSTANCE_STATUSES
+from drs_exporter.list_apis import LIST_APIS, MAX_PER_PAGE
 from drs_exporter.polling.counters import DRS_API_NAMES, IAM_API_NAMES
 from drs_exporter.simulator.health import TICK
 
@@ -997,6 +997,21 @@ def cpu_verdict(what: str, cycles: Sequence[Cycle], target: bool = True) -> Verd
     )
 
 
+def detail_verdict(result: SizeResult) -> Verdict:
+    """batch-detail: every job in the first cycle, a sixtieth of them a steady one at most
+    (none is due within ``poll.detail_interval``, an hour, of its last answer)."""
+    first = result.first.requests_by_api.get(BATCH_DETAIL.api, 0)
+    most = max(c.requests_by_api.get(BATCH_DETAIL.api, 0) for c in result.steady)
+    # A request carries at most MAX_PER_PAGE ids; a sixtieth of the jobs, in whole requests.
+    allowed = math.ceil(result.world.jobs / 60 / MAX_PER_PAGE) + result.world.targets
+    return Verdict(
+        "batch-detail requests: the first cycle (every top-level job); the most in a steady cycle",
+        f"{first:.0f}; {most:.0f}",
+        f"a steady cycle <= {allowed} (a sixtieth of {result.world.jobs:,} jobs)",
+        most <= allowed,
+    )
+
+
 def requests_by_api(cycle: Cycle) -> str:
     """``v5_jobs 120, v3_jobs 130, ...``: a cycle's requests by api, in a fixed order."""
     order = (*DRS_API_NAMES, *IAM_API_NAMES)
@@ -1052,6 +1067,7 @@ def verdicts(plan: Plan, main: SizeResult, compact: CompactResult | None) -> lis
             f"<= {REQUESTS_TARGET:,} with everything on",
             steady.requests <= REQUESTS_TARGET,
         ),
+        detail_verdict(main),
         cpu_verdict("the simulator's records", main.steady),
         cpu_verdict("the simulator's records, metrics.health false", main.health_off),
     ]

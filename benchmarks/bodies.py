@@ -4,8 +4,9 @@ The benchmark compares the exporter's CPU per cycle with what the standard libra
 ``json.loads`` alone needs for the same answers: the requests are the exporter's own (each
 target's v5 and v3 listing, page by page at the size the first page shows, then every batch
 call of the exporter's table for the jobs it wants, ``batch_size`` ids each (at most the
-call's documented maximum; a call asked in turns, the default turn's share), and each
-project's quota once), made here with http.client
+call's documented maximum; a call asked in turns, the default turn's share; batch-detail,
+asked again only after an hour, none), and each project's quota once), made here with
+http.client
 against the same simulator, whose world is frozen.
 """
 
@@ -89,6 +90,8 @@ def cycle_bodies(
                 pages = [json.loads(body)["jobs"] for body in listing]
                 jobs = unique_jobs(parse_jobs(job for page in pages for job in page))
                 for call in BATCH_CALLS:
+                    if call.refreshed:  # asked when first seen, then once poll.detail_interval
+                        continue  # (an hour) has passed: in no steady cycle of the benchmark
                     ids = [job.id for job in jobs if call.wanted(job_type, job)]
                     size = min(batch_size, call.max_ids)
                     if call.rotated:  # a cycle asks about the share of one turn

@@ -343,7 +343,7 @@ class Exporter:
         if client is None:
             transport = Transport(
                 self._session,
-                Limiter(poll.max_concurrency, poll.max_requests_per_second, self._clock.monotonic),
+                Limiter(poll.max_concurrency, poll.max_requests_per_second),
                 self._counters,
                 poll.timeout,
                 proxy=config.http.proxy_url,

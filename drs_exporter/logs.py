@@ -7,7 +7,7 @@ import json
 import logging
 import sys
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Hashable, Iterable
 
 LEVELS = ("debug", "info", "warn", "error")
 FORMATS = ("logfmt", "json")
@@ -125,3 +125,19 @@ def setup(level: str = "info", fmt: str = "logfmt") -> SecretFilter:
 def counted(n: int, noun: str) -> str:
     """``1 target``, ``3 targets``: a count for a log line."""
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+class Once:
+    """What has been said already, so that each thing is said once: at most ``most`` are
+    remembered (past that, nothing new is said), so a stranger cannot grow it."""
+
+    def __init__(self, most: int = 1000) -> None:
+        self._said: set[Hashable] = set()
+        self._most = most
+
+    def first(self, what: Hashable) -> bool:
+        """Whether ``what`` is to be said now: the first time, while there is room."""
+        if what in self._said or len(self._said) >= self._most:
+            return False
+        self._said.add(what)
+        return True

@@ -1,9 +1,10 @@
 """What a DRS job is, to the exporter: the documented vocabulary, the records and the
 table of job fields, a tolerant parser.
 
-``Job`` and ``JobHealth`` are msgspec structs rather than dataclasses: a large tenant builds
-one per job and subtask every cycle, and a struct is built faster than a dataclass and is
-never tracked by the garbage collector (``gc=False``: they hold only strings and numbers).
+``Job``, ``JobHealth`` and ``JobDetail`` are msgspec structs rather than dataclasses: a
+large tenant builds one per job and subtask every cycle, and a struct is built faster than a
+dataclass and is never tracked by the garbage collector (``gc=False``: they hold only
+strings and numbers, and tuples of them).
 """
 
 from __future__ import annotations
@@ -102,6 +103,20 @@ class JobHealth(msgspec.Struct, frozen=True, gc=False):
     @property
     def has_reason(self) -> bool:
         return bool(self.error_code or self.error_message)
+
+
+class JobDetail(msgspec.Struct, frozen=True, gc=False):
+    """What batch-detail said of a top-level job (None: it did not say, or said no number):
+    when its yearly/monthly subscription ends (Unix seconds) and whether it renews (1 or 0),
+    the replication delay, RPO and RTO thresholds its owner set for the job's DRS alarms (in
+    seconds), and the tags kept of it as (label name, value), sorted by name."""
+
+    expires: float | None = None
+    auto_renew: float | None = None
+    alarm_delay: float | None = None
+    alarm_rpo: float | None = None
+    alarm_rto: float | None = None
+    tags: tuple[tuple[str, str], ...] = ()
 
 
 def label_value(value: Any) -> str:

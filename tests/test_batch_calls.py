@@ -11,6 +11,7 @@ import pytest
 from drs_exporter.config import MetricsConfig
 from drs_exporter.drs.batch_calls import (
     BATCH_CALLS,
+    BATCH_DETAIL,
     BATCH_PROGRESS,
     BATCH_RPO_RTO,
     BATCH_STATUS,
@@ -165,6 +166,7 @@ def test_a_call_is_switched_on_by_a_metrics_switch_and_only_with_per_job() -> No
     with pytest.raises(ValueError, match=r"metrics\.page_size is not a switch"):
         dataclasses.replace(BATCH_PROGRESS, switch="page_size")
     assert switched_on(MetricsConfig()) == BATCH_CALLS
-    assert switched_on(MetricsConfig(dr=False)) == (BATCH_PROGRESS, BATCH_STATUS)
-    assert switched_on(MetricsConfig(health=False)) == (BATCH_RPO_RTO, DR_MONITORING)
+    assert switched_on(MetricsConfig(dr=False, detail=False)) == (BATCH_PROGRESS, BATCH_STATUS)
+    assert switched_on(MetricsConfig(health=False, detail=False)) == (BATCH_RPO_RTO, DR_MONITORING)
+    assert switched_on(MetricsConfig(health=False, dr=False)) == (BATCH_DETAIL,)
     assert switched_on(MetricsConfig(per_job=False)) == ()

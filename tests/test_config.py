@@ -1060,7 +1060,7 @@ def test_the_configuration_page_documents_every_key_and_no_other() -> None:
 def documented_value(cell: str) -> tuple[object, ...]:
     """A default cell of docs/configuration.md's table as values: ``60s`` (at most ``1d``) is
     (60.0, 86400.0), ``100`` (1 to 1000) is (100, 1, 1000), none (at most ``1d``) is (None,
-    86400.0), ``true`` is (True,)."""
+    86400.0), ``true`` is (True,), ``[]`` (at most 64) is ((), 64)."""
     match = re.fullmatch(
         r"(?:`([^`]+)`|none)(?: \((?:at most `?([^`)]+)`?|(\d+) to (\d+))\))?", cell
     )
@@ -1070,6 +1070,8 @@ def documented_value(cell: str) -> tuple[object, ...]:
     def value(text: str | None) -> object:
         if text is None or text in ("true", "false"):
             return None if text is None else text == "true"
+        if text == "[]":  # a list of names, none by default
+            return ()
         return int(text) if text.isdigit() else parse_duration(text, "")
 
     if low is not None:

@@ -24,7 +24,7 @@ from drs_exporter.metrics.exposition import (
     render,
 )
 from drs_exporter.metrics.families import FAMILIES
-from drs_exporter.model import STATUSES, Job, JobHealth
+from drs_exporter.model import STATUSES, Job, JobDetail, JobHealth
 from drs_exporter.polling.sharding import Shard
 from drs_exporter.polling.snapshot import (
     DiscoveryState,
@@ -100,6 +100,17 @@ def sample_snapshot() -> Snapshot:
                     ),
                     "m1-c1": JobHealth(progress=0.25),
                     "m2": JobHealth(error_code="DRS.M05004", error_message='say "no"\\'),
+                },
+                details={
+                    "m1": JobDetail(
+                        expires=1_702_000_000.0,
+                        auto_renew=0,
+                        alarm_delay=300,
+                        alarm_rpo=60,
+                        alarm_rto=120,
+                        tags=(("tag_cost_center", 'cc "1"'), ("tag_env", "prod")),
+                    ),
+                    "m4": JobDetail(alarm_delay=600),
                 },
                 last_poll_duration=0.25,
                 last_success=1_700_000_200.0,

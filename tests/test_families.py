@@ -21,7 +21,7 @@ METRICS_PAGE = Path(__file__).resolve().parents[1] / "docs" / "metrics.md"
 
 def documented_row(family: Family) -> str:
     """The family's row in the metric table of docs/metrics.md."""
-    labels = ", ".join(family.labels) or "(none)"
+    labels = ", ".join(family.documented_labels) or "(none)"
     meaning = f"{family.help} {family.note}".strip()
     return f"| `{family.name}` | {family.kind} | {labels} | {meaning} |"
 
@@ -54,7 +54,10 @@ def test_every_sample_carries_exactly_its_familys_labels() -> None:
     for parsed in text_string_to_metric_families(body.decode()):
         for sample in parsed.samples:
             family = by_name[sample.name]
-            assert sorted(sample.labels) == sorted(family.labels), sample.name
+            own = {name for name in sample.labels if name not in family.labels}
+            assert set(family.labels) <= set(sample.labels), sample.name
+            # Only a family with labels of its own has more, all with its prefix.
+            assert all(family.own_labels and name.startswith(family.own_labels) for name in own)
             seen.add(family.name)
     assert seen == set(by_name), "the sample snapshot should give every family a sample"
 

@@ -16,9 +16,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections import OrderedDict, deque
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
 
@@ -51,21 +50,20 @@ def current_party() -> Party:
     return _acting_for.get()
 
 
+def _now() -> float:
+    """The event loop's clock: the rate is real time, whatever clock the rest is told."""
+    return asyncio.get_running_loop().time()
+
+
 class Limiter:
     """At most ``max_concurrency`` requests in flight and ``max_requests_per_second`` begun,
     granted round-robin between the parties waiting."""
 
-    def __init__(
-        self,
-        max_concurrency: int,
-        max_requests_per_second: float,
-        monotonic: Callable[[], float] = time.monotonic,
-    ) -> None:
+    def __init__(self, max_concurrency: int, max_requests_per_second: float) -> None:
         self._capacity = max_concurrency
         self._interval = 1.0 / max_requests_per_second
-        self._monotonic = monotonic
         self._in_flight = 0
-        self._next_tick = -float("inf")  # monotonic time from which the next grant may come
+        self._next_tick = -float("inf")  # the loop's time from which the next grant may come
         # Parties with waiters, in the order they are served: the first is served next, and
         # goes to the back while it has more.
         self._waiting: OrderedDict[Party, deque[asyncio.Future[None]]] = OrderedDict()
@@ -76,7 +74,7 @@ class Limiter:
         """Hold a slot for one request of ``party`` (by default: ``current_party()``);
         yields the seconds it waited to be granted."""
         who = current_party() if party is None else party
-        asked = self._monotonic()
+        asked = _now()
         granted = asyncio.get_running_loop().create_future()
         self._waiting.setdefault(who, deque()).append(granted)
         self._dispatch()
@@ -88,7 +86,7 @@ class Limiter:
             else:
                 self._forget(who, granted)
             raise
-        waited = self._monotonic() - asked
+        waited = _now() - asked
         who.requests += 1
         who.waited += waited
         try:
@@ -117,11 +115,11 @@ class Limiter:
     def _dispatch(self) -> None:
         """Grant what the slots and the rate allow now, and wake up for the next tick."""
         while self._waiting and self._in_flight < self._capacity:
-            now = self._monotonic()
+            now = _now()
             if now < self._next_tick:
                 if self._timer is None:
                     loop = asyncio.get_running_loop()
-                    self._timer = loop.call_at(loop.time() + self._next_tick - now, self._on_timer)
+                    self._timer = loop.call_at(self._next_tick, self._on_timer)
                 return
             party, queue = next(iter(self._waiting.items()))
             waiter = queue.popleft()

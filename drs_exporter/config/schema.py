@@ -15,9 +15,10 @@ from typing import Any, Literal, TypeVar
 from .. import list_apis
 from ..list_apis import MAX_PER_PAGE
 from ..model import JOB_TYPES
-from .validators import boolean, integer, number_at_most, positive_duration
+from .validators import boolean, integer, names, number_at_most, positive_duration
 
 DAY = 86400.0  # seconds
+MAX_TAG_KEYS = 64  # metrics.job_tags: a label each, so a bound on a series' labels
 _KEY = "key"  # where a field's Key is, in its metadata
 _D = TypeVar("_D", bound="float | None")
 
@@ -26,9 +27,10 @@ _D = TypeVar("_D", bound="float | None")
 class Key:
     """What the value of one key is and may be: a ``duration`` (longer than 0, at most
     ``most`` seconds), a ``count`` (a whole number from ``least`` to ``most``), a ``rate``
-    (above 0, at most ``most``) or a ``switch`` (true or false)."""
+    (above 0, at most ``most``), a ``switch`` (true or false) or ``names`` (a list of at
+    most ``most`` distinct names, or ``["*"]``)."""
 
-    kind: Literal["duration", "count", "rate", "switch"]
+    kind: Literal["duration", "count", "rate", "switch", "names"]
     least: float = 0
     most: float = 0
 
@@ -40,6 +42,8 @@ class Key:
             return integer(value, path, int(self.least), int(self.most))
         if self.kind == "rate":
             return number_at_most(value, path, self.most)
+        if self.kind == "names":
+            return names(value, path, int(self.most))
         return boolean(value, path)
 
 
@@ -64,6 +68,13 @@ def rate(default: float, most: float) -> float:
 def switch(default: bool) -> bool:
     """A key that is true or false."""
     key: bool = field(default=default, metadata={_KEY: Key("switch")})
+    return key
+
+
+def name_list(most: int) -> tuple[str, ...]:
+    """A key whose value is a list of at most ``most`` names (none by default), or
+    ``["*"]``."""
+    key: tuple[str, ...] = field(default=(), metadata={_KEY: Key("names", most=most)})
     return key
 
 
@@ -132,6 +143,9 @@ class PollConfig:
     # a target a poll; the jobs it wants beyond them are asked in later polls, each keeping
     # its last figures in between.
     rotation_requests: int = count(5, 1, 1000)
+    # How long what batch-detail said of a job (subscription, alarm thresholds, tags) stands
+    # before the job is asked again: each job is asked when first seen, then in rotation.
+    detail_interval: float = duration(3600.0, most=30 * DAY)
     # Seconds a target's listing may take before its poll fails with reason ``deadline``;
     # None (the default): no bound, an account too large for the rate stretches the rounds.
     deadline: float | None = duration(None, most=DAY)
@@ -149,6 +163,10 @@ class MetricsConfig:
     # RPO/RTO, connections and instance capacity of DR jobs (v3 batch calls).
     dr: bool = switch(True)
     quotas: bool = switch(True)  # the project's DRS quota (v3)
+    # Subscription expiry, the job's own alarm thresholds and its tags (v3 batch-detail).
+    detail: bool = switch(True)
+    # The tag keys exported as drs_job_tags labels (tag_<key>); ["*"]: every key.
+    job_tags: tuple[str, ...] = name_list(most=MAX_TAG_KEYS)
 
 
 @dataclass(frozen=True, slots=True)

@@ -153,6 +153,24 @@ def one_of(value: object, path: str, options: Collection[str], what: str) -> str
     return choice
 
 
+def names(value: object, path: str, most: int) -> tuple[str, ...]:
+    """A list of at most ``most`` distinct, non-empty names (tag keys, say), or ``["*"]``
+    for every one."""
+    if not isinstance(value, list):
+        raise ConfigError(path, f"must be a list of names, like [env, team], got {kind_of(value)}")
+    if len(value) > most:
+        raise ConfigError(path, f"lists {len(value)} names; at most {most}")
+    found: list[str] = []
+    for i, item in enumerate(value):
+        name = nonempty(item, f"{path}[{i}]")
+        if name in found:
+            raise ConfigError(f"{path}[{i}]", f"{show(name)} is listed twice")
+        found.append(name)
+    if "*" in found and len(found) > 1:
+        raise ConfigError(path, '"*" means every name: list it alone')
+    return tuple(found)
+
+
 def required(block: Mapping[str, Any], key: str, path: str, what: str) -> Any:
     """``block[key]``; ``what`` says what is missing when the key is not there."""
     if key not in block:

@@ -3,14 +3,16 @@ most ids one request may carry, how its answer is read and what a result tells o
 
 Every call is ``POST /v3/{project_id}/jobs/<path>`` with ``{"jobs": [id, ...]}``; success is
 any 2xx with a JSON body (DRS documents 200 for most, 202 for batch-rpo-and-rto). A result
-tells a job's figures as ``JobHealth`` field values; a figure that is missing or not a
-number tells nothing (never a made-up 0). Adding a batch call is one entry here, its result
+tells a job's figures as ``JobHealth`` field values (batch-detail's, which change rarely,
+as ``JobDetail``'s); a figure that is missing or not a number tells nothing (never a
+made-up 0). Adding a batch call is one entry here, its result
 struct in ``decode``, and a family in ``families`` for each figure, naming the call.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -20,8 +22,8 @@ import msgspec
 from ..config import MetricsConfig
 from ..config.schema import keys_of
 from ..list_apis import MAX_PER_PAGE
-from ..model import MAX_ERROR_MESSAGE, Job, one_line, parse_time
-from .decode import Monitoring, Progress, RpoRto, Status, read_results
+from ..model import MAX_ERROR_MESSAGE, Job, label_value, one_line, parse_time
+from .decode import Detail, Monitoring, Progress, RpoRto, Status, read_results
 
 # The statuses in which a job has progress, remaining time and an update time ...
 PROGRESS_STATUSES = frozenset(
@@ -35,6 +37,8 @@ OBJECTIVE_STATUSES = frozenset({"INCRE_TRANSFER_STARTED"})
 INSTANCE_STATUSES = frozenset({"FULL_TRANSFER_STARTED", "INCRE_TRANSFER_STARTED"})
 MIB = 2**20
 GIB = 2**30
+MAX_TAGS = 50  # a job's tags kept, at most (Huawei Cloud allows fewer on a resource)
+_NOT_IN_LABEL = re.compile(r"[^a-zA-Z0-9_]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +57,10 @@ class BatchCall:
     # At most poll.rotation_requests requests a target and cycle, the jobs asked longest
     # ago first; the others keep what they last said (see ``rotation``).
     rotated: bool = False
+    # What it tells changes rarely: each job is asked when first seen, then once what it
+    # said is older than poll.detail_interval, in rotation; ``tell`` gives ``JobDetail``'s
+    # fields, not ``JobHealth``'s.
+    refreshed: bool = False
 
     def __post_init__(self) -> None:
         key = keys_of(MetricsConfig).get(self.switch)
@@ -166,6 +174,56 @@ def tell_instance(job: Job, result: Monitoring) -> dict[str, Any]:
     }
 
 
+def tell_detail(job: Job, result: Detail) -> dict[str, Any]:
+    """When the job's subscription ends and whether it renews, the alarm thresholds set on
+    it (a threshold of 0 is one not set), and its tags as (key, value) as DRS names them."""
+    order, notify = result.period_order, result.alarm_notify
+    return {
+        "expires": None if order is None else _subscription_end(order.exp_time),
+        "auto_renew": None if order is None else _zero_or_one(order.is_auto_renew),
+        "alarm_delay": None if notify is None else _positive(notify.delay_time),
+        "alarm_rpo": None if notify is None else _positive(notify.rpo_delay),
+        "alarm_rto": None if notify is None else _positive(notify.rto_delay),
+        "tags": _tags(result.tags),
+    }
+
+
+def tag_label(key: str) -> str:
+    """The label name of a tag key: ``tag_`` and the key, what a label name cannot hold made
+    ``_`` (``cost-center`` is ``tag_cost_center``)."""
+    return "tag_" + _NOT_IN_LABEL.sub("_", key)
+
+
+def _subscription_end(value: Any) -> float | None:
+    """``exp_time`` as Unix seconds: ISO 8601, ``yyyy-MM-dd HH:mm:ss`` (UTC) or Unix
+    milliseconds; None for anything else."""
+    return None if value is None or value == "" else parse_time(value)
+
+
+def _zero_or_one(value: Any) -> float | None:
+    number = figure(value)
+    return number if number in (0.0, 1.0) else None
+
+
+def _positive(value: Any) -> float | None:
+    number = figure(value)
+    return number if number is not None and number > 0 else None
+
+
+def _tags(value: Any) -> tuple[tuple[str, str], ...]:
+    """The tags DRS sent, each (key, value) with a key; odd entries left out, at most
+    MAX_TAGS."""
+    if not isinstance(value, list):
+        return ()
+    found: list[tuple[str, str]] = []
+    for entry in value[:MAX_TAGS]:
+        if isinstance(entry, Mapping):
+            key = label_value(entry.get("key"))
+            if key:
+                found.append((key, label_value(entry.get("value"))))
+    return tuple(found)
+
+
 def _in_progress(job_type: str, job: Job) -> bool:
     return job.status in PROGRESS_STATUSES
 
@@ -180,6 +238,10 @@ def _replicating_dr(job_type: str, job: Job) -> bool:
 
 def _transferring_dr(job_type: str, job: Job) -> bool:
     return job_type == DR_JOB_TYPE and job.status in INSTANCE_STATUSES
+
+
+def _top_level(job_type: str, job: Job) -> bool:
+    return not job.parent_id
 
 
 BATCH_PROGRESS = BatchCall(
@@ -225,7 +287,26 @@ DR_MONITORING = BatchCall(
     tell=tell_instance,
 )
 
-BATCH_CALLS: tuple[BatchCall, ...] = (BATCH_PROGRESS, BATCH_STATUS, BATCH_RPO_RTO, DR_MONITORING)
+BATCH_DETAIL = BatchCall(
+    api="v3_batch_detail",
+    path="batch-detail",
+    switch="detail",
+    wanted=_top_level,  # a subtask is billed, alarmed and tagged with its parent
+    max_ids=MAX_PER_PAGE,  # page_req.per_page, as batch-status
+    documented_status=200,
+    read=lambda body, ids, api: read_results(body, ids, api, Detail, "id"),
+    tell=tell_detail,
+    paged=True,
+    refreshed=True,
+)
+
+BATCH_CALLS: tuple[BatchCall, ...] = (
+    BATCH_PROGRESS,
+    BATCH_STATUS,
+    BATCH_RPO_RTO,
+    DR_MONITORING,
+    BATCH_DETAIL,
+)
 
 
 def switched_on(metrics: MetricsConfig) -> tuple[BatchCall, ...]:

@@ -27,10 +27,11 @@ from ..cloud.auth import Authenticator
 from ..cloud.client import DrsClient
 from ..config import PollConfig, Project
 from ..errors import ApiError
-from ..model import Job, JobHealth
-from .batch_calls import BATCH_PROGRESS, BATCH_STATUS, BatchCall
+from ..logs import Once
+from ..model import Job, JobDetail, JobHealth, one_line
+from .batch_calls import BATCH_DETAIL, BATCH_PROGRESS, BATCH_STATUS, BatchCall, tag_label
 from .batch_sizes import BatchSizes
-from .decode import Progress, Status
+from .decode import Detail, Progress, Status
 from .rotation import Rotation
 
 log = logging.getLogger(__name__)
@@ -76,7 +77,11 @@ async def fetch_health(
     """
     asking = _Asking(client, project, auth, sizes or BatchSizes(), poll.batch_size)
     whose = (project.project_id, project.region, job_type)
-    wanted = [(call, [job.id for job in jobs if call.wanted(job_type, job)]) for call in calls]
+    wanted = [
+        (call, [job.id for job in jobs if call.wanted(job_type, job)])
+        for call in calls
+        if not call.refreshed  # what they tell is a job's detail: see fetch_details
+    ]
     asked = [
         (
             call,
@@ -125,6 +130,87 @@ async def fetch_health(
                         before or NOTHING, error_message=job.error_message
                     )
     return {job_id: h for job_id, h in health.items() if h != NOTHING}
+
+
+async def fetch_details(
+    client: DrsClient,
+    project: Project,
+    auth: Authenticator,
+    job_type: str,
+    jobs: Sequence[Job],
+    poll: PollConfig,
+    rotation: Rotation,
+    said: Once,
+    tag_keys: Collection[str] = (),
+    sizes: BatchSizes | None = None,
+) -> dict[str, JobDetail]:
+    """What batch-detail says of the target's top-level jobs, by job id: asked of each job
+    when first seen and then once per ``poll.detail_interval`` (``rotation`` remembers the
+    rest), jobs it said nothing of left out. Only the tags whose keys ``tag_keys`` names
+    (``*``: every one) are kept, as labels (``batch_calls.tag_label``); what is odd (a time
+    that cannot be read, two keys that make one label) is logged once (``said``)."""
+    asking = _Asking(client, project, auth, sizes or BatchSizes(), poll.batch_size)
+    whose = (project.project_id, project.region, job_type)
+    by_id = {job.id: job for job in jobs if BATCH_DETAIL.wanted(job_type, job)}
+    ids = list(by_id)
+    chosen = rotation.due(whose, BATCH_DETAIL.api, ids, poll.detail_interval)
+    answered, failed, sent = await _ask(asking, BATCH_DETAIL, chosen) if chosen else ({}, [], 0)
+    if failed:
+        _log_failures(project, job_type, failed, sent)
+    told = {
+        job_id: _detail(by_id[job_id], result, tag_keys, whose, said)
+        for job_id, result in answered.items()
+        if job_id in by_id
+    }
+    kept = rotation.record(
+        whose,
+        BATCH_DETAIL.api,
+        ids,
+        chosen,
+        told,
+        poll.detail_interval + poll.stale_after,
+        refreshed=True,
+    )
+    return {job_id: detail for job_id, detail in kept.items() if detail != NO_DETAIL}
+
+
+def _detail(
+    job: Job, result: Detail, tag_keys: Collection[str], whose: tuple[str, str, str], said: Once
+) -> JobDetail:
+    """What a batch-detail result tells of a job, with the tags ``tag_keys`` allows as labels
+    (the first of two keys that make the same label kept)."""
+    values = BATCH_DETAIL.tell(job, result)
+    order = result.period_order
+    if values["expires"] is None and order is not None and order.exp_time not in (None, ""):
+        text = one_line(str(order.exp_time), 64)
+        if said.first(("exp_time", text)):
+            log.warning(
+                "job %s: batch-detail's exp_time %r is not a time DRS is known to send (ISO "
+                "8601, yyyy-MM-dd HH:mm:ss or Unix milliseconds); no expiry series for it",
+                job.id,
+                text,
+            )
+    every = "*" in tag_keys
+    labels: dict[str, str] = {}
+    for key, value in values.pop("tags") if tag_keys else ():
+        if not (every or key in tag_keys):
+            continue
+        label = tag_label(key)
+        if label not in labels:
+            labels[label] = value
+        elif said.first(("tag", whose, label)):
+            log.warning(
+                "tags of project_id=%s region=%s job_type=%s: two tag keys make the label "
+                "%s; the first is kept, %r is left out",
+                *whose,
+                label,
+                key,
+            )
+    values["tags"] = tuple(sorted(labels.items()))
+    return JobDetail(**values)
+
+
+NO_DETAIL = JobDetail()  # what a job batch-detail said nothing of has
 
 
 def job_health(job: Job, progress: Progress | None, status: Status | None) -> JobHealth | None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar, get_args
+from typing import Any, Generic, TypeVar, get_args, get_origin
 
 import msgspec
 
@@ -111,6 +111,32 @@ class Monitoring(msgspec.Struct, gc=False):
     data_guard_minitor: Monitor | None = None
 
 
+class PeriodOrder(msgspec.Struct, gc=False):
+    """A batch-detail result's ``period_order``: the subscription of a job billed by period."""
+
+    exp_time: _Scalar = None
+    is_auto_renew: _Scalar = None
+
+
+class AlarmNotify(msgspec.Struct, gc=False):
+    """A batch-detail result's ``alarm_notify``: the thresholds of the job's DRS alarms. Its
+    ``subscriptions`` (e-mail addresses, phone numbers) are not read at all."""
+
+    delay_time: _Scalar = None
+    rpo_delay: _Scalar = None
+    rto_delay: _Scalar = None
+
+
+class Detail(msgspec.Struct, gc=False):
+    """A batch-detail result (SDK ``QueryJobResp``): only what the exporter reads. ``tags``
+    as sent, to be read entry by entry: one odd entry must not lose the others."""
+
+    id: _Text = None
+    period_order: PeriodOrder | None = None
+    alarm_notify: AlarmNotify | None = None
+    tags: list[Any] | None = None
+
+
 class _ProgressAnswer(msgspec.Struct):
     results: list[Progress] | None = None
 
@@ -127,6 +153,10 @@ class _MonitoringAnswer(msgspec.Struct):
     results: list[Monitoring] | None = None
 
 
+class _DetailAnswer(msgspec.Struct):
+    results: list[Detail] | None = None
+
+
 _PAGES: dict[str, msgspec.json.Decoder[Any]] = {
     api.total_key: msgspec.json.Decoder(_page_type(api.total_key)) for api in LIST_APIS
 }
@@ -136,6 +166,7 @@ _ANSWERS: dict[type[msgspec.Struct], msgspec.json.Decoder[Any]] = {
     Status: msgspec.json.Decoder(_StatusAnswer),
     RpoRto: msgspec.json.Decoder(_RpoRtoAnswer),
     Monitoring: msgspec.json.Decoder(_MonitoringAnswer),
+    Detail: msgspec.json.Decoder(_DetailAnswer),
 }
 
 
@@ -247,6 +278,8 @@ def _lenient(kind: type[S], raw: Mapping[str, Any]) -> S:
                 values[field.name] = _lenient(nested, value)
         elif _plain(value) or ((value is True or value is False) and bool in get_args(field.type)):
             values[field.name] = value
+        elif isinstance(value, list) and any(get_origin(t) is list for t in get_args(field.type)):
+            values[field.name] = value  # read entry by entry where it is used
     return kind(**values)
 
 

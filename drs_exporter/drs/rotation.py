@@ -11,6 +11,12 @@ most ``keep_for`` seconds (the config's ``stale_after``: no older figure is show
 current, after an outage of the target for instance). A job whose request failed keeps
 nothing: its series are left out until it is answered again. With few enough jobs every job
 is asked every cycle, as for any other call.
+
+A call whose answers change rarely (batch-detail: a job's subscription, alarm thresholds and
+tags) is refreshed instead (``due``): each job is asked when first seen, then once its
+answer is older than ``poll.detail_interval``, a share of the jobs a poll, so that a steady
+poll asks few; a job keeps its last answer while it waits for its turn, and for
+``keep_for`` when its request fails.
 """
 
 from __future__ import annotations
@@ -34,6 +40,8 @@ class Rotation:
     def __init__(self, monotonic: Callable[[], float] = time.monotonic) -> None:
         self._monotonic = monotonic
         self._said: dict[tuple[Hashable, str], dict[str, tuple[float, Any]]] = {}
+        self._recorded: dict[tuple[Hashable, str], float] = {}  # when each last recorded
+        self._carried: dict[tuple[Hashable, str], float] = {}  # a share's fraction, for ``due``
 
     def choose(self, target: Hashable, api: str, wanted: Sequence[str], most: int) -> list[str]:
         """The at most ``most`` ids of ``wanted`` to ask ``api`` about this cycle: those
@@ -43,6 +51,26 @@ class Rotation:
         said = self._said.get((target, api), {})
         return sorted(wanted, key=lambda job_id: said.get(job_id, _NEVER)[0])[:most]
 
+    def due(self, target: Hashable, api: str, wanted: Sequence[str], refresh: float) -> list[str]:
+        """The ids of ``wanted`` to ask ``api`` about this poll, for a call whose answers
+        stand ``refresh`` seconds: every one never answered, and of those answered longer
+        ago, the oldest first, as many as the time since the last poll is of ``refresh`` (so
+        that over ``refresh`` each is asked about once, spread over the polls)."""
+        key = (target, api)
+        said = self._said.get(key, {})
+        now = self._monotonic()
+        new = [job_id for job_id in wanted if job_id not in said]
+        last = self._recorded.get(key)
+        if last is None:
+            return new
+        old = [job_id for job_id in wanted if job_id in said and now - said[job_id][0] >= refresh]
+        # The share is whole jobs: the fraction left over is carried to the next poll (and
+        # dropped when fewer are due), so that over ``refresh`` it comes to every job once.
+        due = self._carried.get(key, 0.0) + len(wanted) * max(0.0, now - last) / refresh
+        share = math.floor(due)
+        self._carried[key] = due - share if len(old) >= share else 0.0
+        return new + sorted(old, key=lambda job_id: said[job_id][0])[:share]
+
     def record(
         self,
         target: Hashable,
@@ -51,10 +79,13 @@ class Rotation:
         asked: Collection[str],
         answered: Mapping[str, Any],
         keep_for: float,
+        refreshed: bool = False,
     ) -> dict[str, Any]:
-        """Note this cycle's answers; every wanted job's result, fresh or kept from when it
-        was last answered, at most ``keep_for`` seconds ago (a job asked without an answer
-        has none)."""
+        """Note this poll's answers; every wanted job's result, fresh or kept from when it
+        was last answered, at most ``keep_for`` seconds ago. A job asked without an answer
+        has none, but for a ``refreshed`` call (see ``due``), whose jobs not asked keep
+        theirs whatever its age, and whose jobs asked without an answer keep it until
+        ``keep_for``."""
         key = (target, api)
         now = self._monotonic()
         before = self._said.get(key, {})
@@ -65,12 +96,18 @@ class Rotation:
                 after[job_id] = (now, answered[job_id])
                 continue
             kept = before.get(job_id)
-            if kept is not None and job_id not in asked_now and now - kept[0] <= keep_for:
+            if kept is None:
+                continue
+            fresh = now - kept[0] <= keep_for
+            if (fresh and refreshed) if job_id in asked_now else (fresh or refreshed):
                 after[job_id] = kept
         self._said[key] = after
+        self._recorded[key] = now
         return {job_id: result for job_id, (_, result) in after.items()}
 
     def retain(self, targets: Collection[Hashable]) -> None:
         """Forget the targets no longer polled."""
         for key in [k for k in self._said if k[0] not in targets]:
             del self._said[key]
+            self._recorded.pop(key, None)
+            self._carried.pop(key, None)

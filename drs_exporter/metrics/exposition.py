@@ -179,6 +179,8 @@ def _same(reads: Reads, before: TargetState, state: TargetState) -> bool:
         return False
     if reads is Reads.SINCE:
         return was.since == now.since
+    if reads is Reads.DETAIL:
+        return was.detail == now.detail
     return reads is Reads.JOBS or was.health == now.health
 
 

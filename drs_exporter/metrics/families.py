@@ -19,14 +19,29 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 
 from ..cloud.transport import MAX_BODY_BYTES
-from ..drs.batch_calls import BATCH_PROGRESS, BATCH_RPO_RTO, BATCH_STATUS, DR_MONITORING
+from ..drs.batch_calls import (
+    BATCH_DETAIL,
+    BATCH_PROGRESS,
+    BATCH_RPO_RTO,
+    BATCH_STATUS,
+    DR_MONITORING,
+)
 from ..errors import REASONS
 from ..list_apis import LIST_APIS
-from ..model import INFO_FIELDS, MAX_ERROR_MESSAGE, STATUSES, JobHealth, is_failed
+from ..model import INFO_FIELDS, MAX_ERROR_MESSAGE, STATUSES, JobDetail, JobHealth, is_failed
 from ..polling.counters import DRS_API_NAMES, IAM_API_NAMES
 from ..polling.snapshot import DiscoveryState, Snapshot, TargetState
 from .family import Family, Reads, SnapshotFamily, SnapshotSamples, TargetFamily, TargetSamples
-from .samples import JOB_LABELS, TARGET_LABELS, Line, SnapshotView, TargetView, numbers, target_text
+from .samples import (
+    JOB_LABELS,
+    TARGET_LABELS,
+    Line,
+    SnapshotView,
+    TargetView,
+    numbers,
+    own_labels_text,
+    target_text,
+)
 
 COUNT_LABELS = (*TARGET_LABELS, "engine_type", "net_type", "status")
 INFO_LABELS = (*TARGET_LABELS, *(label for label, _ in INFO_FIELDS))  # job_id first
@@ -111,6 +126,24 @@ def _told(value_of: Callable[[JobHealth], float | None]) -> TargetSamples:
         return "".join(map(line, idents, numbers(values)))
 
     return samples
+
+
+def _detailed(value_of: Callable[[JobDetail], float | None]) -> TargetSamples:
+    """One figure batch-detail told of each job, for the jobs it told it of."""
+
+    def samples(line: Line, t: TargetView) -> str:
+        told = [(ident, value) for ident, d in t.detailed if (value := value_of(d)) is not None]
+        if not told:
+            return ""
+        idents, values = zip(*told, strict=True)
+        return "".join(map(line, idents, numbers(values)))
+
+    return samples
+
+
+def _tags(line: Line, t: TargetView) -> str:
+    """A job's kept tags as labels of its own, for the jobs that have any."""
+    return "".join([line(ident, own_labels_text(d.tags), 1) for ident, d in t.detailed if d.tags])
 
 
 def _error_info(line: Line, t: TargetView) -> str:
@@ -449,6 +482,81 @@ FAMILIES: tuple[Family, ...] = (
         per_job=True,
         call=DR_MONITORING,
         note="The jobs of `drs_job_source_connected`: `node_volume_inGB` x 2^30.",
+    ),
+    TargetFamily(
+        "drs_job_subscription_expiry_timestamp_seconds",
+        "gauge",
+        "When the yearly/monthly subscription of a DRS job ends, in Unix seconds.",
+        JOB_LABELS,
+        reads=Reads.DETAIL,
+        samples=_detailed(lambda d: d.expires),
+        per_job=True,
+        call=BATCH_DETAIL,
+        note="For top-level jobs billed by period: `period_order.exp_time` of batch-detail (ISO "
+        "8601, `yyyy-MM-dd HH:mm:ss` in UTC, or Unix milliseconds). When it ends, the job "
+        "stops; none for a job billed on demand.",
+    ),
+    TargetFamily(
+        "drs_job_subscription_auto_renew",
+        "gauge",
+        "1 if the subscription of a DRS job renews automatically, else 0.",
+        JOB_LABELS,
+        reads=Reads.DETAIL,
+        samples=_detailed(lambda d: d.auto_renew),
+        per_job=True,
+        call=BATCH_DETAIL,
+        note="The jobs of `drs_job_subscription_expiry_timestamp_seconds`: "
+        "`period_order.is_auto_renew`.",
+    ),
+    TargetFamily(
+        "drs_job_alarm_delay_threshold_seconds",
+        "gauge",
+        "The replication delay past which the DRS alarm set on the job fires, in seconds.",
+        JOB_LABELS,
+        reads=Reads.DETAIL,
+        samples=_detailed(lambda d: d.alarm_delay),
+        per_job=True,
+        call=BATCH_DETAIL,
+        note="`alarm_notify.delay_time` of batch-detail, where the job's owner set one (0 is "
+        "taken as not set). Compare with `drs_job_replication_delay_seconds`; the alarm's "
+        "subscribers are never read.",
+    ),
+    TargetFamily(
+        "drs_job_alarm_rpo_threshold_seconds",
+        "gauge",
+        "The RPO past which the DRS alarm set on a DR job fires, in seconds.",
+        JOB_LABELS,
+        reads=Reads.DETAIL,
+        samples=_detailed(lambda d: d.alarm_rpo),
+        per_job=True,
+        call=BATCH_DETAIL,
+        note="`alarm_notify.rpo_delay`, where set. Compare with `drs_job_rpo_seconds`.",
+    ),
+    TargetFamily(
+        "drs_job_alarm_rto_threshold_seconds",
+        "gauge",
+        "The RTO past which the DRS alarm set on a DR job fires, in seconds.",
+        JOB_LABELS,
+        reads=Reads.DETAIL,
+        samples=_detailed(lambda d: d.alarm_rto),
+        per_job=True,
+        call=BATCH_DETAIL,
+        note="`alarm_notify.rto_delay`, where set. Compare with `drs_job_rto_seconds`.",
+    ),
+    TargetFamily(
+        "drs_job_tags",
+        "gauge",
+        "The tags of a DRS job, as labels (always 1).",
+        JOB_LABELS,
+        own_labels="tag_",
+        reads=Reads.DETAIL,
+        samples=_tags,
+        per_job=True,
+        call=BATCH_DETAIL,
+        note="A label `tag_<key>` for each tag whose key `metrics.job_tags` names (none by "
+        'default; `["*"]`: every key), the key made a label name (`cost-center` is '
+        "`tag_cost_center`; of two keys that make one name, the first is kept). For joins: "
+        "`drs_job_rpo_seconds * on(job_id) group_left(tag_env) drs_job_tags`.",
     ),
     TargetFamily(
         "drs_up",

@@ -23,6 +23,7 @@ class Reads(Enum):
     JOBS = "jobs"  # the jobs and their statuses
     SINCE = "since"  # the jobs and when each entered its status
     HEALTH = "health"  # the jobs and what the batch calls told of them
+    DETAIL = "detail"  # the jobs and what batch-detail told of them
     POLL = "poll"  # the last poll's outcome: up, duration, last success
 
 
@@ -41,10 +42,19 @@ class Family:
     # The labels after the leading ones (see ``samples.leading``) are these attributes of the
     # one object each sample gives in their place; none: each sample gives their values.
     fields: tuple[str, ...] = ()
+    # Beside ``labels``, each sample has labels of its own, whose names start with this (a
+    # job's tags: ``tag_``); the line writer then takes their text, written and escaped.
+    own_labels: str = ""
     line: Line = field(init=False, repr=False)  # writes one sample line, labels escaped
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "line", line_writer(self.name, self.labels, self.fields))
+        line = line_writer(self.name, self.labels, self.fields, own_labels=bool(self.own_labels))
+        object.__setattr__(self, "line", line)
+
+    @property
+    def documented_labels(self) -> tuple[str, ...]:
+        """Its labels as the metric table lists them (its own as ``tag_<key>``)."""
+        return (*self.labels, f"{self.own_labels}<key>") if self.own_labels else self.labels
 
     @property
     def family_name(self) -> str:

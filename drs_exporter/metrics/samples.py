@@ -19,7 +19,7 @@ from typing import Any
 
 import msgspec
 
-from ..model import Job, JobHealth, unique_jobs
+from ..model import Job, JobDetail, JobHealth, unique_jobs
 from ..polling.snapshot import Snapshot, TargetKey, TargetState
 
 TARGET_LABELS = ("project_id", "region", "job_type")
@@ -115,19 +115,24 @@ def labels_writer(labels: Sequence[str]) -> Callable[..., str]:
     return _compiled("labels", f"def labels({', '.join(params)}):\n{check}    return f'{text}'\n")
 
 
-def line_writer(name: str, labels: Sequence[str], fields: Sequence[str] = ()) -> Line:
+def line_writer(
+    name: str, labels: Sequence[str], fields: Sequence[str] = (), own_labels: bool = False
+) -> Line:
     """The function writing one sample line of family ``name``: given the text of its
     leading labels (see ``leading``) if it has any, the values of the others, and the value.
 
     With ``fields``, the values of the others are those attributes of one object, given in
-    their place (a job's, for its many info labels). The value is a number, or its text as
-    ``numbers`` spells it.
+    their place (a job's, for its many info labels). With ``own_labels``, the text of the
+    sample's own labels (``own_labels_text``) comes before the value. The value is a number,
+    or its text as ``numbers`` spells it.
     """
     first = leading(labels)
     params, check, text = _labels_code(labels[len(first) :], "{lead}" if first else "")
     if fields:
         reads = "".join(f"    {p} = o.{f}\n" for p, f in zip(params, fields, strict=True))
         check, params = reads + check, ["o"]
+    if own_labels:
+        params, text = [*params, "own"], f"{text}{{own}}"
     args = ", ".join(["lead"] * bool(first) + params + ["value"])
     braces = f"{{{{{text}}}}}" if text else ""
     # A whole number (a count, a 0 or 1) is its own spelling, and text is spelled already.
@@ -138,6 +143,11 @@ def line_writer(name: str, labels: Sequence[str], fields: Sequence[str] = ()) ->
 
 
 target_labels: Callable[..., str] = labels_writer(TARGET_LABELS)  # (project, region, job type)
+
+
+def own_labels_text(pairs: Sequence[tuple[str, str]]) -> str:
+    """A sample's own labels, (name, value) each, as the text that follows the others'."""
+    return "".join([f',{name}="{escape(value)}"' for name, value in pairs])
 
 
 def target_text(key: TargetKey) -> str:
@@ -178,6 +188,18 @@ class TargetView:
             (self._ident(job), found)
             for job in self.jobs
             if (found := health.get(job.id)) is not None
+        ]
+
+    @cached_property
+    def detailed(self) -> list[tuple[str, JobDetail]]:
+        """Every job batch-detail told about, with its labels, in the order of ``jobs``."""
+        details: Mapping[str, JobDetail] = self.state.details
+        if not details:
+            return []
+        return [
+            (self._ident(job), found)
+            for job in self.jobs
+            if (found := details.get(job.id)) is not None
         ]
 
     def _ident(self, job: Job) -> str:

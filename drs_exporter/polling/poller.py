@@ -23,7 +23,8 @@ from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
 
 from ..cloud.limiter import Party, acting_for
-from ..drs.batch_figures import fetch_health
+from ..drs.batch_calls import BATCH_DETAIL
+from ..drs.batch_figures import fetch_details, fetch_health
 from ..drs.batch_sizes import BatchSizes
 from ..drs.decode import AnswerCache, Page
 from ..drs.listing import Listing, list_published
@@ -31,8 +32,8 @@ from ..drs.published import PublishedApis
 from ..drs.quotas import ProjectQuotas
 from ..drs.rotation import Rotation
 from ..errors import ApiError
-from ..logs import counted
-from ..model import KNOWN_STATUSES, Job, JobHealth
+from ..logs import Once, counted
+from ..model import KNOWN_STATUSES, Job, JobDetail, JobHealth
 from .counters import Counters
 from .plan import Clock, Plan, PollTarget
 from .snapshot import ReloadState, Snapshot, TargetKey
@@ -41,7 +42,6 @@ from .tracking import Failed, Listed, Now, Tracked, advance
 log = logging.getLogger(__name__)
 
 PUBLISH_EVERY = 1.0  # seconds between progress snapshots
-MAX_UNKNOWN_STATUSES_LOGGED = 100  # bounds the memory of which unknown statuses were logged
 
 
 class Poller:
@@ -63,7 +63,7 @@ class Poller:
         self._pages: dict[TargetKey, AnswerCache[Page]] = {}  # the last listing's pages
         self._tracked: dict[TargetKey, Tracked] = {}  # each target's state across polls
         self._reload = ReloadState(success=True, timestamp=self._clock.wall())
-        self._unknown_logged: set[str] = set()
+        self._said = Once()  # what the log said once: unknown statuses, odd details
         self._quotas = ProjectQuotas()
         self._published_apis = PublishedApis()  # which list APIs each endpoint publishes
         self._last_publish = float("-inf")
@@ -248,6 +248,7 @@ class Poller:
         started = self._clock.monotonic()
         jobs: list[Job] | None = None
         health: Mapping[str, JobHealth] = {}
+        details: Mapping[str, JobDetail] = {}
         answered: Sequence[str] = ()
         deadline = plan.poll.deadline
         try:
@@ -270,7 +271,10 @@ class Poller:
             )
         if jobs is not None and plan.asks_health(answered):
             if plan.batch_calls:
-                health = await _health(plan, polled, jobs, self._sizes, self._rotation)
+                health, details = await asyncio.gather(
+                    _health(plan, polled, jobs, self._sizes, self._rotation),
+                    self._details(plan, polled, jobs),
+                )
             if plan.quotas:
                 await self._quotas.refresh(
                     plan.client, polled.project, polled.auth, started, self._clock.monotonic()
@@ -279,7 +283,9 @@ class Poller:
         prev = self._tracked.get(key)
         if prev is None:  # dropped by a new plan while we polled
             return
-        outcome = Failed(duration) if jobs is None else Listed(tuple(jobs), health, duration)
+        outcome = (
+            Failed(duration) if jobs is None else Listed(tuple(jobs), health, duration, details)
+        )
         now = Now(self._clock.wall(), self._clock.monotonic())
         tracked = advance(prev, outcome, now, plan.poll.stale_after)
         state = tracked.state
@@ -296,6 +302,37 @@ class Poller:
             )
         self._tracked[key] = tracked
         self._publish_soon()
+
+    async def _details(
+        self, plan: Plan, polled: PollTarget, jobs: Sequence[Job]
+    ) -> Mapping[str, JobDetail]:
+        """What batch-detail says of the target's jobs, when it is switched on; nothing on a
+        bug, which must not fail a poll whose listing worked."""
+        if BATCH_DETAIL not in plan.batch_calls:
+            return {}
+        try:
+            return await fetch_details(
+                plan.client,
+                polled.project,
+                polled.auth,
+                polled.key.job_type,
+                jobs,
+                plan.poll,
+                self._rotation,
+                self._said,
+                plan.metrics.job_tags,
+                self._sizes,
+            )
+        except Exception as exc:
+            log.error(
+                "batch-detail failed project_id=%s region=%s job_type=%s: unexpected %s",
+                polled.key.project_id,
+                polled.key.region,
+                polled.key.job_type,
+                type(exc).__name__,
+                exc_info=log.isEnabledFor(logging.DEBUG),
+            )
+            return {}
 
     async def _list(self, plan: Plan, polled: PollTarget, started: float) -> Listing:
         return await list_published(
@@ -323,12 +360,8 @@ class Poller:
     def _note_unknown_statuses(self, jobs: Sequence[Job]) -> None:
         for job in jobs:
             status = job.status
-            if status in KNOWN_STATUSES or status in self._unknown_logged:
-                continue
-            if len(self._unknown_logged) >= MAX_UNKNOWN_STATUSES_LOGGED:
-                return
-            self._unknown_logged.add(status)
-            log.warning("job %s has a status the DRS API does not document: %r", job.id, status)
+            if status not in KNOWN_STATUSES and self._said.first(("status", status)):
+                log.warning("job %s has a status the DRS API does not document: %r", job.id, status)
 
 
 def _target_text(key: TargetKey) -> str:

@@ -6,11 +6,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from ..model import Job, JobHealth
+from ..model import Job, JobDetail, JobHealth
 from .sharding import Shard
 
 _NO_TIMES: Mapping[str, float] = MappingProxyType({})
 _NO_HEALTH: Mapping[str, JobHealth] = MappingProxyType({})
+_NO_DETAILS: Mapping[str, JobDetail] = MappingProxyType({})
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -32,6 +33,7 @@ class Versions:
     jobs: int = 0  # the jobs and their statuses
     since: int = 0  # status_since
     health: int = 0  # what the batch calls told
+    detail: int = 0  # what batch-detail told
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +43,9 @@ class TargetState:
     ``jobs`` are the last good poll's jobs and subtasks (kept while the target fails, until
     ``stale_after``, then emptied); ``status_since`` maps a job id to the Unix time the
     exporter first saw it in its current status; ``health`` maps a job id to its progress,
-    lag or failure reason, for the jobs the batch calls told about.
+    lag or failure reason, for the jobs the batch calls told about; ``details`` maps a
+    top-level job's id to what batch-detail told of it (its subscription, the alarm
+    thresholds set on it, its tags), which changes rarely.
     """
 
     key: TargetKey
@@ -49,6 +53,7 @@ class TargetState:
     jobs: tuple[Job, ...] = ()
     status_since: Mapping[str, float] = field(default_factory=lambda: _NO_TIMES)
     health: Mapping[str, JobHealth] = field(default_factory=lambda: _NO_HEALTH)
+    details: Mapping[str, JobDetail] = field(default_factory=lambda: _NO_DETAILS)
     last_poll_duration: float | None = None  # seconds
     last_success: float | None = None  # Unix seconds
     # ``jobs`` holds a successful poll's result (possibly an empty one) that is not yet stale;

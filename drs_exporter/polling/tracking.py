@@ -10,7 +10,8 @@ changes it. Everything that is derived over polls is derived there:
   loses its job series (its history stays, for when it comes back);
 - the versions of what the exposition renders (``TargetState.versions``): each is bumped
   exactly when its content changes (the jobs or their statuses, the status times, what the
-  batch calls told), so that the exposition keeps the lines of whatever kept its version.
+  batch calls told, what batch-detail told), so that the exposition keeps the lines of
+  whatever kept its version.
 """
 
 from __future__ import annotations
@@ -20,21 +21,24 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from ..model import Job, JobHealth
+from ..model import Job, JobDetail, JobHealth
 from .snapshot import TargetKey, TargetState, Versions
 
 _NOTHING_SEEN: Mapping[str, tuple[str, float]] = MappingProxyType({})
 _NO_TIMES: Mapping[str, float] = MappingProxyType({})
 _NO_HEALTH: Mapping[str, JobHealth] = MappingProxyType({})
+_NO_DETAILS: Mapping[str, JobDetail] = MappingProxyType({})
 
 
 @dataclass(frozen=True, slots=True)
 class Listed:
-    """A poll whose listing worked: its jobs (and subtasks), and what the batch calls said."""
+    """A poll whose listing worked: its jobs (and subtasks), and what the batch calls said
+    (batch-detail's apart: ``details``)."""
 
     jobs: tuple[Job, ...]
     health: Mapping[str, JobHealth]
     duration: float  # seconds the poll took
+    details: Mapping[str, JobDetail] = field(default_factory=lambda: _NO_DETAILS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,12 +93,17 @@ def advance(prev: Tracked, outcome: Listed | Failed, now: Now, stale_after: floa
     if outcome.health != health:
         health = MappingProxyType(dict(outcome.health))
         versions = dataclasses.replace(versions, health=versions.health + 1)
+    details = state.details
+    if outcome.details != details:
+        details = MappingProxyType(dict(outcome.details))
+        versions = dataclasses.replace(versions, detail=versions.detail + 1)
     next_state = TargetState(
         key=state.key,
         up=True,
         jobs=jobs,
         status_since=since,
         health=health,
+        details=details,
         last_poll_duration=outcome.duration,
         last_success=now.wall,
         has_data=True,
@@ -118,8 +127,11 @@ def _failed(prev: Tracked, outcome: Failed, now: Now, stale_after: float) -> Tra
             jobs=(),
             status_since=_NO_TIMES,
             health=_NO_HEALTH,
+            details=_NO_DETAILS,
             has_data=False,
-            versions=Versions(versions.jobs + 1, versions.since + 1, versions.health + 1),
+            versions=Versions(
+                versions.jobs + 1, versions.since + 1, versions.health + 1, versions.detail + 1
+            ),
         )
     return Tracked(state, prev.seen, prev.success_at)
 

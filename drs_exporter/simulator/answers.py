@@ -114,6 +114,20 @@ def batch_status(sim: Simulator, project_id: str, _: Pairs, body: Any) -> tuple[
     return 200, sim.world.batch_status(project_id, batch)
 
 
+def batch_detail(sim: Simulator, project_id: str, _: Pairs, body: Any) -> tuple[int, str]:
+    """Paged as batch-status (``page_req``, ``per_page`` 0-100, default 5, 0 = all). Answer
+    ``{"count": n, "results": [...]}``, one SDK ``QueryJobResp`` per job or subtask of the
+    page: the job's own fields as listed (``parent_id`` for a subtask), and for a top-level
+    job ``period_order`` (a job billed by period: ``exp_time`` as ISO 8601, as
+    ``yyyy-MM-dd HH:mm:ss`` or as Unix milliseconds; some ending within days),
+    ``alarm_notify`` (the thresholds set on the job, some unset as absent, null or 0, and the
+    subscribers' e-mail addresses and phone numbers) and ``tags`` (some keys no label name
+    can hold, some that collide once made one); see ``detail``.
+    """
+    batch = _answered(sim, parse_batch(body, sim.options.batch_cap, paged=True))
+    return 200, sim.world.batch_detail(project_id, batch)
+
+
 def batch_rpo_rto(sim: Simulator, project_id: str, _: Pairs, body: Any) -> tuple[int, str]:
     """The ids as for batch-progress; answered with **202**, as Huawei documents.
     ``{"count", "results": [{"job_id", "rpo_info", "rto_info", "error_code",

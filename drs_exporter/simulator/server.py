@@ -16,7 +16,13 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from ..drs.batch_calls import BATCH_PROGRESS, BATCH_RPO_RTO, BATCH_STATUS, DR_MONITORING
+from ..drs.batch_calls import (
+    BATCH_DETAIL,
+    BATCH_PROGRESS,
+    BATCH_RPO_RTO,
+    BATCH_STATUS,
+    DR_MONITORING,
+)
 from ..drs.quotas import QUOTAS_API, QUOTAS_PATH
 from ..list_apis import V3_JOBS, V5_JOBS
 from ..polling.counters import IAM_API_NAMES
@@ -195,6 +201,14 @@ ROUTES: tuple[Route, ...] = (
         answers.batch_status,
         V3,
         "status and failure reason of jobs",
+    ),
+    _drs(
+        BATCH_DETAIL.api,
+        "POST",
+        BATCH_DETAIL.route,
+        answers.batch_detail,
+        V3,
+        "subscription, alarm thresholds, tags of jobs",
     ),
     _drs(
         BATCH_RPO_RTO.api,
