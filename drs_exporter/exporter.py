@@ -24,6 +24,7 @@ from .errors import ApiError, ConfigError
 from .list_apis import LIST_APIS
 from .logs import SecretFilter, counted
 from .metrics.exposition import Exposition, render
+from .metrics.process import return_free_memory
 from .polling import discovered
 from .polling.counters import Counters
 from .polling.discovered import Found
@@ -176,9 +177,8 @@ class Exporter:
         plan = self._poller.plan
         for polled in plan.targets:
             for api in polled.project.apis:
-                t, size = polled.project, plan.poll.page_size
-                ask = (plan.client, t, polled.auth, polled.key.job_type, api, size)
-                yield polled, api, functools.partial(first_page, *ask)
+                ask = (plan.client, polled.project, polled.auth, polled.key.job_type, api)
+                yield polled, api, functools.partial(first_page, *ask, plan.poll.page_size)
 
     # The web server's view (web.MetricsSource).
 
@@ -248,6 +248,7 @@ class Exporter:
     def _publish(self, snapshot: Snapshot) -> None:
         self._snapshot = snapshot
         self._exposition = self._render(snapshot)
+        return_free_memory()
         if self._projects is not None and snapshot.published:
             self._leave_out_bare_regions(snapshot)
 

@@ -1,7 +1,8 @@
 """DR monitoring asked in rotation: a tenant with more DR jobs than
 ``poll.rotation_requests`` requests carry asks about a share of them each cycle, the
 longest unasked first, and every job keeps the figures it was last answered with; a failed
-job keeps none.
+job keeps none. And batch-detail, refreshed: every job when first seen, then each once an
+interval, a share a poll.
 
 First ``Rotation`` alone (it is pure bookkeeping), then end to end over sockets.
 """
@@ -141,3 +142,67 @@ async def test_many_dr_jobs_are_asked_in_turns_within_the_request_limit(
     assert set(asked) == transferring
     assert_exported_as_served(sim, found)  # every job as it was served, after one round
     assert all(v == 1 for _, _, v in select(found, "drs_up"))
+
+
+# --- A call refreshed once an interval (batch-detail) ----------------------------------------
+
+REFRESH = 3600.0  # poll.detail_interval
+DETAIL = "v3_batch_detail"
+MANY = [f"job-{i:03}" for i in range(120)]
+
+
+def refresh_poll(
+    rotation: Rotation, clock: Clock, at: float, fail: bool = False
+) -> tuple[list[str], dict[str, object]]:
+    """One poll at ``at``: the ids asked, and every job's kept answer (the time it was made)."""
+    clock.now = at
+    asked = rotation.due(TARGET, DETAIL, MANY, REFRESH)
+    answered = {} if fail else {job_id: at for job_id in asked}
+    kept = rotation.record(TARGET, DETAIL, MANY, asked, answered, REFRESH + KEEP, refreshed=True)
+    return asked, kept
+
+
+def test_a_refreshed_call_asks_every_new_job_then_each_once_an_interval() -> None:
+    clock = Clock()
+    rotation = Rotation(clock)
+    asked, _ = refresh_poll(rotation, clock, 0.0)
+    assert asked == MANY  # first seen: every one
+    per_minute = [len(refresh_poll(rotation, clock, 60.0 * m)[0]) for m in range(1, 181)]
+    assert per_minute[:59] == [0] * 59  # nothing is due within the interval
+    # From then on a sixtieth a poll (120 jobs: 2), and each job once an interval.
+    assert set(per_minute[59:]) == {2} and sum(per_minute[59:119]) == len(MANY)
+
+
+def test_a_refreshed_job_keeps_its_answer_while_it_waits_and_loses_it_when_asked_too_late() -> None:
+    clock = Clock()
+    rotation = Rotation(clock)
+    refresh_poll(rotation, clock, 0.0)
+    refresh_poll(rotation, clock, REFRESH - 60.0)  # polled a minute apart from here on
+    # Every request fails from now on: a job waiting for its turn keeps what it was told ...
+    asked, kept = refresh_poll(rotation, clock, REFRESH, fail=True)
+    assert len(asked) == 2 and kept == dict.fromkeys(MANY, 0.0)
+    # ... and a job asked in vain once its answer is older than keep_for loses it.
+    asked, kept = refresh_poll(rotation, clock, REFRESH + KEEP + 120.0, fail=True)
+    assert asked and not set(asked) & set(kept) and len(kept) == len(MANY) - len(asked)
+
+
+def test_a_new_job_is_asked_at_once_and_a_gone_one_is_forgotten() -> None:
+    clock = Clock()
+    rotation = Rotation(clock)
+    refresh_poll(rotation, clock, 0.0)
+    clock.now = 60.0
+    asked = rotation.due(TARGET, DETAIL, [*MANY[1:], "new-job"], REFRESH)
+    assert asked == ["new-job"]
+    kept = rotation.record(TARGET, DETAIL, MANY[1:], [], {}, REFRESH + KEEP, refreshed=True)
+    assert MANY[0] not in kept
+
+
+def test_a_job_asked_in_vain_rests_before_it_is_asked_again() -> None:
+    """A region that does not answer the call (unpublished there, say) costs its jobs a
+    twelfth of an interval, not every poll."""
+    clock = Clock()
+    rotation = Rotation(clock)
+    asked, kept = refresh_poll(rotation, clock, 0.0, fail=True)
+    assert asked == MANY and not kept
+    assert refresh_poll(rotation, clock, 60.0, fail=True)[0] == []
+    assert refresh_poll(rotation, clock, REFRESH / 12 + 60.0)[0] == MANY

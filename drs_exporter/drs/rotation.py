@@ -16,7 +16,8 @@ A call whose answers change rarely (batch-detail: a job's subscription, alarm th
 tags) is refreshed instead (``due``): each job is asked when first seen, then once its
 answer is older than ``poll.detail_interval``, a share of the jobs a poll, so that a steady
 poll asks few; a job keeps its last answer while it waits for its turn, and for
-``keep_for`` when its request fails.
+``keep_for`` when its request fails. A job asked in vain rests a twelfth of the interval
+before it is asked again, so a region that does not answer the call costs little.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from collections.abc import Callable, Collection, Hashable, Mapping, Sequence
 from typing import Any
 
 _NEVER = (-math.inf, None)  # the rank of a job never answered (or whose request failed)
+RETRIES = 12  # a refreshed call's job asked in vain is asked again after refresh / RETRIES
 
 
 class Rotation:
@@ -42,6 +44,8 @@ class Rotation:
         self._said: dict[tuple[Hashable, str], dict[str, tuple[float, Any]]] = {}
         self._recorded: dict[tuple[Hashable, str], float] = {}  # when each last recorded
         self._carried: dict[tuple[Hashable, str], float] = {}  # a share's fraction, for ``due``
+        # When each job of a refreshed call was last asked in vain.
+        self._tried: dict[tuple[Hashable, str], dict[str, float]] = {}
 
     def choose(self, target: Hashable, api: str, wanted: Sequence[str], most: int) -> list[str]:
         """The at most ``most`` ids of ``wanted`` to ask ``api`` about this cycle: those
@@ -59,11 +63,19 @@ class Rotation:
         key = (target, api)
         said = self._said.get(key, {})
         now = self._monotonic()
-        new = [job_id for job_id in wanted if job_id not in said]
+        # A job asked in vain waits a twelfth of ``refresh`` before it is asked again: a region
+        # where the call keeps failing costs a share of its jobs, not all of them every poll.
+        tried = self._tried.get(key, {})
+        resting = {job_id for job_id, at in tried.items() if now - at < refresh / RETRIES}
+        new = [job_id for job_id in wanted if job_id not in said and job_id not in resting]
         last = self._recorded.get(key)
         if last is None:
             return new
-        old = [job_id for job_id in wanted if job_id in said and now - said[job_id][0] >= refresh]
+        old = [
+            job_id
+            for job_id in wanted
+            if job_id in said and job_id not in resting and now - said[job_id][0] >= refresh
+        ]
         # The share is whole jobs: the fraction left over is carried to the next poll (and
         # dropped when fewer are due), so that over ``refresh`` it comes to every job once.
         due = self._carried.get(key, 0.0) + len(wanted) * max(0.0, now - last) / refresh
@@ -103,6 +115,13 @@ class Rotation:
                 after[job_id] = kept
         self._said[key] = after
         self._recorded[key] = now
+        if refreshed:
+            before_tried = self._tried.get(key, {})
+            wanted_now = set(wanted)
+            self._tried[key] = {
+                **{j: at for j, at in before_tried.items() if j in wanted_now},
+                **{j: now for j in asked_now if j not in answered},
+            }
         return {job_id: result for job_id, (_, result) in after.items()}
 
     def retain(self, targets: Collection[Hashable]) -> None:
@@ -111,3 +130,4 @@ class Rotation:
             del self._said[key]
             self._recorded.pop(key, None)
             self._carried.pop(key, None)
+            self._tried.pop(key, None)

@@ -1,4 +1,5 @@
-"""The exporter's own process on /metrics: prometheus_client's process, platform and GC collectors.
+"""The exporter's own process on /metrics: prometheus_client's process, platform and GC collectors;
+and its heap's free memory given back to the system after each render.
 
 Every exporter built on a Prometheus client library has these families (CPU seconds,
 resident memory, file descriptors, start time, ``python_info``, ``python_gc_*``), and the
@@ -9,6 +10,10 @@ where the job families are rendered once per poll cycle.
 """
 
 from __future__ import annotations
+
+import ctypes
+import ctypes.util
+from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
 from prometheus_client.exposition import generate_latest as generate_text
@@ -35,3 +40,23 @@ class ProcessMetrics:
             return generate_text(self._registry)
         body: bytes = generate_openmetrics(self._registry)  # type: ignore[no-untyped-call]
         return body.removesuffix(_EOF)
+
+
+def _malloc_trim() -> Callable[[int], int] | None:
+    """glibc's ``malloc_trim``, where the C library is glibc."""
+    try:
+        trim: Callable[[int], int] = ctypes.CDLL(ctypes.util.find_library("c")).malloc_trim
+    except (OSError, AttributeError, TypeError):  # no C library found, or not glibc
+        return None
+    return trim
+
+
+_TRIM = _malloc_trim()
+
+
+def return_free_memory() -> None:
+    """Give the heap's free pages back to the system. A render and a round of answers
+    churn megabytes of short-lived buffers among long-lived records; glibc keeps the pages
+    they freed, so without this the resident memory stays at the highest it ever was."""
+    if _TRIM is not None:
+        _TRIM(0)
