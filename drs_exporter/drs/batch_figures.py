@@ -153,7 +153,9 @@ async def fetch_details(
     whose = (project.project_id, project.region, job_type)
     by_id = {job.id: job for job in jobs if BATCH_DETAIL.wanted(job_type, job)}
     ids = list(by_id)
-    chosen = rotation.due(whose, BATCH_DETAIL.api, ids, poll.detail_interval)
+    chosen = rotation.due(
+        whose, BATCH_DETAIL.api, ids, poll.detail_interval, asking.size(BATCH_DETAIL)
+    )
     answered, failed, sent = await _ask(asking, BATCH_DETAIL, chosen) if chosen else ({}, [], 0)
     if failed:
         _log_failures(project, job_type, failed, sent)
@@ -207,7 +209,8 @@ def _detail(
                 key,
             )
     values["tags"] = tuple(sorted(labels.items()))
-    return JobDetail(**values)
+    detail = JobDetail(**values)
+    return NO_DETAIL if detail == NO_DETAIL else detail  # one object for every job told nothing
 
 
 NO_DETAIL = JobDetail()  # what a job batch-detail said nothing of has

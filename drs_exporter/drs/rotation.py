@@ -14,21 +14,28 @@ is asked every cycle, as for any other call.
 
 A call whose answers change rarely (batch-detail: a job's subscription, alarm thresholds and
 tags) is refreshed instead (``due``): each job is asked when first seen, then once its
-answer is older than ``poll.detail_interval``, a share of the jobs a poll, so that a steady
-poll asks few; a job keeps its last answer while it waits for its turn, and for
-``keep_for`` when its request fails. A job asked in vain rests a twelfth of the interval
-before it is asked again, so a region that does not answer the call costs little.
+answer is older than ``poll.detail_interval``, in whole requests that the time since the
+last poll earns, each target at a phase of its own, so that a steady poll asks little. A
+job keeps its last answer while it waits for its turn, and for ``keep_for`` when its
+request fails; a job asked in vain rests a twelfth of the interval before it is asked
+again, so a region that does not answer the call costs little.
 """
 
 from __future__ import annotations
 
 import math
 import time
+import zlib
 from collections.abc import Callable, Collection, Hashable, Mapping, Sequence
 from typing import Any
 
 _NEVER = (-math.inf, None)  # the rank of a job never answered (or whose request failed)
 RETRIES = 12  # a refreshed call's job asked in vain is asked again after refresh / RETRIES
+
+
+def _phase(key: Hashable) -> float:
+    """A number in [0, 1) of ``key``'s own, the same in every process."""
+    return zlib.crc32(repr(key).encode()) / 2**32
 
 
 class Rotation:
@@ -43,7 +50,8 @@ class Rotation:
         self._monotonic = monotonic
         self._said: dict[tuple[Hashable, str], dict[str, tuple[float, Any]]] = {}
         self._recorded: dict[tuple[Hashable, str], float] = {}  # when each last recorded
-        self._carried: dict[tuple[Hashable, str], float] = {}  # a share's fraction, for ``due``
+        # Jobs earned by the time since the last poll, less those asked (``due``).
+        self._credit: dict[tuple[Hashable, str], float] = {}
         # When each job of a refreshed call was last asked in vain.
         self._tried: dict[tuple[Hashable, str], dict[str, float]] = {}
 
@@ -55,11 +63,14 @@ class Rotation:
         said = self._said.get((target, api), {})
         return sorted(wanted, key=lambda job_id: said.get(job_id, _NEVER)[0])[:most]
 
-    def due(self, target: Hashable, api: str, wanted: Sequence[str], refresh: float) -> list[str]:
+    def due(
+        self, target: Hashable, api: str, wanted: Sequence[str], refresh: float, size: int
+    ) -> list[str]:
         """The ids of ``wanted`` to ask ``api`` about this poll, for a call whose answers
-        stand ``refresh`` seconds: every one never answered, and of those answered longer
-        ago, the oldest first, as many as the time since the last poll is of ``refresh`` (so
-        that over ``refresh`` each is asked about once, spread over the polls)."""
+        stand ``refresh`` seconds and whose requests carry ``size`` ids: every one never
+        answered, and of those answered longer ago, the oldest first, in whole requests, as
+        the time since the last poll earns them (so that over ``refresh`` each is asked about
+        once, a request now and then rather than a few ids every poll)."""
         key = (target, api)
         said = self._said.get(key, {})
         now = self._monotonic()
@@ -70,18 +81,20 @@ class Rotation:
         new = [job_id for job_id in wanted if job_id not in said and job_id not in resting]
         last = self._recorded.get(key)
         if last is None:
+            # A phase of its own, so that the targets' requests come at different polls.
+            self._credit[key] = -min(size, len(wanted)) * _phase(key) / 2
             return new
         old = [
             job_id
             for job_id in wanted
             if job_id in said and job_id not in resting and now - said[job_id][0] >= refresh
         ]
-        # The share is whole jobs: the fraction left over is carried to the next poll (and
-        # dropped when fewer are due), so that over ``refresh`` it comes to every job once.
-        due = self._carried.get(key, 0.0) + len(wanted) * max(0.0, now - last) / refresh
-        share = math.floor(due)
-        self._carried[key] = due - share if len(old) >= share else 0.0
-        return new + sorted(old, key=lambda job_id: said[job_id][0])[:share]
+        if not old:
+            return new  # nothing is due: no credit is earned (it would come due all at once)
+        credit = self._credit.get(key, 0.0) + len(wanted) * max(0.0, now - last) / refresh
+        asked = 0 if credit <= 0 else min(len(old), math.ceil(credit / size) * size)
+        self._credit[key] = credit - asked
+        return new + sorted(old, key=lambda job_id: said[job_id][0])[:asked]
 
     def record(
         self,
@@ -129,5 +142,5 @@ class Rotation:
         for key in [k for k in self._said if k[0] not in targets]:
             del self._said[key]
             self._recorded.pop(key, None)
-            self._carried.pop(key, None)
+            self._credit.pop(key, None)
             self._tried.pop(key, None)
