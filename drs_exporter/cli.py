@@ -17,6 +17,7 @@ from .check import check
 from .config import (
     Config,
     Credentials,
+    MetricsConfig,
     PollConfig,
     Project,
     WebConfig,
@@ -322,6 +323,7 @@ async def _simulate(ns: argparse.Namespace) -> int:
 
 
 DEMO_TOKEN = "demo-token-not-a-secret"
+DEMO_TAGS = ("env", "team", "cost-center")  # the simulated jobs' tags shown as labels
 
 
 def _listed_by(world: simulator.World) -> str:
@@ -362,7 +364,9 @@ async def _demo(ns: argparse.Namespace, secret_filter: SecretFilter) -> int:
             )
         config = Config(
             targets=tuple(targets),
-            poll=PollConfig(interval=5.0),
+            # A local simulator: a round of every call fits in its few seconds at this rate.
+            poll=PollConfig(interval=5.0, max_requests_per_second=50),
+            metrics=MetricsConfig(job_tags=DEMO_TAGS),
             web=WebConfig(listen_address=ns.listen_address),
         )
 
