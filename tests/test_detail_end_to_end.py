@@ -29,6 +29,7 @@ from drs_exporter.polling.plan import Clock
 from .conftest import EXE, Sample, StartSim, samples, select, sim_config
 from .simulated import Simulated
 from .test_sdk_fidelity import AK, SK, Exchanges, client
+from .test_simulator_detail import top_level
 
 DETAIL_API = "v3_batch_detail"
 DETAIL_FAMILIES = (
@@ -69,14 +70,7 @@ async def poll(exporter: Exporter) -> list[Sample]:
 
 
 def top_level_ids(sim: Simulated) -> list[str]:
-    (project,) = sim.project_ids
-    found = {
-        job["id"]: None
-        for job_type in JOB_TYPES
-        for api in ("v5", "v3")
-        for job in sim.world.jobs(project, job_type, api)
-    }
-    return list(found)
+    return [job["id"] for job in top_level(sim.world)]
 
 
 async def sdk_details(sim: Simulated, ids: list[str]) -> dict[str, Any]:

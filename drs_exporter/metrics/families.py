@@ -17,6 +17,7 @@ from __future__ import annotations
 import platform
 from collections import Counter
 from collections.abc import Callable, Iterable
+from typing import Any
 
 from ..cloud.transport import MAX_BODY_BYTES
 from ..drs.batch_calls import (
@@ -28,7 +29,7 @@ from ..drs.batch_calls import (
 )
 from ..errors import REASONS
 from ..list_apis import LIST_APIS
-from ..model import INFO_FIELDS, MAX_ERROR_MESSAGE, STATUSES, JobDetail, JobHealth, is_failed
+from ..model import INFO_FIELDS, MAX_ERROR_MESSAGE, STATUSES, JobDetail, is_failed
 from ..polling.counters import DRS_API_NAMES, IAM_API_NAMES
 from ..polling.snapshot import DiscoveryState, Snapshot, TargetState
 from .family import Family, Reads, SnapshotFamily, SnapshotSamples, TargetFamily, TargetSamples
@@ -115,14 +116,18 @@ def _since(line: Line, t: TargetView) -> str:
     )
 
 
-def _told(value_of: Callable[[JobHealth], float | None]) -> TargetSamples:
-    """One figure the batch calls told of each job, for the jobs they told it of."""
+def _told(
+    value_of: Callable[[Any], float | None],
+    told: Callable[[TargetView], list[tuple[str, Any]]] = lambda t: t.told,
+) -> TargetSamples:
+    """One figure the batch calls told of each job (or batch-detail, with ``told`` giving
+    ``TargetView.detailed``), for the jobs they told it of."""
 
     def samples(line: Line, t: TargetView) -> str:
-        told = [(ident, value) for ident, h in t.told if (value := value_of(h)) is not None]
-        if not told:
+        found = [(ident, value) for ident, h in told(t) if (value := value_of(h)) is not None]
+        if not found:
             return ""
-        idents, values = zip(*told, strict=True)
+        idents, values = zip(*found, strict=True)
         return "".join(map(line, idents, numbers(values)))
 
     return samples
@@ -130,15 +135,7 @@ def _told(value_of: Callable[[JobHealth], float | None]) -> TargetSamples:
 
 def _detailed(value_of: Callable[[JobDetail], float | None]) -> TargetSamples:
     """One figure batch-detail told of each job, for the jobs it told it of."""
-
-    def samples(line: Line, t: TargetView) -> str:
-        told = [(ident, value) for ident, d in t.detailed if (value := value_of(d)) is not None]
-        if not told:
-            return ""
-        idents, values = zip(*told, strict=True)
-        return "".join(map(line, idents, numbers(values)))
-
-    return samples
+    return _told(value_of, lambda t: t.detailed)
 
 
 def _tags(line: Line, t: TargetView) -> str:

@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 
@@ -23,6 +23,7 @@ from ..model import Job, JobDetail, JobHealth, unique_jobs
 from ..polling.snapshot import Snapshot, TargetKey, TargetState
 
 TARGET_LABELS = ("project_id", "region", "job_type")
+_T = TypeVar("_T")
 JOB_LABELS = (*TARGET_LABELS, "job_id")
 
 # A family's line writer: (leading labels' text if any, the other label values, value) -> line.
@@ -181,26 +182,17 @@ class TargetView:
     @cached_property
     def told(self) -> list[tuple[str, JobHealth]]:
         """Every job the batch calls told about, with its labels, in the order of ``jobs``."""
-        health: Mapping[str, JobHealth] = self.state.health
-        if not health:
-            return []
-        return [
-            (self._ident(job), found)
-            for job in self.jobs
-            if (found := health.get(job.id)) is not None
-        ]
+        return self._each(self.state.health)
 
     @cached_property
     def detailed(self) -> list[tuple[str, JobDetail]]:
         """Every job batch-detail told about, with its labels, in the order of ``jobs``."""
-        details: Mapping[str, JobDetail] = self.state.details
-        if not details:
+        return self._each(self.state.details)
+
+    def _each(self, found: Mapping[str, _T]) -> list[tuple[str, _T]]:
+        if not found:
             return []
-        return [
-            (self._ident(job), found)
-            for job in self.jobs
-            if (found := details.get(job.id)) is not None
-        ]
+        return [(self._ident(job), f) for job in self.jobs if (f := found.get(job.id)) is not None]
 
     def _ident(self, job: Job) -> str:
         return f'{self.base},job_id="{escape(job.id)}"'

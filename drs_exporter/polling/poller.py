@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from types import MappingProxyType
+from typing import TypeVar
 
 from ..cloud.limiter import Party, acting_for
 from ..drs.batch_calls import BATCH_DETAIL
@@ -40,6 +41,7 @@ from .snapshot import ReloadState, Snapshot, TargetKey
 from .tracking import Failed, Listed, Now, Tracked, advance
 
 log = logging.getLogger(__name__)
+_F = TypeVar("_F")
 
 PUBLISH_EVERY = 1.0  # seconds between progress snapshots
 
@@ -303,36 +305,25 @@ class Poller:
         self._tracked[key] = tracked
         self._publish_soon()
 
-    async def _details(
+    def _details(
         self, plan: Plan, polled: PollTarget, jobs: Sequence[Job]
-    ) -> Mapping[str, JobDetail]:
-        """What batch-detail says of the target's jobs, when it is switched on; nothing on a
-        bug, which must not fail a poll whose listing worked."""
+    ) -> Awaitable[Mapping[str, JobDetail]]:
+        """What batch-detail says of the target's jobs, when it is switched on."""
         if BATCH_DETAIL not in plan.batch_calls:
-            return {}
-        try:
-            return await fetch_details(
-                plan.client,
-                polled.project,
-                polled.auth,
-                polled.key.job_type,
-                jobs,
-                plan.poll,
-                self._rotation,
-                self._said,
-                plan.metrics.job_tags,
-                self._sizes,
-            )
-        except Exception as exc:
-            log.error(
-                "batch-detail failed project_id=%s region=%s job_type=%s: unexpected %s",
-                polled.key.project_id,
-                polled.key.region,
-                polled.key.job_type,
-                type(exc).__name__,
-                exc_info=log.isEnabledFor(logging.DEBUG),
-            )
-            return {}
+            return _nothing()
+        details = fetch_details(
+            plan.client,
+            polled.project,
+            polled.auth,
+            polled.key.job_type,
+            jobs,
+            plan.poll,
+            self._rotation,
+            self._said,
+            plan.metrics.job_tags,
+            self._sizes,
+        )
+        return _unless_a_bug("batch-detail", polled, details)
 
     async def _list(self, plan: Plan, polled: PollTarget, started: float) -> Listing:
         return await list_published(
@@ -368,26 +359,34 @@ def _target_text(key: TargetKey) -> str:
     return f"{key.project_id}/{key.region}/{key.job_type}"
 
 
-async def _health(
+def _health(
     plan: Plan, polled: PollTarget, jobs: Sequence[Job], sizes: BatchSizes, rotation: Rotation
-) -> Mapping[str, JobHealth]:
-    """What the batch calls say; nothing on a bug, which must not fail a poll whose listing
-    worked (their failed requests are already left out by ``fetch_health``)."""
+) -> Awaitable[Mapping[str, JobHealth]]:
+    """What the batch calls say (their failed requests are left out by ``fetch_health``)."""
+    health = fetch_health(
+        plan.client,
+        polled.project,
+        polled.auth,
+        polled.key.job_type,
+        jobs,
+        plan.poll,
+        sizes,
+        plan.batch_calls,
+        rotation,
+    )
+    return _unless_a_bug("health", polled, health)
+
+
+async def _unless_a_bug(
+    what: str, polled: PollTarget, figures: Awaitable[Mapping[str, _F]]
+) -> Mapping[str, _F]:
+    """The figures; none on a bug (logged), which must not fail a poll that listed."""
     try:
-        return await fetch_health(
-            plan.client,
-            polled.project,
-            polled.auth,
-            polled.key.job_type,
-            jobs,
-            plan.poll,
-            sizes,
-            plan.batch_calls,
-            rotation,
-        )
+        return await figures
     except Exception as exc:
         log.error(
-            "health failed project_id=%s region=%s job_type=%s: unexpected %s",
+            "%s failed project_id=%s region=%s job_type=%s: unexpected %s",
+            what,
             polled.key.project_id,
             polled.key.region,
             polled.key.job_type,
@@ -395,3 +394,7 @@ async def _health(
             exc_info=log.isEnabledFor(logging.DEBUG),
         )
         return {}
+
+
+async def _nothing() -> Mapping[str, JobDetail]:
+    return {}
