@@ -18,11 +18,20 @@ from collections.abc import Callable
 from itertools import pairwise
 from pathlib import Path
 
+import aiohttp
 import pytest
 
+from drs_exporter.cloud.auth import StaticToken
+from drs_exporter.cloud.client import DrsClient
+from drs_exporter.cloud.limiter import Limiter
+from drs_exporter.cloud.transport import Transport
 from drs_exporter.config import Config, MetricsConfig, load_config
 from drs_exporter.exporter import Exporter
 from drs_exporter.model import JOB_TYPES
+from drs_exporter.polling.counters import Counters
+from drs_exporter.polling.plan import Plan, PollTarget
+from drs_exporter.polling.poller import Poller
+from drs_exporter.polling.snapshot import Snapshot, TargetKey
 
 from .conftest import Sample, StartSim, samples, select, sim_call, sim_config
 from .simulated import Simulated
@@ -154,6 +163,40 @@ async def test_a_reload_polls_new_targets_at_once_and_the_others_at_their_time(
         assert await exporter.reload() is None
         await asyncio.sleep(1.0)
         assert listings_of(sim, first) >= polled_before[first] + 2
+
+
+async def test_the_last_first_poll_makes_the_exporter_ready_at_once(start_sim: StartSim) -> None:
+    """Progress reaches the exposition at most once a second, but the poll that completes the
+    first round publishes itself: readiness and the first full view do not wait for the
+    next second (the other publications come from a timer, outside every poll)."""
+    sim = await start_sim(seed=6, projects=3, jobs=12)
+    slow = sim.project_ids[0]
+    sim.script([{"hang": 0.3}], project_id=slow)  # the first rounds end apart
+    config = listing_only(sim_config(sim, interval=3600.0, max_requests_per_second=1000))
+    counters = Counters()
+    ready = asyncio.Event()
+    publishers: list[str | None] = []
+
+    def publish(snapshot: Snapshot) -> None:
+        if snapshot.ready and snapshot.targets and not ready.is_set():
+            task = asyncio.current_task()
+            publishers.append(None if task is None else task.get_name())
+            ready.set()
+
+    async with aiohttp.ClientSession() as session:
+        transport = Transport(session, Limiter(8, 1000.0), counters, 5.0)
+        targets = tuple(
+            PollTarget(TargetKey(t.project_id, t.region, "sync"), t, StaticToken("test-token"))
+            for t in config.targets
+        )
+        plan = Plan(targets, DrsClient(transport, retries=0), config.poll, metrics=LISTING_ONLY)
+        poller = asyncio.create_task(Poller(plan, counters, publish).run())
+        try:
+            await asyncio.wait_for(ready.wait(), 10)
+        finally:
+            poller.cancel()
+            await asyncio.gather(poller, return_exceptions=True)
+    assert publishers == [f"drs-poll {slow}/ap-southeast-1/sync"]
 
 
 @pytest.mark.parametrize("pager", [False, True], ids=["healthy", "with an endless pager"])

@@ -303,7 +303,10 @@ class Poller:
                 plan.poll.stale_after,
             )
         self._tracked[key] = tracked
-        self._publish_soon()
+        if not prev.state.polled and all(t.state.polled for t in self._tracked.values()):
+            self.publish()  # the last first poll: ready, and every target in view, at once
+        else:
+            self._publish_soon()
 
     def _details(
         self, plan: Plan, polled: PollTarget, jobs: Sequence[Job]
