@@ -7,7 +7,6 @@ top-level ones, else the environment's.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any, Protocol
 
@@ -17,6 +16,7 @@ from ..regions import KNOWN_REGIONS
 from .loading import environment_credentials
 from .schema import DISCOVERY_KEYS, Credentials, DiscoveryConfig
 from .validators import (
+    REGION,
     as_text,
     boolean,
     endpoint_url,
@@ -29,7 +29,6 @@ from .validators import (
     suggest,
 )
 
-REGION = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")  # it goes into host names and labels
 REGION_PLACEHOLDER = "{region}"
 MIN_INTERVAL = 1.0  # seconds: IAM is asked at most this often
 MAX_INTERVAL = 86400.0  # seconds: a day

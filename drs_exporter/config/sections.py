@@ -45,6 +45,7 @@ from .schema import (
     keys_of,
 )
 from .validators import (
+    REGION,
     as_text,
     boolean,
     check_telemetry_path,
@@ -65,7 +66,6 @@ from .validators import (
 _NET_TYPES = ("eip", "vpc", "vpn")
 _MAX_INSTANCE_IDS = 10  # the API's limit
 _PROJECT_ID = re.compile(r"[A-Za-z0-9_-]+")  # it goes into the URL path as is
-_REGION = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")  # it goes into host names and labels
 _STATUS = re.compile(r"[A-Z][A-Z0-9_]*")
 _S = TypeVar("_S")
 
@@ -217,7 +217,7 @@ def _target(
     region = nonempty(
         required(block, "region", path, "the region, like ap-southeast-1"), region_path
     )
-    if not _REGION.fullmatch(region):
+    if not REGION.fullmatch(region):
         raise ConfigError(region_path, f"invalid region {show(region)}")
     endpoint = _target_endpoint(block, path, region)
     job_types = JOB_TYPES

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 
 from ..cloud.iam import PROJECT_ID, IamProject
 from ..config import DiscoveryConfig, Project
-from ..config.discovery import REGION, endpoint_for
+from ..config.discovery import endpoint_for
+from ..config.validators import REGION
 from ..regions import drs_endpoint
 
 log = logging.getLogger(__name__)
