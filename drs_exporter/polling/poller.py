@@ -10,9 +10,10 @@ limiter serves the targets in turn (``limiter``). ``poll.deadline``, off by defa
 listing for whoever wants that instead (reason ``deadline``).
 
 Each poll's result replaces its target's state (``tracking.advance``); snapshots are
-published as polls finish, at most once a second. A new plan (a reload, a discovery) starts
-loops for new targets, stops those of removed ones, and reaches the others at their next
-poll. ``cycle`` polls every target once, concurrently, for ``once`` and ``check``.
+published as polls finish, at most once a second, and at once when the first round ends. A
+new plan (a reload, a discovery) starts loops for new targets, stops those of removed ones,
+and reaches the others at their next poll. ``cycle`` polls every target once,
+concurrently, for ``once`` and ``check``.
 """
 
 from __future__ import annotations
@@ -304,7 +305,7 @@ class Poller:
             )
         self._tracked[key] = tracked
         if not prev.state.polled and all(t.state.polled for t in self._tracked.values()):
-            self.publish()  # the last first poll: ready, and every target in view, at once
+            self.publish()  # the first round is done: ready, every target in view, at once
         else:
             self._publish_soon()
 
@@ -313,7 +314,7 @@ class Poller:
     ) -> Awaitable[Mapping[str, JobDetail]]:
         """What batch-detail says of the target's jobs, when it is switched on."""
         if BATCH_DETAIL not in plan.batch_calls:
-            return _nothing()
+            return asyncio.sleep(0, {})  # switched off: nothing to ask
         details = fetch_details(
             plan.client,
             polled.project,
@@ -397,7 +398,3 @@ async def _unless_a_bug(
             exc_info=log.isEnabledFor(logging.DEBUG),
         )
         return {}
-
-
-async def _nothing() -> Mapping[str, JobDetail]:
-    return {}
