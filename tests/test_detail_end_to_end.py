@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import datetime as dt
 import io
 import logging
 import time
@@ -29,7 +28,7 @@ from drs_exporter.polling.plan import Clock
 from .conftest import EXE, Sample, StartSim, samples, select, sim_config
 from .simulated import Simulated
 from .test_sdk_fidelity import AK, SK, Exchanges, client
-from .test_simulator_detail import top_level
+from .test_simulator_detail import expiry, top_level
 
 DETAIL_API = "v3_batch_detail"
 DETAIL_FAMILIES = (
@@ -86,14 +85,6 @@ async def sdk_details(sim: Simulated, ids: list[str]) -> dict[str, Any]:
         )
         found.update({result.id: result for result in answer.results})
     return found
-
-
-def expiry(text: str) -> float:
-    """The test's own reading of the three forms of ``exp_time``."""
-    if text.isdigit():
-        return int(text) / 1000
-    form = "%Y-%m-%dT%H:%M:%SZ" if text.endswith("Z") else "%Y-%m-%d %H:%M:%S"
-    return dt.datetime.strptime(text, form).replace(tzinfo=dt.timezone.utc).timestamp()
 
 
 def label_name(key: str) -> str:
