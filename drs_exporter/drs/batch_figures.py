@@ -40,29 +40,31 @@ NOTHING = JobHealth()  # what a job the answers said nothing of has
 
 
 @dataclass(frozen=True, slots=True)
-class _Asking:
-    """One target's batch calls of one poll: who asks, and where the sizes are learned."""
+class Asking:
+    """One target's batch calls of one poll: who asks, for which job type, with which poll
+    settings, and where the batch sizes are learned."""
 
     client: DrsClient
     project: Project
     auth: Authenticator
-    sizes: BatchSizes
-    batch_size: int
+    job_type: str
+    poll: PollConfig
+    sizes: BatchSizes  # learned across polls
+
+    @property
+    def whose(self) -> tuple[str, str, str]:
+        """The target, as the rotation and the log name it."""
+        return (self.project.project_id, self.project.region, self.job_type)
 
     def size(self, call: BatchCall) -> int:
         """How many ids a request of ``call`` carries now."""
-        largest = min(self.batch_size, call.max_ids)
+        largest = min(self.poll.batch_size, call.max_ids)
         return self.sizes.size(call.api, self.project.endpoint, largest)
 
 
 async def fetch_health(
-    client: DrsClient,
-    project: Project,
-    auth: Authenticator,
-    job_type: str,
+    asking: Asking,
     jobs: Sequence[Job],
-    poll: PollConfig,
-    sizes: BatchSizes | None = None,
     calls: Collection[BatchCall] = (),
     rotation: Rotation | None = None,
 ) -> dict[str, JobHealth]:
@@ -75,8 +77,7 @@ async def fetch_health(
     kept; ``rotation`` remembers, across cycles, what the calls asked in rotation last said
     (without it, they ask about every job each time).
     """
-    asking = _Asking(client, project, auth, sizes or BatchSizes(), poll.batch_size)
-    whose = (project.project_id, project.region, job_type)
+    poll, job_type, whose = asking.poll, asking.job_type, asking.whose
     wanted = [
         (call, [job.id for job in jobs if call.wanted(job_type, job)])
         for call in calls
@@ -106,7 +107,7 @@ async def fetch_health(
         failures.extend(failed)
         requests += sent
     if failures:
-        _log_failures(project, job_type, failures, requests)
+        _log_failures(asking, failures, requests)
     # Only the jobs some answer told about are visited (each call tells different fields).
     # Keyed by the job's own id: the answer's copy of it would otherwise live as long.
     by_id = {job.id: job for job in jobs}
@@ -133,32 +134,26 @@ async def fetch_health(
 
 
 async def fetch_details(
-    client: DrsClient,
-    project: Project,
-    auth: Authenticator,
-    job_type: str,
+    asking: Asking,
     jobs: Sequence[Job],
-    poll: PollConfig,
     rotation: Rotation,
     said: Once,
     tag_keys: Collection[str] = (),
-    sizes: BatchSizes | None = None,
 ) -> dict[str, JobDetail]:
     """What batch-detail says of the target's top-level jobs, by job id: asked of each job
     when first seen and then once per ``poll.detail_interval`` (``rotation`` remembers the
     rest), jobs it said nothing of left out. Only the tags whose keys ``tag_keys`` names
     (``*``: every one) are kept, as labels (``batch_calls.tag_label``); what is odd (a time
     that cannot be read, two keys that make one label) is logged once (``said``)."""
-    asking = _Asking(client, project, auth, sizes or BatchSizes(), poll.batch_size)
-    whose = (project.project_id, project.region, job_type)
-    by_id = {job.id: job for job in jobs if BATCH_DETAIL.wanted(job_type, job)}
+    poll, whose = asking.poll, asking.whose
+    by_id = {job.id: job for job in jobs if BATCH_DETAIL.wanted(asking.job_type, job)}
     ids = list(by_id)
     chosen = rotation.due(
         whose, BATCH_DETAIL.api, ids, poll.detail_interval, asking.size(BATCH_DETAIL)
     )
     answered, failed, sent = await _ask(asking, BATCH_DETAIL, chosen) if chosen else ({}, [], 0)
     if failed:
-        _log_failures(project, job_type, failed, sent)
+        _log_failures(asking, failed, sent)
     told = {
         job_id: _detail(by_id[job_id], result, tag_keys, whose, said)
         for job_id, result in answered.items()
@@ -255,12 +250,12 @@ def _chosen(
     )
 
 
-async def _ask(asking: _Asking, call: BatchCall, ids: Sequence[str]) -> _Outcome:
+async def _ask(asking: Asking, call: BatchCall, ids: Sequence[str]) -> _Outcome:
     return await _ask_in(asking, call, ids, asking.size(call), short_again=True)
 
 
 async def _ask_in(
-    asking: _Asking, call: BatchCall, ids: Sequence[str], size: int, short_again: bool
+    asking: Asking, call: BatchCall, ids: Sequence[str], size: int, short_again: bool
 ) -> _Outcome:
     outcomes = await asyncio.gather(
         *(_ask_one(asking, call, chunk, short_again) for chunk in batches(ids, size))
@@ -275,7 +270,7 @@ async def _ask_in(
     return results, failures, sent
 
 
-async def _ask_one(asking: _Asking, call: BatchCall, ids: list[str], short_again: bool) -> _Outcome:
+async def _ask_one(asking: Asking, call: BatchCall, ids: list[str], short_again: bool) -> _Outcome:
     project = asking.project
     path = call.route.format(project_id=project.project_id)
     try:
@@ -325,17 +320,13 @@ async def _ask_one(asking: _Asking, call: BatchCall, ids: list[str], short_again
     return results, failed, sent + 1
 
 
-def _log_failures(
-    project: Project, job_type: str, failures: Sequence[BaseException], requests: int
-) -> None:
+def _log_failures(asking: Asking, failures: Sequence[BaseException], requests: int) -> None:
     first = failures[0]
     what = str(first) if isinstance(first, ApiError) else f"unexpected {type(first).__name__}"
     log.warning(
         "batch figures unknown for some jobs of project_id=%s region=%s job_type=%s this "
         "cycle: %d of %d batch requests failed, first: %s",
-        project.project_id,
-        project.region,
-        job_type,
+        *asking.whose,
         len(failures),
         requests,
         what,

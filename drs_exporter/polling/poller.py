@@ -26,7 +26,7 @@ from typing import TypeVar
 
 from ..cloud.limiter import Party, acting_for
 from ..drs.batch_calls import BATCH_DETAIL
-from ..drs.batch_figures import fetch_details, fetch_health
+from ..drs.batch_figures import Asking, fetch_details, fetch_health
 from ..drs.batch_sizes import BatchSizes
 from ..drs.decode import AnswerCache, Page
 from ..drs.listing import Listing, list_published
@@ -274,9 +274,16 @@ class Poller:
             )
         if jobs is not None and plan.asks_health(answered):
             if plan.batch_calls:
+                asking = Asking(
+                    plan.client, polled.project, polled.auth, key.job_type, plan.poll, self._sizes
+                )
                 health, details = await asyncio.gather(
-                    _health(plan, polled, jobs, self._sizes, self._rotation),
-                    self._details(plan, polled, jobs),
+                    _unless_a_bug(
+                        "health",
+                        polled,
+                        fetch_health(asking, jobs, plan.batch_calls, self._rotation),
+                    ),
+                    self._details(plan, polled, asking, jobs),
                 )
             if plan.quotas:
                 await self._quotas.refresh(
@@ -310,23 +317,12 @@ class Poller:
             self._publish_soon()
 
     def _details(
-        self, plan: Plan, polled: PollTarget, jobs: Sequence[Job]
+        self, plan: Plan, polled: PollTarget, asking: Asking, jobs: Sequence[Job]
     ) -> Awaitable[Mapping[str, JobDetail]]:
         """What batch-detail says of the target's jobs, when it is switched on."""
         if BATCH_DETAIL not in plan.batch_calls:
             return asyncio.sleep(0, {})  # switched off: nothing to ask
-        details = fetch_details(
-            plan.client,
-            polled.project,
-            polled.auth,
-            polled.key.job_type,
-            jobs,
-            plan.poll,
-            self._rotation,
-            self._said,
-            plan.metrics.job_tags,
-            self._sizes,
-        )
+        details = fetch_details(asking, jobs, self._rotation, self._said, plan.metrics.job_tags)
         return _unless_a_bug("batch-detail", polled, details)
 
     async def _list(self, plan: Plan, polled: PollTarget, started: float) -> Listing:
@@ -361,24 +357,6 @@ class Poller:
 
 def _target_text(key: TargetKey) -> str:
     return f"{key.project_id}/{key.region}/{key.job_type}"
-
-
-def _health(
-    plan: Plan, polled: PollTarget, jobs: Sequence[Job], sizes: BatchSizes, rotation: Rotation
-) -> Awaitable[Mapping[str, JobHealth]]:
-    """What the batch calls say (their failed requests are left out by ``fetch_health``)."""
-    health = fetch_health(
-        plan.client,
-        polled.project,
-        polled.auth,
-        polled.key.job_type,
-        jobs,
-        plan.poll,
-        sizes,
-        plan.batch_calls,
-        rotation,
-    )
-    return _unless_a_bug("health", polled, health)
 
 
 async def _unless_a_bug(
