@@ -55,8 +55,10 @@ _TRIM = _malloc_trim()
 
 
 def return_free_memory() -> None:
-    """Give the heap's free pages back to the system. A render and a round of answers
-    churn megabytes of short-lived buffers among long-lived records; glibc keeps the pages
-    they freed, so without this the resident memory stays at the highest it ever was."""
+    """Give the heap's free pages back to the system. A render and a round of answers, or
+    an uncompressed scrape's inflating, churn megabytes of short-lived buffers among
+    long-lived records; glibc keeps the pages they freed, so without this the resident
+    memory stays at the highest it ever was (a call takes about a millisecond at 10,000
+    jobs)."""
     if _TRIM is not None:
         _TRIM(0)

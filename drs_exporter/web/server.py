@@ -24,7 +24,7 @@ from .. import NAME
 from ..config import check_telemetry_path, parse_listen_address
 from ..errors import ConfigError
 from ..metrics.exposition import OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE, Body, Exposition
-from ..metrics.process import ProcessMetrics
+from ..metrics.process import ProcessMetrics, return_free_memory
 from .basicauth import AuthBusy, BasicAuth
 from .limits import (
     BACKLOG,
@@ -231,6 +231,9 @@ def make_app(
                 request.transport.abort()
         except ConnectionResetError:  # the scraper went away: nothing more to send
             log.debug("scrape from %s ended before its body was sent", request.remote)
+        finally:
+            if not use_gzip:  # megabytes inflated a piece at a time: give their pages back
+                return_free_memory()
         return response
 
     async def index(request: web.Request) -> web.StreamResponse:
