@@ -286,6 +286,30 @@ async def test_a_time_that_cannot_be_read_gives_no_series_and_one_log_line(
     assert {v for _, _, v in select(found, "drs_up")} == {1.0}
 
 
+async def test_times_of_a_form_not_read_are_said_once_however_many_jobs_have_them(
+    start_sim: StartSim, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A form DRS might send and the exporter does not read would differ in every job's
+    value: one line says so, not one a job."""
+    sim = await world(start_sim, jobs=3)
+    for n in range(5):
+        odd = {
+            "id": f"odd-{n}",
+            "name": "odd",
+            "status": "INCRE_TRANSFER_STARTED",
+            "period_order": {"exp_time": f"2027/01/0{n + 1} 10:00", "is_auto_renew": 0},
+        }
+        sim.world.add_job(sim.project_ids[0], "sync", odd, ["v3"])
+    caplog.set_level(logging.WARNING)
+    async with Exporter(config(sim)) as exporter:
+        found = await poll(exporter)
+    expiring = by_job(found, "drs_job_subscription_expiry_timestamp_seconds")
+    assert not {f"odd-{n}" for n in range(5)} & set(expiring)
+    assert by_job(found, "drs_job_subscription_auto_renew")["odd-4"] == 0
+    said = [r.getMessage() for r in caplog.records if "exp_time" in r.getMessage()]
+    assert len(said) == 1, said
+
+
 async def test_no_subscriber_reaches_the_log_or_check(start_sim: StartSim, tmp_path: Path) -> None:
     sim = await world(start_sim)
     stream = io.StringIO()

@@ -179,7 +179,8 @@ def tell_detail(job: Job, result: Detail) -> dict[str, Any]:
     it (a threshold of 0 is one not set), and its tags as (key, value) as DRS names them."""
     order, notify = result.period_order, result.alarm_notify
     return {
-        "expires": None if order is None else _subscription_end(order.exp_time),
+        # ISO 8601, yyyy-MM-dd HH:mm:ss (UTC), Unix seconds or milliseconds; else None.
+        "expires": None if order is None else parse_time(order.exp_time),
         "auto_renew": None if order is None else _zero_or_one(order.is_auto_renew),
         "alarm_delay": None if notify is None else _positive(notify.delay_time),
         "alarm_rpo": None if notify is None else _positive(notify.rpo_delay),
@@ -192,12 +193,6 @@ def tag_label(key: str) -> str:
     """The label name of a tag key: ``tag_`` and the key, what a label name cannot hold made
     ``_`` (``cost-center`` is ``tag_cost_center``)."""
     return "tag_" + _NOT_IN_LABEL.sub("_", key)
-
-
-def _subscription_end(value: Any) -> float | None:
-    """``exp_time`` as Unix seconds: ISO 8601, ``yyyy-MM-dd HH:mm:ss`` (UTC) or Unix
-    milliseconds; None for anything else."""
-    return None if value is None or value == "" else parse_time(value)
 
 
 def _zero_or_one(value: Any) -> float | None:

@@ -177,16 +177,17 @@ def _detail(
     """What a batch-detail result tells of a job, with the tags ``tag_keys`` allows as labels
     (the first of two keys that make the same label kept)."""
     values = BATCH_DETAIL.tell(job, result)
-    order = result.period_order
-    if values["expires"] is None and order is not None and order.exp_time not in (None, ""):
-        text = one_line(str(order.exp_time), 64)
-        if said.first(("exp_time", text)):
-            log.warning(
-                "job %s: batch-detail's exp_time %r is not a time DRS is known to send (ISO "
-                "8601, yyyy-MM-dd HH:mm:ss or Unix milliseconds); no expiry series for it",
-                job.id,
-                text,
-            )
+    sent = None if result.period_order is None else result.period_order.exp_time
+    unread = values["expires"] is None and sent not in (None, "")
+    # Said once, whatever the value: an unknown form would differ in every job's value.
+    if unread and said.first("exp_time"):
+        log.warning(
+            "job %s: batch-detail's exp_time %r is not a time DRS is known to send (ISO "
+            "8601, yyyy-MM-dd HH:mm:ss, Unix seconds or milliseconds); no expiry series "
+            "for it, nor for any other job whose exp_time cannot be read (said only once)",
+            job.id,
+            one_line(str(sent), 64),
+        )
     every = "*" in tag_keys
     labels: dict[str, str] = {}
     for key, value in values.pop("tags") if tag_keys else ():

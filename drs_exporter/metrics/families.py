@@ -490,8 +490,8 @@ FAMILIES: tuple[Family, ...] = (
         per_job=True,
         call=BATCH_DETAIL,
         note="For top-level jobs billed by period: `period_order.exp_time` of batch-detail (ISO "
-        "8601, `yyyy-MM-dd HH:mm:ss` in UTC, or Unix milliseconds). When it ends, the job "
-        "stops; none for a job billed on demand.",
+        "8601, `yyyy-MM-dd HH:mm:ss` in UTC, or Unix seconds or milliseconds). When it ends, "
+        "the job stops; none for a job billed on demand.",
     ),
     TargetFamily(
         "drs_job_subscription_auto_renew",
