@@ -42,7 +42,9 @@ How each figure is taken:
   same speed (it drifts by half over a run on a shared machine); a CPU ratio is the median
   of the cycles' ratios. The same again for a world of compact job records (``--compact``).
 - RSS: VmRSS of /proc/PID/status after the cycles (only Prometheus-style scrapes so far),
-  then after plain text, gzip text and plain OpenMetrics scrapes; VmHWM is the peak.
+  then after plain text, gzip text and plain OpenMetrics scrapes, each read 1.5 s after the
+  last scrape (the exporter gives back what an uncompressed scrape freed within a second);
+  VmHWM is the peak.
 - Scrapes: sequential GETs of /metrics over keep-alive connections, alternating between the
   exporter and the baseline, timed from request to last body byte; p99 by nearest rank.
   The text format uncompressed on both sides (the same bytes to move), and the exporter's
@@ -243,6 +245,12 @@ class Process:
         """(VmRSS, VmHWM) in MB."""
         return memory_mib(self.pid)
 
+    def settled_rss(self) -> float:
+        """VmRSS in MB once the exporter has given back what its last scrapes freed (it does
+        within a second of an uncompressed one)."""
+        time.sleep(1.5)
+        return self.memory_mb()[0]
+
     def wait_idle(self, timeout: float) -> float:
         """Wait until no CPU tick for SETTLE seconds; return the CPU seconds at the last tick."""
         deadline = time.monotonic() + timeout
@@ -396,7 +404,7 @@ class World:
 @dataclass(frozen=True)
 class Cycle:
     seconds: float  # largest drs_last_poll_duration_seconds
-    cpu: float | None  # CPU seconds of the exporter
+    cpu: float  # CPU seconds of the exporter
     simulator_cpu: float  # CPU seconds of the simulator, which serves one request at a time
     requests_by_api: Mapping[str, float]  # drs_api_requests_total increase by api
     loads: float | None = None  # json.loads on the same bodies, timed right after the cycle
@@ -407,8 +415,7 @@ class Cycle:
 
     def floor(self, cpus: int) -> float:
         """What this machine's CPUs allow at best: neither process can use more than one."""
-        cpu = self.cpu or 0.0
-        return max(cpu, self.simulator_cpu, (cpu + self.simulator_cpu) / cpus)
+        return max(self.cpu, self.simulator_cpu, (self.cpu + self.simulator_cpu) / cpus)
 
 
 @dataclass(frozen=True)
@@ -487,7 +494,7 @@ def median_loads(cycles: Sequence[Cycle]) -> float:
 
 def mean_cpu(cycles: Sequence[Cycle]) -> float:
     """CPU per cycle: the mean, as /proc counts in ticks of 10 ms (a median would round)."""
-    return statistics.fmean(c.cpu or 0.0 for c in cycles)
+    return statistics.fmean(c.cpu for c in cycles)
 
 
 def start_simulator(
@@ -863,7 +870,7 @@ def run_size(plan: Plan, jobs: int, exporter_argv: Sequence[str], headline: bool
             steady = cycles(plan.cycles, plan.fast_rps, True)
             say(
                 f"{label} steady cycles: "
-                + ", ".join(f"{c.seconds:.2f}s/{c.cpu or 0:.2f}s CPU" for c in steady)
+                + ", ".join(f"{c.seconds:.2f}s/{c.cpu:.2f}s CPU" for c in steady)
             )
             rounds.quiet()
             rss = {"after the cycles (OpenMetrics, gzip: as Prometheus)": exporter.memory_mb()[0]}
@@ -874,11 +881,11 @@ def run_size(plan: Plan, jobs: int, exporter_argv: Sequence[str], headline: bool
                 f"{label} scrapes: ours {text}, Prometheus-style {prometheus}, "
                 f"baseline {slow_baseline}"
             )
-            rss["+ text, plain"] = exporter.memory_mb()[0]
+            rss["+ text, plain"] = exporter.settled_rss()
             for kind, headers in SCRAPE_KINDS.items():
                 for _ in range(max(5, plan.scrapes // 10)):
                     ours.get("/metrics", headers)
-                rss[f"+ {kind}"] = exporter.memory_mb()[0]
+                rss[f"+ {kind}"] = exporter.settled_rss()
             hwm = exporter.memory_mb()[1]
             baseline_rss = baseline.memory_mb()[0]
             world = replace(world, with_subtasks=len(set(_PARENT.findall(text_body))))
@@ -981,14 +988,14 @@ def cycle_verdict(
         if best == math.ceil(cycle.requests / plan.concurrency) * result.rtt
         else "rate"
     )
-    floor = cycle.floor(CPUS) if cycle.cpu is not None else 0.0
-    cpu = f"; CPU floor {floor:.2f} s" if cycle.cpu is not None else ""
+    floor = cycle.floor(CPUS)
     # What bounds the cycle: the round trips, or the CPU the machine has for it.
     bound_by = max(best, floor)
     return Verdict(
         f"{what}, max_concurrency {plan.concurrency}, max_requests_per_second {rps:g} "
         f"({bound}-bound, {cycle.requests:.0f} requests)",
-        f"{cycle.seconds:.2f} s = {cycle.seconds / best:.2f} x ideal {best:.2f} s{cpu}"
+        f"{cycle.seconds:.2f} s = {cycle.seconds / best:.2f} x ideal {best:.2f} s; "
+        f"CPU floor {floor:.2f} s"
         + (f" ({cycle.seconds / bound_by:.2f} x the larger)" if floor > best else ""),
         "" if target is None else f"<= {target:g} x the ideal or the CPU floor, the larger",
         None if target is None else cycle.seconds <= target * bound_by,
@@ -998,7 +1005,7 @@ def cycle_verdict(
 def cpu_verdict(what: str, cycles: Sequence[Cycle], target: bool = True) -> Verdict:
     """CPU per cycle against json.loads timed after each: the median of the ratios;
     ``target``: held to CPU_RATIO_TARGET, else only shown."""
-    ratio = statistics.median((c.cpu or 0.0) / (c.loads or math.inf) for c in cycles)
+    ratio = statistics.median(c.cpu / (c.loads or math.inf) for c in cycles)
     return Verdict(
         f"CPU per steady cycle, {what}: exporter; json.loads of the same bodies",
         f"{mean_cpu(cycles):.3f} s; {median_loads(cycles):.3f} s: {ratio:.2f} x",

@@ -11,6 +11,7 @@ where the job families are rendered once per poll cycle.
 
 from __future__ import annotations
 
+import asyncio
 import ctypes
 import ctypes.util
 from collections.abc import Callable
@@ -62,3 +63,21 @@ def return_free_memory() -> None:
     jobs)."""
     if _TRIM is not None:
         _TRIM(0)
+
+
+class FreeMemoryLater:
+    """``return_free_memory`` a second after the first call since it last ran: work that
+    frees megabytes on the scrape path (an uncompressed body) costs at most one trim a
+    second however often it comes, and none while its request is being answered."""
+
+    def __init__(self, after: float = 1.0) -> None:
+        self._after = after
+        self._pending: asyncio.TimerHandle | None = None
+
+    def __call__(self) -> None:
+        if _TRIM is not None and self._pending is None:
+            self._pending = asyncio.get_running_loop().call_later(self._after, self._run)
+
+    def _run(self) -> None:
+        self._pending = None
+        return_free_memory()

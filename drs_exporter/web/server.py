@@ -24,11 +24,11 @@ from .. import NAME
 from ..config import check_telemetry_path, parse_listen_address
 from ..errors import ConfigError
 from ..metrics.exposition import OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE, Body, Exposition
-from ..metrics.process import ProcessMetrics, return_free_memory
+from ..metrics.process import FreeMemoryLater, ProcessMetrics
 from .basicauth import AuthBusy, BasicAuth
 from .limits import (
     BACKLOG,
-    Once,
+    LogThrottle,
     ServerLimits,
     cap_connections,
     connection_cap,
@@ -199,6 +199,7 @@ def make_app(
 
     landing = _landing_page(telemetry_path, version, lifecycle, reloadable)
     process = ProcessMetrics()
+    free_memory_later = FreeMemoryLater()
 
     async def metrics(request: web.Request) -> web.StreamResponse:
         openmetrics = wants_openmetrics(request.headers.get("Accept", ""))
@@ -233,7 +234,7 @@ def make_app(
             log.debug("scrape from %s ended before its body was sent", request.remote)
         finally:
             if not use_gzip:  # megabytes inflated a piece at a time: give their pages back
-                return_free_memory()
+                free_memory_later()
         return response
 
     async def index(request: web.Request) -> web.StreamResponse:
@@ -320,7 +321,7 @@ async def start_server(
     )
     await runner.setup()
     return_freed_buffers()
-    once = Once()
+    throttle = LogThrottle()
     cap = connection_cap(limits.max_connections)
     if cap < limits.max_connections:
         log.warning(
@@ -331,8 +332,8 @@ async def start_server(
             resource.getrlimit(resource.RLIMIT_NOFILE)[0],
         )
     assert runner.server is not None
-    cap_connections(runner.server, cap, once)
-    quiet_loop_errors(asyncio.get_running_loop(), once)
+    cap_connections(runner.server, cap, throttle)
+    quiet_loop_errors(asyncio.get_running_loop(), throttle)
     site = web.TCPSite(
         runner, host or None, port, ssl_context=ssl_context, backlog=BACKLOG
     )  # host "": all
