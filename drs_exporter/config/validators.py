@@ -25,9 +25,8 @@ _RESERVED_PATHS = ("/", "/-/healthy", "/-/ready", "/-/reload")
 _HOST = re.compile(r"[A-Za-z0-9_]([A-Za-z0-9._-]*[A-Za-z0-9])?")
 _PORT = re.compile(r"[0-9]{1,5}")
 _PLAIN_SECONDS = re.compile(r"[0-9]+(\.[0-9]+)?")
-REGION = re.compile(
-    r"[A-Za-z0-9][A-Za-z0-9._-]*"
-)  # a region's name: it goes into host names and labels
+# A region's name: it goes into host names and labels.
+REGION = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 _DURATION = re.compile(
     r"((?P<y>[0-9.]+)y)?((?P<w>[0-9.]+)w)?((?P<d>[0-9.]+)d)?((?P<h>[0-9.]+)h)?"

@@ -23,8 +23,8 @@ from ..model import Job, JobDetail, JobHealth, unique_jobs
 from ..polling.snapshot import Snapshot, TargetKey, TargetState
 
 TARGET_LABELS = ("project_id", "region", "job_type")
-_T = TypeVar("_T")
 JOB_LABELS = (*TARGET_LABELS, "job_id")
+_T = TypeVar("_T")
 
 # A family's line writer: (leading labels' text if any, the other label values, value) -> line.
 Line = Callable[..., str]

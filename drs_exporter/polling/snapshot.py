@@ -11,7 +11,7 @@ from .sharding import Shard
 
 _NO_TIMES: Mapping[str, float] = MappingProxyType({})
 _NO_HEALTH: Mapping[str, JobHealth] = MappingProxyType({})
-_NO_DETAILS: Mapping[str, JobDetail] = MappingProxyType({})
+NO_DETAILS: Mapping[str, JobDetail] = MappingProxyType({})
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -53,7 +53,7 @@ class TargetState:
     jobs: tuple[Job, ...] = ()
     status_since: Mapping[str, float] = field(default_factory=lambda: _NO_TIMES)
     health: Mapping[str, JobHealth] = field(default_factory=lambda: _NO_HEALTH)
-    details: Mapping[str, JobDetail] = field(default_factory=lambda: _NO_DETAILS)
+    details: Mapping[str, JobDetail] = field(default_factory=lambda: NO_DETAILS)
     last_poll_duration: float | None = None  # seconds
     last_success: float | None = None  # Unix seconds
     # ``jobs`` holds a successful poll's result (possibly an empty one) that is not yet stale;

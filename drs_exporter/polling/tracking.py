@@ -22,12 +22,9 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from ..model import Job, JobDetail, JobHealth
-from .snapshot import TargetKey, TargetState, Versions
+from .snapshot import NO_DETAILS, TargetKey, TargetState, Versions
 
 _NOTHING_SEEN: Mapping[str, tuple[str, float]] = MappingProxyType({})
-_NO_TIMES: Mapping[str, float] = MappingProxyType({})
-_NO_HEALTH: Mapping[str, JobHealth] = MappingProxyType({})
-_NO_DETAILS: Mapping[str, JobDetail] = MappingProxyType({})
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +35,7 @@ class Listed:
     jobs: tuple[Job, ...]
     health: Mapping[str, JobHealth]
     duration: float  # seconds the poll took
-    details: Mapping[str, JobDetail] = field(default_factory=lambda: _NO_DETAILS)
+    details: Mapping[str, JobDetail] = field(default_factory=lambda: NO_DETAILS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,13 +119,10 @@ def _failed(prev: Tracked, outcome: Failed, now: Now, stale_after: float) -> Tra
     state = dataclasses.replace(prev.state, up=False, last_poll_duration=outcome.duration)
     if state.has_data and is_stale(prev, now, stale_after):
         versions = state.versions
-        state = dataclasses.replace(
-            state,
-            jobs=(),
-            status_since=_NO_TIMES,
-            health=_NO_HEALTH,
-            details=_NO_DETAILS,
-            has_data=False,
+        state = TargetState(  # no jobs, status times, health or details: the defaults
+            key=state.key,
+            last_poll_duration=outcome.duration,
+            last_success=state.last_success,
             versions=Versions(
                 versions.jobs + 1, versions.since + 1, versions.health + 1, versions.detail + 1
             ),

@@ -134,7 +134,7 @@ def connection_cap(wanted: int, fd_limit: int | None = None) -> int:
     return max(1, min(wanted, fd_limit - max(FD_RESERVE, fd_limit // 4)))
 
 
-class Once:
+class LogThrottle:
     """Says whether an event of a kind should be logged now: once every QUIET_FOR seconds,
     with the number of events that were not."""
 
@@ -158,7 +158,7 @@ def _also(skipped: int) -> str:
     return f" ({skipped} more since the last such line)" if skipped else ""
 
 
-def cap_connections(server: web.Server, cap: int, once: Once) -> None:
+def cap_connections(server: web.Server, cap: int, throttle: LogThrottle) -> None:
     """Answer 503 and close every connection beyond ``cap`` at once.
 
     aiohttp has no such cap; its server learns of each connection before reading from it.
@@ -170,7 +170,7 @@ def cap_connections(server: web.Server, cap: int, once: Once) -> None:
         if len(server.connections) > cap:
             # Once the handler has started: closed before, it would fail on its first step.
             asyncio.get_running_loop().call_soon(_refuse, handler, transport)
-            skipped = once.due("cap")
+            skipped = throttle.due("cap")
             if skipped is not None:
                 log.warning(
                     "%d connections open: closing new ones (%s %d)%s",
@@ -191,7 +191,7 @@ def _refuse(handler: web.RequestHandler, transport: asyncio.Transport) -> None:
     handler.force_close()
 
 
-def quiet_loop_errors(loop: asyncio.AbstractEventLoop, once: Once) -> None:
+def quiet_loop_errors(loop: asyncio.AbstractEventLoop, throttle: LogThrottle) -> None:
     """Log the event loop's errors about sockets (``accept`` out of file descriptors, most
     of all) in one line per kind and minute; others as the loop would."""
 
@@ -202,7 +202,7 @@ def quiet_loop_errors(loop: asyncio.AbstractEventLoop, once: Once) -> None:
             return
         message = str(context.get("message", "socket error"))
         kind = f"{message}: {exc.strerror or type(exc).__name__}"
-        skipped = once.due(kind)
+        skipped = throttle.due(kind)
         if skipped is not None:
             log.error("%s%s", kind, _also(skipped))
 
@@ -217,10 +217,10 @@ class _OneLineLogger(logging.Logger):
     Errors of our own keep their traceback only when DEBUG logging is on.
     """
 
-    once = Once()
+    throttle = LogThrottle()
 
     def handle(self, record: logging.LogRecord) -> None:
-        if self.once.due(f"{record.levelno} {record.msg}") is None:
+        if self.throttle.due(f"{record.levelno} {record.msg}") is None:
             return  # said already this minute: a flood of one mistake is one line
         if record.exc_info:
             exc = record.exc_info[1]
