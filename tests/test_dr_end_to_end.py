@@ -225,6 +225,21 @@ async def test_the_quota_is_asked_once_per_project_and_exported(start_sim: Start
         assert (used[2], limit[2]) == (served["used"], served["quota"])
 
 
+async def test_the_quota_is_asked_alongside_the_batch_calls_not_after_them(
+    start_sim: StartSim,
+) -> None:
+    # Each answer takes LATENCY: a quota asked after the batch calls would arrive at least
+    # that long after the first of them; asked alongside, it arrives with them.
+    latency = 0.5
+    sim = await world(start_sim, projects=1, jobs=60, latency=latency)
+    async with Exporter(sim_config(sim)) as exporter:
+        await exporter.poll_once()
+    listed = max(c.at for c in sim.requests.of("v5_jobs", "v3_jobs"))
+    batch = [c.at for c in sim.requests.calls if c.api.startswith("v3_batch") and c.at > listed]
+    (quota,) = sim.requests.of("v3_quotas")
+    assert batch and quota.at < min(batch) + latency
+
+
 @pytest.mark.parametrize(
     ("switch", "apis", "families"),
     [

@@ -273,22 +273,15 @@ class Poller:
                 exc_info=log.isEnabledFor(logging.DEBUG),
             )
         if jobs is not None and plan.asks_health(answered):
-            if plan.batch_calls:
-                asking = Asking(
-                    plan.client, polled.project, polled.auth, key.job_type, plan.poll, self._sizes
-                )
-                health, details = await asyncio.gather(
-                    _unless_a_bug(
-                        "health",
-                        polled,
-                        fetch_health(asking, jobs, plan.batch_calls, self._rotation),
-                    ),
-                    self._details(plan, polled, asking, jobs),
-                )
-            if plan.quotas:
-                await self._quotas.refresh(
-                    plan.client, polled.project, polled.auth, started, self._clock.monotonic()
-                )
+            # Asked together: the quota is not one more round trip after the batch calls.
+            asking = Asking(
+                plan.client, polled.project, polled.auth, key.job_type, plan.poll, self._sizes
+            )
+            health, details, _ = await asyncio.gather(
+                self._health(plan, polled, asking, jobs),
+                self._details(plan, polled, asking, jobs),
+                self._quota(plan, polled, started),
+            )
         duration = self._clock.monotonic() - started
         prev = self._tracked.get(key)
         if prev is None:  # dropped by a new plan while we polled
@@ -316,6 +309,15 @@ class Poller:
         else:
             self._publish_soon()
 
+    def _health(
+        self, plan: Plan, polled: PollTarget, asking: Asking, jobs: Sequence[Job]
+    ) -> Awaitable[Mapping[str, JobHealth]]:
+        """What the batch calls switched on say of the target's jobs."""
+        if not plan.batch_calls:
+            return asyncio.sleep(0, {})  # switched off: nothing to ask
+        health = fetch_health(asking, jobs, plan.batch_calls, self._rotation)
+        return _unless_a_bug("health", polled, health)
+
     def _details(
         self, plan: Plan, polled: PollTarget, asking: Asking, jobs: Sequence[Job]
     ) -> Awaitable[Mapping[str, JobDetail]]:
@@ -324,6 +326,13 @@ class Poller:
             return asyncio.sleep(0, {})  # switched off: nothing to ask
         details = fetch_details(asking, jobs, self._rotation, self._said, plan.metrics.job_tags)
         return _unless_a_bug("batch-detail", polled, details)
+
+    def _quota(self, plan: Plan, polled: PollTarget, started: float) -> Awaitable[None]:
+        """The project's quota read again, when ``metrics.quotas`` is on."""
+        if not plan.quotas:
+            return asyncio.sleep(0)
+        project, now = polled.project, self._clock.monotonic()
+        return self._quotas.refresh(plan.client, project, polled.auth, started, now)
 
     async def _list(self, plan: Plan, polled: PollTarget, started: float) -> Listing:
         return await list_published(
