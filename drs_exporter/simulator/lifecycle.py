@@ -8,6 +8,7 @@ lazily, one step at a time, only as far as someone asks.
 from __future__ import annotations
 
 import bisect
+import functools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -24,14 +25,20 @@ def _mix(x: int) -> int:
     return x ^ (x >> 31)
 
 
+@functools.lru_cache(maxsize=64)
+def _seeded(seed: int) -> int:
+    # A world draws with a few seeds (one per kind of draw) for thousands of draws each.
+    return _mix(seed & _MASK)
+
+
 def hash64(seed: int, key: int) -> int:
     """64 well-mixed bits determined by (seed, key) alone."""
-    return _mix(_mix(seed & _MASK) ^ key)
+    return _mix(_seeded(seed) ^ key)
 
 
 def unit(seed: int, key: int, n: int) -> float:
     """A uniform draw in [0, 1) determined by (seed, key, n) alone."""
-    return _mix(_mix(_mix(seed & _MASK) ^ key) ^ n) / 2.0**64
+    return _mix(_mix(_seeded(seed) ^ key) ^ n) / 2.0**64
 
 
 @dataclass(frozen=True)
