@@ -14,10 +14,13 @@ entry per family, and splitting it would split the one place.
 
 from __future__ import annotations
 
+import operator
 import platform
 from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import Any
+
+import msgspec
 
 from ..cloud.transport import MAX_BODY_BYTES
 from ..drs.batch_calls import (
@@ -29,7 +32,7 @@ from ..drs.batch_calls import (
 )
 from ..errors import REASONS
 from ..list_apis import LIST_APIS
-from ..model import INFO_FIELDS, MAX_ERROR_MESSAGE, STATUSES, JobDetail, is_failed
+from ..model import INFO_FIELDS, MAX_ERROR_MESSAGE, STATUSES, JobDetail, JobHealth, is_failed
 from ..polling.counters import DRS_API_NAMES, IAM_API_NAMES
 from ..polling.snapshot import DiscoveryState, Snapshot, TargetState
 from .family import Family, Reads, SnapshotFamily, SnapshotSamples, TargetFamily, TargetSamples
@@ -39,6 +42,7 @@ from .samples import (
     Line,
     SnapshotView,
     TargetView,
+    Told,
     numbers,
     own_labels_text,
     target_text,
@@ -117,25 +121,31 @@ def _since(line: Line, t: TargetView) -> str:
 
 
 def _told(
-    value_of: Callable[[Any], float | None],
-    told: Callable[[TargetView], list[tuple[str, Any]]] = lambda t: t.told,
+    figure: str,
+    record: type[msgspec.Struct] = JobHealth,
+    told: Callable[[TargetView], Told[Any]] = lambda t: t.told,
 ) -> TargetSamples:
-    """One figure the batch calls told of each job (or batch-detail, with ``told`` giving
-    ``TargetView.detailed``), for the jobs they told it of."""
+    """One figure (a field of ``JobHealth``) the batch calls told of each job, or of
+    ``JobDetail`` with ``told`` giving ``TargetView.detailed``, for the jobs told of it."""
+    if figure not in record.__struct_fields__:
+        raise ValueError(f"{record.__name__} has no field {figure!r}")
+    value_of = operator.attrgetter(figure)
 
     def samples(line: Line, t: TargetView) -> str:
-        found = [(ident, value) for ident, h in told(t) if (value := value_of(h)) is not None]
-        if not found:
-            return ""
-        idents, values = zip(*found, strict=True)
-        return "".join(map(line, idents, numbers(values)))
+        told_of = told(t)
+        idents, values = told_of.idents, list(map(value_of, told_of.found))
+        if None in values:
+            idents = [i for i, v in zip(idents, values, strict=True) if v is not None]
+            values = [v for v in values if v is not None]
+        return "".join(map(line, idents, numbers(values))) if values else ""
 
     return samples
 
 
-def _detailed(value_of: Callable[[JobDetail], float | None]) -> TargetSamples:
-    """One figure batch-detail told of each job, for the jobs it told it of."""
-    return _told(value_of, lambda t: t.detailed)
+def _detailed(figure: str) -> TargetSamples:
+    """One figure (a field of ``JobDetail``) batch-detail told of each job, for the jobs it
+    told it of."""
+    return _told(figure, JobDetail, lambda t: t.detailed)
 
 
 def _tags(line: Line, t: TargetView) -> str:
@@ -300,7 +310,7 @@ FAMILIES: tuple[Family, ...] = (
         "Progress of a DRS job's or subtask's transfer, from 0 to 1.",
         JOB_LABELS,
         reads=Reads.HEALTH,
-        samples=_told(lambda h: h.progress),
+        samples=_told("progress"),
         per_job=True,
         call=BATCH_PROGRESS,
         note="For jobs in `FULL_TRANSFER_STARTED`, `INCRE_TRANSFER_STARTED` or "
@@ -312,7 +322,7 @@ FAMILIES: tuple[Family, ...] = (
         "How far a DRS job's or subtask's incremental replication is behind its source.",
         JOB_LABELS,
         reads=Reads.HEALTH,
-        samples=_told(lambda h: h.delay),
+        samples=_told("delay"),
         per_job=True,
         call=BATCH_PROGRESS,
         note="For jobs in `INCRE_TRANSFER_STARTED` or `CHILD_TRANSFER_STARTED`: "
@@ -324,7 +334,7 @@ FAMILIES: tuple[Family, ...] = (
         "How long a DRS job's or subtask's transfer still needs, as DRS estimates it.",
         JOB_LABELS,
         reads=Reads.HEALTH,
-        samples=_told(lambda h: h.remaining),
+        samples=_told("remaining"),
         per_job=True,
         call=BATCH_PROGRESS,
         note="The jobs of `drs_job_progress_ratio`: `remaining_time`.",
@@ -335,7 +345,7 @@ FAMILIES: tuple[Family, ...] = (
         "When DRS last updated a job's or subtask's progress, in Unix seconds.",
         JOB_LABELS,
         reads=Reads.HEALTH,
-        samples=_told(lambda h: h.updated),
+        samples=_told("updated"),
         per_job=True,
         call=BATCH_PROGRESS,
         note="The jobs of `drs_job_progress_ratio`: `process_time` / 1000. A value that stops "
@@ -360,7 +370,7 @@ FAMILIES: tuple[Family, ...] = (
         "Rows per second a DRS job or subtask applies to its target.",
         JOB_LABELS,
         reads=Reads.HEALTH,
-        samples=_told(lambda h: h.rows_rate),
+        samples=_told("rows_rate"),
         per_job=True,
         call=BATCH_PROGRESS,
         note="`apply_rows_rate` of batch-progress; no series before the incremental phase (DRS "
@@ -372,7 +382,7 @@ FAMILIES: tuple[Family, ...] = (
         "Bytes per second a DRS job or subtask applies to its target.",
         JOB_LABELS,
         reads=Reads.HEALTH,
-        samples=_told(lambda h: h.bytes_rate),
+        samples=_told("bytes_rate"),
         per_job=True,
         call=BATCH_PROGRESS,
         note="`apply_bytes_rate` of batch-progress; no series before the incremental phase (DRS "
@@ -384,7 +394,7 @@ FAMILIES: tuple[Family, ...] = (
         "Recovery point objective of a DR job: the data a failover now would lose, in seconds.",
         JOB_LABELS,
         reads=Reads.HEALTH,
-        samples=_told(lambda h: h.rpo),
+        samples=_told("rpo"),
         per_job=True,
         call=BATCH_RPO_RTO,
         note="For `cloudDataGuard` jobs in `INCRE_TRANSFER_STARTED`: `rpo_info.delay` of "
@@ -396,7 +406,7 @@ FAMILIES: tuple[Family, ...] = (
         "Recovery time objective of a DR job: how long a failover now would take, in seconds.",
         JOB_LABELS,
         reads=Reads.HEALTH,
-        samples=_told(lambda h: h.rto),
+        samples=_told("rto"),
         per_job=True,
         call=BATCH_RPO_RTO,
         note="For `cloudDataGuard` jobs in `INCRE_TRANSFER_STARTED`: `rto_info.delay` of "
@@ -408,7 +418,7 @@ FAMILIES: tuple[Family, ...] = (
         "1 if the DR job's replication instance reaches its source database, else 0.",
         JOB_LABELS,
         reads=Reads.HEALTH,
-        samples=_told(lambda h: h.source_connected),
+        samples=_told("source_connected"),
         per_job=True,
         call=DR_MONITORING,
         note="For `cloudDataGuard` jobs in `FULL_TRANSFER_STARTED` or `INCRE_TRANSFER_STARTED`: "
@@ -420,7 +430,7 @@ FAMILIES: tuple[Family, ...] = (
         "1 if the DR job's replication instance reaches its target database, else 0.",
         JOB_LABELS,
         reads=Reads.HEALTH,
-        samples=_told(lambda h: h.target_connected),
+        samples=_told("target_connected"),
         per_job=True,
         call=DR_MONITORING,
         note="The jobs of `drs_job_source_connected`: `dst_normal`.",
@@ -431,7 +441,7 @@ FAMILIES: tuple[Family, ...] = (
         "CPU use of a DR job's replication instance, from 0 to 1.",
         JOB_LABELS,
         reads=Reads.HEALTH,
-        samples=_told(lambda h: h.cpu),
+        samples=_told("cpu"),
         per_job=True,
         call=DR_MONITORING,
         note="The jobs of `drs_job_source_connected`: `cpuUsed_percent` / 100.",
@@ -442,7 +452,7 @@ FAMILIES: tuple[Family, ...] = (
         "Memory used on a DR job's replication instance.",
         JOB_LABELS,
         reads=Reads.HEALTH,
-        samples=_told(lambda h: h.memory_used),
+        samples=_told("memory_used"),
         per_job=True,
         call=DR_MONITORING,
         note="The jobs of `drs_job_source_connected`: `mem_used_inMB` x 2^20.",
@@ -453,7 +463,7 @@ FAMILIES: tuple[Family, ...] = (
         "Memory of a DR job's replication instance.",
         JOB_LABELS,
         reads=Reads.HEALTH,
-        samples=_told(lambda h: h.memory),
+        samples=_told("memory"),
         per_job=True,
         call=DR_MONITORING,
         note="The jobs of `drs_job_source_connected`: `node_mem_inMB` x 2^20.",
@@ -464,7 +474,7 @@ FAMILIES: tuple[Family, ...] = (
         "Disk used on a DR job's replication instance.",
         JOB_LABELS,
         reads=Reads.HEALTH,
-        samples=_told(lambda h: h.disk_used),
+        samples=_told("disk_used"),
         per_job=True,
         call=DR_MONITORING,
         note="The jobs of `drs_job_source_connected`: `volume_used_inGB` x 2^30.",
@@ -475,7 +485,7 @@ FAMILIES: tuple[Family, ...] = (
         "Disk size of a DR job's replication instance.",
         JOB_LABELS,
         reads=Reads.HEALTH,
-        samples=_told(lambda h: h.disk),
+        samples=_told("disk"),
         per_job=True,
         call=DR_MONITORING,
         note="The jobs of `drs_job_source_connected`: `node_volume_inGB` x 2^30.",
@@ -486,7 +496,7 @@ FAMILIES: tuple[Family, ...] = (
         "When the yearly/monthly subscription of a DRS job ends, in Unix seconds.",
         JOB_LABELS,
         reads=Reads.DETAIL,
-        samples=_detailed(lambda d: d.expires),
+        samples=_detailed("expires"),
         per_job=True,
         call=BATCH_DETAIL,
         note="For top-level jobs billed by period: `period_order.exp_time` of batch-detail (ISO "
@@ -499,7 +509,7 @@ FAMILIES: tuple[Family, ...] = (
         "1 if the subscription of a DRS job renews automatically, else 0.",
         JOB_LABELS,
         reads=Reads.DETAIL,
-        samples=_detailed(lambda d: d.auto_renew),
+        samples=_detailed("auto_renew"),
         per_job=True,
         call=BATCH_DETAIL,
         note="The jobs of `drs_job_subscription_expiry_timestamp_seconds`: "
@@ -511,7 +521,7 @@ FAMILIES: tuple[Family, ...] = (
         "The replication delay past which the DRS alarm set on the job fires, in seconds.",
         JOB_LABELS,
         reads=Reads.DETAIL,
-        samples=_detailed(lambda d: d.alarm_delay),
+        samples=_detailed("alarm_delay"),
         per_job=True,
         call=BATCH_DETAIL,
         note="`alarm_notify.delay_time` of batch-detail, where the job's owner set one (0 is "
@@ -524,7 +534,7 @@ FAMILIES: tuple[Family, ...] = (
         "The RPO past which the DRS alarm set on a DR job fires, in seconds.",
         JOB_LABELS,
         reads=Reads.DETAIL,
-        samples=_detailed(lambda d: d.alarm_rpo),
+        samples=_detailed("alarm_rpo"),
         per_job=True,
         call=BATCH_DETAIL,
         note="`alarm_notify.rpo_delay`, where set. Compare with `drs_job_rpo_seconds`.",
@@ -535,7 +545,7 @@ FAMILIES: tuple[Family, ...] = (
         "The RTO past which the DRS alarm set on a DR job fires, in seconds.",
         JOB_LABELS,
         reads=Reads.DETAIL,
-        samples=_detailed(lambda d: d.alarm_rto),
+        samples=_detailed("alarm_rto"),
         per_job=True,
         call=BATCH_DETAIL,
         note="`alarm_notify.rto_delay`, where set. Compare with `drs_job_rto_seconds`.",

@@ -11,10 +11,10 @@ per render and only if a family asks.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 import msgspec
 
@@ -182,25 +182,45 @@ class TargetView:
     @cached_property
     def named(self) -> list[tuple[str, Job]]:
         """Every job with its labels (the target's and its job_id)."""
-        return [(self._ident(job), job) for job in self.jobs]
+        return list(zip(self._idents(self.jobs), self.jobs, strict=True))
 
     @cached_property
-    def told(self) -> list[tuple[str, JobHealth]]:
-        """Every job the batch calls told about, with its labels, in the order of ``jobs``."""
+    def told(self) -> Told[JobHealth]:
+        """Every job the batch calls told about, in the order of ``jobs``."""
         return self._each(self.state.health)
 
     @cached_property
-    def detailed(self) -> list[tuple[str, JobDetail]]:
-        """Every job batch-detail told about, with its labels, in the order of ``jobs``."""
+    def detailed(self) -> Told[JobDetail]:
+        """Every job batch-detail told about, in the order of ``jobs``."""
         return self._each(self.state.details)
 
-    def _each(self, found: Mapping[str, _T]) -> list[tuple[str, _T]]:
+    def _each(self, found: Mapping[str, _T]) -> Told[_T]:
         if not found:
-            return []
-        return [(self._ident(job), f) for job in self.jobs if (f := found.get(job.id)) is not None]
+            return Told([], [])
+        jobs = [job for job in self.jobs if job.id in found]
+        return Told(self._idents(jobs), [found[job.id] for job in jobs])
 
-    def _ident(self, job: Job) -> str:
-        return f'{self.base},job_id="{escape(job.id)}"'
+    def _idents(self, jobs: Sequence[Job]) -> list[str]:
+        """The labels of each job (the target's and its job_id)."""
+        ids = [job.id for job in jobs]
+        joined = "".join(ids)
+        if "\\" in joined or '"' in joined or "\n" in joined:  # nearly never
+            ids = [escape(i) for i in ids]
+        base = self.base
+        return [f'{base},job_id="{i}"' for i in ids]
+
+
+@dataclass(frozen=True, slots=True)
+class Told(Generic[_T]):
+    """What a batch call told of some jobs: the jobs' labels, and what it told of each, in
+    the same order."""
+
+    idents: list[str]
+    found: list[_T]
+
+    def __iter__(self) -> Iterator[tuple[str, _T]]:
+        """(labels, what was told) of each job."""
+        return zip(self.idents, self.found, strict=True)
 
 
 @dataclass(frozen=True, slots=True)
