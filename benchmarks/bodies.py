@@ -75,9 +75,11 @@ def cycle_bodies(
     page_size: int,
     batch_size: int,
     health: bool,
+    first: bool = False,
 ) -> list[bytes]:
     """Every answer a poll cycle of these projects reads (``health``: with every batch call
-    and the quota, as by default; else the listings alone)."""
+    and the quota, as by default; else the listings alone). ``first``: the first cycle's,
+    which also asks batch-detail about every job."""
     api = _Api(base_url, token)
     bodies: list[bytes] = []
     try:
@@ -90,8 +92,8 @@ def cycle_bodies(
                 pages = [json.loads(body)["jobs"] for body in listing]
                 jobs = unique_jobs(parse_jobs(job for page in pages for job in page))
                 for call in BATCH_CALLS:
-                    if call.refreshed:  # asked when first seen, then once poll.detail_interval
-                        continue  # (an hour) has passed: in no steady cycle of the benchmark
+                    if call.refreshed and not first:  # asked when first seen, then once
+                        continue  # poll.detail_interval (an hour) has passed: in no steady cycle
                     ids = [job.id for job in jobs if call.wanted(job_type, job)]
                     size = min(batch_size, call.max_ids)
                     if call.rotated:  # a cycle asks about the share of one turn
