@@ -125,8 +125,9 @@ def _told(
     record: type[msgspec.Struct] = JobHealth,
     told: Callable[[TargetView], Told[Any]] = lambda t: t.told,
 ) -> TargetSamples:
-    """One figure (a field of ``JobHealth``) the batch calls told of each job, or of
-    ``JobDetail`` with ``told`` giving ``TargetView.detailed``, for the jobs told of it."""
+    """One figure the batch calls told of each job, for the jobs told of it: a field of
+    ``record``, ``JobHealth`` as ``TargetView.told`` gives them, or ``JobDetail`` as
+    ``TargetView.detailed`` does (``told``). A name that is no field fails at import."""
     if figure not in record.__struct_fields__:
         raise ValueError(f"{record.__name__} has no field {figure!r}")
     value_of = operator.attrgetter(figure)

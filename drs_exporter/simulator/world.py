@@ -47,8 +47,10 @@ def true_total(total: int) -> int | None:
 
 
 def _json_text(value: Any) -> str:
-    """``value`` as JSON text, as json.dumps without ensure_ascii writes it (msgspec's, far
-    faster; json's for what msgspec refuses, such as integers beyond 64 bits)."""
+    """``value`` as compact JSON text: msgspec's, far faster than json.dumps, or json's for
+    what msgspec refuses, such as integers beyond 64 bits. (msgspec writes NaN and the
+    infinities as null, where json.dumps wrote its non-standard NaN: no answer the simulator
+    makes holds one, though a job added as raw JSON could.)"""
     try:
         return msgspec.json.encode(value).decode()
     except (TypeError, OverflowError):
