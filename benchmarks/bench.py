@@ -568,7 +568,9 @@ def measure_loads(world: World, plan: Plan) -> Decoding:
 
     # What only a first cycle asks, asked once here too: the simulator has answered every
     # request of the exporter's first cycle before, which then measures the exporter alone.
-    cycle_bodies(world.url, TOKEN, world.projects, plan.page_size, BATCH_SIZE, True, first=True)
+    cycle_bodies(
+        world.url, TOKEN, world.projects, plan.page_size, BATCH_SIZE, health=True, first=True
+    )
     found = {
         (health, size): bodies(health, size)
         for health, size in ((True, BATCH_SIZE), (False, BATCH_SIZE), (True, NARROW_BATCH))

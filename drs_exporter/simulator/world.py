@@ -58,7 +58,7 @@ def _json_text(value: Any) -> str:
 
 
 def _results(results: list[Any]) -> str:
-    """A batch call's answer: its results, counted."""
+    """A batch call's answer: its results (records, or ``msgspec.Raw`` JSON text), counted."""
     return _json_text({"count": len(results), "results": results})
 
 
@@ -166,8 +166,8 @@ class World:
         """The JSON body answering one batch-detail request: the page of the ids asked,
         those not in the project left out."""
         elapsed = self.elapsed()
-        texts = [self._detail_json(j, elapsed) for j in self._batch_jobs(project_id, batch.page)]
-        return f'{{"count":{len(texts)},"results":[{",".join(texts)}]}}'
+        jobs = self._batch_jobs(project_id, batch.page)
+        return _results([msgspec.Raw(self._detail_json(j, elapsed)) for j in jobs])
 
     def batch_objectives(self, project_id: str, batch: Batch) -> str:
         """The JSON body answering one batch-rpo-and-rto request."""
