@@ -693,3 +693,49 @@ def test_a_changed_target_renders_again_only_what_changed_and_equals_a_fresh_ren
     got = families(again)
     assert values(got["drs_job_progress_ratio"], "job_id") == {("m1",): 0.75}
     assert "drs_job_error_info" not in {s.name for f in got.values() for s in f.samples}
+
+
+def _with_health(state: TargetState, health: dict[str, JobHealth]) -> TargetState:
+    """The target after a poll that told ``health`` of the same jobs."""
+    versions = dataclasses.replace(state.versions, health=state.versions.health + 1)
+    return dataclasses.replace(state, health=health, versions=versions)
+
+
+def test_a_figure_that_did_not_move_keeps_its_lines_while_the_others_are_written_again() -> None:
+    before = sample_snapshot()
+    migration = before.targets[0]
+    first = render(before, MetricsConfig(), "1.2.3")
+    # The next poll: m1's lag and progress moved, nothing else the batch calls told.
+    health = dict(migration.health)
+    health["m1"] = msgspec.structs.replace(health["m1"], delay=14.0, progress=0.625)
+    moved = _with_health(migration, health)
+    after = dataclasses.replace(before, targets=(moved, *before.targets[1:]))
+    again = render(after, MetricsConfig(), "1.2.3", previous=first)
+    assert bodies(again) == bodies(render(after, MetricsConfig(), "1.2.3"))
+    got = families(again)
+    assert values(got["drs_job_replication_delay_seconds"], "job_id") == {("m1",): 14.0}
+    assert values(got["drs_job_progress_ratio"], "job_id") == {("m1",): 0.625, ("m1-c1",): 0.25}
+    by_name = {family.name: family for family in FAMILIES}
+    old = first._targets[migration.key][1]
+    new = again._targets[migration.key][1]
+    for name in ("drs_job_replication_delay_seconds", "drs_job_progress_ratio"):
+        assert new[by_name[name]] is not old[by_name[name]], name
+    for name in ("drs_job_remaining_seconds", "drs_job_error_info", "drs_job_rpo_seconds"):
+        assert new[by_name[name]] is old[by_name[name]], name  # taken over, not written again
+
+
+def test_a_figure_is_written_again_when_it_is_told_of_other_jobs_with_the_same_values() -> None:
+    """m1-c1's progress leaves and m4 comes with the same value: the column of values is the
+    same, the jobs are not, and the lines follow the jobs."""
+    before = sample_snapshot()
+    migration = before.targets[0]
+    first = render(before, MetricsConfig(), "1.2.3")
+    health = {k: v for k, v in migration.health.items() if k != "m1-c1"}
+    health["m4"] = JobHealth(progress=0.25)
+    after = dataclasses.replace(
+        before, targets=(_with_health(migration, health), *before.targets[1:])
+    )
+    again = render(after, MetricsConfig(), "1.2.3", previous=first)
+    assert bodies(again) == bodies(render(after, MetricsConfig(), "1.2.3"))
+    progress = values(families(again)["drs_job_progress_ratio"], "job_id")
+    assert progress == {("m1",): 0.5, ("m4",): 0.25}

@@ -11,7 +11,8 @@ concatenation of the segments, a plain one their decompression, and a 10,000-job
 holds 1.5 MB instead of 13. ``render`` given the previous Exposition takes over the chunks
 of every target whose state has the same versions and poll figures as then (see
 ``tracking``): a progress snapshot published after one target finished costs that target's
-lines and a concatenation, not 10,000 jobs.
+lines and a concatenation, not 10,000 jobs. Of a target whose batch answers changed, only
+the families whose figures moved are written again (``TargetFamily.same_figures``).
 
 A scrape adds lines of its own after these families (the process metrics, a few dozen lines
 rendered per request): ``Exposition.parts`` gives the body as pieces to send in order, then
@@ -152,19 +153,20 @@ def _target_chunks(
 
     ``before`` is the target's state and chunks at the last render (with these options):
     a family's chunk is taken over as it is while what it reads (``Family.reads``) is the
-    same as then, by the versions of ``TargetState.versions``.
+    same as then, by the versions of ``TargetState.versions``, or while the figures it
+    shows of what the batch calls told are (``TargetFamily.same_figures``).
     """
     if before is not None and _unchanged(before[0], state):
         return before[1]
     prev, old = before if before is not None else (None, {})
-    view = TargetView(state, dense_status)
+    view = TargetView(state, dense_status, prev)
     chunks: dict[Family, Segment] = {}
     for family in families:
         if not (state.polled if family.reads is Reads.POLL else state.has_data):
             continue
-        kept = old.get(family)
-        if kept is not None and prev is not None and _same(family.reads, prev, state):
-            chunks[family] = kept
+        if prev is not None and (_same(family.reads, prev, state) or family.same_figures(view)):
+            if (kept := old.get(family)) is not None:  # absent: it had no lines then either
+                chunks[family] = kept
         elif text := family.write(view):
             chunks[family] = _chunk(text)
     return chunks

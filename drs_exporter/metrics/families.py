@@ -14,13 +14,9 @@ entry per family, and splitting it would split the one place.
 
 from __future__ import annotations
 
-import operator
 import platform
 from collections import Counter
 from collections.abc import Callable, Iterable
-from typing import Any
-
-import msgspec
 
 from ..cloud.transport import MAX_BODY_BYTES
 from ..drs.batch_calls import (
@@ -32,7 +28,7 @@ from ..drs.batch_calls import (
 )
 from ..errors import REASONS
 from ..list_apis import LIST_APIS
-from ..model import INFO_FIELDS, MAX_ERROR_MESSAGE, STATUSES, JobDetail, JobHealth, is_failed
+from ..model import INFO_FIELDS, MAX_ERROR_MESSAGE, STATUSES, is_failed
 from ..polling.counters import DRS_API_NAMES, IAM_API_NAMES
 from ..polling.snapshot import DiscoveryState, Snapshot, TargetState
 from .family import Family, Reads, SnapshotFamily, SnapshotSamples, TargetFamily, TargetSamples
@@ -42,8 +38,6 @@ from .samples import (
     Line,
     SnapshotView,
     TargetView,
-    Told,
-    numbers,
     own_labels_text,
     target_text,
 )
@@ -118,35 +112,6 @@ def _since(line: Line, t: TargetView) -> str:
     return "".join(
         [line(ident, first) for ident, job in t.named if (first := since.get(job.id)) is not None]
     )
-
-
-def _told(
-    figure: str,
-    record: type[msgspec.Struct] = JobHealth,
-    told: Callable[[TargetView], Told[Any]] = lambda t: t.told,
-) -> TargetSamples:
-    """One figure the batch calls told of each job, for the jobs told of it: a field of
-    ``record``, ``JobHealth`` as ``TargetView.told`` gives them, or ``JobDetail`` as
-    ``TargetView.detailed`` does (``told``). A name that is no field fails at import."""
-    if figure not in record.__struct_fields__:
-        raise ValueError(f"{record.__name__} has no field {figure!r}")
-    value_of = operator.attrgetter(figure)
-
-    def samples(line: Line, t: TargetView) -> str:
-        told_of = told(t)
-        idents, values = told_of.idents, list(map(value_of, told_of.found))
-        if None in values:
-            idents = [i for i, v in zip(idents, values, strict=True) if v is not None]
-            values = [v for v in values if v is not None]
-        return "".join(map(line, idents, numbers(values))) if values else ""
-
-    return samples
-
-
-def _detailed(figure: str) -> TargetSamples:
-    """One figure (a field of ``JobDetail``) batch-detail told of each job, for the jobs it
-    told it of."""
-    return _told(figure, JobDetail, lambda t: t.detailed)
 
 
 def _tags(line: Line, t: TargetView) -> str:
@@ -311,7 +276,7 @@ FAMILIES: tuple[Family, ...] = (
         "Progress of a DRS job's or subtask's transfer, from 0 to 1.",
         JOB_LABELS,
         reads=Reads.HEALTH,
-        samples=_told("progress"),
+        figures=("progress",),
         per_job=True,
         call=BATCH_PROGRESS,
         note="For jobs in `FULL_TRANSFER_STARTED`, `INCRE_TRANSFER_STARTED` or "
@@ -323,7 +288,7 @@ FAMILIES: tuple[Family, ...] = (
         "How far a DRS job's or subtask's incremental replication is behind its source.",
         JOB_LABELS,
         reads=Reads.HEALTH,
-        samples=_told("delay"),
+        figures=("delay",),
         per_job=True,
         call=BATCH_PROGRESS,
         note="For jobs in `INCRE_TRANSFER_STARTED` or `CHILD_TRANSFER_STARTED`: "
@@ -335,7 +300,7 @@ FAMILIES: tuple[Family, ...] = (
         "How long a DRS job's or subtask's transfer still needs, as DRS estimates it.",
         JOB_LABELS,
         reads=Reads.HEALTH,
-        samples=_told("remaining"),
+        figures=("remaining",),
         per_job=True,
         call=BATCH_PROGRESS,
         note="The jobs of `drs_job_progress_ratio`: `remaining_time`.",
@@ -346,7 +311,7 @@ FAMILIES: tuple[Family, ...] = (
         "When DRS last updated a job's or subtask's progress, in Unix seconds.",
         JOB_LABELS,
         reads=Reads.HEALTH,
-        samples=_told("updated"),
+        figures=("updated",),
         per_job=True,
         call=BATCH_PROGRESS,
         note="The jobs of `drs_job_progress_ratio`: `process_time` / 1000. A value that stops "
@@ -359,6 +324,7 @@ FAMILIES: tuple[Family, ...] = (
         (*JOB_LABELS, "error_code", "error_message"),
         reads=Reads.HEALTH,
         samples=_error_info,
+        figures=("error_code", "error_message"),
         per_job=True,
         call=BATCH_STATUS,
         note="For jobs in a `*_FAILED` status: `error_code` and `error_message` of "
@@ -371,7 +337,7 @@ FAMILIES: tuple[Family, ...] = (
         "Rows per second a DRS job or subtask applies to its target.",
         JOB_LABELS,
         reads=Reads.HEALTH,
-        samples=_told("rows_rate"),
+        figures=("rows_rate",),
         per_job=True,
         call=BATCH_PROGRESS,
         note="`apply_rows_rate` of batch-progress; no series before the incremental phase (DRS "
@@ -383,7 +349,7 @@ FAMILIES: tuple[Family, ...] = (
         "Bytes per second a DRS job or subtask applies to its target.",
         JOB_LABELS,
         reads=Reads.HEALTH,
-        samples=_told("bytes_rate"),
+        figures=("bytes_rate",),
         per_job=True,
         call=BATCH_PROGRESS,
         note="`apply_bytes_rate` of batch-progress; no series before the incremental phase (DRS "
@@ -395,7 +361,7 @@ FAMILIES: tuple[Family, ...] = (
         "Recovery point objective of a DR job: the data a failover now would lose, in seconds.",
         JOB_LABELS,
         reads=Reads.HEALTH,
-        samples=_told("rpo"),
+        figures=("rpo",),
         per_job=True,
         call=BATCH_RPO_RTO,
         note="For `cloudDataGuard` jobs in `INCRE_TRANSFER_STARTED`: `rpo_info.delay` of "
@@ -407,7 +373,7 @@ FAMILIES: tuple[Family, ...] = (
         "Recovery time objective of a DR job: how long a failover now would take, in seconds.",
         JOB_LABELS,
         reads=Reads.HEALTH,
-        samples=_told("rto"),
+        figures=("rto",),
         per_job=True,
         call=BATCH_RPO_RTO,
         note="For `cloudDataGuard` jobs in `INCRE_TRANSFER_STARTED`: `rto_info.delay` of "
@@ -419,7 +385,7 @@ FAMILIES: tuple[Family, ...] = (
         "1 if the DR job's replication instance reaches its source database, else 0.",
         JOB_LABELS,
         reads=Reads.HEALTH,
-        samples=_told("source_connected"),
+        figures=("source_connected",),
         per_job=True,
         call=DR_MONITORING,
         note="For `cloudDataGuard` jobs in `FULL_TRANSFER_STARTED` or `INCRE_TRANSFER_STARTED`: "
@@ -431,7 +397,7 @@ FAMILIES: tuple[Family, ...] = (
         "1 if the DR job's replication instance reaches its target database, else 0.",
         JOB_LABELS,
         reads=Reads.HEALTH,
-        samples=_told("target_connected"),
+        figures=("target_connected",),
         per_job=True,
         call=DR_MONITORING,
         note="The jobs of `drs_job_source_connected`: `dst_normal`.",
@@ -442,7 +408,7 @@ FAMILIES: tuple[Family, ...] = (
         "CPU use of a DR job's replication instance, from 0 to 1.",
         JOB_LABELS,
         reads=Reads.HEALTH,
-        samples=_told("cpu"),
+        figures=("cpu",),
         per_job=True,
         call=DR_MONITORING,
         note="The jobs of `drs_job_source_connected`: `cpuUsed_percent` / 100.",
@@ -453,7 +419,7 @@ FAMILIES: tuple[Family, ...] = (
         "Memory used on a DR job's replication instance.",
         JOB_LABELS,
         reads=Reads.HEALTH,
-        samples=_told("memory_used"),
+        figures=("memory_used",),
         per_job=True,
         call=DR_MONITORING,
         note="The jobs of `drs_job_source_connected`: `mem_used_inMB` x 2^20.",
@@ -464,7 +430,7 @@ FAMILIES: tuple[Family, ...] = (
         "Memory of a DR job's replication instance.",
         JOB_LABELS,
         reads=Reads.HEALTH,
-        samples=_told("memory"),
+        figures=("memory",),
         per_job=True,
         call=DR_MONITORING,
         note="The jobs of `drs_job_source_connected`: `node_mem_inMB` x 2^20.",
@@ -475,7 +441,7 @@ FAMILIES: tuple[Family, ...] = (
         "Disk used on a DR job's replication instance.",
         JOB_LABELS,
         reads=Reads.HEALTH,
-        samples=_told("disk_used"),
+        figures=("disk_used",),
         per_job=True,
         call=DR_MONITORING,
         note="The jobs of `drs_job_source_connected`: `volume_used_inGB` x 2^30.",
@@ -486,7 +452,7 @@ FAMILIES: tuple[Family, ...] = (
         "Disk size of a DR job's replication instance.",
         JOB_LABELS,
         reads=Reads.HEALTH,
-        samples=_told("disk"),
+        figures=("disk",),
         per_job=True,
         call=DR_MONITORING,
         note="The jobs of `drs_job_source_connected`: `node_volume_inGB` x 2^30.",
@@ -497,7 +463,7 @@ FAMILIES: tuple[Family, ...] = (
         "When the yearly/monthly subscription of a DRS job ends, in Unix seconds.",
         JOB_LABELS,
         reads=Reads.DETAIL,
-        samples=_detailed("expires"),
+        figures=("expires",),
         per_job=True,
         call=BATCH_DETAIL,
         note="For top-level jobs billed by period: `period_order.exp_time` of batch-detail (ISO "
@@ -510,7 +476,7 @@ FAMILIES: tuple[Family, ...] = (
         "1 if the subscription of a DRS job renews automatically, else 0.",
         JOB_LABELS,
         reads=Reads.DETAIL,
-        samples=_detailed("auto_renew"),
+        figures=("auto_renew",),
         per_job=True,
         call=BATCH_DETAIL,
         note="The jobs of `drs_job_subscription_expiry_timestamp_seconds`: "
@@ -522,7 +488,7 @@ FAMILIES: tuple[Family, ...] = (
         "The replication delay past which the DRS alarm set on the job fires, in seconds.",
         JOB_LABELS,
         reads=Reads.DETAIL,
-        samples=_detailed("alarm_delay"),
+        figures=("alarm_delay",),
         per_job=True,
         call=BATCH_DETAIL,
         note="`alarm_notify.delay_time` of batch-detail, where the job's owner set one (0 is "
@@ -535,7 +501,7 @@ FAMILIES: tuple[Family, ...] = (
         "The RPO past which the DRS alarm set on a DR job fires, in seconds.",
         JOB_LABELS,
         reads=Reads.DETAIL,
-        samples=_detailed("alarm_rpo"),
+        figures=("alarm_rpo",),
         per_job=True,
         call=BATCH_DETAIL,
         note="`alarm_notify.rpo_delay`, where set. Compare with `drs_job_rpo_seconds`.",
@@ -546,7 +512,7 @@ FAMILIES: tuple[Family, ...] = (
         "The RTO past which the DRS alarm set on a DR job fires, in seconds.",
         JOB_LABELS,
         reads=Reads.DETAIL,
-        samples=_detailed("alarm_rto"),
+        figures=("alarm_rto",),
         per_job=True,
         call=BATCH_DETAIL,
         note="`alarm_notify.rto_delay`, where set. Compare with `drs_job_rto_seconds`.",
@@ -559,6 +525,7 @@ FAMILIES: tuple[Family, ...] = (
         own_labels="tag_",
         reads=Reads.DETAIL,
         samples=_tags,
+        figures=("tags",),
         per_job=True,
         call=BATCH_DETAIL,
         note="A label `tag_<key>` for each tag whose key `metrics.job_tags` names (none by "

@@ -7,13 +7,17 @@ Which families there are is ``families``' table; the exposition renders each one
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Literal
+from typing import Any, Literal
+
+import msgspec
 
 from ..drs.batch_calls import BatchCall
-from .samples import Line, SnapshotView, TargetView, line_writer
+from ..model import JobDetail, JobHealth
+from .samples import Line, SnapshotView, TargetView, Told, line_writer, numbers
 
 
 class Reads(Enum):
@@ -64,18 +68,81 @@ class Family:
 
 TargetSamples = Callable[[Line, TargetView], str]
 SnapshotSamples = Callable[[Line, SnapshotView], str]
+_Told = Callable[[TargetView], Told[Any]]
+_ToldBefore = Callable[[TargetView], "Told[Any] | None"]
+
+# What the batch calls told, by what a family reads: the record, and where a target's view
+# holds it now and as it was at the last render.
+_TOLD: dict[Reads, tuple[type[msgspec.Struct], _Told, _ToldBefore]] = {
+    Reads.HEALTH: (JobHealth, operator.attrgetter("told"), operator.attrgetter("told_before")),
+    Reads.DETAIL: (
+        JobDetail,
+        operator.attrgetter("detailed"),
+        operator.attrgetter("detailed_before"),
+    ),
+}
 
 
 @dataclass(frozen=True, slots=True, eq=False)
 class TargetFamily(Family):
-    """A family each target writes lines of, from what ``reads`` names."""
+    """A family each target writes lines of, from what ``reads`` names.
+
+    A family of what the batch calls told (``Reads.HEALTH`` or ``Reads.DETAIL``) names the
+    fields of the record it shows (``figures``): while they are what they were at the last
+    render for the same jobs, its lines are kept, even though other figures of the target
+    moved. Without ``samples``, its lines are its one figure of each job told of it.
+    """
 
     reads: Reads = field(kw_only=True)
-    samples: TargetSamples = field(kw_only=True)
+    samples: TargetSamples | None = field(kw_only=True, default=None)
+    figures: tuple[str, ...] = field(kw_only=True, default=())
+    writes: TargetSamples = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        Family.__post_init__(self)
+        if self.figures:
+            if self.reads not in _TOLD:
+                raise ValueError(f"{self.name}: figures are of what the batch calls told")
+            record = _TOLD[self.reads][0]
+            unknown = set(self.figures) - set(record.__struct_fields__)
+            if unknown:
+                raise ValueError(f"{self.name}: {record.__name__} has no field {min(unknown)!r}")
+        writes = self.samples
+        if writes is None:
+            if len(self.figures) != 1:
+                raise ValueError(f"{self.name}: samples, or the one figure it shows")
+            writes = _one_figure(self.figures[0], _TOLD[self.reads][1])
+        object.__setattr__(self, "writes", writes)
 
     def write(self, target: TargetView) -> str:
         """The target's lines of this family."""
-        return self.samples(self.line, target)
+        return self.writes(self.line, target)
+
+    def same_figures(self, target: TargetView) -> bool:
+        """Whether the figures it shows are what they were at the last render, for the same
+        jobs (and so are its lines)."""
+        if not self.figures:
+            return False
+        _, now, before = _TOLD[self.reads]
+        was = before(target)
+        if was is None:
+            return False
+        told = now(target)
+        return all(told.column(f) == was.column(f) for f in self.figures)
+
+
+def _one_figure(figure: str, told: _Told) -> TargetSamples:
+    """The lines of one figure the batch calls told of each job, for the jobs told of it."""
+
+    def samples(line: Line, t: TargetView) -> str:
+        told_of = told(t)
+        idents, values = told_of.idents, told_of.column(figure)
+        if None in values:
+            idents = [i for i, v in zip(idents, values, strict=True) if v is not None]
+            values = tuple(v for v in values if v is not None)
+        return "".join(map(line, idents, numbers(values))) if values else ""
+
+    return samples
 
 
 @dataclass(frozen=True, slots=True, eq=False)
