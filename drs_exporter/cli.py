@@ -27,6 +27,7 @@ from .config import (
 from .errors import ConfigError
 from .exporter import Exporter, count_targets
 from .logs import FORMATS, LEVELS, SecretFilter, counted, setup
+from .metrics.process import settle_garbage_collector
 from .polling.sharding import AUTO, SHARD_FLAG, TOTAL_FLAG, Shard, parse_shard
 from .web import limits
 from .web.limits import ServerLimits
@@ -275,6 +276,7 @@ async def _serve(
                 raise
             raise ConfigError(listen_from, exc.message) from None
         try:
+            settle_garbage_collector()
             exp.start()
             url = base_url(runner, tls=protection.ssl_context is not None) + "/"
             log.info(
