@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from drs_exporter.metrics.samples import (
     JOB_LABELS,
     TARGET_LABELS,
+    figure_lines,
     leading,
     line_writer,
     number,
@@ -90,3 +91,15 @@ values = st.one_of(
 @given(st.lists(values, max_size=20))
 def test_many_numbers_are_spelled_each_as_number_spells_it(vs: list[float]) -> None:
     assert numbers(vs) == [number(v) for v in vs]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.text(max_size=8), values), max_size=20))
+def test_many_lines_of_one_figure_are_what_the_line_writer_writes(
+    samples: list[tuple[str, float]],
+) -> None:
+    line = line_writer("drs_job_progress_ratio", JOB_LABELS)
+    leads = [f'job_id="{i}"' for i, _ in samples]
+    spelled = numbers([v for _, v in samples])
+    written = "".join(map(line, leads, spelled))
+    assert figure_lines("drs_job_progress_ratio", leads, spelled) == written

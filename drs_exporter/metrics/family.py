@@ -17,7 +17,16 @@ import msgspec
 
 from ..drs.batch_calls import BatchCall
 from ..model import JobDetail, JobHealth
-from .samples import Line, SnapshotView, TargetView, Told, line_writer, numbers
+from .samples import (
+    Line,
+    SnapshotView,
+    TargetView,
+    Told,
+    figure_lines,
+    leading,
+    line_writer,
+    numbers,
+)
 
 
 class Reads(Enum):
@@ -109,9 +118,9 @@ class TargetFamily(Family):
                 raise ValueError(f"{self.name}: {record.__name__} has no field {min(unknown)!r}")
         writes = self.samples
         if writes is None:
-            if len(self.figures) != 1:
-                raise ValueError(f"{self.name}: samples, or the one figure it shows")
-            writes = _one_figure(self.figures[0], _TOLD[self.reads][1])
+            if len(self.figures) != 1 or leading(self.labels) != self.labels:
+                raise ValueError(f"{self.name}: samples, or one figure of a job's labels")
+            writes = _one_figure(self.name, self.figures[0], _TOLD[self.reads][1])
         object.__setattr__(self, "writes", writes)
 
     def write(self, target: TargetView) -> str:
@@ -131,8 +140,9 @@ class TargetFamily(Family):
         return all(told.column(f) == was.column(f) for f in self.figures)
 
 
-def _one_figure(figure: str, told: _Told) -> TargetSamples:
-    """The lines of one figure the batch calls told of each job, for the jobs told of it."""
+def _one_figure(name: str, figure: str, told: _Told) -> TargetSamples:
+    """The lines of family ``name``: one figure the batch calls told of each job, for the
+    jobs told of it."""
 
     def samples(line: Line, t: TargetView) -> str:
         told_of = told(t)
@@ -140,7 +150,7 @@ def _one_figure(figure: str, told: _Told) -> TargetSamples:
         if None in values:
             idents = [i for i, v in zip(idents, values, strict=True) if v is not None]
             values = tuple(v for v in values if v is not None)
-        return "".join(map(line, idents, numbers(values))) if values else ""
+        return figure_lines(name, idents, numbers(values)) if values else ""
 
     return samples
 
