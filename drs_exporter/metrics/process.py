@@ -64,11 +64,13 @@ YOUNG_COLLECTION_THRESHOLD = 10_000
 
 
 def settle_garbage_collector() -> None:
-    """Once the exporter has started: what exists by now (modules, classes, the config, the
-    server) lives as long as the process, and the collector no longer goes through it on
-    every full collection (``gc.freeze``; nothing of it is ever garbage); and the youngest
-    generation is collected every ``YOUNG_COLLECTION_THRESHOLD`` new containers. Only
-    containers in reference cycles wait for a collection: the others are freed at once."""
+    """Once the exporter has started: what exists by now (modules, classes, the server, the
+    first config) is left out of every later collection (``gc.freeze``), which no longer
+    goes through its tens of thousands of objects; and the youngest generation is collected
+    every ``YOUNG_COLLECTION_THRESHOLD`` new containers. Only containers in reference cycles
+    wait for a collection: the others are freed at once, frozen or not, so freezing can
+    keep only what a reload replaces of the objects made at start and that sits in a
+    reference cycle, and that at most once."""
     gc.collect()
     gc.freeze()
     _, middle, oldest = gc.get_threshold()

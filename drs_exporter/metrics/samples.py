@@ -4,9 +4,11 @@ A family's lines are written by a function compiled once from its name and label
 (``line_writer``): label values escaped for both formats (backslash, double quote, newline),
 numbers spelled as the Prometheus text format and OpenMetrics both spell them. Leading labels
 shared by many families (a target's, a job's) come as one text written once per target or
-job. ``TargetView`` and ``SnapshotView`` are what ``families``' sample functions are given:
-a target's jobs, their labels and what the batch calls told of them, each worked out once
-per render and only if a family asks.
+job; a family of one figure per job, whose labels are all leading ones, has its lines of a
+target joined at once (``figure_lines``), as its writer would write them one by one.
+``TargetView`` and ``SnapshotView`` are what ``families``' sample functions are given: a
+target's jobs, their labels and what the batch calls told of them (now, and at the last
+render), each worked out once per render and only if a family asks.
 """
 
 from __future__ import annotations
