@@ -19,6 +19,7 @@ concurrently, for ``once`` and ``check``.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from types import MappingProxyType
@@ -315,7 +316,7 @@ class Poller:
         """What the batch calls switched on say of the target's jobs."""
         if not plan.batch_calls:
             return asyncio.sleep(0, {})  # switched off: nothing to ask
-        health = fetch_health(asking, jobs, plan.batch_calls, self._rotation)
+        health = functools.partial(fetch_health, asking, jobs, plan.batch_calls, self._rotation)
         return _unless_a_bug("health", polled, health)
 
     def _details(
@@ -324,7 +325,9 @@ class Poller:
         """What batch-detail says of the target's jobs, when it is switched on."""
         if BATCH_DETAIL not in plan.batch_calls:
             return asyncio.sleep(0, {})  # switched off: nothing to ask
-        details = fetch_details(asking, jobs, self._rotation, self._said, plan.metrics.job_tags)
+        details = functools.partial(
+            fetch_details, asking, jobs, self._rotation, self._said, plan.metrics.job_tags
+        )
         return _unless_a_bug("batch-detail", polled, details)
 
     def _quota(self, plan: Plan, polled: PollTarget, started: float) -> Awaitable[None]:
@@ -369,11 +372,13 @@ def _target_text(key: TargetKey) -> str:
 
 
 async def _unless_a_bug(
-    what: str, polled: PollTarget, figures: Awaitable[Mapping[str, _F]]
+    what: str, polled: PollTarget, figures: Callable[[], Awaitable[Mapping[str, _F]]]
 ) -> Mapping[str, _F]:
-    """The figures; none on a bug (logged), which must not fail a poll that listed."""
+    """The figures ``figures()`` fetches; none on a bug (logged), which must not fail a poll
+    that listed. They are asked only once this runs: a poll cancelled before (a reload, a
+    stop) leaves no coroutine behind that was never awaited."""
     try:
-        return await figures
+        return await figures()
     except Exception as exc:
         log.error(
             "%s failed project_id=%s region=%s job_type=%s: unexpected %s",
