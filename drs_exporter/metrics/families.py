@@ -1,11 +1,13 @@
 """Every metric family the exporter writes, as one table: a family's name, type, help, label
-names and the function that writes its samples, together.
+names and the function that writes its samples (or the batch figure it shows), together.
 
 The table gives the order of the families in the exposition and their HELP and TYPE lines.
 Each family (``family``) is written by the one writer compiled from its label names
 (``samples.line_writer``), from what its sample function reads: a target's jobs, status
 times, batch answers or poll outcome (``Reads``, which also says when a target's lines can
-be kept), or the snapshot. A family shown only with some ``metrics`` switch says which: per
+be kept), or the snapshot. A family of batch figures names the fields it shows
+(``figures``): its lines are kept while they do not move, and one figure a job needs no
+sample function. A family shown only with some ``metrics`` switch says which: per
 job, the batch call whose results it shows, the quota. The metric table of docs/metrics.md
 and the tests that list metric names are checked against this table, so a family cannot be
 added, renamed or relabelled in one place only. This file is long: it is that one table, an
