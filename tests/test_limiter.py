@@ -9,8 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
-from drs_exporter.cloud.limiter import OWN, Limiter, Party, acting_for, current_party
+from drs_exporter.cloud.limiter import (
+    OWN,
+    WAKE_EVERY,
+    Limiter,
+    Party,
+    acting_for,
+    current_party,
+)
 
 FAST = 100_000.0  # requests per second that never bind
 
@@ -80,6 +88,37 @@ async def test_the_rate_and_the_concurrency_are_never_exceeded() -> None:
     # little early, never one more than the rate allows over the run.
     assert times[-1] - times[0] >= 58 / rate
     assert sum(p.requests for p in parties) == 60 and all(p.requests == 12 for p in parties)
+
+
+async def test_at_a_high_rate_one_wake_up_grants_several_ticks() -> None:
+    # At 1,000 requests a second the ticks are a millisecond apart: the limiter wakes up for
+    # them at most every WAKE_EVERY (4 ms), not for each, and the rate still holds.
+    rate, requests = 1000.0, 200
+    limiter = Limiter(requests, rate)
+    parties = [Party(f"t{i}") for i in range(5)]
+    loop = asyncio.get_running_loop()
+    call_at = loop.call_at
+    wakes = 0
+
+    def counted(when: float, callback: Any, *args: Any, **kwargs: Any) -> asyncio.TimerHandle:
+        nonlocal wakes
+        wakes += 1
+        return call_at(when, callback, *args, **kwargs)
+
+    granted: list[str] = []
+    loop.call_at = counted  # type: ignore[method-assign]
+    try:
+        started = time.monotonic()
+        await asyncio.gather(*(_request(limiter, parties[i % 5], granted) for i in range(requests)))
+        took = time.monotonic() - started
+    finally:
+        del loop.call_at
+    assert len(granted) == requests
+    assert took >= (requests - 1) / rate  # no tick is granted before it comes
+    # About one wake-up for every four ticks; one for each would be 199. A wake-up that
+    # comes late grants the ticks it missed as well.
+    assert wakes <= requests / 2, wakes
+    assert WAKE_EVERY * rate > 1  # this test's rate is one the limiter groups
 
 
 async def test_an_idle_limiter_saves_up_no_burst() -> None:
