@@ -78,6 +78,7 @@ class Limiter:
         # goes to the back while it has more.
         self._waiting: OrderedDict[Party, deque[asyncio.Future[None]]] = OrderedDict()
         self._timer: asyncio.TimerHandle | None = None
+        self._woke = -float("inf")  # when the timer last woke the limiter up
 
     @contextlib.asynccontextmanager
     async def slot(self, party: Party | None = None) -> AsyncIterator[float]:
@@ -128,7 +129,9 @@ class Limiter:
             now = _now()
             if now < self._next_tick:
                 if self._timer is None:
-                    wake = max(self._next_tick, now + WAKE_EVERY)  # the ticks until then too
+                    # Not sooner than WAKE_EVERY after the last wake: the ticks until then
+                    # are granted together. Grants on a slot freed need no wake-up at all.
+                    wake = max(self._next_tick, self._woke + WAKE_EVERY)
                     self._timer = asyncio.get_running_loop().call_at(wake, self._on_timer)
                 return
             party, queue = next(iter(self._waiting.items()))
@@ -150,4 +153,5 @@ class Limiter:
 
     def _on_timer(self) -> None:
         self._timer = None
+        self._woke = _now()
         self._dispatch()
