@@ -94,6 +94,7 @@ async def test_at_a_high_rate_one_wake_up_grants_several_ticks() -> None:
     # At 1,000 requests a second the ticks are a millisecond apart: the limiter wakes up for
     # them at most every WAKE_EVERY (4 ms), not for each, and the rate still holds.
     rate, requests = 1000.0, 200
+    assert WAKE_EVERY * rate > 1  # this test's rate is one the limiter groups
     limiter = Limiter(requests, rate)
     parties = [Party(f"t{i}") for i in range(5)]
     loop = asyncio.get_running_loop()
@@ -118,7 +119,23 @@ async def test_at_a_high_rate_one_wake_up_grants_several_ticks() -> None:
     # About one wake-up for every four ticks; one for each would be 199. A wake-up that
     # comes late grants the ticks it missed as well.
     assert wakes <= requests / 2, wakes
-    assert WAKE_EVERY * rate > 1  # this test's rate is one the limiter groups
+
+
+async def test_below_the_grouped_rates_grants_keep_their_spacing_after_a_pause() -> None:
+    rate = 50.0  # a tick every 20 ms: no grouping
+    assert WAKE_EVERY * rate < 1
+    limiter = Limiter(10, rate)
+    await _request(limiter, Party("a"), [])  # the next tick comes 20 ms later
+    # Back a little over a tick after that one: it is dropped, not granted with the next.
+    await asyncio.sleep(2 / rate + WAKE_EVERY / 2)
+    times: list[float] = []
+
+    async def timed() -> None:
+        async with limiter.slot(Party("b")):
+            times.append(time.monotonic())
+
+    await asyncio.gather(timed(), timed())
+    assert times[1] - times[0] >= 0.9 / rate
 
 
 async def test_an_idle_limiter_saves_up_no_burst() -> None:

@@ -39,8 +39,7 @@ class Party:
 
 
 OWN = Party("exporter")  # IAM logins and discovery: the exporter's own requests
-# The least time between two wake-ups for the rate; a wake grants at most this much of the
-# rate's ticks (and the one due), so an idle limiter saves up no more than that.
+# The least time between two wake-ups for the rate, when its ticks are closer than that.
 WAKE_EVERY = 0.004
 _acting_for: ContextVar[Party] = ContextVar("drs_exporter_party", default=OWN)
 
@@ -72,6 +71,12 @@ class Limiter:
     def __init__(self, max_concurrency: int, max_requests_per_second: float) -> None:
         self._capacity = max_concurrency
         self._interval = 1.0 / max_requests_per_second
+        # How late a tick may be granted: one tick's time, as a timer may fire late, and where
+        # wake-ups are grouped also the WAKE_EVERY the limiter itself waited; older ticks are
+        # dropped, so an idle limiter saves up no burst. Below 1 / WAKE_EVERY requests a
+        # second the grants are spaced as ever.
+        grouped = self._interval < WAKE_EVERY
+        self._latest = self._interval + (WAKE_EVERY if grouped else 0.0)
         self._in_flight = 0
         self._next_tick = -float("inf")  # the loop's time from which the next grant may come
         # Parties with waiters, in the order they are served: the first is served next, and
@@ -142,11 +147,9 @@ class Limiter:
                 del self._waiting[party]
             if waiter.done():  # cancelled, its task not yet resumed to say so: skip it
                 continue
-            # The ticks that came while the limiter waited for its timer (or the timer was
-            # late) are granted now, each spaced from the last; ticks older than that were
-            # not needed, and are not saved up for a burst.
-            late = now - self._next_tick
-            kept = late < WAKE_EVERY + self._interval
+            # The ticks that came while the limiter waited for its timer are granted now, each
+            # spaced from the last (``_latest``).
+            kept = now - self._next_tick < self._latest
             self._next_tick = (self._next_tick if kept else now) + self._interval
             self._in_flight += 1
             waiter.set_result(None)
