@@ -3,11 +3,11 @@
     python benchmarks/account.py                          # 100,000 jobs in 10 projects
     python benchmarks/account.py --jobs 20000 --rounds 2  # smaller, quicker
 
-The simulator (page cap 100, 50 ms added to every request, statuses frozen) holds the jobs;
-the real ``drs-exporter`` polls it with nothing in its config but the targets: every
-``poll`` and ``metrics`` default, so a round of every target needs several times the
-requests that ``max_requests_per_second`` allows in one ``interval``, and each round
-stretches. /metrics is scraped as Prometheus does (OpenMetrics, gzip) every ``--every``
+The simulator (page cap 100, each request answered 50 ms after it came, statuses frozen)
+holds the jobs; the real ``drs-exporter`` polls it with nothing in its config but the
+targets: every ``poll`` and ``metrics`` default, so a round of every target needs several
+times the requests that ``max_requests_per_second`` allows in one ``interval``, and each
+round stretches. /metrics is scraped as Prometheus does (OpenMetrics, gzip) every ``--every``
 seconds until every target has finished ``--rounds`` more polls after its first.
 
 It prints each target's first poll, the rounds (length, requests, overruns, the time

@@ -123,7 +123,7 @@ class Plan:
     # 0.15 of two thirds makes 10% of all jobs.
     children_ratio: float
     page_cap: int
-    latency: float  # seconds the simulator adds to every request
+    latency: float  # seconds from each request to its answer at the simulator
     page_size: int  # what the exporter asks for; above page_cap, so the server's cap applies
     concurrency: int
     fast_rps: float  # so high that max_concurrency bounds the cycle
@@ -1156,10 +1156,11 @@ def report(
         "",
         f"Simulator: {plan.projects} projects x 3 job types = {w.targets} targets, "
         f"{w.jobs:,} jobs ({w.with_subtasks:,} with subtasks, {w.subtasks:,} subtasks), "
-        f"server-side page cap {plan.page_cap}, {plan.latency * 1000:g} ms added to every "
-        f"request, statuses frozen. Exporter: page_size {plan.page_size}, batch_size "
-        f"{BATCH_SIZE}, default metrics (per-job series with health, sparse status). One "
-        f"page's round trip, alone: {ms(main.rtt)}. A cycle reads {main.loads.megabytes:.1f} MB.",
+        f"server-side page cap {plan.page_cap}, each request answered {plan.latency * 1000:g} "
+        f"ms after it came (the simulator's work on it done meanwhile), statuses frozen. "
+        f"Exporter: page_size {plan.page_size}, batch_size {BATCH_SIZE}, default metrics "
+        f"(per-job series with health, sparse status). One page's round trip, alone: "
+        f"{ms(main.rtt)}. A cycle reads {main.loads.megabytes:.1f} MB.",
         "",
         "| Measure | Result | Target |",
         "|---|---|---|",

@@ -917,6 +917,33 @@ async def test_the_override_sees_each_call_after_auth_and_the_fault_draws_stay(
         await hanging
 
 
+async def test_the_simulators_work_on_an_answer_is_done_within_its_latency(
+    http: aiohttp.ClientSession,
+) -> None:
+    """The latency is the time from a request to its answer, the simulator's work included,
+    as a cloud API's servers answer side by side: an answer that takes the simulator 0.6 s
+    of work (here an override that blocks its process) leaves 1 s after its request, not
+    1.6 s; one that takes longer than the latency leaves when it is made."""
+    latency, work = 1.0, 0.6
+
+    async def override(call: simulator.ApiCall) -> web.StreamResponse | None:
+        time.sleep(1.5 if ("work", "long") in call.query else work)  # the process is busy
+        return None
+
+    options = simulator.SimulatorOptions(jobs=9, projects=1, latency=latency)
+    sim = await simulator.start(options, clock=fixed(), override=override)
+    try:
+        took = []
+        for pairs in ([("job_type", "sync")], [("job_type", "sync"), ("work", "long")]):
+            sent = time.monotonic()
+            assert (await list_jobs(http, sim, pairs)).status == 200
+            took.append(time.monotonic() - sent)
+    finally:
+        await sim.close()
+    assert latency <= took[0] < latency + work / 2  # was latency + work
+    assert 1.5 <= took[1] < 1.5 + work / 2  # the work outlasts the latency: no more after it
+
+
 # --- the test hooks on it: scripted answers, request statistics and drift between pages ---
 
 

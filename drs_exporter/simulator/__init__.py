@@ -32,13 +32,15 @@ received; with a token or IAM, an ``X-Auth-Token`` that is the static token or a
 unexpired token of the same project. Failures are 401 ``APIGW.0301``. With no credential
 option, anything goes. Every answer carries ``X-Request-Id``.
 
-Faults (every DRS API call, v5 and v3 alike; latency also delays IAM): ``latency`` delays
-every request, ``hang_rate`` waits ``hang`` seconds then answers, ``throttle_rate``
-answers 429 ``APIG.0308``/``APIGW.0308`` with ``Retry-After`` unless ``retry_after`` is
-None (a fractional value is sent as is, so tests need not wait whole seconds),
-``error_rate`` answers 500/502/503 (one per DRS error-body shape), ``malformed_rate``
-answers 200 with truncated JSON or an HTML page. Draws come from a Random seeded by the
-world seed: four per API request, in the order requests arrive.
+Faults (every DRS API call, v5 and v3 alike; latency also delays IAM): ``latency`` is the
+least time from a request to its answer (the simulator works on the answer meanwhile, so
+the answers to a burst of requests are not queued behind each other's work, as a cloud
+API's servers answer side by side), ``hang_rate`` waits ``hang`` seconds more then
+answers, ``throttle_rate`` answers 429 ``APIG.0308``/``APIGW.0308`` with ``Retry-After``
+unless ``retry_after`` is None (a fractional value is sent as is, so tests need not wait
+whole seconds), ``error_rate`` answers 500/502/503 (one per DRS error-body shape),
+``malformed_rate`` answers 200 with truncated JSON or an HTML page. Draws come from a
+Random seeded by the world seed: four per API request, in the order requests arrive.
 
 A hostile or broken server in between, on every request the faults hit: ``gzip_bomb_mib``
 answers gzip-compressed after that many MiB of spaces (valid JSON once inflated whole, a
@@ -77,8 +79,10 @@ take
     or change the world, build the normal answer (``call.normal()``, free of faults) and
     sleep (``call.pause(seconds, until)``, which wakes when the server shuts down). None
     lets the request be answered as usual; a response is sent instead (one it has
-    prepared itself must carry its own ``X-Request-Id``). Latency, the ``hang`` fault and
-    the four fault draws come first either way, so a seed gives the same fault sequence.
+    prepared itself must carry its own ``X-Request-Id``). The four fault draws come first
+    either way, so a seed gives the same fault sequence; the latency and the ``hang`` fault
+    are counted from the request's arrival and waited out before the answer leaves,
+    whatever gave it.
 
 Statuses and health figures are a pure function of (seed, job, elapsed whole seconds), so
 a seed and a clock give the same world every time; ``status_period`` 0 freezes every job's

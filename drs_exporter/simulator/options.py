@@ -41,7 +41,7 @@ class SimulatorOptions:
     jobs: int = 60  # top-level jobs, spread evenly over projects x the three job types
     children_ratio: float = 0.1  # share of migration and sync jobs that have subtasks
     page_cap: int = 0  # 0: no cap; else at most this many jobs per page, whatever limit says
-    latency: float = 0.0  # seconds added to every API request
+    latency: float = 0.0  # seconds from each API request to its answer, at the least
     access_key: str | None = field(default=None, repr=False)
     secret_key: str | None = field(default=None, repr=False)
     token: str | None = field(default=None, repr=False)
@@ -349,7 +349,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="SECONDS",
         type=_non_negative_float,
         default=d.latency,
-        help="seconds added to every request (default %(default)s)",
+        help="seconds from each request to its answer, at the least: the simulator works on "
+        "the answer meanwhile, as servers answering side by side (default %(default)s)",
     )
     faults.add_argument(
         "--error-rate", metavar="RATE", type=_rate, default=d.error_rate, help="answer 500/502/503"

@@ -75,6 +75,7 @@ class ApiCall:
 
 
 # None lets the simulator answer as usual (its fault answers, then the normal one); a
-# response is sent instead. Latency, the hang fault and the four fault draws come first
-# either way, so a seed gives the same fault sequence whatever the override does.
+# response is sent instead. The four fault draws come first either way, so a seed gives the
+# same fault sequence whatever the override does; the latency and the hang fault, counted
+# from the request's arrival, are waited out before the answer leaves.
 Override = Callable[[ApiCall], Awaitable[web.StreamResponse | None]]

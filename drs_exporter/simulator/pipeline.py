@@ -2,13 +2,15 @@
 state it reads.
 
 ``serve()`` takes a request and the API's normal answer (a function of the project, the
-query pairs and the JSON body) and does, in order: the four fault draws, the latency, the
-``hang`` fault, the ``redirect`` fault (a proxy in front of the gateway), the gateway's auth
-check (over the body bytes as received), the answer override (the extension point), the
-throttle and server-error faults, the normal answer (a bad query or body: DRS's 400), the
-malformed-body fault or the gzip bomb on a 2xx, and the header padding on any answer. With
-``fault_apis`` or ``fault_projects`` set, the faults hit only the APIs and projects they
-name (the draws are made all the same).
+query pairs and the JSON body) and does, in order: the four fault draws, the ``redirect``
+fault (a proxy in front of the gateway), the gateway's auth check (over the body bytes as
+received), the answer override (the extension point), the throttle and server-error faults,
+the normal answer (a bad query or body: DRS's 400), the malformed-body fault or the gzip
+bomb on a 2xx, and the header padding on any answer. The answer leaves once the latency,
+and the ``hang`` fault if drawn, have passed since the request came: the simulator works on
+it meanwhile, as a cloud API's servers work on requests side by side (``answer_after``).
+With ``fault_apis`` or ``fault_projects`` set, the faults hit only the APIs and projects
+they name (the draws are made all the same).
 """
 
 from __future__ import annotations
@@ -16,8 +18,8 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, NamedTuple, TypeVar
 
 from aiohttp import web
 
@@ -30,6 +32,7 @@ from .query import QueryError, parse_pairs
 from .world import World
 
 Clock = Callable[[], float]
+T = TypeVar("T")
 # The normal answer of an API: (simulator, project id, query pairs, decoded JSON body or
 # None) -> (HTTP status, JSON text); a QueryError is DRS's 400.
 Answer = Callable[["Simulator", str, Sequence[tuple[str, str]], Any], tuple[int, str]]
@@ -70,6 +73,19 @@ class Simulator:
     async def pause(self, seconds: float) -> None:
         """Sleep, but wake at once when the server shuts down (a hang must not hold it)."""
         await pause(self.stopping, seconds, None)
+
+    async def answer_after(self, seconds: float, answering: Awaitable[T]) -> T:
+        """What ``answering`` gives, once ``seconds`` have passed since the request came
+        (now). The simulator works on the answer within that time, not after it: a cloud
+        API's servers work on requests side by side, so an answer takes its latency however
+        many requests came with it. One process working through a burst of requests after
+        their latency would instead queue each answer behind the others' work, and add its
+        own CPU to every client's round trips."""
+        loop = asyncio.get_running_loop()
+        due = loop.time() + seconds
+        answered = await answering
+        await self.pause(due - loop.time())
+        return answered
 
     def bomb(self, answer: bytes) -> bytes:
         """``answer`` gzip-compressed after ``gzip_bomb_mib`` MiB of spaces: the padding is
@@ -117,30 +133,45 @@ def _normal(
 async def serve(request: web.Request, api: str, answer: Answer) -> web.StreamResponse:
     """Answer a request to the DRS API named ``api`` whose normal answer is ``answer``."""
     sim = request.app[SIMULATOR]
-    hit = sim.options.hits(api, request.match_info.get("project_id", ""))
-    response = await _serve(request, sim, api, answer, hit)
-    padding = sim.options.header_padding
+    o = sim.options
+    project_id = request.match_info.get("project_id", "")
+    hit = o.hits(api, project_id)
+    # Four draws per request whatever happens, so a seed gives the same fault sequence.
+    draws = _Draws(*(sim.random.random() for _ in range(4)))
+    if not hit:
+        draws = _Draws(1.0, 1.0, 1.0, 1.0)  # drawn all the same: the sequence holds
+    # The body as it arrives, as a gateway reads it: a client that gives up during the
+    # latency or a hang has sent it whole already.
+    raw_body = await request.read()
+    wait = o.latency + (o.hang if draws.hang < o.hang_rate else 0.0)
+    response = await sim.answer_after(wait, _serve(request, sim, api, answer, hit, draws, raw_body))
+    padding = o.header_padding
     if hit and padding and not response.prepared:
         response.headers["X-Padding"] = "x" * padding
     return response
 
 
+class _Draws(NamedTuple):
+    """A request's four fault draws, each uniform in [0, 1): a fault hits below its rate."""
+
+    hang: float
+    throttle: float
+    error: float
+    malformed: float
+
+
 async def _serve(
-    request: web.Request, sim: Simulator, api: str, answer: Answer, hit: bool
+    request: web.Request,
+    sim: Simulator,
+    api: str,
+    answer: Answer,
+    hit: bool,
+    draws: _Draws,
+    raw_body: bytes,
 ) -> web.StreamResponse:
     o = sim.options
     raw_path, _, raw_query = request.raw_path.partition("?")
     project_id = request.match_info.get("project_id", "")
-    # Four draws per request whatever happens, so a seed gives the same fault sequence.
-    hang, throttle, error, malformed = (sim.random.random() for _ in range(4))
-    if not hit:
-        hang = throttle = error = malformed = 1.0  # drawn all the same: the sequence holds
-    # The body as it arrives, as a gateway reads it: a client that gives up during the
-    # latency or a hang has sent it whole already.
-    raw_body = await request.read()
-    await sim.pause(o.latency)
-    if hang < o.hang_rate:
-        await sim.pause(o.hang)
     if hit and o.redirect:
         https = request.url.with_scheme("https")
         return web.Response(status=o.redirect, headers={"Location": str(https)})
@@ -165,14 +196,14 @@ async def _serve(
         overridden = await sim.override(call)
         if overridden is not None:
             return overridden
-    if throttle < o.throttle_rate:
-        return _throttled(o, throttle)
-    if error < o.error_rate:
-        status, error_body = SERVER_ERRORS[min(2, int(error / o.error_rate * 3))]
+    if draws.throttle < o.throttle_rate:
+        return _throttled(o, draws.throttle)
+    if draws.error < o.error_rate:
+        status, error_body = SERVER_ERRORS[min(2, int(draws.error / o.error_rate * 3))]
         return json_response(status, error_body)
     response = _normal(sim, answer, project_id, pairs, body)
-    if 200 <= response.status < 300 and malformed < o.malformed_rate:
-        if malformed < o.malformed_rate / 2:
+    if 200 <= response.status < 300 and draws.malformed < o.malformed_rate:
+        if draws.malformed < o.malformed_rate / 2:
             text = response.text or ""
             return web.Response(text=text[: len(text) // 2], content_type="application/json")
         return web.Response(text=HTML_PAGE, content_type="text/html")

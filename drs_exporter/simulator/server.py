@@ -104,7 +104,10 @@ def _api(name: str, answer: Answer, *, family: str) -> Handler:
 async def issue_token(request: web.Request) -> web.StreamResponse:
     """IAM password login (when ``iam_*`` are set; else 404): 201 with ``X-Subject-Token``."""
     sim = request.app[SIMULATOR]
-    await sim.pause(sim.options.latency)
+    return await sim.answer_after(sim.options.latency, _issue_token(sim, request))
+
+
+async def _issue_token(sim: Simulator, request: web.Request) -> web.StreamResponse:
     if not sim.options.iam:
         return json_response(404, NOT_FOUND)
     result = sim.gateway.issue(await request.read())
@@ -119,7 +122,9 @@ def _iam_api(answer: Callable[[Simulator, str], Any], domain_header: bool) -> Ha
 
     async def handle(request: web.Request) -> web.StreamResponse:
         sim = request.app[SIMULATOR]
-        await sim.pause(sim.options.latency)
+        return await sim.answer_after(sim.options.latency, answering(sim, request))
+
+    async def answering(sim: Simulator, request: web.Request) -> web.StreamResponse:
         raw_path, _, raw_query = request.raw_path.partition("?")
         denied = sim.gateway.check_global(
             request.method,
