@@ -923,25 +923,34 @@ async def test_the_simulators_work_on_an_answer_is_done_within_its_latency(
     """The latency is the time from a request to its answer, the simulator's work included,
     as a cloud API's servers answer side by side: an answer that takes the simulator 0.6 s
     of work (here an override that blocks its process) leaves 1 s after its request, not
-    1.6 s; one that takes longer than the latency leaves when it is made."""
+    1.6 s; one that takes longer than the latency leaves when it is made. With one worker,
+    the work starts once the latency is over."""
     latency, work = 1.0, 0.6
 
     async def override(call: simulator.ApiCall) -> web.StreamResponse | None:
         time.sleep(1.5 if ("work", "long") in call.query else work)  # the process is busy
         return None
 
-    options = simulator.SimulatorOptions(jobs=9, projects=1, latency=latency)
-    sim = await simulator.start(options, clock=fixed(), override=override)
-    try:
+    async def answer_times(one_worker: bool) -> list[float]:
+        options = simulator.SimulatorOptions(
+            jobs=9, projects=1, latency=latency, one_worker=one_worker
+        )
+        sim = await simulator.start(options, clock=fixed(), override=override)
         took = []
-        for pairs in ([("job_type", "sync")], [("job_type", "sync"), ("work", "long")]):
-            sent = time.monotonic()
-            assert (await list_jobs(http, sim, pairs)).status == 200
-            took.append(time.monotonic() - sent)
-    finally:
-        await sim.close()
-    assert latency <= took[0] < latency + work / 2  # was latency + work
-    assert 1.5 <= took[1] < 1.5 + work / 2  # the work outlasts the latency: no more after it
+        try:
+            for pairs in ([("job_type", "sync")], [("job_type", "sync"), ("work", "long")]):
+                sent = time.monotonic()
+                assert (await list_jobs(http, sim, pairs)).status == 200
+                took.append(time.monotonic() - sent)
+        finally:
+            await sim.close()
+        return took
+
+    side_by_side = await answer_times(one_worker=False)
+    assert latency <= side_by_side[0] < latency + work / 2
+    assert 1.5 <= side_by_side[1] < 1.5 + work / 2  # work outlasting the latency: no more
+    queued = await answer_times(one_worker=True)
+    assert queued[0] >= latency + work and queued[1] >= latency + 1.5
 
 
 # --- the test hooks on it: scripted answers, request statistics and drift between pages ---
@@ -1184,6 +1193,7 @@ def test_flags_build_options() -> None:
         "--hang", "5", "--malformed-rate", "0.4", "--gzip-bomb-mib", "2048",
         "--lying-total", "1e8", "--endless-pages", "--redirect", "302",
         "--header-padding", "9000", "--fault-projects", "p1, p2", "--fault-apis", "v5_jobs",
+        "--one-worker",
     )  # fmt: skip
     assert o == simulator.SimulatorOptions(
         seed=4, projects=2, jobs=7, children_ratio=0.5, page_cap=3, latency=0.1,
@@ -1191,7 +1201,7 @@ def test_flags_build_options() -> None:
         iam_user="u", iam_password="PW-S3CRET", token_ttl=60, status_period=0, error_rate=0.1, throttle_rate=0.2,
         retry_after=None, hang_rate=0.3, hang=5, malformed_rate=0.4, gzip_bomb_mib=2048,
         lying_total=10**8, endless_pages=True, redirect=302, header_padding=9000,
-        fault_projects=("p1", "p2"), fault_apis=("v5_jobs",),
+        fault_projects=("p1", "p2"), fault_apis=("v5_jobs",), one_worker=True,
     )  # fmt: skip
     assert "S3CRET" not in repr(o)
 

@@ -35,12 +35,14 @@ option, anything goes. Every answer carries ``X-Request-Id``.
 Faults (every DRS API call, v5 and v3 alike; latency also delays IAM): ``latency`` is the
 least time from a request to its answer (the simulator works on the answer meanwhile, so
 the answers to a burst of requests are not queued behind each other's work, as a cloud
-API's servers answer side by side), ``hang_rate`` waits ``hang`` seconds more then
-answers, ``throttle_rate`` answers 429 ``APIG.0308``/``APIGW.0308`` with ``Retry-After``
-unless ``retry_after`` is None (a fractional value is sent as is, so tests need not wait
-whole seconds), ``error_rate`` answers 500/502/503 (one per DRS error-body shape),
-``malformed_rate`` answers 200 with truncated JSON or an HTML page. Draws come from a
-Random seeded by the world seed: four per API request, in the order requests arrive.
+API's servers answer side by side; with ``one_worker``, it works on each answer only once
+its latency is over, as one server working through its queue), ``hang_rate`` waits
+``hang`` seconds more then answers, ``throttle_rate`` answers 429
+``APIG.0308``/``APIGW.0308`` with ``Retry-After`` unless ``retry_after`` is None (a
+fractional value is sent as is, so tests need not wait whole seconds), ``error_rate``
+answers 500/502/503 (one per DRS error-body shape), ``malformed_rate`` answers 200 with
+truncated JSON or an HTML page. Draws come from a Random seeded by the world seed: four per
+API request, in the order requests arrive.
 
 A hostile or broken server in between, on every request the faults hit: ``gzip_bomb_mib``
 answers gzip-compressed after that many MiB of spaces (valid JSON once inflated whole, a

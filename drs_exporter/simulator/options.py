@@ -42,6 +42,9 @@ class SimulatorOptions:
     children_ratio: float = 0.1  # share of migration and sync jobs that have subtasks
     page_cap: int = 0  # 0: no cap; else at most this many jobs per page, whatever limit says
     latency: float = 0.0  # seconds from each API request to its answer, at the least
+    # Work on each answer only once its latency is over, in turn, as one server working
+    # through its queue: the answers to a burst then wait for each other's work.
+    one_worker: bool = False
     access_key: str | None = field(default=None, repr=False)
     secret_key: str | None = field(default=None, repr=False)
     token: str | None = field(default=None, repr=False)
@@ -351,6 +354,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=d.latency,
         help="seconds from each request to its answer, at the least: the simulator works on "
         "the answer meanwhile, as servers answering side by side (default %(default)s)",
+    )
+    faults.add_argument(
+        "--one-worker",
+        action="store_true",
+        help="work on each answer only once its latency is over, in turn, as one server "
+        "working through its queue: the answers to a burst of requests wait for each "
+        "other's work",
     )
     faults.add_argument(
         "--error-rate", metavar="RATE", type=_rate, default=d.error_rate, help="answer 500/502/503"

@@ -78,9 +78,13 @@ class Simulator:
         """What ``answering`` gives, once ``seconds`` have passed since the request came
         (now). The simulator works on the answer within that time, not after it: a cloud
         API's servers work on requests side by side, so an answer takes its latency however
-        many requests came with it. One process working through a burst of requests after
-        their latency would instead queue each answer behind the others' work, and add its
-        own CPU to every client's round trips."""
+        many requests came with it. With ``one_worker`` it works on the answer only after
+        that time, as one server working through its queue: the answers to a burst of
+        requests then wait for each other's work, which adds the simulator's CPU to every
+        client's round trips."""
+        if self.options.one_worker:
+            await self.pause(seconds)
+            return await answering
         loop = asyncio.get_running_loop()
         due = loop.time() + seconds
         answered = await answering
