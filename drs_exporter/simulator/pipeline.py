@@ -148,7 +148,8 @@ async def serve(request: web.Request, api: str, answer: Answer) -> web.StreamRes
     # latency or a hang has sent it whole already.
     raw_body = await request.read()
     wait = o.latency + (o.hang if draws.hang < o.hang_rate else 0.0)
-    response = await sim.answer_after(wait, _serve(request, sim, api, answer, hit, draws, raw_body))
+    serving = _serve(request, sim, api, answer, project_id, hit, draws, raw_body)
+    response = await sim.answer_after(wait, serving)
     padding = o.header_padding
     if hit and padding and not response.prepared:
         response.headers["X-Padding"] = "x" * padding
@@ -169,13 +170,13 @@ async def _serve(
     sim: Simulator,
     api: str,
     answer: Answer,
+    project_id: str,
     hit: bool,
     draws: _Draws,
     raw_body: bytes,
 ) -> web.StreamResponse:
     o = sim.options
     raw_path, _, raw_query = request.raw_path.partition("?")
-    project_id = request.match_info.get("project_id", "")
     if hit and o.redirect:
         https = request.url.with_scheme("https")
         return web.Response(status=o.redirect, headers={"Location": str(https)})
