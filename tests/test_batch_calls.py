@@ -6,6 +6,7 @@ import dataclasses
 import json
 from typing import Any
 
+import msgspec
 import pytest
 
 from drs_exporter.config import MetricsConfig
@@ -15,7 +16,9 @@ from drs_exporter.drs.batch_calls import (
     BATCH_PROGRESS,
     BATCH_RPO_RTO,
     BATCH_STATUS,
+    DR_JOB_TYPE,
     DR_MONITORING,
+    PROGRESS_STATUSES,
     switched_on,
     tell_instance,
     tell_objectives,
@@ -25,6 +28,7 @@ from drs_exporter.drs.decode import Monitoring, RpoRto, read_results
 from drs_exporter.drs.quotas import read_quota
 from drs_exporter.errors import ApiError
 from drs_exporter.metrics.families import FAMILIES
+from drs_exporter.model import KNOWN_STATUSES
 
 from .test_batch_figures import job
 
@@ -42,6 +46,24 @@ def test_every_batch_call_feeds_families_of_the_table_and_names_its_api_once() -
     assert fed == set(BATCH_CALLS)  # no call asked for nothing shown, no family of no call
     assert len({call.api for call in BATCH_CALLS}) == len(BATCH_CALLS)
     assert DR_MONITORING.max_ids == 10
+
+
+def test_each_call_asks_about_the_jobs_its_rule_names_in_their_order() -> None:
+    # Every status DRS has, one never seen (a new failure), each as a job and as a subtask.
+    statuses = [*KNOWN_STATUSES, "SOMETHING_NEW_FAILED"]
+    jobs = [
+        msgspec.structs.replace(job(status, job_id=f"{kind}{status}"), parent_id=parent)
+        for status in sorted(statuses)
+        for kind, parent in (("j", ""), ("s", "p1"))
+    ]
+    for call in BATCH_CALLS:
+        for job_type in ("migration", "sync", DR_JOB_TYPE):
+            by_rule = [j.id for j in jobs if call.wanted(job_type, j)]
+            assert call.wanted_ids(job_type, jobs) == by_rule
+    failed = BATCH_STATUS.wanted_ids("sync", jobs)
+    assert "jSOMETHING_NEW_FAILED" in failed and "sSOMETHING_NEW_FAILED" in failed
+    assert not any(i.startswith("s") for i in BATCH_DETAIL.wanted_ids("sync", jobs))
+    assert len(BATCH_PROGRESS.wanted_ids("sync", jobs)) == 2 * len(PROGRESS_STATUSES)
 
 
 def test_a_size_halves_when_refused_and_is_remembered_per_call_and_endpoint() -> None:

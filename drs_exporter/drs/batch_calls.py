@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,7 +22,7 @@ import msgspec
 from ..config import MetricsConfig
 from ..config.schema import keys_of
 from ..list_apis import MAX_PER_PAGE
-from ..model import MAX_ERROR_MESSAGE, Job, label_value, one_line, parse_time
+from ..model import MAX_ERROR_MESSAGE, Job, is_failed, label_value, one_line, parse_time
 from .decode import Detail, Monitoring, Progress, RpoRto, Status, read_results
 
 # The statuses in which a job has progress, remaining time and an update time ...
@@ -48,7 +48,9 @@ class BatchCall:
     api: str  # its name in drs_api_requests_total and in logs
     path: str  # after /v3/{project_id}/jobs/
     switch: str  # the ``metrics`` key that turns it on (with ``per_job``)
-    wanted: Callable[[str, Job], bool]  # (job type, job): is the job asked about?
+    # (job type, status): is a job in that status asked about? (Asked once per status of a
+    # target's jobs, not once per job.)
+    asks: Callable[[str, str], bool]
     max_ids: int  # the most ids one request may carry, as documented (or as pages allow)
     documented_status: int  # what Huawei documents for success (any 2xx is taken)
     read: Callable[[bytes, Sequence[str], str], Mapping[str, Any]]  # results by job id
@@ -61,11 +63,27 @@ class BatchCall:
     # said is older than poll.detail_interval, in rotation; ``tell`` gives ``JobDetail``'s
     # fields, not ``JobHealth``'s.
     refreshed: bool = False
+    top_level: bool = False  # only jobs that are not subtasks are asked about
 
     def __post_init__(self) -> None:
         key = keys_of(MetricsConfig).get(self.switch)
         if key is None or key.kind != "switch":
             raise ValueError(f"{self.api}: metrics.{self.switch} is not a switch")
+
+    def wanted(self, job_type: str, job: Job) -> bool:
+        """Whether ``job`` (of ``job_type``) is asked about."""
+        return self.asks(job_type, job.status) and not (self.top_level and job.parent_id)
+
+    def wanted_ids(
+        self, job_type: str, jobs: Sequence[Job], statuses: Iterable[str] | None = None
+    ) -> list[str]:
+        """The ids of the ``jobs`` asked about, in their order; ``statuses``, if given, are
+        every status among them."""
+        found = {job.status for job in jobs} if statuses is None else statuses
+        asked = {status for status in found if self.asks(job_type, status)}
+        if self.top_level:
+            return [job.id for job in jobs if job.status in asked and not job.parent_id]
+        return [job.id for job in jobs if job.status in asked]
 
     @property
     def route(self) -> str:
@@ -219,31 +237,31 @@ def _tags(value: Any) -> tuple[tuple[str, str], ...]:
     return tuple(found)
 
 
-def _in_progress(job_type: str, job: Job) -> bool:
-    return job.status in PROGRESS_STATUSES
+def _in_progress(job_type: str, status: str) -> bool:
+    return status in PROGRESS_STATUSES
 
 
-def _failed(job_type: str, job: Job) -> bool:
-    return job.failed
+def _failed(job_type: str, status: str) -> bool:
+    return is_failed(status)
 
 
-def _replicating_dr(job_type: str, job: Job) -> bool:
-    return job_type == DR_JOB_TYPE and job.status in OBJECTIVE_STATUSES
+def _replicating_dr(job_type: str, status: str) -> bool:
+    return job_type == DR_JOB_TYPE and status in OBJECTIVE_STATUSES
 
 
-def _transferring_dr(job_type: str, job: Job) -> bool:
-    return job_type == DR_JOB_TYPE and job.status in INSTANCE_STATUSES
+def _transferring_dr(job_type: str, status: str) -> bool:
+    return job_type == DR_JOB_TYPE and status in INSTANCE_STATUSES
 
 
-def _top_level(job_type: str, job: Job) -> bool:
-    return not job.parent_id
+def _any(job_type: str, status: str) -> bool:
+    return True
 
 
 BATCH_PROGRESS = BatchCall(
     api="v3_batch_progress",
     path="batch-progress",
     switch="health",
-    wanted=_in_progress,
+    asks=_in_progress,
     max_ids=MAX_PER_PAGE,  # no limit documented; kept within what batch-status pages allow
     documented_status=200,
     read=lambda body, ids, api: read_results(body, ids, api, Progress, "job_id"),
@@ -253,7 +271,7 @@ BATCH_STATUS = BatchCall(
     api="v3_batch_status",
     path="batch-status",
     switch="health",
-    wanted=_failed,
+    asks=_failed,
     max_ids=MAX_PER_PAGE,  # page_req.per_page (5 when page_req is left out)
     documented_status=200,
     read=lambda body, ids, api: read_results(body, ids, api, Status, "id"),
@@ -264,7 +282,7 @@ BATCH_RPO_RTO = BatchCall(
     api="v3_batch_rpo_rto",
     path="batch-rpo-and-rto",
     switch="dr",
-    wanted=_replicating_dr,
+    asks=_replicating_dr,
     max_ids=MAX_PER_PAGE,  # no limit documented; as batch-progress
     documented_status=202,
     read=lambda body, ids, api: read_results(body, ids, api, RpoRto, "job_id"),
@@ -274,7 +292,7 @@ DR_MONITORING = BatchCall(
     api="v3_dr_monitoring",
     path="disaster-recovery-monitoring-data",
     switch="dr",
-    wanted=_transferring_dr,
+    asks=_transferring_dr,
     max_ids=10,  # documented: at most 10 jobs a call
     documented_status=200,
     rotated=True,  # slow-moving figures, and 10 ids a request: the largest share otherwise
@@ -286,7 +304,8 @@ BATCH_DETAIL = BatchCall(
     api="v3_batch_detail",
     path="batch-detail",
     switch="detail",
-    wanted=_top_level,  # a subtask is billed, alarmed and tagged with its parent
+    asks=_any,
+    top_level=True,  # a subtask is billed, alarmed and tagged with its parent
     max_ids=MAX_PER_PAGE,  # page_req.per_page, as batch-status
     documented_status=200,
     read=lambda body, ids, api: read_results(body, ids, api, Detail, "id"),

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -78,8 +78,9 @@ async def fetch_health(
     (without it, they ask about every job each time).
     """
     poll, job_type, whose = asking.poll, asking.job_type, asking.whose
+    statuses = {job.status for job in jobs}
     wanted = [
-        (call, [job.id for job in jobs if call.wanted(job_type, job)])
+        (call, call.wanted_ids(job_type, jobs, statuses))
         for call in calls
         if not call.refreshed  # what they tell is a job's detail: see fetch_details
     ]
@@ -95,36 +96,34 @@ async def fetch_health(
     outcomes = await asyncio.gather(
         *(_ask(asking, call, chosen) for call, _, chosen in asked if chosen)
     )
-    found: list[tuple[BatchCall, Mapping[str, Any]]] = []
+    # Keyed by the job's own id: the answer's copy of it would otherwise live as long.
+    by_id = {job.id: job for job in jobs}
+    told: dict[str, dict[str, Any]] = {}  # JobHealth's values by job id, of every call
     failures: list[BaseException] = []
     requests = 0
     answers = iter(outcomes)
     for call, ids, chosen in asked:
         answered, failed, sent = next(answers) if chosen else ({}, [], 0)
-        if rotation is not None and call.rotated:
-            answered = rotation.record(whose, call.api, ids, chosen, answered, poll.stale_after)
-        found.append((call, answered))
         failures.extend(failed)
         requests += sent
+        tell = call.tell
+        said = {
+            job.id: tell(job, result)
+            for job_id, result in answered.items()
+            if (job := by_id.get(job_id)) is not None
+        }
+        if rotation is not None and call.rotated:
+            # With what the jobs not asked this cycle were told when they last were.
+            said = rotation.record(whose, call.api, ids, chosen, said, poll.stale_after)
+        for job_id, values in said.items():
+            earlier = told.get(job_id)
+            told[job_id] = values if earlier is None else {**earlier, **values}
     if failures:
         _log_failures(asking, failures, requests)
-    # Only the jobs some answer told about are visited (each call tells different fields).
-    # Keyed by the job's own id: the answer's copy of it would otherwise live as long.
-    by_id = {job.id: job for job in jobs}
-    health: dict[str, JobHealth] = {}
-    for call, said in found:
-        for job_id, result in said.items():
-            job = by_id.get(job_id)
-            if job is None:
-                continue
-            values = call.tell(job, result)
-            before = health.get(job.id)
-            health[job.id] = (
-                JobHealth(**values) if before is None else msgspec.structs.replace(before, **values)
-            )
+    health = {job_id: JobHealth(**values) for job_id, values in told.items()}
     if BATCH_STATUS in calls:
         for job in jobs:
-            if job.failed and job.error_message:
+            if job.error_message and job.failed:
                 before = health.get(job.id)
                 if before is None or not before.has_reason:
                     health[job.id] = msgspec.structs.replace(
@@ -146,14 +145,14 @@ async def fetch_details(
     (``*``: every one) are kept, as labels (``batch_calls.tag_label``); what is odd (a time
     that cannot be read, two keys that make one label) is logged once (``said``)."""
     poll, whose = asking.poll, asking.whose
-    by_id = {job.id: job for job in jobs if BATCH_DETAIL.wanted(asking.job_type, job)}
-    ids = list(by_id)
+    ids = BATCH_DETAIL.wanted_ids(asking.job_type, jobs)
     chosen = rotation.due(
         whose, BATCH_DETAIL.api, ids, poll.detail_interval, asking.size(BATCH_DETAIL)
     )
     answered, failed, sent = await _ask(asking, BATCH_DETAIL, chosen) if chosen else ({}, [], 0)
     if failed:
         _log_failures(asking, failed, sent)
+    by_id = {job.id: job for job in jobs} if answered else {}  # none in most polls
     told = {
         job_id: _detail(by_id[job_id], result, tag_keys, whose, said)
         for job_id, result in answered.items()
