@@ -94,7 +94,7 @@ def cycle_bodies(
                 for call in BATCH_CALLS:
                     if call.refreshed and not first:  # asked when first seen, then once
                         continue  # poll.detail_interval (an hour) has passed: in no steady cycle
-                    ids = [job.id for job in jobs if call.wanted(job_type, job)]
+                    ids = call.wanted_ids(job_type, jobs)
                     size = min(batch_size, call.max_ids)
                     if call.rotated:  # a cycle asks about the share of one turn
                         ids = ids[: PollConfig().rotation_requests * size]
