@@ -909,7 +909,7 @@ def run_size(plan: Plan, jobs: int, exporter_argv: Sequence[str], headline: bool
             narrow = cycles(plan.cycles, plan.fast_rps, True, NARROW_BATCH) if headline else []
             slow = cycles(1, plan.slow_rps, True) if headline else []
             fresh: dict[float, list[Cycle]] = {}
-            if slow:
+            if headline:
                 say(f"{label} rate-bound cycle: {slow[0].seconds:.2f}s")
                 # Fresh exporters, the first cycle of each: with the rate limit of the cycles
                 # above (rate-bound) and with one that never binds (concurrency-bound), in
@@ -1078,8 +1078,8 @@ def rss_verdict(result: SizeResult) -> Verdict:
 
 def first_verdict(plan: Plan, result: SizeResult, rps: float) -> Verdict:
     """The first full cycle at ``rps``: the median of the fresh exporters' against what
-    bounds each (the exporter's own first cycle where no fresh one was started)."""
-    starts = result.fresh.get(rps) or [result.first]
+    bounds each."""
+    starts = result.fresh[rps]
     ratios = [c.seconds / bounded_by(plan, result, rps, c) for c in starts]
     median = sorted(range(len(starts)), key=ratios.__getitem__)[len(starts) // 2]
     what = "First full cycle after start"
@@ -1096,7 +1096,7 @@ def verdicts(plan: Plan, main: SizeResult, compact: CompactResult | None) -> lis
     steady, off = median_cycle(main.steady), median_cycle(main.health_off)
     rows = [
         first_verdict(plan, main, plan.fast_rps),
-        *([first_verdict(plan, main, UNBOUND_RPS)] if UNBOUND_RPS in main.fresh else []),
+        first_verdict(plan, main, UNBOUND_RPS),
         cycle_verdict(plan, main, plan.fast_rps, steady, "Steady cycle"),
         cycle_verdict(plan, main, plan.fast_rps, off, "Steady cycle, metrics.health false"),
     ]
